@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Sets up everything the project needs on a fresh Debian machine: system packages (PostgreSQL,
+# kubectl), a virtual environment with the project and its development tools, and the npm-packaged
+# migration tool used by the demo. Safe to run again: each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+need_apt=()
+[[ -x /usr/lib/postgresql/15/bin/initdb ]] || command -v initdb >/dev/null || need_apt+=(postgresql)
+command -v kubectl >/dev/null || need_apt+=(kubernetes-client)
+command -v npm >/dev/null || need_apt+=(npm)
+if ((${#need_apt[@]})); then
+  echo "setup: installing Debian packages: ${need_apt[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+# The Lambda runtime is Python 3.13; develop on the same version so `sam build` can run without Docker.
+find_python() {
+  # pyenv shims exist for versions that are installed but not selected: run each candidate to be sure.
+  for candidate in "${PYTHON:-}" "$HOME"/.pyenv/versions/3.13*/bin/python3.13 python3.13 \
+    "$HOME"/.pyenv/versions/3.12*/bin/python3.12 python3.12; do
+    [[ -n $candidate ]] && "$candidate" -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null \
+      && { echo "$candidate"; return; }
+  done
+  echo "setup: Python 3.13 or 3.12 is required (set PYTHON=...)" >&2
+  exit 1
+}
+
+stamp=.venv/.setup-stamp
+if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+  [[ -x .venv/bin/python ]] || "$(find_python)" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[dev]"
+  touch "$stamp"
+fi
+
+if [[ -f tools/package.json ]] && [[ ! -d tools/node_modules || tools/package-lock.json -nt tools/node_modules ]]; then
+  (cd tools && npm ci --no-audit --no-fund --loglevel=error)
+fi
+echo "setup: ready"

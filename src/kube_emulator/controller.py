@@ -1,0 +1,405 @@
+"""The Job controller: pods for each Job, their lifecycle, backoff, deadlines, TTL, and pod logs."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import string
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kube_emulator.errors import ApiError
+from kube_emulator.pods import PodRunner
+from kube_emulator.resources import ResourceType, require
+from kube_emulator.store import Obj, Store, timestamp
+
+JOBS = require("batch", "v1", "jobs")
+PODS = require("", "v1", "pods")
+SECRETS = require("", "v1", "secrets")
+CONFIGMAPS = require("", "v1", "configmaps")
+
+_LIVE = ("Pending", "Running")
+_SUFFIX = string.ascii_lowercase + string.digits
+
+
+def _parse_time(value: str | None) -> float | None:
+    if not value:
+        return None
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
+class LogBook:
+    """Container logs by (namespace, pod, container); a pod's logs go with the pod."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self._logs: dict[tuple[str, str, str], list[str]] = {}
+        self._open: set[tuple[str, str, str]] = set()
+
+    def append(self, key: tuple[str, str, str], text: str) -> None:
+        """Add text to a container's log."""
+        with self.cond:
+            self._logs.setdefault(key, []).append(text)
+            self._open.add(key)
+            self.cond.notify_all()
+
+    def close(self, key: tuple[str, str, str]) -> None:
+        """Mark a container's log finished (followers stop)."""
+        with self.cond:
+            self._logs.setdefault(key, [])
+            self._open.discard(key)
+            self.cond.notify_all()
+
+    def drop_pod(self, namespace: str, pod: str) -> None:
+        """Forget every log of a deleted pod."""
+        with self.cond:
+            for key in [k for k in self._logs if k[:2] == (namespace, pod)]:
+                self._logs.pop(key, None)
+                self._open.discard(key)
+            self.cond.notify_all()
+
+    def read(self, key: tuple[str, str, str], start: int = 0) -> tuple[list[str], bool]:
+        """Chunks from index `start`, and whether the log is still being written."""
+        with self.cond:
+            return list(self._logs.get(key, [])[start:]), key in self._open
+
+    def started(self, key: tuple[str, str, str]) -> bool:
+        """Whether the container ever wrote or finished a log."""
+        with self.cond:
+            return key in self._logs
+
+
+@dataclass
+class _PodIO:
+    """The PodIO a runner receives: writes go through the store and the log book."""
+
+    store: Store
+    logs: LogBook
+    namespace: str
+    name: str
+    container: str
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    started_at: str | None = None
+
+    def waiting(self, reason: str, message: str = "") -> None:
+        def change(pod: Obj) -> None:
+            for status in pod["status"].get("containerStatuses", []):
+                status["state"] = {"waiting": {"reason": reason, "message": message}}
+
+        self.store.mutate(PODS, self.namespace, self.name, change)
+
+    def running(self) -> None:
+        started_at = self.started_at = timestamp(self.store.clock)
+        self.logs.append((self.namespace, self.name, self.container), "")
+
+        def change(pod: Obj) -> None:
+            pod["status"]["phase"] = "Running"
+            pod["status"]["startTime"] = pod["status"].get("startTime") or started_at
+            pod["status"]["conditions"] = _pod_conditions(ready=True, at=started_at)
+            for status in pod["status"].get("containerStatuses", []):
+                status.update(
+                    ready=True, started=True, state={"running": {"startedAt": started_at}}
+                )
+
+        self.store.mutate(PODS, self.namespace, self.name, change)
+
+    def log(self, text: str, container: str | None = None) -> None:
+        self.logs.append((self.namespace, self.name, container or self.container), text)
+
+    def sleep(self, seconds: float) -> bool:
+        return self.cancelled.wait(seconds)
+
+    def lookup(self, kind: str, name: str) -> Obj | None:
+        rtype = {"Secret": SECRETS, "ConfigMap": CONFIGMAPS}.get(kind)
+        return self.store.find(rtype, self.namespace, name) if rtype else None
+
+
+def _pod_conditions(*, ready: bool, at: str) -> list[dict[str, Any]]:
+    flag = "True" if ready else "False"
+    return [
+        {"type": "PodScheduled", "status": "True", "lastTransitionTime": at},
+        {"type": "Initialized", "status": "True", "lastTransitionTime": at},
+        {"type": "ContainersReady", "status": flag, "lastTransitionTime": at},
+        {"type": "Ready", "status": flag, "lastTransitionTime": at},
+    ]
+
+
+class JobController:
+    """Reconciles Jobs: one pod at a time (parallelism 1), as migrations need."""
+
+    def __init__(
+        self,
+        store: Store,
+        logs: LogBook,
+        runner: Callable[[], PodRunner],
+        *,
+        backoff_seconds: float = 0.0,
+        node_name: str = "emulator-node",
+    ) -> None:
+        self._store = store
+        self._logs = logs
+        self._runner = runner
+        self._backoff = backoff_seconds
+        self._node = node_name
+        self._ios: dict[tuple[str, str], _PodIO] = {}
+        self._last_failure: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="job-controller", daemon=True)
+        store.on_delete(self._on_delete)
+
+    def start(self) -> None:
+        """Start reconciling in a background thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop reconciling and kill every running pod."""
+        self._stop.set()
+        with self._store.cond:
+            self._store.cond.notify_all()
+            ios = list(self._ios.values())
+        for io in ios:
+            io.cancelled.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            # A namespace or object may vanish mid-pass; the next pass sees the new state.
+            with contextlib.suppress(ApiError):
+                self.reconcile_all()
+            with self._store.cond:
+                self._store.cond.wait(timeout=0.05)
+
+    def reconcile_all(self) -> None:
+        """One pass over every Job."""
+        jobs, _ = self._store.select(JOBS, None)
+        pods, _ = self._store.select(PODS, None)
+        for job in jobs:
+            uid = job["metadata"]["uid"]
+            owned = [
+                p
+                for p in pods
+                if (p["metadata"].get("labels") or {}).get("batch.kubernetes.io/controller-uid")
+                == uid
+            ]
+            self._reconcile(job, owned)
+
+    def _reconcile(self, job: Obj, pods: list[Obj]) -> None:
+        meta, spec, status = job["metadata"], job["spec"], job.get("status") or {}
+        namespace, name = meta["namespace"], meta["name"]
+        now = self._store.clock()
+        finished = _finished(status)
+        if finished:
+            ttl = spec.get("ttlSecondsAfterFinished")
+            done_at = _parse_time(status.get("completionTime")) or _parse_time(
+                _condition_time(status)
+            )
+            if ttl is not None and done_at is not None and now >= done_at + ttl:
+                self._store.delete(JOBS, namespace, name, "Background")
+            return
+        if meta.get("deletionTimestamp") or spec.get("suspend"):
+            return
+        live = [
+            p
+            for p in pods
+            if p["status"].get("phase") in _LIVE and not p["metadata"].get("deletionTimestamp")
+        ]
+        succeeded = sum(1 for p in pods if p["status"].get("phase") == "Succeeded")
+        failed = sum(1 for p in pods if p["status"].get("phase") == "Failed")
+        restarts = sum(
+            cs.get("restartCount", 0)
+            for p in pods
+            for cs in p["status"].get("containerStatuses", [])
+        )
+        on_failure = spec["template"]["spec"].get("restartPolicy") == "OnFailure"
+        failures = failed + (restarts if on_failure else 0)
+        started = _parse_time(status.get("startTime")) or now
+        deadline = spec.get("activeDeadlineSeconds")
+        outcome: tuple[str, str, str] | None = None
+        if deadline is not None and now >= started + deadline:
+            outcome = (
+                "Failed",
+                "DeadlineExceeded",
+                "Job was active longer than specified deadline",
+            )
+        elif succeeded >= spec.get("completions", 1):
+            outcome = ("Complete", "", "")
+        elif failures > spec.get("backoffLimit", 6):
+            outcome = (
+                "Failed",
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
+            )
+        if outcome and outcome[0] == "Failed":
+            # The controller deletes the pods still running; with OnFailure that is every pod,
+            # and their logs go with them.
+            doomed = pods if on_failure else live
+            for pod in doomed:
+                self._store.delete(PODS, namespace, pod["metadata"]["name"], "Background")
+            live = []
+        elif outcome is None and not live:
+            last = self._last_failure.get(meta["uid"], 0.0)
+            if failed and now < last + self._backoff * 2 ** (failed - 1):
+                pass  # Back off before the next attempt, as the controller does (10s doubling).
+            else:
+                live = [self._start_pod(job)]
+        ready = sum(1 for p in live if p["status"].get("phase") == "Running")
+        stamp = timestamp(self._store.clock)
+
+        def change(obj: Obj) -> None:
+            st = obj.setdefault("status", {})
+            st.setdefault("startTime", stamp)
+            st["active"], st["ready"] = len(live), ready
+            st["succeeded"], st["failed"] = succeeded, failures
+            for key in ("active", "succeeded", "failed"):
+                if not st[key]:
+                    st.pop(key)
+            if outcome:
+                kind, reason, message = outcome
+                condition = {
+                    "type": kind,
+                    "status": "True",
+                    "lastProbeTime": stamp,
+                    "lastTransitionTime": stamp,
+                }
+                if reason:
+                    condition.update(reason=reason, message=message)
+                st["conditions"] = [*st.get("conditions", []), condition]
+                if kind == "Complete":
+                    st["completionTime"] = stamp
+
+        self._store.mutate(JOBS, namespace, name, change)
+
+    def _start_pod(self, job: Obj) -> Obj:
+        meta, template = job["metadata"], job["spec"]["template"]
+        suffix = "".join(secrets.choice(_SUFFIX) for _ in range(5))
+        base = meta["name"][: 63 - 6]
+        spec = dict(template["spec"])
+        spec.setdefault("nodeName", self._node)
+        containers = spec["containers"]
+        stamp = timestamp(self._store.clock)
+        pod = {
+            "metadata": {
+                "name": f"{base}-{suffix}",
+                "labels": dict(template.get("metadata", {}).get("labels", {})),
+                "annotations": dict(template.get("metadata", {}).get("annotations", {})),
+                "ownerReferences": [
+                    {
+                        "apiVersion": "batch/v1",
+                        "kind": "Job",
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "spec": spec,
+            "status": {
+                "phase": "Pending",
+                "conditions": _pod_conditions(ready=False, at=stamp),
+                "containerStatuses": [
+                    {
+                        "name": c["name"],
+                        "image": c["image"],
+                        "imageID": "",
+                        "ready": False,
+                        "started": False,
+                        "restartCount": 0,
+                        "state": {"waiting": {"reason": "ContainerCreating"}},
+                    }
+                    for c in containers
+                ],
+            },
+        }
+        created = self._store.create(PODS, meta["namespace"], pod)
+        io = _PodIO(
+            self._store,
+            self._logs,
+            meta["namespace"],
+            created["metadata"]["name"],
+            containers[0]["name"],
+        )
+        with self._store.cond:
+            self._ios[(meta["namespace"], io.name)] = io
+        threading.Thread(
+            target=self._execute,
+            args=(created, io, meta["uid"]),
+            name=f"pod-{io.name}",
+            daemon=True,
+        ).start()
+        return created
+
+    def _execute(self, pod: Obj, io: _PodIO, job_uid: str) -> None:
+        on_failure = pod["spec"].get("restartPolicy") == "OnFailure"
+        while True:
+            try:
+                code = self._runner().run(pod, io)
+            except Exception as error:
+                io.log(f"emulator: pod runner failed: {type(error).__name__}: {error}\n")
+                code = 128
+            if code is None or io.cancelled.is_set():
+                return
+            if code != 0 and on_failure:
+                restarted = self._store.mutate(PODS, io.namespace, io.name, _count_restart)
+                if restarted is None:
+                    return
+                continue
+            break
+        finished = timestamp(self._store.clock)
+        phase = "Succeeded" if code == 0 else "Failed"
+
+        def change(obj: Obj) -> None:
+            obj["status"]["phase"] = phase
+            obj["status"]["conditions"] = _pod_conditions(ready=False, at=finished)
+            for status in obj["status"].get("containerStatuses", []):
+                status.update(
+                    ready=False,
+                    started=False,
+                    state={
+                        "terminated": {
+                            "exitCode": code,
+                            "reason": "Completed" if code == 0 else "Error",
+                            "startedAt": io.started_at or finished,
+                            "finishedAt": finished,
+                        }
+                    },
+                )
+
+        for container in pod["spec"]["containers"]:
+            self._logs.close((io.namespace, io.name, container["name"]))
+        if code != 0:
+            self._last_failure[job_uid] = self._store.clock()
+        self._store.mutate(PODS, io.namespace, io.name, change)
+        with self._store.cond:
+            self._ios.pop((io.namespace, io.name), None)
+
+    def _on_delete(self, rtype: ResourceType, obj: Obj) -> None:
+        if rtype is not PODS:
+            return
+        key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        io = self._ios.pop(key, None)
+        if io is not None:
+            io.cancelled.set()
+        self._logs.drop_pod(*key)
+
+
+def _count_restart(pod: Obj) -> None:
+    for status in pod["status"].get("containerStatuses", []):
+        status["restartCount"] = status.get("restartCount", 0) + 1
+
+
+def _finished(status: dict[str, Any]) -> bool:
+    return any(
+        c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+        for c in status.get("conditions", [])
+    )
+
+
+def _condition_time(status: dict[str, Any]) -> str | None:
+    for c in status.get("conditions", []):
+        if c.get("type") in ("Complete", "Failed"):
+            return str(c.get("lastTransitionTime"))
+    return None

@@ -1,0 +1,120 @@
+"""Fault injection and the registry of requests received, for tests of a client's behaviour."""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Fault:
+    """Make the next `times` requests matching `method`/`path` fail.
+
+    Exactly one effect applies, checked in this order: `drop` closes the connection without an
+    answer (after `hang` seconds if set); `status` answers with that code (and `Retry-After` when
+    given); `hang` alone stalls the request, then serves it; `close_watch_after` ends a watch
+    stream early, after that many seconds.
+    """
+
+    path: str = ""
+    method: str | None = None
+    times: int = 1
+    status: int | None = None
+    retry_after: int | None = None
+    hang: float | None = None
+    drop: bool = False
+    close_watch_after: float | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        """Whether this fault applies to a request."""
+        return (self.method is None or self.method == method) and re.search(
+            self.path, path
+        ) is not None
+
+
+class FaultInjector:
+    """Faults waiting to fire; each fires `times` times, then is spent."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+
+    def add(self, fault: Fault) -> None:
+        """Arm a fault."""
+        with self._lock:
+            self._faults.append(copy.copy(fault))
+
+    def clear(self) -> None:
+        """Disarm every fault."""
+        with self._lock:
+            self._faults.clear()
+
+    def take(self, method: str, path: str) -> Fault | None:
+        """The first armed fault matching this request, counted as fired."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.times > 0 and fault.matches(method, path):
+                    fault.times -= 1
+                    return fault
+        return None
+
+
+@dataclass
+class RecordedRequest:
+    """One request as received. The Authorization header and Secret data are never kept."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any = None
+    user: str | None = None
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+_REDACTED = "<redacted>"
+
+
+def redact(body: Any) -> Any:
+    """A copy of a request body with Secret values replaced."""
+    if isinstance(body, dict) and body.get("kind") == "Secret":
+        clean = copy.deepcopy(body)
+        for key in ("data", "stringData"):
+            if isinstance(clean.get(key), dict):
+                clean[key] = dict.fromkeys(clean[key], _REDACTED)
+        return clean
+    return body
+
+
+class RequestLog:
+    """Every request the emulator received, in order."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[RecordedRequest] = []
+
+    def add(self, request: RecordedRequest) -> None:
+        """Record a request."""
+        with self._lock:
+            self._items.append(request)
+
+    def all(self) -> list[RecordedRequest]:
+        """A snapshot of every recorded request."""
+        with self._lock:
+            return list(self._items)
+
+    def find(self, method: str | None = None, path: str = "") -> list[RecordedRequest]:
+        """Recorded requests with this method whose path matches the regex `path`."""
+        return [
+            r
+            for r in self.all()
+            if (method is None or r.method == method) and re.search(path, r.path)
+        ]
+
+    def clear(self) -> None:
+        """Forget every recorded request."""
+        with self._lock:
+            self._items.clear()

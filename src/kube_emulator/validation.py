@@ -1,0 +1,191 @@
+"""Create/update validation: names, required fields, immutable fields, with upstream messages."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any
+
+from kube_emulator.errors import ApiError, invalid
+from kube_emulator.resources import ResourceType
+
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_SUBDOMAIN_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
+    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+_LABEL_MSG = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
+    "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex "
+    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+# Namespaces and service names are labels; most other kinds are subdomains.
+_LABEL_NAMED = {"Namespace"}
+Cause = tuple[str, str, str]
+
+
+def invalid_field(rtype: ResourceType, name: str, field: str, message: str) -> ApiError:
+    """422 for one invalid field."""
+    return invalid(rtype.kind, rtype.group, name, [(field, "FieldValueInvalid", message)])
+
+
+def _name_causes(rtype: ResourceType, name: Any) -> list[Cause]:
+    if not name:
+        return [
+            (
+                "metadata.name",
+                "FieldValueRequired",
+                "Required value: name or generateName is required",
+            )
+        ]
+    if not isinstance(name, str):
+        return [("metadata.name", "FieldValueInvalid", "Invalid value: must be a string")]
+    if rtype.kind in _LABEL_NAMED:
+        if len(name) > 63 or not _DNS1123_LABEL.match(name):
+            return [
+                ("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {_LABEL_MSG}')
+            ]
+    elif len(name) > 253 or not _DNS1123_SUBDOMAIN.match(name):
+        return [
+            ("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {_SUBDOMAIN_MSG}')
+        ]
+    if rtype.kind == "Job" and len(name) > 63:
+        # The job-name label carries the name, and label values stop at 63 characters.
+        return [
+            (
+                "metadata.name",
+                "FieldValueInvalid",
+                f'Invalid value: "{name}": must be no more than 63 characters',
+            )
+        ]
+    return []
+
+
+def _pod_spec_causes(spec: Any, prefix: str, *, job: bool) -> list[Cause]:
+    if not isinstance(spec, dict):
+        return [(prefix, "FieldValueRequired", "Required value")]
+    causes: list[Cause] = []
+    containers = spec.get("containers")
+    if not isinstance(containers, list) or not containers:
+        causes.append((f"{prefix}.containers", "FieldValueRequired", "Required value"))
+        containers = []
+    for i, container in enumerate(containers):
+        path = f"{prefix}.containers[{i}]"
+        if not isinstance(container, dict):
+            causes.append((path, "FieldValueInvalid", "Invalid value: must be an object"))
+            continue
+        if not container.get("name"):
+            causes.append((f"{path}.name", "FieldValueRequired", "Required value"))
+        if not container.get("image"):
+            causes.append((f"{path}.image", "FieldValueRequired", "Required value"))
+    policy = spec.get("restartPolicy", "Always")
+    if job and policy not in ("OnFailure", "Never"):
+        causes.append(
+            (
+                f"{prefix}.restartPolicy",
+                "FieldValueNotSupported",
+                f'Unsupported value: "{policy}": supported values: "OnFailure", "Never"',
+            )
+        )
+    return causes
+
+
+def validate(rtype: ResourceType, obj: dict[str, Any]) -> None:
+    """Raise 422 Invalid listing every problem found, as the API server does."""
+    meta = obj.get("metadata", {})
+    name = meta.get("name")
+    causes = _name_causes(rtype, name)
+    for key, value in (meta.get("labels") or {}).items():
+        if not isinstance(value, str) or len(value) > 63:
+            causes.append(
+                (
+                    "metadata.labels",
+                    "FieldValueInvalid",
+                    f'Invalid value: "{value}": must be no more than 63 characters',
+                )
+            )
+        if not isinstance(key, str) or not key:
+            causes.append(
+                ("metadata.labels", "FieldValueInvalid", "Invalid value: empty label key")
+            )
+    if rtype.kind == "Job":
+        spec = obj.get("spec")
+        template = spec.get("template") if isinstance(spec, dict) else None
+        if not isinstance(template, dict):
+            causes.append(("spec.template", "FieldValueRequired", "Required value"))
+        else:
+            causes += _pod_spec_causes(template.get("spec"), "spec.template.spec", job=True)
+        for field in ("backoffLimit", "activeDeadlineSeconds", "ttlSecondsAfterFinished"):
+            value = (spec or {}).get(field)
+            if value is not None and (not isinstance(value, int) or value < 0):
+                causes.append(
+                    (
+                        f"spec.{field}",
+                        "FieldValueInvalid",
+                        f"Invalid value: {value}: must be greater than or equal to 0",
+                    )
+                )
+    elif rtype.kind == "Pod":
+        causes += _pod_spec_causes(obj.get("spec"), "spec", job=False)
+    elif rtype.kind == "Secret":
+        for key, value in (obj.get("data") or {}).items():
+            try:
+                base64.b64decode(value, validate=True)
+            except (binascii.Error, TypeError, ValueError):
+                # The value may be a credential: never echo it.
+                causes.append(
+                    (f"data[{key}]", "FieldValueInvalid", "Invalid value: illegal base64 data")
+                )
+    elif rtype.kind in ("RoleBinding", "ClusterRoleBinding") and (
+        not isinstance(obj.get("roleRef"), dict) or not obj["roleRef"].get("name")
+    ):
+        causes.append(("roleRef.name", "FieldValueRequired", "Required value"))
+    if causes:
+        raise invalid(rtype.kind, rtype.group, str(name or ""), causes)
+
+
+def validate_update(rtype: ResourceType, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """A Job's pod template and selector are immutable (upstream ValidateJobUpdate)."""
+    if rtype.kind != "Job":
+        return
+    old_spec, new_spec = old.get("spec", {}), new.get("spec", {})
+    causes: list[Cause] = []
+    for field in ("template", "selector", "completions"):
+        if field in old_spec and old_spec.get(field) != new_spec.get(field):
+            causes.append(
+                (f"spec.{field}", "FieldValueInvalid", "Invalid value: field is immutable")
+            )
+    if causes:
+        raise invalid(rtype.kind, rtype.group, old["metadata"]["name"], causes)
+
+
+def apply_defaults(rtype: ResourceType, obj: dict[str, Any]) -> None:
+    """Defaults the API server fills in on create (needs metadata.uid already set)."""
+    if rtype.kind != "Job":
+        return
+    spec = obj["spec"]
+    uid, name = obj["metadata"]["uid"], obj["metadata"]["name"]
+    spec.setdefault("backoffLimit", 6)
+    spec.setdefault("completions", 1)
+    spec.setdefault("parallelism", 1)
+    spec.setdefault("suspend", False)
+    spec.setdefault("completionMode", "NonIndexed")
+    # Without manualSelector the API server generates the selector from the Job's uid and labels
+    # the template to match (pkg/registry/batch/job/strategy.go, generateSelector).
+    selector_labels = {"batch.kubernetes.io/controller-uid": uid}
+    spec.setdefault("selector", {"matchLabels": selector_labels})
+    template_labels = spec["template"].setdefault("metadata", {}).setdefault("labels", {})
+    template_labels.update(
+        {
+            "batch.kubernetes.io/controller-uid": uid,
+            "batch.kubernetes.io/job-name": name,
+            "controller-uid": uid,
+            "job-name": name,
+        }
+    )
+    obj.setdefault("status", {})
