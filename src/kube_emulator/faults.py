@@ -78,9 +78,10 @@ class RecordedRequest:
 _REDACTED = "<redacted>"
 
 
-def redact(body: Any) -> Any:
+def redact(body: Any, path: str) -> Any:
     """A copy of a request body with Secret values replaced."""
-    if isinstance(body, dict) and body.get("kind") == "Secret":
+    is_secret = re.search(r"/secrets(/|$)", path) is not None
+    if isinstance(body, dict) and (is_secret or body.get("kind") == "Secret"):
         clean = copy.deepcopy(body)
         for key in ("data", "stringData"):
             if isinstance(clean.get(key), dict):

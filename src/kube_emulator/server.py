@@ -111,6 +111,17 @@ class Emulator:
         self.ca_pem = b""
         for namespace in self.config.namespaces:
             self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        # Every cluster has this role; bindings to it are how an admin is made.
+        self.apply(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRole",
+                "metadata": {"name": "cluster-admin"},
+                "rules": [
+                    {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+                ],
+            }
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -220,6 +231,11 @@ class Emulator:
         }
 
     @property
+    def store_types(self) -> dict[str, ResourceType]:
+        """Served resource types by plural name, for direct store access in tests."""
+        return {t.resource: t for t in resources.RESOURCE_TYPES}
+
+    @property
     def stopping(self) -> threading.Event:
         """Set when the emulator is shutting down."""
         return self._stopping
@@ -264,7 +280,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.emulator.requests.add(record)
         fault = self.emulator.faults.take(method, path)
         try:
-            record.body = redact(json.loads(raw)) if raw else None
+            record.body = redact(json.loads(raw), path) if raw else None
         except ValueError:
             record.body = None
         if fault is not None and self._inject(fault, record):

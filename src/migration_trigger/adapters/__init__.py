@@ -1,0 +1,1 @@
+"""Side effects behind small interfaces: AWS, EKS authentication, Kubernetes, notifications."""

@@ -1,0 +1,236 @@
+"""The only module that speaks HTTP to a Kubernetes API server.
+
+A small client over urllib3 (already in the bundle with botocore) rather than the `kubernetes`
+package (75 MB, ~0.5 s to import) or lightkube (httpx and models): the product needs a dozen calls.
+It retries throttling (honouring Retry-After), server errors and lost connections with backoff,
+refreshes its bearer token once on 401, and turns API failures into KubernetesError.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import urllib3
+
+from migration_trigger.errors import KubernetesError
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A bearer token and when to stop using it (epoch seconds)."""
+
+    token: str
+    refresh_at: float
+
+    def __repr__(self) -> str:
+        return f"Credentials(token=<redacted>, refresh_at={self.refresh_at})"
+
+
+@dataclass
+class KubeClient:
+    """JSON over HTTPS to one API server, authenticated by a refreshable bearer token."""
+
+    server: str
+    credentials: Callable[[], Credentials]
+    ca_pem: bytes | None = None
+    insecure: bool = False
+    timeout_seconds: float = 30.0
+    max_attempts: int = 5
+    max_retry_after_seconds: float = 30.0
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.time
+    _pool: urllib3.PoolManager = field(init=False, repr=False)
+    _cached: Credentials | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        context = ssl.create_default_context()
+        if self.ca_pem:
+            context = ssl.create_default_context(cadata=self.ca_pem.decode())
+        if self.insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        self._pool = urllib3.PoolManager(ssl_context=context, retries=False)
+        self.server = self.server.rstrip("/")
+
+    # -- verbs ---------------------------------------------------------------------------------
+
+    def get(self, path: str, **query: str | int | None) -> Obj:
+        """GET an object or list."""
+        return self._json("GET", path, query=query)
+
+    def create(self, path: str, body: Obj) -> Obj:
+        """POST to a collection."""
+        return self._json("POST", path, body=body)
+
+    def patch(self, path: str, body: Obj) -> Obj:
+        """JSON merge patch."""
+        return self._json("PATCH", path, body=body, content_type="application/merge-patch+json")
+
+    def delete(self, path: str, *, propagation: str = "Background") -> Obj:
+        """DELETE with an explicit propagation policy (Jobs otherwise orphan their pods)."""
+        return self._json("DELETE", path, body={"propagationPolicy": propagation})
+
+    def text(self, path: str, **query: str | int | None) -> str:
+        """GET a text/plain resource such as pods/log."""
+        response = self._request("GET", path, query=query)
+        return response.data.decode("utf-8", errors="replace")
+
+    def watch(
+        self, path: str, *, resource_version: str, timeout_seconds: int, **query: str | None
+    ) -> Iterator[Obj]:
+        """Watch events from `resource_version` until the server ends the stream.
+
+        A 410 (ERROR event or status) raises KubernetesError with status 410: relist and resume.
+        """
+        params: dict[str, str | int | None] = {
+            **query,
+            "watch": "true",
+            "resourceVersion": resource_version,
+            "timeoutSeconds": timeout_seconds,
+            "allowWatchBookmarks": "true",
+        }
+        response = self._request(
+            "GET", path, query=params, stream=True, read_timeout=timeout_seconds + 15
+        )
+        try:
+            buffer = b""
+            for chunk in response.stream(4096, decode_content=True):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        event = json.loads(line)
+                        if event.get("type") == "ERROR":
+                            raise _status_error(event.get("object") or {}, 0)
+                        yield event
+        except urllib3.exceptions.HTTPError as error:
+            raise KubernetesError(f"watch of {path} broke: {error}") from None
+        finally:
+            response.release_conn()
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _json(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str | int | None] | None = None,
+        body: Obj | None = None,
+        content_type: str = "application/json",
+    ) -> Obj:
+        response = self._request(method, path, query=query, body=body, content_type=content_type)
+        try:
+            decoded: Obj = json.loads(response.data or b"{}")
+        except ValueError:
+            raise KubernetesError(
+                f"{method} {path}: the API server answered {response.status} with a body that is "
+                "not JSON",
+                status=response.status,
+            ) from None
+        return decoded
+
+    def _token(self, *, renew: bool = False) -> str:
+        if renew or self._cached is None or self.clock() >= self._cached.refresh_at:
+            self._cached = self.credentials()
+        return self._cached.token
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str | int | None] | None = None,
+        body: Obj | None = None,
+        content_type: str = "application/json",
+        stream: bool = False,
+        read_timeout: float | None = None,
+    ) -> urllib3.BaseHTTPResponse:
+        clean = {k: str(v) for k, v in (query or {}).items() if v is not None}
+        url = self.server + path + (f"?{urllib.parse.urlencode(clean)}" if clean else "")
+        payload = json.dumps(body).encode() if body is not None else None
+        renewed = False
+        delay = 0.5
+        for attempt in range(1, self.max_attempts + 1):
+            headers = {
+                "Authorization": f"Bearer {self._token()}",
+                "Accept": "application/json",
+                "User-Agent": "migration-trigger",
+            }
+            if payload is not None:
+                headers["Content-Type"] = content_type
+            try:
+                response = self._pool.request(
+                    method,
+                    url,
+                    body=payload,
+                    headers=headers,
+                    preload_content=not stream,
+                    timeout=urllib3.Timeout(
+                        connect=10.0, read=read_timeout or self.timeout_seconds
+                    ),
+                    redirect=False,
+                )
+            except urllib3.exceptions.HTTPError as error:
+                if attempt == self.max_attempts:
+                    raise KubernetesError(
+                        f"{method} {path}: cannot reach the API server at {self.server} "
+                        f"({type(error).__name__})"
+                    ) from None
+                self.sleep(delay)
+                delay *= 2
+                continue
+            if response.status < 400:
+                return response
+            data = response.read() if stream else response.data
+            if stream:
+                response.release_conn()
+            if response.status == 401 and not renewed:
+                # A token can expire between checks (clock skew, a long stream): mint one more.
+                renewed = True
+                self._token(renew=True)
+                continue
+            failure = _status_error(_decode(data), response.status, method=method, path=path)
+            if failure.retryable and attempt < self.max_attempts:
+                retry_after = response.headers.get("Retry-After")
+                wait = _seconds(retry_after, default=delay, cap=self.max_retry_after_seconds)
+                self.sleep(wait)
+                delay *= 2
+                continue
+            raise failure
+        raise KubernetesError(f"{method} {path}: gave up after {self.max_attempts} attempts")
+
+
+def _decode(data: bytes) -> Obj:
+    try:
+        decoded = json.loads(data or b"{}")
+    except ValueError:
+        return {}
+    return decoded if isinstance(decoded, dict) else {}
+
+
+def _seconds(value: str | None, *, default: float, cap: float) -> float:
+    try:
+        return min(float(value), cap) if value is not None else default
+    except ValueError:
+        return default
+
+
+def _status_error(status: Obj, code: int, *, method: str = "", path: str = "") -> KubernetesError:
+    code = int(status.get("code") or code)
+    reason = str(status.get("reason") or "")
+    message = str(status.get("message") or "").strip()
+    where = f"{method} {path}: " if method else ""
+    return KubernetesError(
+        f"{where}{code} {reason or 'error'}{': ' + message if message else ''}",
+        status=code,
+        reason=reason,
+    )

@@ -1,0 +1,119 @@
+"""Shared fixtures: AWS as a moto server on loopback, and the Kubernetes emulator in front of it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from kube_emulator import AccessEntry, Emulator, EmulatorConfig, ScriptedRunner
+from kube_emulator.moto_credentials import moto_secret_lookup
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+CLUSTER = "platform-dev"
+FUNCTION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/migration-trigger-function"
+MIGRATOR_GROUP = "migration-trigger"
+# moto answers GetCallerIdentity for keys it did not issue with this user.
+DEFAULT_CALLER = f"arn:aws:sts::{ACCOUNT}:user/moto"
+ADMIN_GROUP = "test-admins"
+STATIC_KEY, STATIC_SECRET = "AKIATESTINGSTATIC01", "testing-secret-key"
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A moto server on a loopback port, shared by the session."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Environment pointing boto3 at the moto server, with dummy credentials; state reset after."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", STATIC_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", STATIC_SECRET)
+    yield moto_server
+    import urllib.request
+
+    urllib.request.urlopen(
+        urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
+    ).close()
+
+
+def assume_function_role(session_name: str = "migration-trigger") -> dict[str, Any]:
+    """Credentials of the function's role, issued by moto's STS as Lambda would receive them."""
+    sts = boto3.client("sts")
+    creds = sts.assume_role(RoleArn=FUNCTION_ROLE, RoleSessionName=session_name)["Credentials"]
+    return {
+        "aws_access_key_id": creds["AccessKeyId"],
+        "aws_secret_access_key": creds["SecretAccessKey"],
+        "aws_session_token": creds["SessionToken"],
+    }
+
+
+@pytest.fixture
+def runner() -> ScriptedRunner:
+    """The scripted pod runner the emulator's Job controller uses in this test."""
+    return ScriptedRunner()
+
+
+@pytest.fixture
+def emulator(aws: str, runner: ScriptedRunner) -> Iterator[Emulator]:
+    """The Kubernetes emulator over HTTPS on loopback, authenticating EKS tokens against moto.
+
+    The function's role is mapped to the `migration-trigger` group, as the SAM template's access
+    entry does; what that group may do comes from the RBAC objects a test loads.
+    """
+    config = EmulatorConfig(
+        cluster_name=CLUSTER,
+        sts_endpoint=aws,
+        secret_for_access_key=moto_secret_lookup({STATIC_KEY: STATIC_SECRET}),
+        access_entries=(
+            AccessEntry(FUNCTION_ROLE, groups=(MIGRATOR_GROUP,)),
+            AccessEntry(DEFAULT_CALLER, groups=(ADMIN_GROUP,), username="test-admin"),
+        ),
+        namespaces=("default", "migrations"),
+    )
+    with Emulator(config, runner=runner) as server:
+        server.apply(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": "test-admins"},
+                "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"},
+                "subjects": [{"kind": "Group", "name": ADMIN_GROUP}],
+            }
+        )
+        yield server
+
+
+@pytest.fixture
+def admin(emulator: Emulator) -> Any:
+    """The product's Kubernetes client as a cluster admin (the environment's static credentials)."""
+    from tests.helpers import kube_client
+
+    return kube_client(
+        emulator, {"aws_access_key_id": STATIC_KEY, "aws_secret_access_key": STATIC_SECRET}
+    )
+
+
+@pytest.fixture
+def function_client(emulator: Emulator) -> Any:
+    """The product's Kubernetes client as the function's role, with the project's RBAC loaded."""
+    from tests.helpers import kube_client, manifests
+
+    emulator.apply_all(manifests("namespace.yaml", "rbac.yaml"))
+    return kube_client(emulator, assume_function_role())

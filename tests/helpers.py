@@ -1,0 +1,64 @@
+"""Helpers shared by test modules: clients built the way production builds them, and waiting."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+
+from kube_emulator import Emulator
+from migration_trigger.adapters.eks_auth import TokenSource
+from migration_trigger.adapters.kube import KubeClient
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def manifests(*names: str) -> list[dict[str, Any]]:
+    """Documents of the project's k8s/ manifests."""
+    docs: list[dict[str, Any]] = []
+    for name in names:
+        docs += [d for d in yaml.safe_load_all((ROOT / "k8s" / name).read_text()) if d]
+    return docs
+
+
+def sts_for_tokens(region: str, credentials: dict[str, Any]) -> Any:
+    """An STS client that presigns for the real regional endpoint, as production does."""
+    return boto3.client(
+        "sts", region_name=region, endpoint_url=f"https://sts.{region}.amazonaws.com", **credentials
+    )
+
+
+def kube_client(
+    emulator: Emulator, credentials: dict[str, Any], *, cluster: str | None = None, **kwargs: Any
+) -> KubeClient:
+    """The product's Kubernetes client, authenticated with an EKS token for these credentials."""
+    tokens = TokenSource(
+        sts_for_tokens("eu-west-1", credentials),
+        cluster or emulator.config.cluster_name,
+        clock=emulator.clock,
+    )
+    return KubeClient(
+        server=emulator.url,
+        credentials=tokens,
+        ca_pem=emulator.ca_pem,
+        clock=emulator.clock,
+        **kwargs,
+    )
+
+
+def eventually[T](
+    check: Callable[[], T | None], *, timeout: float = 10.0, every: float = 0.02
+) -> T:
+    """Poll `check` until it returns something truthy; fail with its last value after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
