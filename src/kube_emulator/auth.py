@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 from kube_emulator.errors import ApiError
 
-TOKEN_PREFIX = "k8s-aws-v1."  # noqa: S105 - a format marker, not a credential
+TOKEN_PREFIX = "k8s-aws-v1."
 TOKEN_LIFETIME_SECONDS = 15 * 60
 _ALLOWED_PARAMS = {
     "action",

@@ -14,7 +14,7 @@ from typing import Any
 
 from migration_trigger.adapters.kube import Credentials
 
-TOKEN_PREFIX = "k8s-aws-v1."  # noqa: S105 - a format marker, not a credential
+TOKEN_PREFIX = "k8s-aws-v1."
 PRESIGN_SECONDS = 60
 REFRESH_AFTER_SECONDS = 14 * 60
 _CLUSTER_HEADER = "x-k8s-aws-id"

@@ -1,0 +1,240 @@
+"""AWS behind small interfaces: RDS facts, Secrets Manager, SNS, and EKS cluster discovery.
+
+Every botocore error is translated into AwsError, with `retryable` set for throttling, server
+errors and lost connections. No message built here contains a secret value.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from migration_trigger.domain.decision import DatabaseFacts
+from migration_trigger.domain.events import parse_rds_arn
+from migration_trigger.errors import AwsError
+
+_RETRYABLE_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "InternalFailure",
+    "InternalServiceError",
+    "ServiceUnavailable",
+    "InternalServerError",
+}
+RDS_INSTANCE_TAG = "aws:rds:primaryDBInstanceArn"
+RDS_CLUSTER_TAG = "aws:rds:primaryDBClusterArn"
+
+
+def _call[T](what: str, fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        message = error.response.get("Error", {}).get("Message", "")
+        raise AwsError(
+            f"{what}: {code}: {message}".rstrip(": "),
+            code=code,
+            retryable=code in _RETRYABLE_CODES or int(status or 0) >= 500,
+        ) from None
+    except BotoCoreError as error:
+        raise AwsError(f"{what}: {type(error).__name__}: {error}", retryable=True) from None
+
+
+def _tags(tag_list: list[dict[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in tag_list or [] if "Key" in t}
+
+
+@dataclass(frozen=True)
+class Rds:
+    """Reads what RDS knows about an instance or cluster."""
+
+    client: Any
+
+    def describe(self, arn: str) -> DatabaseFacts:
+        """Status, endpoint, master user and secret, and tags of the database at `arn`."""
+        parsed = parse_rds_arn(arn)
+        if parsed is None:
+            raise AwsError(f"{arn} is not an RDS instance or cluster ARN")
+        _, _, kind, identifier = parsed
+        if kind == "db":
+            found = _call(
+                f"describe DB instance {identifier}",
+                lambda: self.client.describe_db_instances(DBInstanceIdentifier=identifier),
+            )["DBInstances"]
+            if not found:
+                raise AwsError(
+                    f"DB instance {identifier} does not exist", code="DBInstanceNotFound"
+                )
+            db = found[0]
+            endpoint = db.get("Endpoint") or {}
+            return DatabaseFacts(
+                arn=db.get("DBInstanceArn", arn),
+                identifier=identifier,
+                kind="instance",
+                status=db.get("DBInstanceStatus", "unknown"),
+                engine=db.get("Engine", ""),
+                host=endpoint.get("Address", ""),
+                port=int(endpoint.get("Port") or 0),
+                name=db.get("DBName") or _default_db_name(db.get("Engine", "")),
+                master_username=db.get("MasterUsername", ""),
+                managed_secret_arn=(db.get("MasterUserSecret") or {}).get("SecretArn"),
+                tags=_tags(db.get("TagList")),
+            )
+        clusters = _call(
+            f"describe DB cluster {identifier}",
+            lambda: self.client.describe_db_clusters(DBClusterIdentifier=identifier),
+        )["DBClusters"]
+        if not clusters:
+            raise AwsError(f"DB cluster {identifier} does not exist", code="DBClusterNotFoundFault")
+        cluster = clusters[0]
+        return DatabaseFacts(
+            arn=cluster.get("DBClusterArn", arn),
+            identifier=identifier,
+            kind="cluster",
+            status=cluster.get("Status", "unknown"),
+            engine=cluster.get("Engine", ""),
+            host=cluster.get("Endpoint", ""),
+            port=int(cluster.get("Port") or 0),
+            name=cluster.get("DatabaseName") or _default_db_name(cluster.get("Engine", "")),
+            master_username=cluster.get("MasterUsername", ""),
+            managed_secret_arn=(cluster.get("MasterUserSecret") or {}).get("SecretArn"),
+            tags=_tags(cluster.get("TagList")),
+        )
+
+
+def _default_db_name(engine: str) -> str:
+    return "postgres" if "postgres" in engine else ""
+
+
+@dataclass(frozen=True)
+class SecretFacts:
+    """A secret's ARN, the database it belongs to, and its current version. No value."""
+
+    arn: str
+    database_arn: str | None
+    current_version: str | None
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class DatabaseSecret:
+    """Credentials read from a secret. Never logged, never returned from a step."""
+
+    username: str
+    password: str
+
+    def __repr__(self) -> str:
+        return f"DatabaseSecret(username={self.username!r}, password=<redacted>)"
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Secrets Manager: which database a secret belongs to, and its current value."""
+
+    client: Any
+
+    def describe(self, secret_id: str, *, database_tag_key: str) -> SecretFacts:
+        """Facts about a secret, with its database found from RDS's tags or ours."""
+        described = _call(
+            f"describe secret {secret_id}", lambda: self.client.describe_secret(SecretId=secret_id)
+        )
+        tags = _tags(described.get("Tags"))
+        database = (
+            tags.get(RDS_INSTANCE_TAG) or tags.get(RDS_CLUSTER_TAG) or tags.get(database_tag_key)
+        )
+        current = next(
+            (
+                v
+                for v, stages in (described.get("VersionIdsToStages") or {}).items()
+                if "AWSCURRENT" in stages
+            ),
+            None,
+        )
+        return SecretFacts(
+            arn=described.get("ARN", secret_id),
+            database_arn=database,
+            current_version=current,
+            tags=tags,
+        )
+
+    def read(self, secret_arn: str) -> DatabaseSecret:
+        """The AWSCURRENT username and password."""
+        value = _call(
+            f"read secret {secret_arn}",
+            lambda: self.client.get_secret_value(SecretId=secret_arn, VersionStage="AWSCURRENT"),
+        )
+        try:
+            data = json.loads(value.get("SecretString") or "")
+            username, password = data["username"], data["password"]
+        except (ValueError, KeyError, TypeError):
+            # Say what is wrong with the shape, never what is in it.
+            raise AwsError(
+                f"secret {secret_arn} is not a JSON object with 'username' and 'password'"
+            ) from None
+        if not isinstance(username, str) or not isinstance(password, str):
+            raise AwsError(f"secret {secret_arn}: 'username' and 'password' must be strings")
+        return DatabaseSecret(username, password)
+
+
+@dataclass(frozen=True)
+class Notifier:
+    """Publishes results to one SNS topic."""
+
+    client: Any
+    topic_arn: str
+
+    def publish(self, subject: str, message: str, attributes: dict[str, str]) -> str:
+        """Publish; returns the message id."""
+        response = _call(
+            f"publish to {self.topic_arn}",
+            lambda: self.client.publish(
+                TopicArn=self.topic_arn,
+                Subject=subject,
+                Message=message,
+                MessageAttributes={
+                    k: {"DataType": "String", "StringValue": v} for k, v in attributes.items() if v
+                },
+            ),
+        )
+        return str(response["MessageId"])
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """An EKS cluster's API endpoint and CA."""
+
+    name: str
+    endpoint: str
+    ca_pem: bytes
+
+
+def describe_cluster(client: Any, name: str) -> ClusterInfo:
+    """Endpoint and CA of an EKS cluster."""
+    cluster = _call(f"describe EKS cluster {name}", lambda: client.describe_cluster(name=name))[
+        "cluster"
+    ]
+    status = cluster.get("status", "")
+    if status not in ("ACTIVE", "UPDATING"):
+        raise AwsError(
+            f"EKS cluster {name} is {status or 'not ready'}", retryable=status == "CREATING"
+        )
+    try:
+        ca_pem = base64.b64decode(cluster["certificateAuthority"]["data"])
+    except (KeyError, TypeError, ValueError):
+        raise AwsError(f"EKS cluster {name} reports no certificate authority") from None
+    return ClusterInfo(name=name, endpoint=cluster["endpoint"], ca_pem=ca_pem)
+
+
+@lru_cache(maxsize=32)
+def cached_cluster(region: str, name: str, factory: Callable[[str, str], Any]) -> ClusterInfo:
+    """describe_cluster, once per warm container."""
+    return describe_cluster(factory("eks", region), name)

@@ -1,0 +1,76 @@
+"""Migration Jobs in one namespace of one cluster: the calls the workflow makes, over KubeClient."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from migration_trigger.adapters.kube import KubeClient
+from migration_trigger.domain.jobspec import LABEL_PREFIX
+from migration_trigger.errors import KubernetesError
+
+
+@dataclass(frozen=True)
+class JobGateway:
+    """Create, find, start, follow, read and delete migration Jobs in `namespace`."""
+
+    client: KubeClient
+    namespace: str
+
+    @property
+    def _jobs(self) -> str:
+        return f"/apis/batch/v1/namespaces/{self.namespace}/jobs"
+
+    @property
+    def _pods(self) -> str:
+        return f"/api/v1/namespaces/{self.namespace}/pods"
+
+    def create_job(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Create the Job; KubernetesError 409 when the name exists."""
+        return self.client.create(self._jobs, manifest)
+
+    def get_job(self, name: str) -> dict[str, Any] | None:
+        """The Job, or None when it does not exist."""
+        try:
+            return self.client.get(f"{self._jobs}/{name}")
+        except KubernetesError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def database_jobs(self, database_key: str) -> list[dict[str, Any]]:
+        """Every migration Job of one database."""
+        selector = f"{LABEL_PREFIX}/database-key={database_key}"
+        return list(self.client.get(self._jobs, labelSelector=selector).get("items", []))
+
+    def create_secret(self, manifest: dict[str, Any]) -> None:
+        """Create a Secret; one left by an earlier attempt of the same step is fine."""
+        try:
+            self.client.create(f"/api/v1/namespaces/{self.namespace}/secrets", manifest)
+        except KubernetesError as error:
+            if error.status != 409:
+                raise
+
+    def resume(self, name: str) -> None:
+        """Un-suspend the Job so its pod starts."""
+        self.client.patch(f"{self._jobs}/{name}", {"spec": {"suspend": False}})
+
+    def pods(self, job_name: str) -> list[dict[str, Any]]:
+        """Pods of the Job."""
+        return list(
+            self.client.get(self._pods, labelSelector=f"job-name={job_name}").get("items", [])
+        )
+
+    def log(self, pod: str, *, tail_lines: int, container: str) -> str:
+        """The last `tail_lines` lines of a container's log."""
+        return self.client.text(
+            f"{self._pods}/{pod}/log", tailLines=tail_lines, container=container
+        )
+
+    def delete_job(self, name: str) -> None:
+        """Delete the Job and (Background propagation) its pods and Secret; gone already is fine."""
+        try:
+            self.client.delete(f"{self._jobs}/{name}", propagation="Background")
+        except KubernetesError as error:
+            if error.status != 404:
+                raise

@@ -1,0 +1,156 @@
+"""The `migration-trigger` command: run or plan the orchestrator on an event; the local stack.
+
+migration-trigger invoke EVENT.json [--json]   run once against the current environment
+migration-trigger plan EVENT.json              decide and render the Job; create nothing
+migration-trigger local up                     start the local stack (development)
+migration-trigger demo                         the end-to-end story on the local stack
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from migration_trigger.domain import jobspec
+from migration_trigger.domain.decision import DatabaseFacts
+from migration_trigger.domain.events import Ignored, Rejected, Trigger, parse_event
+from migration_trigger.domain.profiles import Profile
+from migration_trigger.domain.result import FAILING, Result
+from migration_trigger.errors import MigrationTriggerError
+from migration_trigger.services import PrintLog, Services, build_services
+from migration_trigger.settings import Settings
+from migration_trigger.steps import InlineSteps
+from migration_trigger.workflow import handle_event, resolve
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _load_event(path: str) -> Any:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    except OSError as error:
+        raise SystemExit(f"migration-trigger: cannot read {path}: {error.strerror}") from None
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise SystemExit(f"migration-trigger: {path} is not JSON: {error}") from None
+
+
+def _services() -> Services:
+    settings = Settings.from_env(os.environ)
+    return build_services(settings, log=PrintLog())
+
+
+def _print_result(result: Result, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    print(f"status:   {result.status}")
+    print(f"reason:   {result.reason}")
+    for key in ("trigger", "database", "profile", "cluster", "namespace", "job", "event_id"):
+        value = getattr(result, key)
+        if value:
+            print(f"{key + ':':<9} {value}")
+    if result.duration_seconds is not None:
+        print(f"duration: {result.duration_seconds}s")
+    if result.log_tail:
+        print("log tail:")
+        for line in result.log_tail.splitlines():
+            print(f"  | {line}")
+
+
+def invoke(args: argparse.Namespace) -> int:
+    """Run the orchestrator once on an event file."""
+    event = _load_event(args.event)
+    services = _services()
+    steps = InlineSteps(
+        on_step=None if args.json else lambda name: print(f"· {name}", file=sys.stderr)
+    )
+    events = event if isinstance(event, list) else [event]
+    results = [handle_event(item, steps, services) for item in events]
+    for result in results:
+        _print_result(result, as_json=args.json)
+    return EXIT_FAILED if any(r.status in FAILING for r in results) else 0
+
+
+def plan(args: argparse.Namespace) -> int:
+    """The same decision as `invoke`, and the Job it would create; nothing is created."""
+    event = _load_event(args.event)
+    services = _services()
+    parsed = parse_event(event)
+    if isinstance(parsed, Ignored | Rejected):
+        kind = "ignored" if isinstance(parsed, Ignored) else "rejected"
+        print(json.dumps({"decision": kind, "reason": parsed.reason}, indent=2))
+        return 0
+    resolved = resolve(parsed, services)
+    if resolved["outcome"] != "route":
+        print(json.dumps({"decision": resolved["outcome"], "reason": resolved["reason"]}, indent=2))
+        return 0
+    profile = Profile.from_dict(resolved["profile"])
+    facts = DatabaseFacts.from_dict(resolved["facts"])
+    job_plan = jobspec.JobPlan(
+        name=resolved["job"],
+        profile=profile,
+        trigger=Trigger.from_dict(resolved["trigger"]),
+        database_arn=facts.arn,
+        secret_arn=resolved["secret_arn"],
+        endpoint=facts.endpoint,
+        execution="plan",
+    )
+    document: dict[str, Any] = {
+        "decision": "run",
+        "database": {"arn": facts.arn, "status": facts.status},
+        "profile": profile.name,
+        "cluster": profile.cluster.describe(),
+        "namespace": profile.namespace,
+        "credentials": str(profile.credentials),
+        "job": jobspec.render_job(services.job_template(), job_plan),
+    }
+    print(json.dumps(document, indent=2))
+    return 0
+
+
+def _local(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise SystemExit(
+            "migration-trigger: the local stack needs the development extras: "
+            "pip install -e '.[dev]'"
+        ) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = argparse.ArgumentParser(prog="migration-trigger", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("invoke", help="run the orchestrator once on an event")
+    run.add_argument("event", help="event JSON file (or - for stdin)")
+    run.add_argument("--json", action="store_true", help="print the result document as JSON")
+    dry = commands.add_parser("plan", help="decide and render the Job; create nothing")
+    dry.add_argument("event", help="event JSON file (or - for stdin)")
+    local = commands.add_parser("local", help="the local stack")
+    local.add_argument("action", choices=["up"])
+    commands.add_parser("demo", help="the end-to-end story on the local stack")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "invoke":
+            return invoke(args)
+        if args.command == "plan":
+            return plan(args)
+        if args.command == "local":
+            return int(_local("local_stack.cli").up())
+        return int(_local("local_stack.demo").main())
+    except MigrationTriggerError as error:
+        print(f"migration-trigger: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Pure domain: events -> decision -> Job spec -> result. No I/O lives here."""

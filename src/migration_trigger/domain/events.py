@@ -1,0 +1,244 @@
+"""EventBridge events parsed, once, into typed triggers; everything else is ignored or rejected."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+MANUAL_SOURCE = "migration-trigger"
+MANUAL_DETAIL_TYPE = "Migration Requested"
+SECRET_LABEL_DETAIL_TYPE = "Secret Label Updated"
+CLOUDTRAIL_DETAIL_TYPE = "AWS Service Event via CloudTrail"
+RDS_DETAIL_TYPES = ("RDS DB Instance Event", "RDS DB Cluster Event")
+_RDS_ARN = re.compile(
+    r"^arn:(aws[a-z-]*):rds:([a-z0-9-]+):(\d{12}):(db|cluster):([A-Za-z][A-Za-z0-9-]*)$"
+)
+_SECRET_ARN = re.compile(r"^arn:(aws[a-z-]*):secretsmanager:([a-z0-9-]+):(\d{12}):secret:.+$")
+_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
+
+
+class TriggerKind(StrEnum):
+    """Why a migration should run."""
+
+    DB_CREATED = "db-created"
+    DB_RESTORED = "db-restored"
+    SECRET_ROTATED = "secret-rotated"
+    MANUAL = "manual"
+
+
+# EventID -> trigger. Matched on EventID whatever the detail-type: RDS-EVENT-0043 arrives under
+# more than one detail-type/SourceType.
+RDS_EVENT_IDS: dict[str, TriggerKind] = {
+    "RDS-EVENT-0005": TriggerKind.DB_CREATED,  # DB instance created
+    "RDS-EVENT-0170": TriggerKind.DB_CREATED,  # DB cluster created
+    "RDS-EVENT-0019": TriggerKind.DB_RESTORED,  # restored from a point in time
+    "RDS-EVENT-0043": TriggerKind.DB_RESTORED,  # restored from a snapshot
+}
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A relevant event: what happened, to which database or secret, and its identity."""
+
+    kind: TriggerKind
+    event_id: str
+    source: str
+    detail: str  # e.g. RDS-EVENT-0005, AWSCURRENT, RotationSucceeded, the manual reason
+    region: str
+    account: str
+    database_arn: str | None = None
+    secret_id: str | None = None
+    rotation_version: str | None = None
+    #: What makes two deliveries "the same event": the envelope id differs across some duplicates.
+    dedup_key: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, for step results."""
+        return {k: (str(v) if isinstance(v, TriggerKind) else v) for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Trigger:
+        """Inverse of to_dict."""
+        return cls(**{**data, "kind": TriggerKind(data["kind"])})
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A well-formed event this product does not act on."""
+
+    reason: str
+    event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A malformed event: it will never be processed."""
+
+    reason: str
+    event_id: str | None = None
+
+
+Parsed = Trigger | Ignored | Rejected
+
+
+def parse_rds_arn(arn: str) -> tuple[str, str, str, str] | None:
+    """(region, account, 'db'|'cluster', identifier) of an RDS instance/cluster ARN, else None."""
+    m = _RDS_ARN.match(arn)
+    return (m[2], m[3], m[4], m[5]) if m else None
+
+
+def parse_event(event: Any) -> Parsed:
+    """Classify one EventBridge event."""
+    if not isinstance(event, dict):
+        return Rejected(f"the event is a JSON {type(event).__name__}, not an object")
+    envelope_id = event.get("id") if isinstance(event.get("id"), str) else None
+    for key in ("source", "detail-type"):
+        if not isinstance(event.get(key), str) or not event[key]:
+            return Rejected(
+                f"the event has no '{key}' string: not an EventBridge event", envelope_id
+            )
+    detail = event.get("detail")
+    if not isinstance(detail, dict):
+        return Rejected("the event has no 'detail' object", envelope_id)
+    if not envelope_id:
+        return Rejected("the event has no 'id': EventBridge always sets one", None)
+    source, detail_type = event["source"], event["detail-type"]
+    region = event.get("region") if isinstance(event.get("region"), str) else ""
+    account = event.get("account") if isinstance(event.get("account"), str) else ""
+    base = {"event_id": envelope_id, "source": source, "region": region, "account": account}
+    if source == "aws.rds":
+        return _rds(detail, base)
+    if source == "aws.secretsmanager" and detail_type == SECRET_LABEL_DETAIL_TYPE:
+        return _label_updated(event, detail, base)
+    if (
+        detail_type == CLOUDTRAIL_DETAIL_TYPE
+        and detail.get("eventSource") == "secretsmanager.amazonaws.com"
+    ):
+        return _cloudtrail_rotation(detail, base)
+    if source == MANUAL_SOURCE and detail_type == MANUAL_DETAIL_TYPE:
+        return _manual(detail, base)
+    return Ignored(
+        f"events of source '{source}' and detail-type '{detail_type}' are not handled", envelope_id
+    )
+
+
+def _text(detail: dict[str, Any], key: str) -> str | None:
+    value = detail.get(key)
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _rds(detail: dict[str, Any], base: dict[str, str]) -> Parsed:
+    event_id = base["event_id"]
+    rds_event = _text(detail, "EventID")
+    if rds_event is None:
+        return Rejected("the RDS event has no detail.EventID", event_id)
+    kind = RDS_EVENT_IDS.get(rds_event)
+    if kind is None:
+        message = _text(detail, "Message") or "no message"
+        return Ignored(f"{rds_event} ({message}) is not a creation or restore", event_id)
+    source_arn = _text(detail, "SourceArn")
+    if source_arn is None:
+        return Rejected(f"the {rds_event} event has no detail.SourceArn", event_id)
+    parsed = parse_rds_arn(source_arn)
+    if parsed is None:
+        return Ignored(
+            f"{rds_event} names {source_arn}, which is not a DB instance or cluster ARN", event_id
+        )
+    region, account, _, _ = parsed
+    return Trigger(
+        kind=kind,
+        detail=rds_event,
+        database_arn=source_arn,
+        dedup_key=f"{rds_event}|{source_arn}|{_text(detail, 'Date') or event_id}",
+        **{**base, "region": base["region"] or region, "account": base["account"] or account},
+    )
+
+
+def _label_updated(event: dict[str, Any], detail: dict[str, Any], base: dict[str, str]) -> Parsed:
+    event_id = base["event_id"]
+    label = _text(detail, "labelUpdated")
+    if label is None:
+        return Rejected("the Secret Label Updated event has no detail.labelUpdated", event_id)
+    if label != "AWSCURRENT":
+        return Ignored(f"label {label} moved: only AWSCURRENT means new credentials", event_id)
+    resources = event.get("resources")
+    secret = (
+        resources[0]
+        if isinstance(resources, list) and resources and isinstance(resources[0], str)
+        else None
+    )
+    secret = secret or _text(detail, "name")
+    version = _text(detail, "versionId")
+    if secret is None or version is None:
+        return Rejected("the Secret Label Updated event names no secret or no versionId", event_id)
+    return Trigger(
+        kind=TriggerKind.SECRET_ROTATED,
+        detail=label,
+        secret_id=secret,
+        rotation_version=version,
+        dedup_key=f"rotation|{version}",
+        **base,
+    )
+
+
+def _cloudtrail_rotation(detail: dict[str, Any], base: dict[str, str]) -> Parsed:
+    event_id = base["event_id"]
+    name = _text(detail, "eventName")
+    if name != "RotationSucceeded":
+        return Ignored(f"Secrets Manager {name or 'event'} is not a completed rotation", event_id)
+    extra = detail.get("additionalEventData")
+    secret = _text(extra, "SecretId") if isinstance(extra, dict) else None
+    if secret is None:
+        for resource in detail.get("resources") or []:
+            if isinstance(resource, dict):
+                # CloudTrail spells this key ARN, arn or aRN depending on the event.
+                secret = next(
+                    (v for k, v in resource.items() if k.lower() == "arn" and isinstance(v, str)),
+                    None,
+                )
+                if secret:
+                    break
+    if secret is None:
+        return Rejected("the RotationSucceeded event names no secret", event_id)
+    # The rotated version is resolved from Secrets Manager later, so this path and the native
+    # Secret Label Updated event for the same rotation share one dedup key.
+    return Trigger(kind=TriggerKind.SECRET_ROTATED, detail=name, secret_id=secret, **base)
+
+
+def _manual(detail: dict[str, Any], base: dict[str, str]) -> Parsed:
+    event_id = base["event_id"]
+    database = _text(detail, "database")
+    reason = _text(detail, "reason")
+    if database is None:
+        return Rejected(
+            "a manual migration request needs detail.database (an ARN or identifier)", event_id
+        )
+    if reason is None:
+        return Rejected("a manual migration request needs detail.reason", event_id)
+    if len(reason) > 256:
+        return Rejected("detail.reason is longer than 256 characters", event_id)
+    arn = database
+    if parse_rds_arn(database) is None:
+        kind = detail.get("kind", "instance")
+        if kind not in ("instance", "cluster") or not _IDENTIFIER.match(database):
+            return Rejected(
+                "detail.database must be an RDS instance/cluster ARN, or an identifier with "
+                "detail.kind 'instance' or 'cluster'",
+                event_id,
+            )
+        if not base["region"] or not base["account"]:
+            return Rejected(
+                "an identifier needs the event's region and account; send an ARN", event_id
+            )
+        resource = "db" if kind == "instance" else "cluster"
+        arn = f"arn:aws:rds:{base['region']}:{base['account']}:{resource}:{database}"
+    request = _text(detail, "requestId") or event_id
+    return Trigger(
+        kind=TriggerKind.MANUAL,
+        detail=reason,
+        database_arn=arn,
+        dedup_key=f"manual|{request}",
+        **base,
+    )

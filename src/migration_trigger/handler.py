@@ -1,0 +1,25 @@
+"""Lambda entry point: a durable function. Thin on purpose: the flow lives in workflow.py."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_durable_execution_sdk_python import DurableContext, durable_execution
+from aws_lambda_powertools import Logger
+
+from migration_trigger.services import PowertoolsLog, build_services
+from migration_trigger.settings import Settings
+from migration_trigger.steps import DurableSteps
+from migration_trigger.workflow import run_invocation
+
+logger = Logger(service="migration-trigger")
+
+
+@logger.inject_lambda_context(clear_state=True)
+@durable_execution
+def lambda_handler(event: Any, context: DurableContext) -> dict[str, Any] | list[dict[str, Any]]:
+    """Handle one EventBridge event (or a batch): settings, adapters, then the workflow."""
+    settings = Settings.from_env(os.environ)
+    services = build_services(settings, log=PowertoolsLog(logger))
+    return run_invocation(event, DurableSteps(context), services)
