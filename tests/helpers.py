@@ -62,3 +62,15 @@ def eventually[T](
             return last
         time.sleep(every)
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+def load_event(name: str) -> Any:
+    """A document from events/, parsed."""
+    import json
+
+    return json.loads((ROOT / "events" / name).read_text())
+
+
+def event_files() -> list[str]:
+    """Every document in events/."""
+    return sorted(p.name for p in (ROOT / "events").glob("*.json"))

@@ -1,0 +1,198 @@
+"""A world for the orchestrator: moto as AWS, the emulator as EKS, the handler run durably.
+
+The function runs as its IAM role (credentials issued by moto's STS), authenticates to the
+emulated EKS cluster with a presigned token, and is authorized by the project's k8s/ RBAC.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from aws_durable_execution_sdk_python.execution import InvocationStatus
+from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
+
+from kube_emulator import Emulator, ScriptedRunner
+from migration_trigger import services as services_module
+from migration_trigger.adapters import aws as aws_module
+from tests.conftest import ACCOUNT, CLUSTER, REGION, assume_function_role
+from tests.helpers import load_event, manifests
+
+CANARY = "canary-Pa55:w/rd@#%-do-not-leak"
+PROFILE_TAG = "migration-trigger:profile"
+JOBS = "/apis/batch/v1/namespaces/migrations/jobs"
+
+
+def profiles(**overrides: Any) -> dict[str, Any]:
+    base = {
+        "cluster": {"eksClusterName": CLUSTER},
+        "namespace": "migrations",
+        "image": "ghcr.io/example/orders-migrations:1.0.0",
+        "command": ["dbmate", "up"],
+        "credentials": "ephemeral-secret",
+        "pollSeconds": 1,
+        "rotationSettleSeconds": 0,
+    }
+    return {
+        "profiles": {
+            "orders": {**base, **overrides},
+            "reports": {**base, "triggers": ["manual"]},
+            "arn-mode": {**base, "credentials": "secret-arn", "serviceAccount": "migration-runner"},
+        }
+    }
+
+
+@dataclass
+class Run:
+    """One durable execution's outcome."""
+
+    status: InvocationStatus
+    result: Any
+    error: str | None
+    operations: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class World:
+    """Handles on everything a test needs to arrange and observe."""
+
+    emulator: Emulator
+    pods: ScriptedRunner
+    db_arn: str
+    secret_arn: str
+    queue_url: str
+    monkeypatch: pytest.MonkeyPatch
+    skip_time: bool = True
+    _sqs: Any = None
+
+    def event(self, name: str, **detail: Any) -> dict[str, Any]:
+        """A sample event from events/, pointed at this world's database or secret."""
+        event = load_event(name)
+        if event["source"] == "aws.rds" or event["detail-type"] == "Migration Requested":
+            if "SourceArn" in event["detail"]:
+                event["detail"]["SourceArn"] = self.db_arn
+            if "database" in event["detail"]:
+                event["detail"]["database"] = self.db_arn
+        if event["detail-type"] == "Secret Label Updated":
+            event["resources"] = [self.secret_arn]
+            event["detail"]["name"] = self.secret_arn.rsplit(":", 1)[-1]
+        if event["detail-type"] == "AWS Service Event via CloudTrail":
+            event["detail"]["additionalEventData"]["SecretId"] = self.secret_arn
+        event["detail"].update(detail)
+        return event
+
+    def run(self, event: Any, *, name: str = "execution", timeout: int = 60) -> Run:
+        """Invoke the Lambda handler as a durable execution, in-process."""
+        from migration_trigger.handler import lambda_handler
+
+        with DurableFunctionTestRunner(
+            handler=lambda_handler, skip_time=self.skip_time, region=REGION
+        ) as runner:
+            outcome = runner.run(
+                input=json.dumps(event), execution_timeout=timeout, execution_name=name
+            )
+        result = json.loads(outcome.result) if outcome.result else None
+        error = outcome.error.message if outcome.error else None
+        return Run(outcome.status, result, error, outcome.operations)
+
+    def set_profiles(self, document: dict[str, Any]) -> None:
+        """Replace the deployment's profiles document."""
+        self.monkeypatch.setenv("MIGRATION_PROFILES", json.dumps(document))
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """SNS messages delivered so far to the subscribed queue (drained)."""
+        messages: list[dict[str, Any]] = []
+        while True:
+            batch = self._sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not batch:
+                return messages
+            for message in batch:
+                messages.append(json.loads(message["Body"]))
+                self._sqs.delete_message(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Jobs in the migrations namespace, straight from the emulator's store."""
+        items, _ = self.emulator.store.select(self.emulator.store_types["jobs"], "migrations")
+        return items
+
+    def set_db_status(self, status: str) -> None:
+        """Change the RDS instance's status in moto (it has no lifecycle of its own)."""
+        from moto.rds.models import rds_backends
+
+        rds_backends[ACCOUNT][REGION].databases["orders-db"].status = status
+
+
+def point_cluster_at(emulator: Emulator) -> None:
+    """Make moto's EKS cluster report the emulator's endpoint and CA, as EKS would its own."""
+    from moto.eks.models import eks_backends
+
+    cluster = eks_backends[ACCOUNT][REGION].clusters[CLUSTER]
+    cluster.endpoint = emulator.url
+    cluster.certificate_authority = {"data": emulator.ca_data}
+
+
+def clear_caches() -> None:
+    """Per-container caches hold clients bound to one test's endpoints and credentials."""
+    services_module.boto3_client.cache_clear()
+    services_module.token_sts_client.cache_clear()
+    services_module.kube_client_for.cache_clear()
+    services_module.load_template.cache_clear()
+    aws_module.cached_cluster.cache_clear()
+
+
+@pytest.fixture
+def world(
+    emulator: Emulator, runner: ScriptedRunner, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[World]:
+    """An opted-in RDS instance with an RDS-managed secret, a topic with a queue, and the cluster."""
+    emulator.apply_all(manifests("namespace.yaml", "rbac.yaml"))
+    eks = boto3.client("eks")
+    eks.create_cluster(
+        name=CLUSTER,
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks",
+        resourcesVpcConfig={"subnetIds": ["subnet-1"]},
+    )
+    point_cluster_at(emulator)
+    rds = boto3.client("rds")
+    db = rds.create_db_instance(
+        DBInstanceIdentifier="orders-db",
+        Engine="postgres",
+        DBInstanceClass="db.t3.micro",
+        MasterUsername="app",
+        ManageMasterUserPassword=True,
+        DBName="orders",
+        Tags=[
+            {"Key": PROFILE_TAG, "Value": "orders"},
+            {"Key": "migration-trigger:image", "Value": "evil:latest"},
+        ],
+    )["DBInstance"]
+    secret_arn = db["MasterUserSecret"]["SecretArn"]
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=secret_arn, SecretString=json.dumps({"username": "app", "password": CANARY})
+    )
+    sns, sqs = boto3.client("sns"), boto3.client("sqs")
+    topic = sns.create_topic(Name="migration-results")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="results")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+
+    for key, value in assume_function_role().items():
+        monkeypatch.setenv(key.upper(), value)
+    monkeypatch.setenv("ENVIRONMENT", "test")
+    monkeypatch.setenv("TOPIC_ARN", topic)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "migration-trigger")
+    monkeypatch.setenv("NOTIFY_STATUSES", "succeeded,failed,timed_out,rejected,skipped")
+    monkeypatch.setenv("MIGRATION_PROFILES", json.dumps(profiles()))
+    clear_caches()
+    yield World(emulator, runner, db["DBInstanceArn"], secret_arn, queue_url, monkeypatch, _sqs=sqs)
+    clear_caches()

@@ -1,0 +1,243 @@
+"""Profiles as the allow-list, and the Job and Secret rendered from the template."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from migration_trigger.domain import jobspec
+from migration_trigger.domain.events import Trigger, TriggerKind, parse_event
+from migration_trigger.domain.profiles import RESERVED_ENV, CredentialMode, Profile, parse_profiles
+from migration_trigger.errors import ConfigurationError
+from tests.helpers import ROOT, load_event
+
+CANARY = "canary-Pa55:w/rd@#%"
+TEMPLATE = yaml.safe_load((ROOT / "k8s" / "templates" / "migration-job.yaml").read_text())
+EXAMPLES = (ROOT / "k8s" / "profiles" / "examples.json").read_text()
+
+
+def profile_doc(**overrides: Any) -> str:
+    base = {"cluster": {"eksClusterName": "c"}, "namespace": "migrations", "image": "img:1"}
+    return json.dumps({"profiles": {"p": {**base, **overrides}}})
+
+
+def plan(profile: Profile, trigger: Trigger | None = None) -> jobspec.JobPlan:
+    trigger = trigger or parse_event(load_event("rds-instance-created.json"))  # type: ignore[assignment]
+    assert isinstance(trigger, Trigger)
+    return jobspec.JobPlan(
+        name=jobspec.job_name(trigger.database_arn or "", trigger.dedup_key),
+        profile=profile,
+        trigger=trigger,
+        database_arn=trigger.database_arn or "",
+        secret_arn="arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1-AbCdEf",
+        endpoint=jobspec.Endpoint(
+            "postgres", "orders-db.abc.eu-west-1.rds.amazonaws.com", 5432, "orders"
+        ),
+        execution="arn:aws:lambda:eu-west-1:123456789012:function:f:live/durable-execution/x",
+    )
+
+
+def test_example_profiles_for_each_tool_are_valid():
+    profiles = parse_profiles(EXAMPLES)
+
+    assert set(profiles) == {"prisma", "flyway", "alembic", "atlas", "dbmate"}
+    assert profiles["alembic"].credentials is CredentialMode.SECRET_ARN
+    assert TriggerKind.SECRET_ROTATED not in profiles["alembic"].triggers
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"cluster": {}}, "exactly one of 'eksClusterName' or 'kubeconfigContext'"),
+        ({"cluster": {"eksClusterName": "a", "kubeconfigContext": "b"}}, "exactly one of"),
+        ({"namespace": "Bad_NS"}, "'namespace' must be a DNS label"),
+        ({"image": "has space"}, "'image' must be an image reference"),
+        ({"command": "dbmate up"}, "'command' must be a list of strings"),
+        (
+            {"env": {"DATABASE_URL": "x"}},
+            "env name 'DATABASE_URL' is set by migration-trigger itself",
+        ),
+        ({"env": {"1BAD": "x"}}, "env name '1BAD' is not a valid variable name"),
+        ({"credentials": "plaintext"}, "'plaintext' is not a valid CredentialMode"),
+        ({"credentials": "secret-arn"}, "needs a 'serviceAccount'"),
+        ({"triggers": ["db-deleted"]}, "'db-deleted' is not a valid TriggerKind"),
+        ({"triggers": []}, "at least one trigger"),
+        ({"backoffLimit": 99}, "'backoffLimit' must be an integer from 0 to 10"),
+        ({"activeDeadlineSeconds": True}, "'activeDeadlineSeconds' must be an integer"),
+        ({"imagePullPolicy": "Always"}, "unknown keys ['imagePullPolicy']"),
+        ({"databaseUrlQuery": "?sslmode=require"}, "'databaseUrlQuery' must be a query string"),
+    ],
+)
+def test_invalid_profiles_are_refused_naming_profile_and_field(
+    overrides: dict[str, Any], message: str
+):
+    with pytest.raises(ConfigurationError) as caught:
+        parse_profiles(profile_doc(**overrides))
+
+    assert str(caught.value).startswith("profile 'p': ")
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", "not valid JSON"),
+        ('{"p": {}}', 'must be {"profiles"'),
+        ('{"profiles": {"Bad Name": {}}}', "must be a DNS label"),
+    ],
+)
+def test_invalid_profiles_documents_are_refused(text: str, message: str):
+    with pytest.raises(ConfigurationError) as caught:
+        parse_profiles(text)
+
+    assert message in str(caught.value)
+
+
+def test_profile_round_trips_through_its_dict():
+    profile = parse_profiles(EXAMPLES)["prisma"]
+
+    assert Profile.from_dict(json.loads(json.dumps(profile.to_dict()))) == profile
+
+
+def test_job_name_is_deterministic_dns_label_per_database_and_event():
+    a = jobspec.job_name(
+        "arn:aws:rds:eu-west-1:123456789012:db:Orders-DB-with-a-very-long-identifier-indeed-yes",
+        "k1",
+    )
+
+    assert a == jobspec.job_name(
+        "arn:aws:rds:eu-west-1:123456789012:db:Orders-DB-with-a-very-long-identifier-indeed-yes",
+        "k1",
+    )
+    assert a != jobspec.job_name(
+        "arn:aws:rds:eu-west-1:123456789012:db:Orders-DB-with-a-very-long-identifier-indeed-yes",
+        "k2",
+    )
+    assert len(a) <= 63
+    assert a.startswith("migrate-orders-db-")
+
+
+def test_rendered_job_is_suspended_never_restarts_and_carries_profile_and_labels():
+    profile = parse_profiles(EXAMPLES)["prisma"]
+    p = plan(profile)
+
+    job = jobspec.render_job(TEMPLATE, p)
+
+    spec = job["spec"]
+    pod = spec["template"]["spec"]
+    container = pod["containers"][0]
+    assert job["metadata"]["name"] == p.name
+    assert job["metadata"]["namespace"] == "migrations"
+    assert spec["suspend"] is True
+    assert pod["restartPolicy"] == "Never"
+    assert (spec["backoffLimit"], spec["activeDeadlineSeconds"]) == (0, 900)
+    assert spec["ttlSecondsAfterFinished"] >= 3600
+    assert container["image"] == profile.image
+    assert container["command"] == ["npx", "prisma", "migrate", "deploy"]
+    assert container["envFrom"] == [{"secretRef": {"name": f"{p.name}-db"}}]
+    labels = job["metadata"]["labels"]
+    assert labels["migration-trigger.io/database"] == "orders-db"
+    assert labels["migration-trigger.io/trigger"] == "db-created"
+    assert labels["migration-trigger.io/event-id"] == "6a7e8feb-b491-4cf7-a9f1-bf3703467718"
+    assert (
+        spec["template"]["metadata"]["labels"]["migration-trigger.io/database-key"]
+        == labels["migration-trigger.io/database-key"]
+    )
+    assert job["metadata"]["annotations"]["migration-trigger.io/execution"] == p.execution
+
+
+def test_rendered_job_passes_pod_security_restricted():
+    job = jobspec.render_job(TEMPLATE, plan(parse_profiles(EXAMPLES)["dbmate"]))
+
+    pod = job["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    for container in pod["containers"]:
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"]["drop"] == ["ALL"]
+        assert not set(context["capabilities"].get("add", [])) - {"NET_BIND_SERVICE"}
+        assert not context.get("privileged", False)
+    assert not any("hostPath" in v for v in pod.get("volumes", []))
+    assert not pod.get("hostNetwork") and not pod.get("hostPID") and not pod.get("hostIPC")
+
+
+def test_secret_arn_mode_gives_the_job_only_the_arn_and_endpoint():
+    profile = parse_profiles(EXAMPLES)["alembic"]
+    p = plan(profile)
+
+    job = jobspec.render_job(TEMPLATE, p)
+
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["DB_SECRET_ARN"] == p.secret_arn
+    assert env["DB_HOST"] == "orders-db.abc.eu-west-1.rds.amazonaws.com"
+    assert "envFrom" not in container
+    assert job["spec"]["template"]["spec"]["serviceAccountName"] == "migration-runner"
+
+
+def test_password_never_appears_in_the_job_spec():
+    for name in ("prisma", "alembic"):
+        job = jobspec.render_job(TEMPLATE, plan(parse_profiles(EXAMPLES)[name]))
+        assert CANARY not in json.dumps(job)
+
+
+def test_secret_holds_url_encoded_database_url_and_engine_variables_and_is_owned_by_the_job():
+    p = plan(parse_profiles(EXAMPLES)["prisma"])
+    values = jobspec.credential_values(p.endpoint, "app_user", CANARY, "sslmode=require")
+
+    secret = jobspec.render_secret(p, "job-uid-1", values)
+
+    data = secret["stringData"]
+    assert data["DATABASE_URL"] == (
+        "postgresql://app_user:canary-Pa55%3Aw%2Frd%40%23%25@orders-db.abc.eu-west-1.rds.amazonaws.com:5432/orders?sslmode=require"
+    )
+    assert data["PGPASSWORD"] == data["DB_PASSWORD"] == CANARY
+    assert data["PGHOST"] == "orders-db.abc.eu-west-1.rds.amazonaws.com"
+    owner = secret["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["uid"]) == ("Job", p.name, "job-uid-1")
+    assert secret["immutable"] is True
+
+
+def test_mysql_engines_get_mysql_variables():
+    endpoint = jobspec.Endpoint("aurora-mysql", "h", 3306, "app")
+
+    values = jobspec.credential_values(endpoint, "u", "p")
+
+    assert values["DATABASE_URL"] == "mysql://u:p@h:3306/app"
+    assert values["MYSQL_PWD"] == "p"
+    assert "PGPASSWORD" not in values
+
+
+def test_profile_env_cannot_shadow_reserved_names():
+    assert "DATABASE_URL" in RESERVED_ENV
+    assert "PGPASSWORD" in RESERVED_ENV
+
+
+def test_template_without_migrate_container_is_a_configuration_error():
+    template = json.loads(json.dumps(TEMPLATE))
+    template["spec"]["template"]["spec"]["containers"][0]["name"] = "other"
+
+    with pytest.raises(ConfigurationError, match="no container named 'migrate'"):
+        jobspec.render_job(template, plan(parse_profiles(EXAMPLES)["prisma"]))
+
+
+def test_packaged_template_is_the_k8s_template():
+    packaged = ROOT / "src" / "migration_trigger" / "templates" / "migration-job.yaml"
+
+    assert packaged.read_text() == (ROOT / "k8s" / "templates" / "migration-job.yaml").read_text()
+
+
+def test_rotation_trigger_labels_the_job_as_such():
+    trigger = parse_event(load_event("secret-label-updated.json"))
+    assert isinstance(trigger, Trigger)
+    trigger = Trigger.from_dict(
+        {**trigger.to_dict(), "database_arn": "arn:aws:rds:eu-west-1:123456789012:db:orders-db"}
+    )
+
+    job = jobspec.render_job(TEMPLATE, plan(parse_profiles(EXAMPLES)["prisma"], trigger))
+
+    assert job["metadata"]["labels"]["migration-trigger.io/trigger"] == "secret-rotated"
