@@ -78,7 +78,7 @@ def handle_event(event: Any, steps: Steps, services: Services) -> Result:
             str(error),
             trigger=str(parsed.kind),
             event_id=parsed.event_id,
-            database=parsed.database_arn,
+            database=parsed.database,
         )
     return report(steps, services, result)
 
@@ -154,7 +154,7 @@ def resolve(trigger: Trigger, services: Services) -> dict[str, Any]:
     """Find the database, read its facts and tags, choose the profile, name the Job."""
     settings = services.settings
     secret_arn: str | None = None
-    database_arn = trigger.database_arn
+    database = trigger.database
     if trigger.kind is TriggerKind.SECRET_ROTATED:
         secret = services.secrets.describe(
             trigger.secret_id or "", database_tag_key=settings.DATABASE_TAG_KEY
@@ -175,17 +175,17 @@ def resolve(trigger: Trigger, services: Services) -> dict[str, Any]:
                 f"secret {secret.arn} belongs to no database: it has no "
                 f"aws:rds:primaryDBInstanceArn/ClusterArn or {settings.DATABASE_TAG_KEY} tag",
             )
-        database_arn, secret_arn = secret.database_arn, secret.arn
-    assert database_arn is not None
+        database, secret_arn = secret.database_arn, secret.arn
+    assert database is not None
     try:
-        facts = services.rds.describe(database_arn)
+        facts = services.rds.describe(database)
     except AwsError as error:
         if error.code in (
             "DBInstanceNotFound",
             "DBInstanceNotFoundFault",
             "DBClusterNotFoundFault",
         ):
-            return _outcome("skip", trigger, f"{database_arn} no longer exists", database_arn)
+            return _outcome("skip", trigger, f"{database} no longer exists", database)
         raise
     decision = route(trigger, facts, dict(settings.PROFILES), tag_key=settings.PROFILE_TAG_KEY)
     if isinstance(decision, Skip | Reject):
@@ -240,7 +240,7 @@ def _outcome(
         "outcome": kind,
         "reason": reason,
         "trigger": trigger.to_dict(),
-        "database": database or trigger.database_arn,
+        "database": database or trigger.database,
     }
 
 

@@ -38,7 +38,7 @@ def test_each_sample_event_parses_to_its_trigger(
 
     assert isinstance(parsed, Trigger)
     assert parsed.kind is kind
-    assert parsed.database_arn == database
+    assert parsed.database == database
     assert parsed.secret_id == secret
     assert parsed.event_id == load_event(file)["id"]
 
@@ -61,7 +61,7 @@ def test_rds_event_keys_off_source_arn_not_source_identifier():
 
     assert event["detail"]["SourceIdentifier"] == "rds:billing-cluster"
     assert isinstance(parsed, Trigger)
-    assert parsed.database_arn.endswith(":cluster:billing-cluster")
+    assert parsed.database.endswith(":cluster:billing-cluster")
 
 
 def test_duplicate_rds_deliveries_share_a_dedup_key_across_envelope_ids():
@@ -136,14 +136,14 @@ def test_cloudtrail_secret_found_under_any_spelling_of_the_arn_key(key: str):
     assert parsed.secret_id == SECRET
 
 
-def test_put_events_entry_with_identifier_builds_the_arn_from_region_and_account():
+def test_manual_request_naming_an_identifier_refers_to_the_functions_account():
     event = load_event("manual-retrigger.json")
     event["detail"] = {"database": "orders-db", "kind": "instance", "reason": "hotfix"}
 
     parsed = parse_event(event)
 
     assert isinstance(parsed, Trigger)
-    assert parsed.database_arn == ORDERS
+    assert parsed.database == "db:orders-db"
     assert parsed.dedup_key == f"manual|{event['id']}"
 
 

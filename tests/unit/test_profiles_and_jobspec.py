@@ -28,10 +28,10 @@ def plan(profile: Profile, trigger: Trigger | None = None) -> jobspec.JobPlan:
     trigger = trigger or parse_event(load_event("rds-instance-created.json"))  # type: ignore[assignment]
     assert isinstance(trigger, Trigger)
     return jobspec.JobPlan(
-        name=jobspec.job_name(trigger.database_arn or "", trigger.dedup_key),
+        name=jobspec.job_name(trigger.database or "", trigger.dedup_key),
         profile=profile,
         trigger=trigger,
-        database_arn=trigger.database_arn or "",
+        database_arn=trigger.database or "",
         secret_arn="arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1-AbCdEf",
         endpoint=jobspec.Endpoint(
             "postgres", "orders-db.abc.eu-west-1.rds.amazonaws.com", 5432, "orders"
@@ -235,7 +235,7 @@ def test_rotation_trigger_labels_the_job_as_such():
     trigger = parse_event(load_event("secret-label-updated.json"))
     assert isinstance(trigger, Trigger)
     trigger = Trigger.from_dict(
-        {**trigger.to_dict(), "database_arn": "arn:aws:rds:eu-west-1:123456789012:db:orders-db"}
+        {**trigger.to_dict(), "database": "arn:aws:rds:eu-west-1:123456789012:db:orders-db"}
     )
 
     job = jobspec.render_job(TEMPLATE, plan(parse_profiles(EXAMPLES)["prisma"], trigger))

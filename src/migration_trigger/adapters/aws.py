@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from migration_trigger.domain.decision import DatabaseFacts
-from migration_trigger.domain.events import parse_rds_arn
+from migration_trigger.domain.events import parse_database_reference
 from migration_trigger.errors import AwsError
 
 _RETRYABLE_CODES = {
@@ -59,12 +59,13 @@ class Rds:
 
     client: Any
 
-    def describe(self, arn: str) -> DatabaseFacts:
-        """Status, endpoint, master user and secret, and tags of the database at `arn`."""
-        parsed = parse_rds_arn(arn)
+    def describe(self, reference: str) -> DatabaseFacts:
+        """Status, endpoint, master user and secret, and tags of a database (ARN or db:/cluster:)."""
+        parsed = parse_database_reference(reference)
         if parsed is None:
-            raise AwsError(f"{arn} is not an RDS instance or cluster ARN")
-        _, _, kind, identifier = parsed
+            raise AwsError(f"{reference} is not an RDS instance or cluster ARN")
+        kind, identifier = parsed
+        arn = reference
         if kind == "db":
             found = _call(
                 f"describe DB instance {identifier}",

@@ -48,7 +48,9 @@ class Trigger:
     detail: str  # e.g. RDS-EVENT-0005, AWSCURRENT, RotationSucceeded, the manual reason
     region: str
     account: str
-    database_arn: str | None = None
+    #: An RDS instance/cluster ARN, or `db:<identifier>` / `cluster:<identifier>` meaning that
+    #: database in the function's own account and region.
+    database: str | None = None
     secret_id: str | None = None
     rotation_version: str | None = None
     #: What makes two deliveries "the same event": the envelope id differs across some duplicates.
@@ -87,6 +89,17 @@ def parse_rds_arn(arn: str) -> tuple[str, str, str, str] | None:
     """(region, account, 'db'|'cluster', identifier) of an RDS instance/cluster ARN, else None."""
     m = _RDS_ARN.match(arn)
     return (m[2], m[3], m[4], m[5]) if m else None
+
+
+def parse_database_reference(reference: str) -> tuple[str, str] | None:
+    """('db'|'cluster', identifier) of an ARN or of a `db:<id>` / `cluster:<id>` reference."""
+    parsed = parse_rds_arn(reference)
+    if parsed is not None:
+        return parsed[2], parsed[3]
+    kind, _, identifier = reference.partition(":")
+    if kind in ("db", "cluster") and _IDENTIFIER.match(identifier):
+        return kind, identifier
+    return None
 
 
 def parse_event(event: Any) -> Parsed:
@@ -150,7 +163,7 @@ def _rds(detail: dict[str, Any], base: dict[str, str]) -> Parsed:
     return Trigger(
         kind=kind,
         detail=rds_event,
-        database_arn=source_arn,
+        database=source_arn,
         dedup_key=f"{rds_event}|{source_arn}|{_text(detail, 'Date') or event_id}",
         **{**base, "region": base["region"] or region, "account": base["account"] or account},
     )
@@ -219,7 +232,7 @@ def _manual(detail: dict[str, Any], base: dict[str, str]) -> Parsed:
         return Rejected("a manual migration request needs detail.reason", event_id)
     if len(reason) > 256:
         return Rejected("detail.reason is longer than 256 characters", event_id)
-    arn = database
+    reference = database
     if parse_rds_arn(database) is None:
         kind = detail.get("kind", "instance")
         if kind not in ("instance", "cluster") or not _IDENTIFIER.match(database):
@@ -228,17 +241,12 @@ def _manual(detail: dict[str, Any], base: dict[str, str]) -> Parsed:
                 "detail.kind 'instance' or 'cluster'",
                 event_id,
             )
-        if not base["region"] or not base["account"]:
-            return Rejected(
-                "an identifier needs the event's region and account; send an ARN", event_id
-            )
-        resource = "db" if kind == "instance" else "cluster"
-        arn = f"arn:aws:rds:{base['region']}:{base['account']}:{resource}:{database}"
+        reference = f"{'db' if kind == 'instance' else 'cluster'}:{database}"
     request = _text(detail, "requestId") or event_id
     return Trigger(
         kind=TriggerKind.MANUAL,
         detail=reason,
-        database_arn=arn,
+        database=reference,
         dedup_key=f"manual|{request}",
         **base,
     )

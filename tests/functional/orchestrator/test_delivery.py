@@ -1,0 +1,171 @@
+"""At-least-once delivery: duplicates, concurrent triggers, replays, batches, EventBridge itself."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import boto3
+from aws_durable_execution_sdk_python.execution import InvocationStatus
+
+from kube_emulator import PodScript
+from tests.functional.orchestrator.conftest import Run, World
+from tests.helpers import ROOT
+
+
+def test_duplicate_event_delivered_three_times_gives_one_job_and_one_notification(world: World):
+    event = world.event("rds-instance-created.json")
+
+    runs = [world.run(event, name=f"delivery-{i}") for i in range(3)]
+
+    assert [r.result["status"] for r in runs] == ["succeeded", "duplicate", "duplicate"]
+    assert "already exists for this event" in runs[1].result["reason"]
+    assert len(world.jobs()) == 1
+    assert len(world.emulator.requests.find("POST", "/jobs$")) == 3
+    assert len(world.notifications()) == 1
+
+
+def test_duplicate_with_a_new_envelope_id_is_still_a_duplicate(world: World):
+    first = world.event("rds-instance-created.json")
+    again = {**first, "id": "a-different-envelope"}
+
+    world.run(first)
+    second = world.run(again, name="second")
+
+    assert second.result["status"] == "duplicate"
+    assert len(world.jobs()) == 1
+
+
+def test_replays_never_repeat_side_effects(world: World):
+    world.pods.when(PodScript(logs="slow\n", duration=1.0))
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    # Each durable wait ends an invocation; the next one replays every completed step.
+    waits = [op for op in run.operations if op.operation_type.value == "WAIT"]
+    assert len(waits) >= 2
+    assert len(world.emulator.requests.find("POST", "/jobs$")) == 1
+    assert len(world.emulator.requests.find("POST", "/secrets$")) == 1
+    assert len(world.emulator.requests.find("PATCH", "/jobs/")) == 1
+    assert len(world.notifications()) == 1
+
+
+def _pod_runs(world: World) -> list[tuple[float, float]]:
+    spans: list[tuple[float, float]] = []
+    for job in world.jobs():
+        started = job["status"].get("startTime")
+        done = job["status"].get("completionTime")
+        if started and done:
+            spans.append((started, done))
+    return spans
+
+
+def test_second_trigger_while_a_job_runs_waits_for_it(world: World):
+    world.skip_time = False
+    running: list[int] = []
+    peak: list[int] = [0]
+    lock = threading.Lock()
+
+    class Counting:
+        def run(self, pod: dict[str, Any], io: Any) -> int | None:
+            with lock:
+                running.append(1)
+                peak[0] = max(peak[0], len(running))
+            try:
+                return PodScript(logs="migrating\n", duration=2.0).play(io)
+            finally:
+                with lock:
+                    running.pop()
+
+    world.emulator.runner = Counting()
+    results: dict[str, Run] = {}
+
+    def deliver(key: str, event: dict[str, Any]) -> None:
+        results[key] = world.run(event, name=key, timeout=120)
+
+    created = threading.Thread(
+        target=deliver, args=("created", world.event("rds-instance-created.json"))
+    )
+    created.start()
+    time.sleep(1.5)
+    manual = threading.Thread(target=deliver, args=("manual", world.event("manual-retrigger.json")))
+    manual.start()
+    created.join()
+    manual.join()
+
+    assert results["created"].result["status"] == "succeeded"
+    assert results["manual"].result["status"] == "succeeded"
+    assert len(world.jobs()) == 2
+    assert peak[0] == 1
+    queued = [
+        op.name for op in results["manual"].operations if op.name and op.name.startswith("queued-")
+    ]
+    assert queued, "the second trigger waited its turn"
+
+
+def test_batch_of_events_is_handled_event_by_event(world: World):
+    batch = [
+        world.event("rds-instance-created.json"),
+        {"source": "aws.ec2", "detail-type": "x", "detail": {}, "id": "e"},
+    ]
+
+    run = world.run(batch)
+
+    assert run.status is InvocationStatus.SUCCEEDED
+    assert [r["status"] for r in run.result] == ["succeeded", "ignored"]
+    assert len(world.jobs()) == 1
+
+
+def test_ignored_and_malformed_events_never_touch_the_cluster(world: World):
+    ignored = world.event("rds-instance-created.json", EventID="RDS-EVENT-0006")
+    malformed = {
+        "id": "x",
+        "source": "aws.rds",
+        "detail-type": "RDS DB Instance Event",
+        "detail": "oops",
+    }
+
+    runs = [
+        world.run(ignored),
+        world.run(malformed, name="malformed"),
+        world.run([1, 2], name="batch"),
+    ]
+
+    assert [r.status for r in runs] == [InvocationStatus.SUCCEEDED] * 3
+    assert runs[0].result["status"] == "ignored"
+    assert runs[1].result == {
+        **runs[1].result,
+        "status": "rejected",
+        "reason": "the event has no 'detail' object",
+    }
+    assert [r["status"] for r in runs[2].result] == ["rejected", "rejected"]
+    assert world.emulator.requests.all() == []
+
+
+def test_manual_request_put_on_the_bus_reaches_the_function_as_eventbridge_delivers_it(
+    world: World,
+):
+    events, sqs = boto3.client("events"), boto3.client("sqs")
+    queue = sqs.create_queue(QueueName="bus-target")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(
+        Name="manual",
+        EventPattern=json.dumps(
+            {"source": ["migration-trigger"], "detail-type": ["Migration Requested"]}
+        ),
+    )
+    events.put_targets(Rule="manual", Targets=[{"Id": "q", "Arn": queue_arn}])
+    entries = json.loads((ROOT / "events" / "manual-retrigger.put-events.json").read_text())
+
+    assert events.put_events(Entries=entries)["FailedEntryCount"] == 0
+    (message,) = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)["Messages"]
+    delivered = json.loads(message["Body"])
+    run = world.run(delivered)
+
+    assert run.result["status"] == "succeeded"
+    assert run.result["trigger"] == "manual"
+    assert run.result["database"] == world.db_arn

