@@ -45,7 +45,9 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("AWS_REGION", REGION)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", STATIC_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", STATIC_SECRET)
+    boto3.DEFAULT_SESSION = None
     yield moto_server
+    boto3.DEFAULT_SESSION = None
     import urllib.request
 
     urllib.request.urlopen(

@@ -85,6 +85,8 @@ class EksAuthenticator:
     access_entries: Sequence[AccessEntry]
     clock: Callable[[], float]
     static_tokens: Sequence[StaticToken] = field(default_factory=tuple)
+    #: How long a token is accepted after its X-Amz-Date; EKS uses 15 minutes.
+    token_lifetime_seconds: float = TOKEN_LIFETIME_SECONDS
 
     def authenticate(self, authorization: str | None) -> Identity:
         """The identity behind an Authorization header, or ApiError 401."""
@@ -128,7 +130,7 @@ class EksAuthenticator:
             raise _unauthorized() from None
         if expires > TOKEN_LIFETIME_SECONDS or expires <= 0:
             raise _unauthorized()
-        if self.clock() > signed_at.timestamp() + TOKEN_LIFETIME_SECONDS:
+        if self.clock() > signed_at.timestamp() + self.token_lifetime_seconds:
             raise _unauthorized()
         self._check_signature(parsed, params, signed)
         return self._caller_arn(params)

@@ -58,6 +58,8 @@ class EmulatorConfig:
     backoff_seconds: float = 0.0
     #: How many changes watches can resume from before a resourceVersion is too old (410).
     watch_history: int = 5000
+    #: Seconds a token is accepted after it was signed (EKS: 900). Shorter in tests of refresh.
+    token_lifetime_seconds: float = 900.0
     #: Default watch length in seconds when the client sends no timeoutSeconds.
     default_watch_seconds: float = 1800.0
 
@@ -101,6 +103,7 @@ class Emulator:
             access_entries=list(self.config.access_entries),
             clock=self.clock,
             static_tokens=list(self.config.static_tokens),
+            token_lifetime_seconds=self.config.token_lifetime_seconds,
         )
         self.controller = JobController(
             self.store, self.logs, lambda: self.runner, backoff_seconds=self.config.backoff_seconds

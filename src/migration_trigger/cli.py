@@ -9,6 +9,7 @@ migration-trigger demo                         the end-to-end story on the local
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -73,7 +74,9 @@ def invoke(args: argparse.Namespace) -> int:
         on_step=None if args.json else lambda name: print(f"· {name}", file=sys.stderr)
     )
     events = event if isinstance(event, list) else [event]
-    results = [handle_event(item, steps, services) for item in events]
+    # Logs and EMF metric lines go to stderr: stdout carries only the result.
+    with contextlib.redirect_stdout(sys.stderr):
+        results = [handle_event(item, steps, services) for item in events]
     for result in results:
         _print_result(result, as_json=args.json)
     return EXIT_FAILED if any(r.status in FAILING for r in results) else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
@@ -13,7 +14,18 @@ from migration_trigger.settings import Settings
 from migration_trigger.steps import DurableSteps
 from migration_trigger.workflow import run_invocation
 
-logger = Logger(service="migration-trigger")
+
+class _Stdout:
+    """Standard output looked up at each write, so a replaced sys.stdout is honoured."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+logger = Logger(service="migration-trigger", stream=_Stdout())  # type: ignore[arg-type]
 
 
 @logger.inject_lambda_context(clear_state=True)

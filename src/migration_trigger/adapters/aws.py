@@ -60,7 +60,7 @@ class Rds:
     client: Any
 
     def describe(self, reference: str) -> DatabaseFacts:
-        """Status, endpoint, master user and secret, and tags of a database (ARN or db:/cluster:)."""
+        """Status, endpoint, master user, secret and tags of a database (ARN or db:/cluster:)."""
         parsed = parse_database_reference(reference)
         if parsed is None:
             raise AwsError(f"{reference} is not an RDS instance or cluster ARN")

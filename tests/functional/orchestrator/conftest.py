@@ -141,6 +141,7 @@ def point_cluster_at(emulator: Emulator) -> None:
 
 def clear_caches() -> None:
     """Per-container caches hold clients bound to one test's endpoints and credentials."""
+    boto3.DEFAULT_SESSION = None  # it caches the credentials it first resolved
     services_module.boto3_client.cache_clear()
     services_module.token_sts_client.cache_clear()
     services_module.kube_client_for.cache_clear()

@@ -1,0 +1,162 @@
+"""The password's only home is the ephemeral Secret; results reach logs, metrics and SNS."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from aws_durable_execution_sdk_python.execution import InvocationStatus
+
+from kube_emulator import PodScript
+from tests.functional.orchestrator.conftest import CANARY, World, profiles
+
+
+def test_canary_password_is_found_nowhere_but_the_ephemeral_secret(
+    world: World, capfd: pytest.CaptureFixture[str]
+):
+    # A careless migration tool prints its connection URL and the password.
+    world.pods.when(
+        PodScript(
+            exit_code=1,
+            logs=[
+                "connecting to postgresql://app:canary-Pa55%3Aw%2Frd%40%23%25-do-not-leak@orders-db:5432/orders",
+                f"password rejected: {CANARY}",
+            ],
+        )
+    )
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    secrets, _ = world.emulator.store.select(world.emulator.store_types["secrets"], "migrations")
+    (secret,) = secrets
+    assert secret["stringData"]["DB_PASSWORD"] == CANARY, "the one place it must be"
+    assert secret["metadata"]["ownerReferences"][0]["kind"] == "Job"
+    out, err = capfd.readouterr()
+    elsewhere = {
+        "function output": out + err,
+        "result": json.dumps(run.result) + (run.error or ""),
+        "step results": json.dumps(
+            [getattr(op, "result", None) for op in run.operations], default=str
+        ),
+        "notifications": json.dumps(world.notifications()),
+        "jobs": json.dumps(world.jobs()),
+        "requests": repr(world.emulator.requests.all()),
+    }
+    for where, text in elsewhere.items():
+        for form in (
+            CANARY,
+            "canary-Pa55%3Aw%2Frd%40%23%25",
+            base64.b64encode(CANARY.encode()).decode(),
+        ):
+            assert form not in text, f"password found in {where}"
+    assert "password rejected: ****" in out
+
+
+def test_secret_arn_mode_never_reads_the_password(world: World):
+    world.set_profiles({"profiles": {"orders": {**profiles()["profiles"]["arn-mode"]}}})
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.result["status"] == "succeeded"
+    secrets, _ = world.emulator.store.select(world.emulator.store_types["secrets"], "migrations")
+    assert secrets == []
+    (job,) = world.jobs()
+    env = {
+        e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["DB_SECRET_ARN"] == world.secret_arn
+    assert job["spec"]["template"]["spec"]["serviceAccountName"] == "migration-runner"
+
+
+def test_ephemeral_secret_is_deleted_with_its_job(world: World):
+    world.run(world.event("rds-instance-created.json"))
+    (job,) = world.jobs()
+
+    world.emulator.store.delete(
+        world.emulator.store_types["jobs"], "migrations", job["metadata"]["name"], "Background"
+    )
+
+    secrets, _ = world.emulator.store.select(world.emulator.store_types["secrets"], "migrations")
+    assert secrets == []
+
+
+def emf(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+
+
+def test_metrics_count_each_outcome_and_time_the_migration(
+    world: World, capfd: pytest.CaptureFixture[str]
+):
+    world.pods.when(PodScript(duration=0.3))
+
+    world.run(world.event("rds-instance-created.json"))
+    world.run(world.event("rds-instance-created.json", EventID="RDS-EVENT-0006"), name="ignored")
+
+    metrics = emf(capfd.readouterr().out)
+    counts = [(m["Status"], m["Migrations"]) for m in metrics if "Migrations" in m]
+    assert counts == [("succeeded", [1.0]), ("ignored", [1.0])]
+    (duration,) = [m for m in metrics if "MigrationDuration" in m]
+    assert duration["Environment"] == "test"
+    assert duration["MigrationDuration"][0] > 0
+    definition = duration["_aws"]["CloudWatchMetrics"][0]
+    assert definition["Namespace"] == "MigrationTrigger"
+    assert definition["Metrics"] == [{"Name": "MigrationDuration", "Unit": "Seconds"}]
+
+
+def test_notification_has_readable_subject_json_body_and_filterable_attributes(world: World):
+    world.pods.when(PodScript(logs="Applied 20261101_init.sql\n"))
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    (message,) = world.notifications()
+    assert message["Subject"] == "[test] Migration succeeded: orders-db (db-created)"
+    body = json.loads(message["Message"])
+    assert body == run.result
+    assert set(body) >= {
+        "status",
+        "reason",
+        "trigger",
+        "database",
+        "cluster",
+        "namespace",
+        "job",
+        "event_id",
+        "duration_seconds",
+        "log_tail",
+    }
+    attributes = {k: v["Value"] for k, v in message["MessageAttributes"].items()}
+    assert attributes == {"status": "succeeded", "environment": "test", "database": "orders-db"}
+
+
+def test_only_configured_statuses_notify(world: World):
+    world.monkeypatch.setenv("NOTIFY_STATUSES", "failed,timed_out")
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.result["status"] == "succeeded"
+    assert world.notifications() == []
+
+
+def test_invalid_notify_statuses_fail_with_the_valid_list(world: World):
+    world.monkeypatch.setenv("NOTIFY_STATUSES", "succeeded,exploded")
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.status is InvocationStatus.FAILED
+    assert "NOTIFY_STATUSES: use a comma-separated list of: succeeded, failed" in (run.error or "")
+
+
+def test_result_is_logged_as_structured_json(world: World, capfd: pytest.CaptureFixture[str]):
+    world.run(world.event("rds-instance-created.json"))
+
+    lines = [
+        json.loads(line)
+        for line in capfd.readouterr().out.splitlines()
+        if line.startswith('{"level"')
+    ]
+    (result,) = [line for line in lines if line["message"] == "migration result"]
+    assert result["service"] == "migration-trigger"
+    assert result["result"]["status"] == "succeeded"
+    assert any(line["message"] == "migration log" for line in lines)

@@ -1,0 +1,167 @@
+"""Each way a migration can fail, and what the result says; the execution fails with it."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from aws_durable_execution_sdk_python.execution import InvocationStatus
+
+from kube_emulator import Fault, PodScript
+from tests.functional.orchestrator.conftest import World, profiles
+from tests.helpers import eventually, manifests
+
+
+def test_failing_migration_is_failed_with_exit_code_and_log_tail(world: World):
+    world.pods.when(
+        PodScript(
+            exit_code=1, logs='Applying 002_orders.sql\nERROR: relation "orders" already exists\n'
+        )
+    )
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.status is InvocationStatus.FAILED
+    assert "failed: the migration exited with code 1" in (run.error or "")
+    (message,) = world.notifications()
+    assert message["Subject"] == "[test] Migration FAILED: orders-db (db-created)"
+    assert 'relation \\"orders\\" already exists' in message["Message"]
+    (job,) = world.jobs()
+    assert len(world.jobs()) == 1, "a failed migration never starts a second Job"
+    assert job["status"]["failed"] == 1
+
+
+@pytest.mark.parametrize(
+    ("reason", "message"),
+    [
+        ("ImagePullBackOff", 'Back-off pulling image "ghcr.io/example/orders-migrations:1.0.0"'),
+        ("ErrImagePull", "manifest unknown"),
+        ("CreateContainerConfigError", 'secret "missing" not found'),
+    ],
+)
+def test_stuck_pod_fails_fast_with_the_reason_and_the_job_is_deleted(
+    world: World, reason: str, message: str
+):
+    world.pods.when(PodScript(waiting_reason=reason, waiting_message=message))
+
+    began = time.monotonic()
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.status is InvocationStatus.FAILED
+    assert f"cannot start: {reason}: {message}" in (run.error or "")
+    assert time.monotonic() - began < 30
+    assert world.jobs() == []
+    (notification,) = world.notifications()
+    assert '"status": "failed"' in notification["Message"]
+
+
+def test_migration_over_its_deadline_is_timed_out(world: World):
+    world.set_profiles(profiles(activeDeadlineSeconds=60))
+    world.pods.when(PodScript(duration=600, logs=["step 1", "step 2"]))
+
+    def expire() -> None:
+        eventually(lambda: any(j["status"].get("active") for j in world.jobs()), timeout=30)
+        world.emulator.advance_clock(61)
+
+    threading.Thread(target=expire, daemon=True).start()
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.status is InvocationStatus.FAILED
+    assert run.error and "timed_out: the migration ran longer than its 60s deadline" in run.error
+    (notification,) = world.notifications()
+    assert notification["Subject"] == "[test] Migration TIMED OUT: orders-db (db-created)"
+
+
+def test_database_that_never_becomes_available_is_timed_out_without_a_job(world: World):
+    world.set_profiles(profiles(waitForAvailableSeconds=90))
+    world.set_db_status("backing-up")
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.status is InvocationStatus.FAILED
+    assert "orders-db was still 'backing-up' after 90s" in (run.error or "")
+    assert world.jobs() == []
+
+
+def test_database_still_being_created_is_waited_for(world: World):
+    world.set_db_status("configuring-enhanced-monitoring")
+
+    def available_after_first_wait() -> None:
+        time.sleep(0.5)
+        world.set_db_status("available")
+
+    threading.Thread(target=available_after_first_wait, daemon=True).start()
+    world.skip_time = False
+    world.set_profiles(profiles(waitForAvailableSeconds=120))
+
+    run = world.run(world.event("rds-instance-created.json"), timeout=120)
+
+    assert run.result["status"] == "succeeded"
+    names = [op.name for op in run.operations]
+    assert "database-available-0" in names
+
+
+def test_rbac_denial_is_a_failed_result_that_says_what_to_check(world: World):
+    rbac = manifests("rbac.yaml")
+    rbac[0]["rules"][0]["verbs"].remove("create")
+    world.emulator.apply_all(rbac)
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.status is InvocationStatus.FAILED
+    assert 'cannot create resource "jobs" in API group "batch" in the namespace "migrations"' in (
+        run.error or ""
+    )
+    assert "Check the function's EKS access entry and that k8s/rbac.yaml is applied" in (
+        run.error or ""
+    )
+    (notification,) = world.notifications()
+    assert '"status": "failed"' in notification["Message"]
+
+
+def test_throttled_and_failing_api_calls_are_retried(world: World):
+    world.emulator.fault(Fault(path="/jobs$", method="POST", status=429, retry_after=1))
+    world.emulator.fault(Fault(path="/jobs/", method="GET", status=503, times=2))
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.result["status"] == "succeeded"
+    assert len(world.jobs()) == 1
+
+
+def test_token_expiring_during_a_long_migration_is_refreshed(world: World):
+    # Tokens live 2 s here instead of 15 min, so they really expire while the Job runs.
+    world.emulator.authenticator.token_lifetime_seconds = 2
+    world.pods.when(PodScript(duration=5.0, logs=["long migration"]))
+    world.skip_time = False
+
+    run = world.run(world.event("rds-instance-created.json"), timeout=120)
+
+    assert run.result["status"] == "succeeded"
+    statuses = [r.status for r in world.emulator.requests.all()]
+    assert 401 in statuses, "an expired token was refused"
+    assert statuses[statuses.index(401) + 1] == 200, (
+        "and the next request, with a new token, passed"
+    )
+
+
+def test_job_deleted_by_someone_while_running_is_failed(world: World):
+    world.pods.when(PodScript(duration=30))
+
+    def delete() -> None:
+        jobs = eventually(
+            lambda: [j for j in world.jobs() if j["status"].get("active")], timeout=30
+        )
+        world.emulator.store.delete(
+            world.emulator.store_types["jobs"],
+            "migrations",
+            jobs[0]["metadata"]["name"],
+            "Background",
+        )
+
+    threading.Thread(target=delete, daemon=True).start()
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.status is InvocationStatus.FAILED
+    assert "was deleted before it finished" in (run.error or "")
