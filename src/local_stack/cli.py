@@ -1,0 +1,35 @@
+"""`migration-trigger local up`: the local stack in the foreground, until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import shlex
+import signal
+import sys
+import threading
+
+from local_stack.stack import LocalStack
+
+OUT = sys.__stdout__ or sys.stdout
+
+
+def up() -> int:
+    """Start the stack with a tagged `orders-db`, print the shell environment, wait for a signal."""
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    with LocalStack(on_pod_output=lambda pod, line: print(f"| {pod['metadata']['name']}: {line.rstrip()}", file=OUT, flush=True)) as stack:
+        stack.create_database("orders-db", profile="demo", sample_secret=True)
+        print("# The local stack is up. In another shell, paste these exports:", file=OUT)
+        for key, value in stack.environment().items():
+            print(f"export {key}={shlex.quote(value)}", file=OUT)
+        print(
+            "# then, for example:\n"
+            "#   migration-trigger invoke events/rds-instance-created.json\n"
+            "#   kubectl get jobs -n migrations\n"
+            "# Ctrl-C stops everything.",
+            file=OUT,
+            flush=True,
+        )
+        done.wait()
+    print("local stack stopped", file=OUT)
+    return 0

@@ -1,0 +1,164 @@
+"""Runs a pod's container as a local process: the emulator's Job controller calls it.
+
+The image is not pulled. An image maps to a local directory that stands in for its filesystem:
+the process runs there (or in `workingDir` under it), with the container's command and args, the
+pod's env and envFrom resolved from ConfigMaps and Secrets, and mounted ConfigMaps written as
+files under that root. stdout and stderr become the pod log; the exit code decides the phase;
+when the pod is killed (deadline, deletion) the process is terminated.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kube_emulator import PodIO
+
+Obj = dict[str, Any]
+
+
+def _secret_values(secret: Obj) -> dict[str, str]:
+    values = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+    values.update(secret.get("stringData") or {})
+    return values
+
+
+@dataclass
+class ProcessPodRunner:
+    """Executes containers locally. `images` maps image references to root directories."""
+
+    images: Mapping[str, Path]
+    path: list[str] = field(default_factory=list)
+    on_start: Callable[[Obj, str], None] | None = None
+    on_output: Callable[[Obj, str], None] | None = None
+
+    def run(self, pod: Obj, io: PodIO) -> int | None:
+        """Run the pod's first container to completion."""
+        container = pod["spec"]["containers"][0]
+        image = container["image"]
+        root = self.images.get(image)
+        if root is None:
+            io.waiting(
+                "ErrImagePull",
+                f'image "{image}" is not available to the local stack (no local directory mapped)',
+            )
+            io.cancelled.wait()
+            return None
+        command = [*container.get("command", []), *container.get("args", [])]
+        if not command:
+            io.waiting(
+                "CreateContainerError",
+                "the local stack needs an explicit command: images are not pulled",
+            )
+            io.cancelled.wait()
+            return None
+        try:
+            env = self._environment(pod, container, io)
+        except KeyError as missing:
+            io.waiting("CreateContainerConfigError", f"{missing.args[0]} not found")
+            io.cancelled.wait()
+            return None
+        with tempfile.TemporaryDirectory(prefix="pod-") as scratch:
+            workdir = self._materialise(pod, container, io, root, Path(scratch))
+            executable = shutil.which(command[0], path=env["PATH"])
+            if executable is None:
+                io.waiting("CreateContainerError", f'executable "{command[0]}" not found in $PATH')
+                io.cancelled.wait()
+                return None
+            io.running()
+            if self.on_start:
+                self.on_start(pod, image)
+            return self._execute([executable, *command[1:]], env, workdir, io, pod)
+
+    def _environment(self, pod: Obj, container: Obj, io: PodIO) -> dict[str, str]:
+        env = {
+            "PATH": os.pathsep.join([*self.path, os.environ.get("PATH", "")]),
+            "HOME": "/tmp",
+            "LANG": "C.UTF-8",
+        }
+        for source in container.get("envFrom", []):
+            if "secretRef" in source:
+                secret = io.lookup("Secret", source["secretRef"]["name"])
+                if secret is None:
+                    raise KeyError(f'secret "{source["secretRef"]["name"]}"')
+                env.update(_secret_values(secret))
+            elif "configMapRef" in source:
+                config = io.lookup("ConfigMap", source["configMapRef"]["name"])
+                if config is None:
+                    raise KeyError(f'configmap "{source["configMapRef"]["name"]}"')
+                env.update(config.get("data") or {})
+        for item in container.get("env", []):
+            if "value" in item:
+                env[item["name"]] = str(item["value"])
+                continue
+            ref = item.get("valueFrom", {})
+            if "secretKeyRef" in ref:
+                secret = io.lookup("Secret", ref["secretKeyRef"]["name"])
+                if secret is None:
+                    raise KeyError(f'secret "{ref["secretKeyRef"]["name"]}"')
+                env[item["name"]] = _secret_values(secret)[ref["secretKeyRef"]["key"]]
+            elif "configMapKeyRef" in ref:
+                config = io.lookup("ConfigMap", ref["configMapKeyRef"]["name"])
+                if config is None:
+                    raise KeyError(f'configmap "{ref["configMapKeyRef"]["name"]}"')
+                env[item["name"]] = (config.get("data") or {})[ref["configMapKeyRef"]["key"]]
+        return env
+
+    @staticmethod
+    def _materialise(pod: Obj, container: Obj, io: PodIO, root: Path, scratch: Path) -> Path:
+        """A copy of the image root with ConfigMap mounts written in; the working directory."""
+        rootfs = scratch / "rootfs"
+        shutil.copytree(root, rootfs, symlinks=True)
+        volumes = {v["name"]: v for v in pod["spec"].get("volumes", [])}
+        for mount in container.get("volumeMounts", []):
+            volume = volumes.get(mount["name"], {})
+            target = rootfs / mount["mountPath"].lstrip("/")
+            target.mkdir(parents=True, exist_ok=True)
+            if "configMap" in volume:
+                config = io.lookup("ConfigMap", volume["configMap"]["name"]) or {}
+                for key, value in (config.get("data") or {}).items():
+                    (target / key).write_text(value)
+        workdir = rootfs / str(container.get("workingDir", "/")).lstrip("/")
+        workdir.mkdir(parents=True, exist_ok=True)
+        return workdir
+
+    def _execute(
+        self, command: list[str], env: dict[str, str], workdir: Path, io: PodIO, pod: Obj
+    ) -> int | None:
+        process = subprocess.Popen(
+            command,
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+        def kill_when_cancelled() -> None:
+            while not io.cancelled.wait(0.2):
+                if process.poll() is not None:
+                    return
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+
+        threading.Thread(target=kill_when_cancelled, daemon=True).start()
+        assert process.stdout is not None
+        for raw in iter(process.stdout.readline, b""):
+            line = raw.decode(errors="replace")
+            io.log(line)
+            if self.on_output:
+                self.on_output(pod, line)
+        code = process.wait()
+        if io.cancelled.is_set():
+            return None
+        return code

@@ -1,0 +1,320 @@
+"""The local stack: AWS (moto server), EKS (the emulator), PostgreSQL, wired as production is.
+
+The function's IAM role is mapped to the `migration-trigger` Kubernetes group by an access entry,
+the project's k8s/ RBAC is loaded, EventBridge rules carry template.yaml's patterns, and the RDS
+instance's endpoint and managed secret point at the local PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+from moto.server import ThreadedMotoServer
+
+from kube_emulator import AccessEntry, Emulator, EmulatorConfig, StaticToken
+from kube_emulator.moto_credentials import moto_secret_lookup
+from local_stack.pod_runner import ProcessPodRunner
+from local_stack.postgres import LocalPostgres
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+CLUSTER = "platform-dev"
+FUNCTION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/migration-trigger-local"
+KUBERNETES_GROUP = "migration-trigger"
+PROFILE_TAG = "migration-trigger:profile"
+DUMMY_KEY, DUMMY_SECRET = "AKIALOCALSTACK000001", "local-stack-secret"  # not a credential
+#: The sample events in events/ name this secret; orders-db's managed secret gets its name.
+SAMPLE_SECRET = "rds!db-3f1c9a2e-7d4b-4e1a-9c8f-0a1b2c3d4e5f"
+SAMPLE_SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{SAMPLE_SECRET}-AbCdEf"
+#: Images the local stack can "run": each maps to a directory standing in for its filesystem.
+IMAGES = {
+    "ghcr.io/example/orders-db-migrations:demo": ROOT / "examples" / "orders-db",
+    "ghcr.io/example/broken-migrations:demo": ROOT / "examples" / "broken-db",
+}
+
+
+def demo_profiles() -> dict[str, Any]:
+    """Profiles of the local stack: dbmate applying the example migrations."""
+    base = {
+        "cluster": {"eksClusterName": CLUSTER},
+        "namespace": "migrations",
+        "command": ["dbmate", "--no-dump-schema", "--wait", "--wait-timeout", "20s", "up"],
+        "credentials": "ephemeral-secret",
+        "databaseUrlQuery": "sslmode=disable",
+        "activeDeadlineSeconds": 300,
+        "pollSeconds": 1,
+        "rotationSettleSeconds": 1,
+    }
+    return {
+        "profiles": {
+            "demo": {**base, "image": "ghcr.io/example/orders-db-migrations:demo"},
+            "demo-broken": {**base, "image": "ghcr.io/example/broken-migrations:demo"},
+        }
+    }
+
+
+def template_rules(path: Path = ROOT / "template.yaml") -> dict[str, dict[str, Any]]:
+    """The EventBridge rule patterns of template.yaml, by event name."""
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def plain(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            return loader.construct_mapping(node, deep=True)
+        if isinstance(node, yaml.SequenceNode):
+            return loader.construct_sequence(node, deep=True)
+        return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+    # CloudFormation short-form tags (!Ref, !Sub...) read as plain values: only patterns matter.
+    Loader.add_multi_constructor("!", plain)
+    template = yaml.load(path.read_text(), Loader=Loader)  # noqa: S506 - SafeLoader subclass
+    events = template["Resources"]["MigrationFunction"]["Properties"]["Events"]
+    return {
+        name: spec["Properties"]["Pattern"]
+        for name, spec in events.items()
+        if spec["Type"] == "EventBridgeRule"
+    }
+
+
+@dataclass
+class Database:
+    """An RDS instance of the local stack, backed by a PostgreSQL database."""
+
+    identifier: str
+    arn: str
+    secret_arn: str
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass
+class LocalStack:
+    """Start with `start()`; `stop()` leaves no process or directory behind."""
+
+    on_pod_output: Callable[[dict[str, Any], str], None] | None = None
+    directory: Path = field(init=False)
+    moto: ThreadedMotoServer = field(init=False)
+    postgres: LocalPostgres = field(init=False)
+    emulator: Emulator = field(init=False)
+    aws_url: str = field(init=False)
+    topic_arn: str = field(init=False)
+    notifications_queue: str = field(init=False)
+    inbox_queue: str = field(init=False)
+    function_credentials: dict[str, str] = field(init=False, repr=False)
+    admin_token: str = field(init=False, repr=False)
+    databases: dict[str, Database] = field(default_factory=dict)
+    _started: list[Callable[[], None]] = field(default_factory=list)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        """Start everything; on failure, stop what had started."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="migration-trigger-local-"))
+        self._started.append(lambda: shutil.rmtree(self.directory, ignore_errors=True))
+        # The AWS emulator's request log would bury the story.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto.start()
+        self._started.append(self.moto.stop)
+        host, port = self.moto.get_host_and_port()
+        self.aws_url = f"http://{host}:{port}"
+        self.postgres = LocalPostgres().start()
+        self._started.append(self.postgres.stop)
+        self.admin_token = secrets.token_urlsafe(24)
+        runner = ProcessPodRunner(
+            images=IMAGES,
+            path=[str(ROOT / "tools" / "node_modules" / ".bin")],
+            on_output=self.on_pod_output,
+        )
+        self.emulator = Emulator(
+            EmulatorConfig(
+                cluster_name=CLUSTER,
+                sts_endpoint=self.aws_url,
+                secret_for_access_key=moto_secret_lookup({DUMMY_KEY: DUMMY_SECRET}),
+                access_entries=(AccessEntry(FUNCTION_ROLE, groups=(KUBERNETES_GROUP,)),),
+                static_tokens=(StaticToken(self.admin_token, "local-admin"),),
+                backoff_seconds=1.0,
+            ),
+            runner=runner,
+        ).start()
+        self._started.append(self.emulator.stop)
+        manifests = []
+        for name in ("namespace.yaml", "rbac.yaml"):
+            manifests += list(yaml.safe_load_all((ROOT / "k8s" / name).read_text()))
+        self.emulator.apply_all(manifests)
+        self._aws_world()
+        (self.directory / "profiles.json").write_text(json.dumps(demo_profiles(), indent=2))
+        kubeconfig = self.emulator.kubeconfig(token=self.admin_token, namespace="migrations")
+        (self.directory / "kubeconfig").write_text(json.dumps(kubeconfig, indent=2))
+        (self.directory / "kubeconfig").chmod(0o600)
+
+    def stop(self) -> None:
+        """Stop in reverse order of starting."""
+        while self._started:
+            stop = self._started.pop()
+            try:
+                stop()
+            except Exception:  # noqa: BLE001, S110 - keep stopping the rest
+                pass
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    # -- AWS -----------------------------------------------------------------------------------
+
+    def client(self, service: str, **credentials: str) -> Any:
+        """A boto3 client on the local AWS, as the admin (dummy keys) unless told otherwise."""
+        creds = credentials or {
+            "aws_access_key_id": DUMMY_KEY,
+            "aws_secret_access_key": DUMMY_SECRET,
+        }
+        return boto3.session.Session().client(
+            service, region_name=REGION, endpoint_url=self.aws_url, **creds
+        )  # type: ignore[call-overload]
+
+    def _aws_world(self) -> None:
+        from moto.eks.models import eks_backends
+
+        self.client("eks").create_cluster(
+            name=CLUSTER,
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks-cluster",
+            resourcesVpcConfig={"subnetIds": ["subnet-local"]},
+        )
+        cluster = eks_backends[ACCOUNT][REGION].clusters[CLUSTER]
+        cluster.endpoint = self.emulator.url
+        cluster.certificate_authority = {"data": self.emulator.ca_data}
+        credentials = self.client("sts").assume_role(
+            RoleArn=FUNCTION_ROLE, RoleSessionName="migration-trigger"
+        )["Credentials"]
+        self.function_credentials = {
+            "aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"],
+        }
+        sns, sqs = self.client("sns"), self.client("sqs")
+        self.topic_arn = sns.create_topic(Name="migration-trigger-results-local")["TopicArn"]
+        self.notifications_queue = sqs.create_queue(QueueName="results-subscription")["QueueUrl"]
+        sns.subscribe(
+            TopicArn=self.topic_arn,
+            Protocol="sqs",
+            Endpoint=self._queue_arn(self.notifications_queue),
+        )
+        # The function's place as the rules' target: events land in this queue, and the local
+        # runner hands each to the function, as EventBridge invokes it.
+        self.inbox_queue = sqs.create_queue(QueueName="function-inbox")["QueueUrl"]
+        events = self.client("events")
+        for name, pattern in template_rules().items():
+            events.put_rule(Name=name, EventPattern=json.dumps(pattern))
+            events.put_targets(
+                Rule=name, Targets=[{"Id": "function", "Arn": self._queue_arn(self.inbox_queue)}]
+            )
+
+    def _queue_arn(self, url: str) -> str:
+        attributes = self.client("sqs").get_queue_attributes(
+            QueueUrl=url, AttributeNames=["QueueArn"]
+        )
+        return str(attributes["Attributes"]["QueueArn"])
+
+    def create_database(
+        self, identifier: str, *, profile: str | None, sample_secret: bool = False
+    ) -> Database:
+        """An RDS instance with an RDS-managed secret, served by a new PostgreSQL database."""
+        from moto.rds.models import DBInstance, rds_backends
+
+        username, password = "app", secrets.token_urlsafe(18)
+        tags = [{"Key": PROFILE_TAG, "Value": profile}] if profile else []
+        db = self.client("rds").create_db_instance(
+            DBInstanceIdentifier=identifier,
+            Engine="postgres",
+            DBInstanceClass="db.t4g.micro",
+            MasterUsername=username,
+            ManageMasterUserPassword=True,
+            DBName=identifier.replace("-", "_"),
+            Tags=tags,
+        )["DBInstance"]
+        self.postgres.sql(
+            f"CREATE ROLE {username} LOGIN PASSWORD '{password}'"
+            if not self._role_exists(username)
+            else "SELECT 1"
+        )
+        self.postgres.sql(f"CREATE DATABASE {identifier.replace('-', '_')} OWNER {username}")
+        # moto derives the endpoint from the identifier; point it at the local server instead.
+        instance = rds_backends[ACCOUNT][REGION].databases[identifier]
+        instance.__class__ = type(
+            "LocalDBInstance", (DBInstance,), {"address": property(lambda _self: "127.0.0.1")}
+        )
+        instance.port = self.postgres.port
+        secret_arn = db["MasterUserSecret"]["SecretArn"]
+        if sample_secret:
+            secret_arn = self._rename_secret(secret_arn)
+        self.set_password(identifier, secret_arn, username, password)
+        database = Database(identifier, db["DBInstanceArn"], secret_arn, username, password)
+        self.databases[identifier] = database
+        return database
+
+    def _role_exists(self, username: str) -> bool:
+        return self.postgres.sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{username}'") == "1"
+
+    def set_password(self, identifier: str, secret_arn: str, username: str, password: str) -> str:
+        """Rotate as RDS does: the database first, then the secret's AWSCURRENT. Returns the version."""
+        self.postgres.sql(f"ALTER ROLE {username} PASSWORD '{password}'")
+        put = self.client("secretsmanager").put_secret_value(
+            SecretId=secret_arn,
+            SecretString=json.dumps({"username": username, "password": password}),
+        )
+        if identifier in self.databases:
+            self.databases[identifier].password = password
+        return str(put["VersionId"])
+
+    @staticmethod
+    def _rename_secret(arn: str) -> str:
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        store = secretsmanager_backends[ACCOUNT][REGION].secrets
+        secret = store.pop(arn)
+        assert secret is not None
+        secret.name = secret.secret_id = SAMPLE_SECRET  # type: ignore[union-attr]
+        secret.arn = SAMPLE_SECRET_ARN  # type: ignore[union-attr]
+        store[SAMPLE_SECRET] = secret
+        return SAMPLE_SECRET_ARN
+
+    # -- what a shell needs --------------------------------------------------------------------
+
+    def environment(self) -> dict[str, str]:
+        """Variables that point the CLI, boto3, the AWS CLI and kubectl at this stack."""
+        creds = self.function_credentials
+        return {
+            "AWS_ENDPOINT_URL": self.aws_url,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": creds["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": creds["aws_secret_access_key"],
+            "AWS_SESSION_TOKEN": creds["aws_session_token"],
+            "KUBECONFIG": str(self.directory / "kubeconfig"),
+            "ENVIRONMENT": "local",
+            "MIGRATION_PROFILES_FILE": str(self.directory / "profiles.json"),
+            "TOPIC_ARN": self.topic_arn,
+        }
