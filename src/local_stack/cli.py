@@ -17,7 +17,11 @@ def up() -> int:
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
-    with LocalStack(on_pod_output=lambda pod, line: print(f"| {pod['metadata']['name']}: {line.rstrip()}", file=OUT, flush=True)) as stack:
+    with LocalStack(
+        on_pod_output=lambda pod, line: print(
+            f"| {pod['metadata']['name']}: {line.rstrip()}", file=OUT, flush=True
+        )
+    ) as stack:
         stack.create_database("orders-db", profile="demo", sample_secret=True)
         print("# The local stack is up. In another shell, paste these exports:", file=OUT)
         for key, value in stack.environment().items():

@@ -71,16 +71,30 @@ class Function:
 
         self.runs += 1
         captured = io.StringIO()
-        with DurableFunctionTestRunner(handler=lambda_handler, skip_time=False, region="eu-west-1") as runner, contextlib.redirect_stdout(captured):
-            outcome = runner.run(input=json.dumps(event), execution_timeout=600, execution_name=f"demo-{self.runs}")
-        lines = [json.loads(line) for line in captured.getvalue().splitlines() if line.startswith("{")]
+        with (
+            DurableFunctionTestRunner(
+                handler=lambda_handler, skip_time=False, region="eu-west-1"
+            ) as runner,
+            contextlib.redirect_stdout(captured),
+        ):
+            outcome = runner.run(
+                input=json.dumps(event), execution_timeout=600, execution_name=f"demo-{self.runs}"
+            )
+        lines = [
+            json.loads(line) for line in captured.getvalue().splitlines() if line.startswith("{")
+        ]
         results = [line["result"] for line in lines if line.get("message") == "migration result"]
         if not results:
-            raise DemoError(f"the function produced no result: {outcome.error.message if outcome.error else outcome.status}")
+            raise DemoError(
+                "the function produced no result: "
+                f"{outcome.error.message if outcome.error else outcome.status}"
+            )
         metrics = [line for line in lines if "_aws" in line]
         failed = outcome.status.value == "FAILED"
         if failed != (results[-1]["status"] in ("failed", "timed_out")):
-            raise DemoError(f"execution {outcome.status.value} for a {results[-1]['status']} migration")
+            raise DemoError(
+                f"execution {outcome.status.value} for a {results[-1]['status']} migration"
+            )
         return results[-1], metrics
 
 
@@ -92,7 +106,9 @@ def put_and_deliver(stack: LocalStack, entry: dict[str, Any]) -> dict[str, Any]:
     sqs = stack.client("sqs")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        messages = sqs.receive_message(QueueUrl=stack.inbox_queue, WaitTimeSeconds=1).get("Messages", [])
+        messages = sqs.receive_message(QueueUrl=stack.inbox_queue, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
         for message in messages:
             sqs.delete_message(QueueUrl=stack.inbox_queue, ReceiptHandle=message["ReceiptHandle"])
             return dict(json.loads(message["Body"]))
@@ -101,21 +117,29 @@ def put_and_deliver(stack: LocalStack, entry: dict[str, Any]) -> dict[str, Any]:
 
 def notifications(stack: LocalStack) -> list[dict[str, Any]]:
     """SNS notifications delivered to the queue subscribed to the results topic (drained)."""
-    sqs, found = stack.client("sqs"), []
+    sqs, found = stack.client("sqs"), list[dict[str, Any]]()
     while True:
-        batch = sqs.receive_message(QueueUrl=stack.notifications_queue, MaxNumberOfMessages=10).get("Messages", [])
+        batch = sqs.receive_message(QueueUrl=stack.notifications_queue, MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
         if not batch:
             return found
         for message in batch:
             found.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=stack.notifications_queue, ReceiptHandle=message["ReceiptHandle"])
+            sqs.delete_message(
+                QueueUrl=stack.notifications_queue, ReceiptHandle=message["ReceiptHandle"]
+            )
 
 
 def show_result(result: dict[str, Any]) -> None:
     """The result document, briefly."""
     say(f"    result: {result['status']}: {result['reason']}")
     if result.get("job"):
-        took = f", ran {result['duration_seconds']}s" if result.get("duration_seconds") is not None else ""
+        took = (
+            f", ran {result['duration_seconds']}s"
+            if result.get("duration_seconds") is not None
+            else ""
+        )
         say(f"    job: {result['namespace']}/{result['job']} on {result['cluster']}{took}")
 
 
@@ -143,8 +167,14 @@ def rds_event(stack: LocalStack, identifier: str) -> dict[str, Any]:
 def story(stack: LocalStack, *, failure: bool) -> None:
     """Every stage of the demo."""
     function = Function(stack)
-    say(f"local stack up: AWS (moto) {stack.aws_url}, EKS (emulator) {stack.emulator.url}, PostgreSQL 127.0.0.1:{stack.postgres.port}")
-    say("images are not pulled: the emulated cluster runs each container's command as a local process")
+    say(
+        f"local stack up: AWS (moto) {stack.aws_url}, EKS (emulator) {stack.emulator.url}, "
+        f"PostgreSQL 127.0.0.1:{stack.postgres.port}"
+    )
+    say(
+        "images are not pulled: the emulated cluster runs each container's command as a local "
+        "process"
+    )
 
     stage(1, "An RDS-managed database `orders-db` exists, tagged migration-trigger:profile=demo")
     db = stack.create_database("orders-db", profile="demo", sample_secret=True)
@@ -152,7 +182,10 @@ def story(stack: LocalStack, *, failure: bool) -> None:
 
     stage(2, "RDS announces it: RDS-EVENT-0005 on the default bus, matched by template.yaml's rule")
     delivered = put_and_deliver(stack, rds_event(stack, "orders-db"))
-    check(delivered["detail"]["EventID"] == "RDS-EVENT-0005", "the DatabaseCreatedOrRestored rule delivered it")
+    check(
+        delivered["detail"]["EventID"] == "RDS-EVENT-0005",
+        "the DatabaseCreatedOrRestored rule delivered it",
+    )
 
     stage(3, "The function: presigned EKS token, suspended Job, credentials Secret, durable waits")
     stage(4, "The Job runs dbmate against PostgreSQL (its log, as it runs)")
@@ -163,14 +196,30 @@ def story(stack: LocalStack, *, failure: bool) -> None:
     for line in (result.get("log_tail") or "").splitlines()[-3:]:
         say(f"    log tail | {line}")
     sent = notifications(stack)
-    check(len(sent) == 1 and sent[0]["MessageAttributes"]["status"]["Value"] == "succeeded", f"SNS: \"{sent[0]['Subject'] if sent else ''}\"")
+    check(
+        len(sent) == 1 and sent[0]["MessageAttributes"]["status"]["Value"] == "succeeded",
+        f'SNS: "{sent[0]["Subject"] if sent else ""}"',
+    )
     counted = [(m["Status"], m["Migrations"][0]) for m in metrics if "Migrations" in m]
-    check(counted == [("succeeded", 1.0)], "EMF metric Migrations{Environment=local,Status=succeeded} = 1")
+    check(
+        counted == [("succeeded", 1.0)],
+        "EMF metric Migrations{Environment=local,Status=succeeded} = 1",
+    )
     duration = [m["MigrationDuration"][0] for m in metrics if "MigrationDuration" in m]
     check(len(duration) == 1, f"EMF metric MigrationDuration = {duration[0] if duration else '?'}s")
-    tables = stack.postgres.sql("SELECT string_agg(table_name, ', ' ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'public'", database="orders_db")
-    check(tables == "customers, orders, schema_migrations", f"PostgreSQL orders_db has tables: {tables}")
-    applied = stack.postgres.sql("SELECT string_agg(version, ', ' ORDER BY version) FROM schema_migrations", database="orders_db")
+    tables = stack.postgres.sql(
+        "SELECT string_agg(table_name, ', ' ORDER BY table_name) "
+        "FROM information_schema.tables WHERE table_schema = 'public'",
+        database="orders_db",
+    )
+    check(
+        tables == "customers, orders, schema_migrations",
+        f"PostgreSQL orders_db has tables: {tables}",
+    )
+    applied = stack.postgres.sql(
+        "SELECT string_agg(version, ', ' ORDER BY version) FROM schema_migrations",
+        database="orders_db",
+    )
     check(applied == "20261101090000, 20261101090100", f"dbmate's history: {applied}")
 
     stage(6, "At-least-once delivery: the same event again")
@@ -190,26 +239,49 @@ def story(stack: LocalStack, *, failure: bool) -> None:
             "Source": "aws.secretsmanager",
             "DetailType": "Secret Label Updated",
             "Resources": [db.secret_arn],
-            "Detail": json.dumps({"name": SAMPLE_SECRET, "labelUpdated": "AWSCURRENT", "versionId": version}),
+            "Detail": json.dumps(
+                {"name": SAMPLE_SECRET, "labelUpdated": "AWSCURRENT", "versionId": version}
+            ),
         },
     )
     rotation, _ = function.invoke(rotated)
     show_result(rotation)
-    check(rotation["status"] == "succeeded" and rotation["trigger"] == "secret-rotated", "the migration re-ran with the new password")
-    check(applied == stack.postgres.sql("SELECT string_agg(version, ', ' ORDER BY version) FROM schema_migrations", database="orders_db"), "nothing was pending")
+    check(
+        rotation["status"] == "succeeded" and rotation["trigger"] == "secret-rotated",
+        "the migration re-ran with the new password",
+    )
+    check(
+        applied
+        == stack.postgres.sql(
+            "SELECT string_agg(version, ', ' ORDER BY version) FROM schema_migrations",
+            database="orders_db",
+        ),
+        "nothing was pending",
+    )
     check(len(notifications(stack)) == 1, "one notification for the rotation")
 
     if not failure:
         return
-    stage(7, "The failure path: `broken-db` (profile demo-broken) has a migration that cannot apply")
+    stage(
+        7, "The failure path: `broken-db` (profile demo-broken) has a migration that cannot apply"
+    )
     stack.create_database("broken-db", profile="demo-broken")
     broken, metrics = function.invoke(put_and_deliver(stack, rds_event(stack, "broken-db")))
     show_result(broken)
     check(broken["status"] == "failed", "status failed, and the durable execution ended as failed")
-    check('relation "orders" does not exist' in (broken.get("log_tail") or ""), "the error is in the log tail")
+    check(
+        'relation "orders" does not exist' in (broken.get("log_tail") or ""),
+        "the error is in the log tail",
+    )
     sent = notifications(stack)
-    check(len(sent) == 1 and sent[0]["Subject"].startswith("[local] Migration FAILED: broken-db"), f"SNS: \"{sent[0]['Subject'] if sent else ''}\"")
-    check(any(m.get("Status") == "failed" for m in metrics), "EMF metric Migrations{Status=failed} = 1")
+    check(
+        len(sent) == 1 and sent[0]["Subject"].startswith("[local] Migration FAILED: broken-db"),
+        f'SNS: "{sent[0]["Subject"] if sent else ""}"',
+    )
+    check(
+        any(m.get("Status") == "failed" for m in metrics),
+        "EMF metric Migrations{Status=failed} = 1",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,5 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         except DemoError as error:
             say(f"\nDEMO FAILED: {error}")
             return 1
-    say(f"\nEvery step did what it says ({time.monotonic() - began:.0f}s). The local stack is stopped.")
+    say(
+        f"\nEvery step did what it says ({time.monotonic() - began:.0f}s). "
+        "The local stack is stopped."
+    )
     return 0

@@ -82,7 +82,7 @@ class ProcessPodRunner:
     def _environment(self, pod: Obj, container: Obj, io: PodIO) -> dict[str, str]:
         env = {
             "PATH": os.pathsep.join([*self.path, os.environ.get("PATH", "")]),
-            "HOME": "/tmp",
+            "HOME": tempfile.gettempdir(),
             "LANG": "C.UTF-8",
         }
         for source in container.get("envFrom", []):

@@ -52,7 +52,8 @@ class LocalPostgres:
                 owner = pwd.getpwnam("postgres")
             except KeyError:
                 raise PostgresError(
-                    "running as root needs a 'postgres' user (Debian's postgresql package creates it)"
+                    "running as root needs a 'postgres' user "
+                    "(Debian's postgresql package creates it)"
                 ) from None
             os.chown(self.directory, owner.pw_uid, owner.pw_gid)
             self._as_user = ["runuser", "-u", "postgres", "--"]

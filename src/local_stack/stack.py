@@ -7,6 +7,7 @@ instance's endpoint and managed secret point at the local PostgreSQL.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -172,10 +173,8 @@ class LocalStack:
         """Stop in reverse order of starting."""
         while self._started:
             stop = self._started.pop()
-            try:
+            with contextlib.suppress(Exception):  # keep stopping the rest
                 stop()
-            except Exception:  # noqa: BLE001, S110 - keep stopping the rest
-                pass
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -279,7 +278,7 @@ class LocalStack:
         return self.postgres.sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{username}'") == "1"
 
     def set_password(self, identifier: str, secret_arn: str, username: str, password: str) -> str:
-        """Rotate as RDS does: the database first, then the secret's AWSCURRENT. Returns the version."""
+        """Rotate as RDS does: the database, then the secret's AWSCURRENT; returns the version."""
         self.postgres.sql(f"ALTER ROLE {username} PASSWORD '{password}'")
         put = self.client("secretsmanager").put_secret_value(
             SecretId=secret_arn,
@@ -291,13 +290,14 @@ class LocalStack:
 
     @staticmethod
     def _rename_secret(arn: str) -> str:
-        from moto.secretsmanager.models import secretsmanager_backends
+        from moto.secretsmanager.models import FakeSecret, secretsmanager_backends
 
         store = secretsmanager_backends[ACCOUNT][REGION].secrets
         secret = store.pop(arn)
-        assert secret is not None
-        secret.name = secret.secret_id = SAMPLE_SECRET  # type: ignore[union-attr]
-        secret.arn = SAMPLE_SECRET_ARN  # type: ignore[union-attr]
+        if not isinstance(secret, FakeSecret):
+            raise RuntimeError(f"moto has no secret {arn}")
+        secret.name = secret.secret_id = SAMPLE_SECRET
+        secret.arn = SAMPLE_SECRET_ARN
         store[SAMPLE_SECRET] = secret
         return SAMPLE_SECRET_ARN
 

@@ -1,0 +1,133 @@
+"""The local stack end to end: real PostgreSQL, real dbmate, the CLI as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tests.helpers import ROOT
+
+pytestmark = pytest.mark.e2e
+CLI = str(Path(sys.executable).parent / "migration-trigger")
+
+
+def test_demo_tells_the_whole_story_and_exits_0():
+    done = subprocess.run(
+        [CLI, "demo"], capture_output=True, text=True, timeout=600, check=False, cwd=ROOT
+    )
+
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    out = done.stdout
+    for expected in (
+        "Applying: 20261101090000_create_customers.sql",
+        'ok  SNS: "[local] Migration succeeded: orders-db (db-created)"',
+        "ok  PostgreSQL orders_db has tables: customers, orders, schema_migrations",
+        "ok  status duplicate",
+        "ok  the migration re-ran with the new password",
+        'relation "orders" does not exist',
+        'ok  SNS: "[local] Migration FAILED: broken-db (db-created)"',
+        "Every step did what it says",
+    ):
+        assert expected in out
+
+
+def _temp_dirs() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("migration-trigger-*")}
+
+
+def test_local_up_serves_the_cli_and_stops_cleanly_on_sigterm():
+    before = _temp_dirs()
+    stack = subprocess.Popen(
+        [CLI, "local", "up"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT
+    )
+    try:
+        env = dict(os.environ)
+        assert stack.stdout is not None
+        deadline = time.monotonic() + 120
+        for line in stack.stdout:
+            if m := re.match(r"export (\w+)=(.*)$", line.strip()):
+                env[m[1]] = m[2].strip("'")
+            if "Ctrl-C stops everything" in line or time.monotonic() > deadline:
+                break
+        assert "AWS_ENDPOINT_URL" in env and "KUBECONFIG" in env
+
+        # Another database, created the way a user would, tagged for migrations.
+        session = boto3.session.Session(
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=env["AWS_SESSION_TOKEN"],
+            region_name=env["AWS_REGION"],
+        )
+        rds = session.client("rds", endpoint_url=env["AWS_ENDPOINT_URL"])
+        created = rds.create_db_instance(
+            DBInstanceIdentifier="inventory-db",
+            Engine="postgres",
+            DBInstanceClass="db.t4g.micro",
+            MasterUsername="app",
+            ManageMasterUserPassword=True,
+            Tags=[{"Key": "migration-trigger:profile", "Value": "nonexistent"}],
+        )["DBInstance"]
+        event = json.loads((ROOT / "events" / "manual-retrigger.json").read_text())
+        event["detail"]["database"] = created["DBInstanceArn"]
+        event_file = Path(tempfile.mkdtemp()) / "event.json"
+        event_file.write_text(json.dumps(event))
+
+        rejected = subprocess.run(
+            [CLI, "invoke", "--json", str(event_file)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        sample = subprocess.run(
+            [CLI, "invoke", "--json", "events/rds-instance-created.json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+            cwd=ROOT,
+        )
+        rotation = subprocess.run(
+            [CLI, "invoke", "--json", "events/secret-label-updated.json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+            cwd=ROOT,
+        )
+        jobs = subprocess.run(
+            ["kubectl", "get", "jobs", "-n", "migrations", "-o", "name"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+
+        assert json.loads(rejected.stdout)["status"] == "rejected", rejected.stderr
+        assert "names no profile" in json.loads(rejected.stdout)["reason"]
+        assert json.loads(sample.stdout)["status"] == "succeeded", sample.stderr[-3000:]
+        assert json.loads(rotation.stdout)["status"] == "succeeded", rotation.stderr[-3000:]
+        assert jobs.stdout.count("job.batch/migrate-orders-db-") == 2, jobs.stderr
+    finally:
+        stack.send_signal(signal.SIGTERM)
+        stack.wait(timeout=60)
+    assert stack.returncode == 0
+    assert _temp_dirs() <= before, "the stack left temporary directories behind"
+    leftover = subprocess.run(
+        ["pgrep", "-f", "migration-trigger-pg-"], capture_output=True, text=True, check=False
+    )
+    assert leftover.stdout.strip() == "", "PostgreSQL is still running"
