@@ -106,9 +106,8 @@ def main() -> None:
         bundle = Path(tmp) / "bundle"
         build_bundle(bundle)
         packages = sorted(p.name.split("-")[0] for p in bundle.glob("*.dist-info"))
-        print(
-            f"bundle: {size_megabytes(bundle):.1f} MB unzipped (budget 60 MB): {', '.join(packages)}"
-        )
+        size = size_megabytes(bundle)
+        print(f"bundle: {size:.1f} MB unzipped (budget 60 MB): {', '.join(packages)}")
         for label in (
             "without .pyc (as sam build leaves it)",
             "precompiled (as make build ships it)",
@@ -121,7 +120,7 @@ def main() -> None:
             print(f"  import boto3                      {bare:7.0f} ms")
             ratio = handler / bare
             print(
-                f"  import migration_trigger.handler  {handler:7.0f} ms = {ratio:.2f}x (budget 1.50x)"
+                f"  import migration_trigger.handler  {handler:7.0f} ms = {ratio:.2f}x (max 1.5x)"
             )
     rss = orchestration_peak_rss()
     print(f"peak RSS of a full orchestration: {rss:.0f} MB (budget 128 MB)")
