@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup lint test unit functional e2e demo bench clean
+.PHONY: setup lint test unit functional e2e demo bench clean build-MigrationFunction
 
 setup:
 	@bash scripts/setup.sh
@@ -34,3 +34,16 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist tools/node_modules
+
+# `sam build` (BuildMethod: makefile) calls this with ARTIFACTS_DIR: the runtime dependencies as
+# wheels for the Lambda platform (arm64, Python 3.13), the package, then precompiled modules so
+# the function does not compile them on every cold start.
+BUILD_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) python3.13)
+build-MigrationFunction:
+	$(BUILD_PYTHON) -m pip install --quiet --no-compile --target "$(ARTIFACTS_DIR)" \
+		--platform manylinux2014_aarch64 --implementation cp --python-version 3.13 \
+		--only-binary=:all: $$($(BUILD_PYTHON) scripts/runtime_requirements.py)
+	$(BUILD_PYTHON) -m pip install --quiet --no-compile --no-deps --target "$(ARTIFACTS_DIR)" .
+	# Development tooling lives in the same source tree but never ships.
+	rm -rf "$(ARTIFACTS_DIR)"/bin "$(ARTIFACTS_DIR)"/kube_emulator "$(ARTIFACTS_DIR)"/local_stack
+	$(BUILD_PYTHON) -m compileall -q -j 0 "$(ARTIFACTS_DIR)"

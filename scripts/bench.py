@@ -3,9 +3,9 @@
 Prints figures; asserts nothing (machines are shared and noisy). Budgets: handler import at most
 1.5x `import boto3`; a full orchestration's peak RSS at most 128 MB; the bundle at most 60 MB.
 
-Imports are timed from a bundle built like the Lambda artifact (runtime dependencies only), read
-as Lambda reads /var/task (nothing is written back): once as `sam build` leaves it, without .pyc
-files, and once precompiled with compileall.
+Imports are timed from the Lambda artifact itself (`make build-MigrationFunction`, which `sam build`
+calls), read as Lambda reads /var/task (nothing is written back): once as built, precompiled, and
+once without .pyc files, as a plain `sam build` would leave it.
 """
 
 from __future__ import annotations

@@ -38,6 +38,8 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
 fi
 
 if [[ -f tools/package.json ]] && [[ ! -d tools/node_modules || tools/package-lock.json -nt tools/node_modules ]]; then
-  (cd tools && npm ci --no-audit --no-fund --loglevel=error)
+  # `npm install` rather than `npm ci`: npm records only this platform's optional dbmate binary in
+  # the lock file, which `npm ci` then calls out of sync.
+  (cd tools && npm install --no-audit --no-fund --loglevel=error)
 fi
 echo "setup: ready"

@@ -1,0 +1,80 @@
+"""template.yaml's EventBridge rules match every sample event, and nothing the code ignores."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from local_stack.stack import template_rules
+from migration_trigger.domain.events import Ignored, Trigger, parse_event
+from tests.helpers import ROOT, event_files, load_event
+
+
+@pytest.fixture
+def bus(aws: str) -> dict[str, str]:
+    """One queue per template rule, so a test sees which rules an event matched."""
+    events, sqs = boto3.client("events"), boto3.client("sqs")
+    queues = {}
+    for name, pattern in template_rules().items():
+        url = sqs.create_queue(QueueName=f"rule-{name}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=name, EventPattern=json.dumps(pattern))
+        events.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": arn}])
+        queues[name] = url
+    return queues
+
+
+def matched(bus: dict[str, str], event: dict[str, Any]) -> list[str]:
+    entry = {
+        "Source": event["source"],
+        "DetailType": event["detail-type"],
+        "Detail": json.dumps(event["detail"]),
+        "Resources": event.get("resources", []),
+    }
+    assert boto3.client("events").put_events(Entries=[entry])["FailedEntryCount"] == 0
+    sqs = boto3.client("sqs")
+    return [name for name, url in bus.items() if sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages")]
+
+
+def sample_events() -> list[str]:
+    return [f for f in event_files() if not f.endswith(".put-events.json")]
+
+
+@pytest.mark.parametrize("file", sample_events())
+def test_each_sample_event_matches_exactly_one_rule(bus: dict[str, str], file: str):
+    event = load_event(file)
+
+    rules = matched(bus, event)
+
+    assert isinstance(parse_event(event), Trigger)
+    assert len(rules) == 1, rules
+
+
+def test_put_events_sample_matches_the_manual_rule(bus: dict[str, str]):
+    (entry,) = json.loads((ROOT / "events" / "manual-retrigger.put-events.json").read_text())
+    event = {"source": entry["Source"], "detail-type": entry["DetailType"], "detail": json.loads(entry["Detail"])}
+
+    assert matched(bus, event) == ["MigrationRequested"]
+
+
+@pytest.mark.parametrize(
+    ("file", "change"),
+    [
+        ("rds-instance-created.json", {"EventID": "RDS-EVENT-0006", "Message": "DB instance restarted"}),
+        ("rds-cluster-created.json", {"EventID": "RDS-EVENT-0171", "Message": "DB cluster deleted"}),
+        ("secret-label-updated.json", {"labelUpdated": "AWSPENDING"}),
+        ("secret-label-updated.json", {"labelUpdated": "AWSPREVIOUS"}),
+        ("cloudtrail-rotation-succeeded.json", {"eventName": "RotationStarted"}),
+        ("cloudtrail-rotation-succeeded.json", {"eventName": "RotationFailed"}),
+        ("cloudtrail-rotation-succeeded.json", {"eventName": "PutSecretValue"}),
+    ],
+)
+def test_events_the_code_ignores_match_no_rule(bus: dict[str, str], file: str, change: dict[str, str]):
+    event = load_event(file)
+    event["detail"].update(change)
+
+    assert isinstance(parse_event(event), Ignored)
+    assert matched(bus, event) == []
