@@ -20,7 +20,9 @@ def bus(aws: str) -> dict[str, str]:
     queues = {}
     for name, pattern in template_rules().items():
         url = sqs.create_queue(QueueName=f"rule-{name}")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         events.put_rule(Name=name, EventPattern=json.dumps(pattern))
         events.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": arn}])
         queues[name] = url
@@ -36,7 +38,11 @@ def matched(bus: dict[str, str], event: dict[str, Any]) -> list[str]:
     }
     assert boto3.client("events").put_events(Entries=[entry])["FailedEntryCount"] == 0
     sqs = boto3.client("sqs")
-    return [name for name, url in bus.items() if sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages")]
+    return [
+        name
+        for name, url in bus.items()
+        if sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages")
+    ]
 
 
 def sample_events() -> list[str]:
@@ -55,7 +61,11 @@ def test_each_sample_event_matches_exactly_one_rule(bus: dict[str, str], file: s
 
 def test_put_events_sample_matches_the_manual_rule(bus: dict[str, str]):
     (entry,) = json.loads((ROOT / "events" / "manual-retrigger.put-events.json").read_text())
-    event = {"source": entry["Source"], "detail-type": entry["DetailType"], "detail": json.loads(entry["Detail"])}
+    event = {
+        "source": entry["Source"],
+        "detail-type": entry["DetailType"],
+        "detail": json.loads(entry["Detail"]),
+    }
 
     assert matched(bus, event) == ["MigrationRequested"]
 
@@ -63,8 +73,14 @@ def test_put_events_sample_matches_the_manual_rule(bus: dict[str, str]):
 @pytest.mark.parametrize(
     ("file", "change"),
     [
-        ("rds-instance-created.json", {"EventID": "RDS-EVENT-0006", "Message": "DB instance restarted"}),
-        ("rds-cluster-created.json", {"EventID": "RDS-EVENT-0171", "Message": "DB cluster deleted"}),
+        (
+            "rds-instance-created.json",
+            {"EventID": "RDS-EVENT-0006", "Message": "DB instance restarted"},
+        ),
+        (
+            "rds-cluster-created.json",
+            {"EventID": "RDS-EVENT-0171", "Message": "DB cluster deleted"},
+        ),
         ("secret-label-updated.json", {"labelUpdated": "AWSPENDING"}),
         ("secret-label-updated.json", {"labelUpdated": "AWSPREVIOUS"}),
         ("cloudtrail-rotation-succeeded.json", {"eventName": "RotationStarted"}),
@@ -72,7 +88,9 @@ def test_put_events_sample_matches_the_manual_rule(bus: dict[str, str]):
         ("cloudtrail-rotation-succeeded.json", {"eventName": "PutSecretValue"}),
     ],
 )
-def test_events_the_code_ignores_match_no_rule(bus: dict[str, str], file: str, change: dict[str, str]):
+def test_events_the_code_ignores_match_no_rule(
+    bus: dict[str, str], file: str, change: dict[str, str]
+):
     event = load_event(file)
     event["detail"].update(change)
 
