@@ -3,7 +3,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup lint test unit functional e2e demo bench clean build-MigrationFunction
+TOOLS := .venv-tools
+.PHONY: setup lint validate test unit functional e2e demo bench clean build-MigrationFunction
 
 setup:
 	@bash scripts/setup.sh
@@ -14,7 +15,18 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+# Offline validators of what is deployed: the template, the manifests, the workflows.
+validate: setup
+	$(TOOLS)/sam/bin/cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 $(TOOLS)/sam/bin/sam validate --lint --region eu-west-1 --template template.yaml
+	$(TOOLS)/checkov/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
+	$(TOOLS)/checkov/bin/checkov --quiet --compact --skip-download --framework kubernetes -d k8s
+	for version in 1.31.0 1.32.0 1.33.0 1.34.0; do \
+		$(BIN)/kubernetes-validate --strict --quiet -k $$version k8s/*.yaml k8s/templates/*.yaml || exit 1; \
+	done
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+
+test: lint validate
 	$(BIN)/pytest
 
 unit: setup
@@ -33,7 +45,7 @@ bench: setup
 	$(BIN)/python scripts/bench.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist tools/node_modules
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .pytest_cache .ruff_cache build dist tools/node_modules
 
 # `sam build` (BuildMethod: makefile) calls this with ARTIFACTS_DIR: the runtime dependencies as
 # wheels for the Lambda platform (arm64, Python 3.13), the package, then precompiled modules so

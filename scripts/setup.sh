@@ -37,6 +37,20 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
   touch "$stamp"
 fi
 
+# Validators with dependency pins that clash with the development tools (and with each other)
+# get virtual environments of their own.
+tool_venv() {
+  local name=$1; shift
+  local dir=.venv-tools/$name stamp=.venv-tools/$name/.setup-stamp
+  if [[ ! -f $stamp || scripts/setup.sh -nt $stamp ]]; then
+    [[ -x $dir/bin/python ]] || "$(find_python)" -m venv "$dir"
+    "$dir/bin/python" -m pip install -q "$@"
+    touch "$stamp"
+  fi
+}
+tool_venv sam "aws-sam-cli==1.170.0" "cfn-lint==1.58.0"
+tool_venv checkov "checkov==3.3.30"
+
 if [[ -f tools/package.json ]] && [[ ! -d tools/node_modules || tools/package-lock.json -nt tools/node_modules ]]; then
   # `npm install` rather than `npm ci`: npm records only this platform's optional dbmate binary in
   # the lock file, which `npm ci` then calls out of sync.
