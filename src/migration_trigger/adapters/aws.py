@@ -65,51 +65,70 @@ class Rds:
         if parsed is None:
             raise AwsError(f"{reference} is not an RDS instance or cluster ARN")
         kind, identifier = parsed
-        arn = reference
-        if kind == "db":
-            found = _call(
-                f"describe DB instance {identifier}",
-                lambda: self.client.describe_db_instances(DBInstanceIdentifier=identifier),
-            )["DBInstances"]
-            if not found:
-                raise AwsError(
-                    f"DB instance {identifier} does not exist", code="DBInstanceNotFound"
-                )
-            db = found[0]
-            endpoint = db.get("Endpoint") or {}
-            return DatabaseFacts(
-                arn=db.get("DBInstanceArn", arn),
-                identifier=identifier,
-                kind="instance",
-                status=db.get("DBInstanceStatus", "unknown"),
-                engine=db.get("Engine", ""),
-                host=endpoint.get("Address", ""),
-                port=int(endpoint.get("Port") or 0),
-                name=db.get("DBName") or _default_db_name(db.get("Engine", "")),
-                master_username=db.get("MasterUsername", ""),
-                managed_secret_arn=(db.get("MasterUserSecret") or {}).get("SecretArn"),
-                tags=_tags(db.get("TagList")),
-            )
-        clusters = _call(
-            f"describe DB cluster {identifier}",
-            lambda: self.client.describe_db_clusters(DBClusterIdentifier=identifier),
-        )["DBClusters"]
-        if not clusters:
-            raise AwsError(f"DB cluster {identifier} does not exist", code="DBClusterNotFoundFault")
-        cluster = clusters[0]
+        shape = _SHAPES[kind]
+        found = _call(
+            f"describe DB {shape.kind} {identifier}",
+            lambda: getattr(self.client, shape.operation)(**{shape.id_parameter: identifier}),
+        )[shape.list_key]
+        if not found:
+            raise AwsError(f"DB {shape.kind} {identifier} does not exist", code=shape.not_found)
+        db = found[0]
+        # Instances nest their endpoint ({Address, Port}); clusters give a host and a port.
+        endpoint = db.get("Endpoint")
+        host = endpoint.get("Address", "") if isinstance(endpoint, dict) else endpoint or ""
+        port = endpoint.get("Port") if isinstance(endpoint, dict) else db.get("Port")
+        engine = db.get("Engine", "")
         return DatabaseFacts(
-            arn=cluster.get("DBClusterArn", arn),
+            arn=db.get(shape.arn_key, reference),
             identifier=identifier,
-            kind="cluster",
-            status=cluster.get("Status", "unknown"),
-            engine=cluster.get("Engine", ""),
-            host=cluster.get("Endpoint", ""),
-            port=int(cluster.get("Port") or 0),
-            name=cluster.get("DatabaseName") or _default_db_name(cluster.get("Engine", "")),
-            master_username=cluster.get("MasterUsername", ""),
-            managed_secret_arn=(cluster.get("MasterUserSecret") or {}).get("SecretArn"),
-            tags=_tags(cluster.get("TagList")),
+            kind=shape.kind,
+            status=db.get(shape.status_key, "unknown"),
+            engine=engine,
+            host=host,
+            port=int(port or 0),
+            name=db.get(shape.name_key) or _default_db_name(engine),
+            master_username=db.get("MasterUsername", ""),
+            managed_secret_arn=(db.get("MasterUserSecret") or {}).get("SecretArn"),
+            tags=_tags(db.get("TagList")),
         )
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """Where DescribeDBInstances and DescribeDBClusters put the same facts."""
+
+    kind: str
+    operation: str
+    id_parameter: str
+    list_key: str
+    arn_key: str
+    status_key: str
+    name_key: str
+    not_found: str
+
+
+_SHAPES = {
+    "db": _Shape(
+        "instance",
+        "describe_db_instances",
+        "DBInstanceIdentifier",
+        "DBInstances",
+        "DBInstanceArn",
+        "DBInstanceStatus",
+        "DBName",
+        "DBInstanceNotFound",
+    ),
+    "cluster": _Shape(
+        "cluster",
+        "describe_db_clusters",
+        "DBClusterIdentifier",
+        "DBClusters",
+        "DBClusterArn",
+        "Status",
+        "DatabaseName",
+        "DBClusterNotFoundFault",
+    ),
+}
 
 
 def _default_db_name(engine: str) -> str:
