@@ -34,6 +34,13 @@ def up() -> int:
             file=OUT,
             flush=True,
         )
-        done.wait()
+        # Databases created meanwhile with the AWS CLI or boto3 get a PostgreSQL database too.
+        while not done.wait(0.5):
+            for database in stack.adopt_databases():
+                print(
+                    f"# rds: {database.identifier} is served by the local PostgreSQL",
+                    file=OUT,
+                    flush=True,
+                )
     print("local stack stopped", file=OUT)
     return 0

@@ -116,6 +116,7 @@ class LocalStack:
     function_credentials: dict[str, str] = field(init=False, repr=False)
     admin_token: str = field(init=False, repr=False)
     databases: dict[str, Database] = field(default_factory=dict)
+    _unservable: set[str] = field(default_factory=set)
     _started: list[Callable[[], None]] = field(default_factory=list)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -241,45 +242,65 @@ class LocalStack:
         self, identifier: str, *, profile: str | None, sample_secret: bool = False
     ) -> Database:
         """An RDS instance with an RDS-managed secret, served by a new PostgreSQL database."""
-        from moto.rds.models import DBInstance, rds_backends
-
-        username, password = "app", secrets.token_urlsafe(18)
         tags = [{"Key": PROFILE_TAG, "Value": profile}] if profile else []
-        db = self.client("rds").create_db_instance(
+        self.client("rds").create_db_instance(
             DBInstanceIdentifier=identifier,
             Engine="postgres",
             DBInstanceClass="db.t4g.micro",
-            MasterUsername=username,
+            MasterUsername="app",
             ManageMasterUserPassword=True,
             DBName=identifier.replace("-", "_"),
             Tags=tags,
-        )["DBInstance"]
-        self.postgres.sql(
-            f"CREATE ROLE {username} LOGIN PASSWORD '{password}'"
-            if not self._role_exists(username)
-            else "SELECT 1"
         )
-        self.postgres.sql(f"CREATE DATABASE {identifier.replace('-', '_')} OWNER {username}")
-        # moto derives the endpoint from the identifier; point it at the local server instead.
+        database = self._serve(identifier, sample_secret=sample_secret)
+        assert database is not None
+        return database
+
+    def adopt_databases(self) -> list[Database]:
+        """Serve RDS instances created through the API (AWS CLI, boto3) from PostgreSQL too."""
+        from moto.rds.models import rds_backends
+
+        adopted = []
+        for identifier in list(rds_backends[ACCOUNT][REGION].databases):
+            if identifier not in self.databases and identifier not in self._unservable:
+                database = self._serve(identifier)
+                if database is not None:
+                    adopted.append(database)
+        return adopted
+
+    def _serve(self, identifier: str, *, sample_secret: bool = False) -> Database | None:
+        """Back one moto RDS instance with a PostgreSQL database, role and managed secret."""
+        from moto.rds.models import DBInstance, rds_backends
+
         instance = rds_backends[ACCOUNT][REGION].databases[identifier]
+        secret = getattr(instance, "master_user_secret", None)
+        if "postgres" not in instance.engine or secret is None:
+            # Only what the product migrates locally: PostgreSQL with an RDS-managed secret.
+            self._unservable.add(identifier)
+            return None
+        name = instance.db_name or identifier.replace("-", "_")
+        # One role per database: RDS master users are per instance, PostgreSQL roles per server.
+        username = f"{instance.master_username or 'app'}_{identifier.replace('-', '_')}"
+        password = secrets.token_urlsafe(18)
+        self.postgres.sql(f'CREATE ROLE "{username}" LOGIN')
+        self.postgres.sql(f'CREATE DATABASE "{name}" OWNER "{username}"')
+        # moto derives the endpoint from the identifier; point it at the local server instead.
         instance.__class__ = type(
             "LocalDBInstance", (DBInstance,), {"address": property(lambda _self: "127.0.0.1")}
         )
         instance.port = self.postgres.port
-        secret_arn = db["MasterUserSecret"]["SecretArn"]
+        instance.db_name = name
+        secret_arn = secret.secret_arn
         if sample_secret:
             secret_arn = self._rename_secret(secret_arn)
-        self.set_password(identifier, secret_arn, username, password)
-        database = Database(identifier, db["DBInstanceArn"], secret_arn, username, password)
+        database = Database(identifier, instance.arn, secret_arn, username, password)
         self.databases[identifier] = database
+        self.set_password(identifier, secret_arn, username, password)
         return database
-
-    def _role_exists(self, username: str) -> bool:
-        return self.postgres.sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{username}'") == "1"
 
     def set_password(self, identifier: str, secret_arn: str, username: str, password: str) -> str:
         """Rotate as RDS does: the database, then the secret's AWSCURRENT; returns the version."""
-        self.postgres.sql(f"ALTER ROLE {username} PASSWORD '{password}'")
+        self.postgres.sql(f"ALTER ROLE \"{username}\" PASSWORD '{password}'")
         put = self.client("secretsmanager").put_secret_value(
             SecretId=secret_arn,
             SecretString=json.dumps({"username": username, "password": password}),

@@ -9,13 +9,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
+import threading
 from pathlib import Path
 
 import boto3
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, eventually
 
 pytestmark = pytest.mark.e2e
 CLI = str(Path(sys.executable).parent / "migration-trigger")
@@ -50,16 +50,18 @@ def test_local_up_serves_the_cli_and_stops_cleanly_on_sigterm():
     stack = subprocess.Popen(
         [CLI, "local", "up"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT
     )
+    lines: list[str] = []
     try:
         env = dict(os.environ)
         assert stack.stdout is not None
-        deadline = time.monotonic() + 120
         for line in stack.stdout:
             if m := re.match(r"export (\w+)=(.*)$", line.strip()):
                 env[m[1]] = m[2].strip("'")
-            if "Ctrl-C stops everything" in line or time.monotonic() > deadline:
+            if "Ctrl-C stops everything" in line:
                 break
-        assert "AWS_ENDPOINT_URL" in env and "KUBECONFIG" in env
+        assert "AWS_ENDPOINT_URL" in env
+        assert "KUBECONFIG" in env
+        threading.Thread(target=lambda: lines.extend(stack.stdout or []), daemon=True).start()
 
         # Another database, created the way a user would, tagged for migrations.
         session = boto3.session.Session(
@@ -75,14 +77,18 @@ def test_local_up_serves_the_cli_and_stops_cleanly_on_sigterm():
             DBInstanceClass="db.t4g.micro",
             MasterUsername="app",
             ManageMasterUserPassword=True,
-            Tags=[{"Key": "migration-trigger:profile", "Value": "nonexistent"}],
+            Tags=[{"Key": "migration-trigger:profile", "Value": "demo"}],
         )["DBInstance"]
+        eventually(
+            lambda: any("inventory-db is served by the local PostgreSQL" in line for line in lines),
+            timeout=30,
+        )
         event = json.loads((ROOT / "events" / "manual-retrigger.json").read_text())
         event["detail"]["database"] = created["DBInstanceArn"]
         event_file = Path(tempfile.mkdtemp()) / "event.json"
         event_file.write_text(json.dumps(event))
 
-        rejected = subprocess.run(
+        inventory = subprocess.run(
             [CLI, "invoke", "--json", str(event_file)],
             capture_output=True,
             text=True,
@@ -108,6 +114,15 @@ def test_local_up_serves_the_cli_and_stops_cleanly_on_sigterm():
             check=False,
             cwd=ROOT,
         )
+        plan = subprocess.run(
+            [CLI, "plan", "events/rds-cluster-created.json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+            cwd=ROOT,
+        )
         jobs = subprocess.run(
             ["kubectl", "get", "jobs", "-n", "migrations", "-o", "name"],
             capture_output=True,
@@ -117,11 +132,15 @@ def test_local_up_serves_the_cli_and_stops_cleanly_on_sigterm():
             check=False,
         )
 
-        assert json.loads(rejected.stdout)["status"] == "rejected", rejected.stderr
-        assert "names no profile" in json.loads(rejected.stdout)["reason"]
+        assert json.loads(inventory.stdout)["status"] == "succeeded", inventory.stderr[-3000:]
+        assert (
+            "Applied: 20261101090100_create_orders.sql" in json.loads(inventory.stdout)["log_tail"]
+        )
         assert json.loads(sample.stdout)["status"] == "succeeded", sample.stderr[-3000:]
         assert json.loads(rotation.stdout)["status"] == "succeeded", rotation.stderr[-3000:]
+        assert json.loads(plan.stdout)["decision"] == "skip", plan.stdout + plan.stderr
         assert jobs.stdout.count("job.batch/migrate-orders-db-") == 2, jobs.stderr
+        assert jobs.stdout.count("job.batch/migrate-inventory-db-") == 1, jobs.stderr
     finally:
         stack.send_signal(signal.SIGTERM)
         stack.wait(timeout=60)
