@@ -1,16 +1,18 @@
 """Runs a pod's container as a local process: the emulator's Job controller calls it.
 
-The image is not pulled. An image maps to a local directory that stands in for its filesystem:
-the process runs there (or in `workingDir` under it), with the container's command and args, the
-pod's env and envFrom resolved from ConfigMaps and Secrets, and mounted ConfigMaps written as
-files under that root. stdout and stderr become the pod log; the exit code decides the phase;
-when the pod is killed (deadline, deletion) the process is terminated.
+The image is not pulled. An image maps to a local directory that stands in for its filesystem: the
+process runs in a copy of it (in `workingDir` under it), with the container's command and args, the
+pod's env and envFrom resolved from ConfigMaps and Secrets, and mounted ConfigMaps written as files
+under that root. There is no chroot: absolute mount paths in the command, args and plain env values
+are rewritten to where the files were written. stdout and stderr become the pod log; the exit code
+decides the phase; when the pod is killed (deadline, deletion) the process is terminated.
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,6 +26,13 @@ from typing import Any
 from kube_emulator import PodIO
 
 Obj = dict[str, Any]
+
+
+def _rewrite(text: str, mounts: dict[str, str]) -> str:
+    """Mount paths in `text` pointed at where the mounted files are."""
+    for mount_path, local in sorted(mounts.items(), key=lambda m: -len(m[0])):
+        text = re.sub(rf"(?<![\w/]){re.escape(mount_path)}(?=/|\b|$)", local, text)
+    return text
 
 
 def _secret_values(secret: Obj) -> dict[str, str]:
@@ -68,7 +77,11 @@ class ProcessPodRunner:
             io.cancelled.wait()
             return None
         with tempfile.TemporaryDirectory(prefix="pod-") as scratch:
-            workdir = self._materialise(pod, container, io, root, Path(scratch))
+            workdir, mounts = self._materialise(pod, container, io, root, Path(scratch))
+            command = [_rewrite(part, mounts) for part in command]
+            for item in container.get("env", []):
+                if "value" in item:
+                    env[item["name"]] = _rewrite(str(item["value"]), mounts)
             executable = shutil.which(command[0], path=env["PATH"])
             if executable is None:
                 io.waiting("CreateContainerError", f'executable "{command[0]}" not found in $PATH')
@@ -114,14 +127,18 @@ class ProcessPodRunner:
         return env
 
     @staticmethod
-    def _materialise(pod: Obj, container: Obj, io: PodIO, root: Path, scratch: Path) -> Path:
-        """A copy of the image root with ConfigMap mounts written in; the working directory."""
+    def _materialise(
+        pod: Obj, container: Obj, io: PodIO, root: Path, scratch: Path
+    ) -> tuple[Path, dict[str, str]]:
+        """A copy of the image root with ConfigMap mounts written in; working dir and mounts."""
         rootfs = scratch / "rootfs"
         shutil.copytree(root, rootfs, symlinks=True)
         volumes = {v["name"]: v for v in pod["spec"].get("volumes", [])}
+        mounts: dict[str, str] = {}
         for mount in container.get("volumeMounts", []):
             volume = volumes.get(mount["name"], {})
             target = rootfs / mount["mountPath"].lstrip("/")
+            mounts[mount["mountPath"].rstrip("/")] = str(target)
             target.mkdir(parents=True, exist_ok=True)
             if "configMap" in volume:
                 config = io.lookup("ConfigMap", volume["configMap"]["name"]) or {}
@@ -129,7 +146,7 @@ class ProcessPodRunner:
                     (target / key).write_text(value)
         workdir = rootfs / str(container.get("workingDir", "/")).lstrip("/")
         workdir.mkdir(parents=True, exist_ok=True)
-        return workdir
+        return workdir, mounts
 
     def _execute(
         self, command: list[str], env: dict[str, str], workdir: Path, io: PodIO, pod: Obj
