@@ -13,6 +13,7 @@ from migration_trigger.domain.events import Trigger, TriggerKind, parse_event
 from migration_trigger.domain.profiles import RESERVED_ENV, CredentialMode, Profile, parse_profiles
 from migration_trigger.errors import ConfigurationError
 from tests.helpers import ROOT, load_event
+from tests.pss import violations
 
 CANARY = "canary-Pa55:w/rd@#%"
 TEMPLATE = yaml.safe_load((ROOT / "k8s" / "templates" / "migration-job.yaml").read_text())
@@ -241,3 +242,27 @@ def test_rotation_trigger_labels_the_job_as_such():
     job = jobspec.render_job(TEMPLATE, plan(parse_profiles(EXAMPLES)["prisma"], trigger))
 
     assert job["metadata"]["labels"]["migration-trigger.io/trigger"] == "secret-rotated"
+
+
+def test_job_template_passes_pod_security_restricted():
+    assert violations(TEMPLATE["spec"]["template"]["spec"]) == []
+
+
+@pytest.mark.parametrize("name", sorted(parse_profiles(EXAMPLES)))
+def test_job_rendered_for_each_example_profile_passes_pod_security_restricted(name: str):
+    job = jobspec.render_job(TEMPLATE, plan(parse_profiles(EXAMPLES)[name]))
+
+    assert violations(job["spec"]["template"]["spec"]) == []
+
+
+def test_restricted_checker_catches_what_the_profile_forbids():
+    pod = json.loads(json.dumps(TEMPLATE["spec"]["template"]["spec"]))
+    pod["hostNetwork"] = True
+    pod["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = True
+    pod["volumes"].append({"name": "host", "hostPath": {"path": "/"}})
+
+    found = violations(pod)
+
+    assert "hostNetwork must be unset or false" in found
+    assert "migrate: allowPrivilegeEscalation must be false" in found
+    assert any("hostPath" in v for v in found)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import boto3
 import pytest
@@ -193,3 +194,39 @@ def test_profiles_document_errors_fail_the_invocation_naming_the_problem(world: 
     assert run.status is InvocationStatus.FAILED
     assert "profile 'orders': 'namespace' must be a DNS label" in (run.error or "")
     assert world.jobs() == []
+
+
+def test_profile_targeting_a_kubeconfig_context_runs_there(world: World, tmp_path: Path):
+    from kube_emulator import StaticToken
+
+    world.emulator.authenticator.static_tokens = [
+        StaticToken("ci-token", "ci-deployer", groups=("migration-trigger",))
+    ]
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps(world.emulator.kubeconfig(token="ci-token")))
+    world.monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    document = profiles()
+    document["profiles"]["orders"]["cluster"] = {
+        "kubeconfigContext": world.emulator.config.cluster_name
+    }
+    world.set_profiles(document)
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.result["status"] == "succeeded", run.result
+    assert run.result["cluster"] == "kubeconfig:platform-dev"
+    assert {r.user for r in world.emulator.requests.all()} == {"ci-deployer"}
+
+
+def test_kubeconfig_context_without_kubeconfig_fails_clearly(world: World):
+    world.monkeypatch.delenv("KUBECONFIG", raising=False)
+    document = profiles()
+    document["profiles"]["orders"]["cluster"] = {"kubeconfigContext": "somewhere"}
+    world.set_profiles(document)
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.status is InvocationStatus.FAILED
+    assert "a profile targets kubeconfig context 'somewhere' but KUBECONFIG is not set" in (
+        run.error or ""
+    )
