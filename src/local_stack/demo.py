@@ -14,6 +14,7 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from local_stack.stack import SAMPLE_SECRET, SAMPLE_SECRET_ARN, LocalStack
@@ -48,6 +49,30 @@ def pod_output(pod: dict[str, Any], line: str) -> None:
     say(f"    | {pod['metadata']['name']}: {line.rstrip()}")
 
 
+_NARRATED: dict[str, Callable[[dict[str, Any]], str]] = {
+    "routed": lambda line: (
+        f"routed {line['database'].rsplit(':', 1)[-1]} ({line['status']}) to profile "
+        f"{line['profile']} on {line['cluster']}, credentials {line['credentials']}"
+    ),
+    "created migration Job (suspended)": lambda line: f"created Job {line['job']}, suspended",
+    "started migration Job": lambda line: "its turn: credentials Secret created, Job un-suspended",
+    "deleted migration Job": lambda line: f"deleted Job {line['job']}",
+}
+
+
+class Narrator(io.StringIO):
+    """Captures the function's output, telling the story's key log lines as they are written."""
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            if line.startswith('{"level"'):
+                record = json.loads(line)
+                tell = _NARRATED.get(record.get("message", ""))
+                if tell:
+                    say(f"    function: {tell(record)}")
+        return super().write(text)
+
+
 class Function:
     """The Lambda function, run durably in-process on the durable execution SDK's local runner."""
 
@@ -70,7 +95,7 @@ class Function:
         from migration_trigger.handler import lambda_handler
 
         self.runs += 1
-        captured = io.StringIO()
+        captured = Narrator()
         with (
             DurableFunctionTestRunner(
                 handler=lambda_handler, skip_time=False, region="eu-west-1"
@@ -187,10 +212,10 @@ def story(stack: LocalStack, *, failure: bool) -> None:
         "the DatabaseCreatedOrRestored rule delivered it",
     )
 
-    stage(3, "The function: presigned EKS token, suspended Job, credentials Secret, durable waits")
-    stage(4, "The Job runs dbmate against PostgreSQL (its log, as it runs)")
+    stage(3, "The function authenticates to EKS with a presigned token and runs the Job: dbmate")
+    say("    against PostgreSQL, waiting durably between checks (the Job's log, as it runs)")
     result, metrics = function.invoke(delivered)
-    stage(5, "The result")
+    stage(4, "The result")
     show_result(result)
     check(result["status"] == "succeeded", "status succeeded")
     for line in (result.get("log_tail") or "").splitlines()[-3:]:
@@ -222,7 +247,7 @@ def story(stack: LocalStack, *, failure: bool) -> None:
     )
     check(applied == "20261101090000, 20261101090100", f"dbmate's history: {applied}")
 
-    stage(6, "At-least-once delivery: the same event again")
+    stage(5, "At-least-once delivery: the same event again; then a rotation")
     again, _ = function.invoke(delivered)
     show_result(again)
     check(again["status"] == "duplicate", "status duplicate")
@@ -263,7 +288,7 @@ def story(stack: LocalStack, *, failure: bool) -> None:
     if not failure:
         return
     stage(
-        7, "The failure path: `broken-db` (profile demo-broken) has a migration that cannot apply"
+        6, "The failure path: `broken-db` (profile demo-broken) has a migration that cannot apply"
     )
     stack.create_database("broken-db", profile="demo-broken")
     broken, metrics = function.invoke(put_and_deliver(stack, rds_event(stack, "broken-db")))

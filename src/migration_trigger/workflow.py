@@ -219,6 +219,14 @@ def resolve(trigger: Trigger, services: Services) -> dict[str, Any]:
                 f"secret {expected} is not tagged {settings.DATABASE_TAG_KEY}={facts.arn}",
                 facts.arn,
             )
+    services.log.info(
+        "routed",
+        database=facts.arn,
+        status=facts.status,
+        profile=decision.profile.name,
+        cluster=decision.profile.cluster.describe(),
+        credentials=str(decision.profile.credentials),
+    )
     return {
         **_outcome("route", trigger, "", facts.arn),
         "facts": facts.to_dict(),
