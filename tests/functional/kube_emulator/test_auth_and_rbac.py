@@ -237,3 +237,23 @@ def test_token_presigns_for_the_regional_sts_endpoint():
     assert query["Action"] == "GetCallerIdentity"
     assert "x-k8s-aws-id" in query["X-Amz-SignedHeaders"].split(";")
     assert "=" not in token
+
+
+def test_client_mints_a_new_token_after_14_minutes_without_waiting_for_a_401(emulator: Emulator):
+    emulator.apply_all(manifests("namespace.yaml", "rbac.yaml"))
+    client = kube_client(emulator, assume_function_role())
+    minted: list[float] = []
+    source = client.credentials
+
+    def counting() -> Any:
+        minted.append(emulator.clock())
+        return source()
+
+    client.credentials = counting
+    client.get(JOBS)
+    client.get(JOBS)
+    emulator.advance_clock(14 * 60 + 1)
+    client.get(JOBS)
+
+    assert len(minted) == 2
+    assert 401 not in [r.status for r in emulator.requests.all()]

@@ -169,3 +169,18 @@ def test_manual_request_put_on_the_bus_reaches_the_function_as_eventbridge_deliv
     assert run.result["status"] == "succeeded"
     assert run.result["trigger"] == "manual"
     assert run.result["database"] == world.db_arn
+
+
+def test_cluster_is_described_once_per_warm_container(world: World):
+    from migration_trigger.services import boto3_client
+
+    calls: list[str] = []
+    boto3_client("eks", "eu-west-1").meta.events.register(
+        "before-call.eks.DescribeCluster", lambda **_: calls.append("DescribeCluster")
+    )
+
+    first = world.run(world.event("rds-instance-created.json"), name="first")
+    second = world.run(world.event("manual-retrigger.json"), name="second")
+
+    assert first.result["status"] == second.result["status"] == "succeeded"
+    assert calls == ["DescribeCluster"]
