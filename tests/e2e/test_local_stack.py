@@ -41,6 +41,13 @@ def test_demo_tells_the_whole_story_and_exits_0():
         assert expected in out
 
 
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `migration-trigger` as a user would, from the repository, with this environment."""
+    return subprocess.run(
+        [CLI, *args], capture_output=True, text=True, env=env, timeout=120, check=False, cwd=ROOT
+    )
+
+
 def _temp_dirs() -> set[str]:
     return {p.name for p in Path(tempfile.gettempdir()).glob("migration-trigger-*")}
 
@@ -88,41 +95,10 @@ def test_local_up_serves_the_cli_and_stops_cleanly_on_sigterm():
         event_file = Path(tempfile.mkdtemp()) / "event.json"
         event_file.write_text(json.dumps(event))
 
-        inventory = subprocess.run(
-            [CLI, "invoke", "--json", str(event_file)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-        sample = subprocess.run(
-            [CLI, "invoke", "--json", "events/rds-instance-created.json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-            cwd=ROOT,
-        )
-        rotation = subprocess.run(
-            [CLI, "invoke", "--json", "events/secret-label-updated.json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-            cwd=ROOT,
-        )
-        plan = subprocess.run(
-            [CLI, "plan", "events/rds-cluster-created.json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-            cwd=ROOT,
-        )
+        inventory = cli(env, "invoke", "--json", str(event_file))
+        sample = cli(env, "invoke", "--json", "events/rds-instance-created.json")
+        rotation = cli(env, "invoke", "--json", "events/secret-label-updated.json")
+        plan = cli(env, "plan", "events/rds-cluster-created.json")
         jobs = subprocess.run(
             ["kubectl", "get", "jobs", "-n", "migrations", "-o", "name"],
             capture_output=True,
