@@ -37,6 +37,8 @@ class Settings:
     LOG_TAIL_LINES: int = 40
     #: Kubeconfig file for profiles that target a kubeconfig context.
     KUBECONFIG: str = ""
+    #: The namespace the function is granted (k8s/rbac.yaml); when set, profiles must use it.
+    MIGRATION_NAMESPACE: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -68,12 +70,22 @@ class Settings:
                 raise ConfigurationError(
                     f"NOTIFY_STATUSES: use a comma-separated list of: {valid}"
                 ) from None
+        profiles = parse_profiles(text)
+        namespace = env.get("MIGRATION_NAMESPACE", "")
+        outside = sorted(
+            name for name, p in profiles.items() if namespace and p.namespace != namespace
+        )
+        if outside:
+            raise ConfigurationError(
+                f"profiles {outside} use a namespace other than MIGRATION_NAMESPACE={namespace}, "
+                "the only one the function is granted"
+            )
         tail_raw = env.get("LOG_TAIL_LINES", "40")
         if not tail_raw.isdigit() or not 0 <= int(tail_raw) <= 1000:
             raise ConfigurationError("LOG_TAIL_LINES must be an integer from 0 to 1000")
         return cls(
             ENVIRONMENT=environment,
-            PROFILES=parse_profiles(text),
+            PROFILES=profiles,
             TOPIC_ARN=env.get("TOPIC_ARN", ""),
             NOTIFY_STATUSES=notify,
             PROFILE_TAG_KEY=env.get("PROFILE_TAG_KEY") or cls.PROFILE_TAG_KEY,
@@ -82,4 +94,5 @@ class Settings:
             METRICS_NAMESPACE=env.get("METRICS_NAMESPACE") or cls.METRICS_NAMESPACE,
             LOG_TAIL_LINES=int(tail_raw),
             KUBECONFIG=env.get("KUBECONFIG", ""),
+            MIGRATION_NAMESPACE=namespace,
         )

@@ -1,0 +1,117 @@
+"""Settings read from the environment, and how a result reads in a notification."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from migration_trigger.domain.result import Result, Status, subject
+from migration_trigger.errors import ConfigurationError
+from migration_trigger.settings import DEFAULT_NOTIFY, Settings
+
+PROFILES = json.dumps(
+    {
+        "profiles": {
+            "orders": {
+                "cluster": {"eksClusterName": "c"},
+                "namespace": "migrations",
+                "image": "i:1",
+            }
+        }
+    }
+)
+
+
+def test_settings_have_documented_defaults():
+    settings = Settings.from_env({"ENVIRONMENT": "dev", "MIGRATION_PROFILES": PROFILES})
+
+    assert settings.NOTIFY_STATUSES == DEFAULT_NOTIFY
+    assert settings.PROFILE_TAG_KEY == "migration-trigger:profile"
+    assert settings.LOG_TAIL_LINES == 40
+    assert set(settings.PROFILES) == {"orders"}
+
+
+def test_profiles_can_come_from_a_file(tmp_path):
+    path = tmp_path / "profiles.json"
+    path.write_text(PROFILES)
+
+    settings = Settings.from_env({"ENVIRONMENT": "dev", "MIGRATION_PROFILES_FILE": str(path)})
+
+    assert set(settings.PROFILES) == {"orders"}
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MIGRATION_PROFILES": PROFILES}, "ENVIRONMENT is not set"),
+        ({"ENVIRONMENT": "dev"}, "set MIGRATION_PROFILES (JSON) or MIGRATION_PROFILES_FILE (path)"),
+        (
+            {"ENVIRONMENT": "dev", "MIGRATION_PROFILES_FILE": "/nonexistent/p.json"},
+            "MIGRATION_PROFILES_FILE: cannot read",
+        ),
+        (
+            {"ENVIRONMENT": "dev", "MIGRATION_PROFILES": PROFILES, "LOG_TAIL_LINES": "-1"},
+            "LOG_TAIL_LINES must be an integer from 0 to 1000",
+        ),
+        (
+            {"ENVIRONMENT": "dev", "MIGRATION_PROFILES": PROFILES, "NOTIFY_STATUSES": "nope"},
+            "NOTIFY_STATUSES: use a comma-separated list of",
+        ),
+        (
+            {
+                "ENVIRONMENT": "dev",
+                "MIGRATION_PROFILES": PROFILES,
+                "MIGRATION_NAMESPACE": "db-jobs",
+            },
+            "profiles ['orders'] use a namespace other than MIGRATION_NAMESPACE=db-jobs",
+        ),
+    ],
+)
+def test_invalid_settings_name_the_variable(env: dict[str, str], message: str):
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env(env)
+
+    assert message in str(caught.value)
+
+
+def test_profiles_in_the_granted_namespace_are_accepted():
+    settings = Settings.from_env(
+        {"ENVIRONMENT": "dev", "MIGRATION_PROFILES": PROFILES, "MIGRATION_NAMESPACE": "migrations"}
+    )
+
+    assert settings.MIGRATION_NAMESPACE == "migrations"
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (Status.SUCCEEDED, "[prod] Migration succeeded: orders-db (db-created)"),
+        (Status.FAILED, "[prod] Migration FAILED: orders-db (db-created)"),
+        (Status.TIMED_OUT, "[prod] Migration TIMED OUT: orders-db (db-created)"),
+    ],
+)
+def test_subject_is_readable_in_a_mail_client(status: Status, expected: str):
+    result = Result(
+        status,
+        "r",
+        trigger="db-created",
+        database="arn:aws:rds:eu-west-1:123456789012:db:orders-db",
+    )
+
+    assert subject(result, "prod") == expected
+
+
+def test_subject_is_ascii_and_at_most_100_characters():
+    result = Result(Status.FAILED, "r", trigger="manual", database="db:" + "é" * 200)
+
+    text = subject(result, "prod")
+
+    assert len(text) <= 100
+    assert text.isascii()
+
+
+def test_result_round_trips_through_its_dict():
+    result = Result(Status.DUPLICATE, "again", job="migrate-x", duration_seconds=None)
+
+    assert Result.from_dict(json.loads(json.dumps(result.to_dict()))) == result
