@@ -4,10 +4,13 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 TOOLS := .venv-tools
-.PHONY: setup lint validate test unit functional e2e demo bench clean build-MigrationFunction
+.PHONY: setup setup-validators lint validate test unit functional e2e demo bench clean build-MigrationFunction
 
 setup:
 	@bash scripts/setup.sh
+
+setup-validators:
+	@bash scripts/setup.sh --validators
 
 lint: setup
 	$(BIN)/ruff check src tests scripts
@@ -16,7 +19,7 @@ lint: setup
 	$(BIN)/lint-imports
 
 # Offline validators of what is deployed: the template, the manifests, the workflows.
-validate: setup
+validate: setup-validators
 	$(TOOLS)/sam/bin/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(TOOLS)/sam/bin/sam validate --lint --region eu-west-1 --template template.yaml
 	$(TOOLS)/checkov/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything the project needs on a fresh Debian machine: system packages (PostgreSQL,
 # kubectl), a virtual environment with the project and its development tools, and the npm-packaged
-# migration tool used by the demo. Safe to run again: each step is skipped when already done.
+# migration tool used by the demo; with --validators, also the SAM CLI, cfn-lint and checkov.
+# Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,8 +49,10 @@ tool_venv() {
     touch "$stamp"
   fi
 }
-tool_venv sam "aws-sam-cli==1.170.0" "cfn-lint==1.58.0"
-tool_venv checkov "checkov==3.3.30"
+if [[ ${1:-} == --validators ]]; then
+  tool_venv sam "aws-sam-cli==1.170.0" "cfn-lint==1.58.0"
+  tool_venv checkov "checkov==3.3.30"
+fi
 
 if [[ -f tools/package.json ]] && [[ ! -d tools/node_modules || tools/package-lock.json -nt tools/node_modules ]]; then
   # `npm install` rather than `npm ci`: npm records only this platform's optional dbmate binary in

@@ -14,6 +14,7 @@ BUDGET_MB = 60
 
 
 def test_sam_build_bundle_is_within_budget_and_ships_only_the_product(tmp_path: Path):
+    assert SAM.exists(), "the SAM CLI is installed by `make setup-validators` (part of `make test`)"
     done = subprocess.run(
         [str(SAM), "build", "--build-dir", str(tmp_path / "build")],
         cwd=ROOT,
