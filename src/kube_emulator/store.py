@@ -18,7 +18,7 @@ from typing import Any
 
 from kube_emulator import validation
 from kube_emulator.errors import ApiError, already_exists, conflict, not_found
-from kube_emulator.resources import RESOURCE_TYPES, ResourceType, by_kind
+from kube_emulator.resources import ResourceType, by_kind
 from kube_emulator.selectors import FieldSelector, LabelSelector
 
 Obj = dict[str, Any]
@@ -348,8 +348,3 @@ def _selected(obj: Obj, labels: LabelSelector | None, fields: FieldSelector | No
     if labels is not None and not labels.matches(obj["metadata"].get("labels")):
         return False
     return fields is None or fields.matches(obj)
-
-
-def all_types() -> tuple[ResourceType, ...]:
-    """Every served resource type."""
-    return RESOURCE_TYPES

@@ -15,10 +15,6 @@ class ConfigurationError(MigrationTriggerError):
     """The deployment's settings or profiles document are invalid."""
 
 
-class RejectedEventError(MigrationTriggerError):
-    """A malformed event: it will never be processed, whatever is retried."""
-
-
 class AwsError(MigrationTriggerError):
     """An AWS call failed; `retryable` tells whether trying again may help."""
 
