@@ -334,7 +334,7 @@ def _wait_for_turn(plan: jobspec.JobPlan, steps: Steps, services: Services) -> R
                 f"waited {waited}s behind {', '.join(ahead['names'])} migrating the same database "
                 f"(queueTimeoutSeconds {plan.profile.queue_timeout_seconds}); the Job was deleted",
             )
-        pause = min(MAX_POLL_SECONDS, plan.profile.poll_seconds * 2 ** min(check, 3))
+        pause = _poll_pause(plan.profile, check)
         steps.wait(f"queued-{check}", pause)
         waited += pause
         check += 1
@@ -379,11 +379,16 @@ def start_job(plan: jobspec.JobPlan, job_uid: str, services: Services) -> dict[s
     return {"at": services.clock()}
 
 
+def _poll_pause(profile: Profile, check: int) -> int:
+    """Seconds before check `check + 1`: pollSeconds, doubling thrice, at most MAX_POLL_SECONDS."""
+    return int(min(MAX_POLL_SECONDS, profile.poll_seconds * 2 ** min(check, 3)))
+
+
 def _follow(plan: jobspec.JobPlan, started_at: float, steps: Steps, services: Services) -> JobState:
     """Check the Job with growing pauses until it finishes, is stuck, or overruns its deadline."""
     check = 0
     while True:
-        pause = min(MAX_POLL_SECONDS, plan.profile.poll_seconds * 2 ** min(check, 3))
+        pause = _poll_pause(plan.profile, check)
         steps.wait(f"running-{check}", pause)
         observed = steps.step(f"check-{check}", lambda: check_job(plan, services))
         state = JobState(observed["phase"], observed["reason"], observed.get("pod"))
