@@ -81,8 +81,7 @@ class Function:
 
         self.stack = stack
         os.environ.update(stack.environment())
-        for cached in (services.boto3_client, services.token_sts_client, services.kube_client_for):
-            cached.cache_clear()
+        services.reset_caches()
         self.runs = 0
 
     def invoke(self, event: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:

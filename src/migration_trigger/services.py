@@ -89,6 +89,18 @@ def load_template(path: str = str(TEMPLATE)) -> dict[str, Any]:
     return document
 
 
+def reset_caches() -> None:
+    """Forget every per-container cache, for a process that changes endpoints or credentials.
+
+    Lambda never needs this; the local stack and the tests switch AWS identity in one process.
+    """
+    import boto3  # noqa: PLC0415
+
+    boto3.DEFAULT_SESSION = None  # it caches the credentials it first resolved
+    for cached in (boto3_client, token_sts_client, kube_client_for, load_template, cached_cluster):
+        cached.cache_clear()
+
+
 def default_region() -> str:
     """The region boto3 would use."""
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")

@@ -17,8 +17,7 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
 
 from kube_emulator import Emulator, ScriptedRunner
-from migration_trigger import services as services_module
-from migration_trigger.adapters import aws as aws_module
+from migration_trigger.services import reset_caches
 from tests.conftest import ACCOUNT, CLUSTER, REGION, assume_function_role
 from tests.helpers import load_event, manifests
 
@@ -139,16 +138,6 @@ def point_cluster_at(emulator: Emulator) -> None:
     cluster.certificate_authority = {"data": emulator.ca_data}
 
 
-def clear_caches() -> None:
-    """Per-container caches hold clients bound to one test's endpoints and credentials."""
-    boto3.DEFAULT_SESSION = None  # it caches the credentials it first resolved
-    services_module.boto3_client.cache_clear()
-    services_module.token_sts_client.cache_clear()
-    services_module.kube_client_for.cache_clear()
-    services_module.load_template.cache_clear()
-    aws_module.cached_cluster.cache_clear()
-
-
 @pytest.fixture
 def world(
     emulator: Emulator, runner: ScriptedRunner, monkeypatch: pytest.MonkeyPatch
@@ -194,6 +183,6 @@ def world(
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "migration-trigger")
     monkeypatch.setenv("NOTIFY_STATUSES", "succeeded,failed,timed_out,rejected,skipped")
     monkeypatch.setenv("MIGRATION_PROFILES", json.dumps(profiles()))
-    clear_caches()
+    reset_caches()
     yield World(emulator, runner, db["DBInstanceArn"], secret_arn, queue_url, monkeypatch, _sqs=sqs)
-    clear_caches()
+    reset_caches()
