@@ -85,13 +85,20 @@ def test_database_that_never_becomes_available_is_timed_out_without_a_job(world:
 
 
 def test_database_still_being_created_is_waited_for(world: World):
+    from migration_trigger.services import boto3_client
+
     world.set_db_status("configuring-enhanced-monitoring")
+    seen: list[str] = []
 
-    def available_after_first_wait() -> None:
-        time.sleep(0.5)
-        world.set_db_status("available")
+    def available_once_seen(**_: object) -> None:
+        # The function has read the not-yet-available status: the database finishes afterwards.
+        if not seen:
+            seen.append("configuring")
+            world.set_db_status("available")
 
-    threading.Thread(target=available_after_first_wait, daemon=True).start()
+    boto3_client("rds", "eu-west-1").meta.events.register(
+        "after-call.rds.DescribeDBInstances", available_once_seen
+    )
     world.skip_time = False
     world.set_profiles(profiles(waitForAvailableSeconds=120))
 
