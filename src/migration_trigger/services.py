@@ -6,7 +6,6 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,19 +40,43 @@ class Log(Protocol):
         """Log at warning."""
 
 
-@dataclass
 class Services:
     """Everything with side effects the workflow uses."""
 
-    settings: Settings
-    rds: Rds
-    secrets: Secrets
-    notifier: Notifier | None
-    metrics: Metrics
-    log: Log
-    jobs_for: Callable[[Profile], JobGateway]
-    job_template: Callable[[], dict[str, Any]]
-    clock: Callable[[], float] = field(default=time.time)
+    __slots__ = (
+        "clock",
+        "job_template",
+        "jobs_for",
+        "log",
+        "metrics",
+        "notifier",
+        "rds",
+        "secrets",
+        "settings",
+    )
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        rds: Rds,
+        secrets: Secrets,
+        notifier: Notifier | None,
+        metrics: Metrics,
+        log: Log,
+        jobs_for: Callable[[Profile], JobGateway],
+        job_template: Callable[[], dict[str, Any]],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.rds = rds
+        self.secrets = secrets
+        self.notifier = notifier
+        self.metrics = metrics
+        self.log = log
+        self.jobs_for = jobs_for
+        self.job_template = job_template
+        self.clock = clock
 
 
 @cache

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from migration_trigger.domain.profiles import Profile, parse_profiles
 from migration_trigger.domain.result import Status
@@ -13,8 +13,7 @@ from migration_trigger.errors import ConfigurationError
 DEFAULT_NOTIFY = frozenset({Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.REJECTED})
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Deployment configuration. Environment variable names are the field names in UPPER_CASE."""
 
     #: Name of the environment (dev, prod): a metric dimension and the notification subject prefix.
@@ -80,6 +79,7 @@ class Settings:
                 f"profiles {outside} use a namespace other than MIGRATION_NAMESPACE={namespace}, "
                 "the only one the function is granted"
             )
+        default = cls._field_defaults
         tail_raw = env.get("LOG_TAIL_LINES", "40")
         if not tail_raw.isdigit() or not 0 <= int(tail_raw) <= 1000:
             raise ConfigurationError("LOG_TAIL_LINES must be an integer from 0 to 1000")
@@ -88,11 +88,12 @@ class Settings:
             PROFILES=profiles,
             TOPIC_ARN=env.get("TOPIC_ARN", ""),
             NOTIFY_STATUSES=notify,
-            PROFILE_TAG_KEY=env.get("PROFILE_TAG_KEY") or cls.PROFILE_TAG_KEY,
-            DATABASE_TAG_KEY=env.get("DATABASE_TAG_KEY") or cls.DATABASE_TAG_KEY,
-            SECRET_TAG_KEY=env.get("SECRET_TAG_KEY") or cls.SECRET_TAG_KEY,
-            METRICS_NAMESPACE=env.get("METRICS_NAMESPACE") or cls.METRICS_NAMESPACE,
             LOG_TAIL_LINES=int(tail_raw),
             KUBECONFIG=env.get("KUBECONFIG", ""),
             MIGRATION_NAMESPACE=namespace,
+            # Unset or empty: the field's default.
+            PROFILE_TAG_KEY=env.get("PROFILE_TAG_KEY") or default["PROFILE_TAG_KEY"],
+            DATABASE_TAG_KEY=env.get("DATABASE_TAG_KEY") or default["DATABASE_TAG_KEY"],
+            SECRET_TAG_KEY=env.get("SECRET_TAG_KEY") or default["SECRET_TAG_KEY"],
+            METRICS_NAMESPACE=env.get("METRICS_NAMESPACE") or default["METRICS_NAMESPACE"],
         )

@@ -9,9 +9,8 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -53,11 +52,13 @@ def _tags(tag_list: list[dict[str, str]] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in tag_list or [] if "Key" in t}
 
 
-@dataclass(frozen=True)
 class Rds:
     """Reads what RDS knows about an instance or cluster."""
 
-    client: Any
+    __slots__ = ("client",)
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
 
     def describe(self, reference: str) -> DatabaseFacts:
         """Status, endpoint, master user, secret and tags of a database (ARN or db:/cluster:)."""
@@ -93,8 +94,7 @@ class Rds:
         )
 
 
-@dataclass(frozen=True)
-class _Shape:
+class _Shape(NamedTuple):
     """Where DescribeDBInstances and DescribeDBClusters put the same facts."""
 
     kind: str
@@ -135,8 +135,7 @@ def _default_db_name(engine: str) -> str:
     return "postgres" if "postgres" in engine else ""
 
 
-@dataclass(frozen=True)
-class SecretFacts:
+class SecretFacts(NamedTuple):
     """A secret's ARN, the database it belongs to, and its current version. No value."""
 
     arn: str
@@ -145,22 +144,29 @@ class SecretFacts:
     tags: dict[str, str]
 
 
-@dataclass(frozen=True)
 class DatabaseSecret:
-    """Credentials read from a secret. Never logged, never returned from a step."""
+    """Credentials read from a secret. Never logged, never returned from a step.
 
-    username: str
-    password: str
+    A plain class, not a tuple: it cannot be unpacked, iterated or serialised by accident.
+    """
+
+    __slots__ = ("password", "username")
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username = username
+        self.password = password
 
     def __repr__(self) -> str:
         return f"DatabaseSecret(username={self.username!r}, password=<redacted>)"
 
 
-@dataclass(frozen=True)
 class Secrets:
     """Secrets Manager: which database a secret belongs to, and its current value."""
 
-    client: Any
+    __slots__ = ("client",)
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
 
     def describe(self, secret_id: str, *, database_tag_key: str) -> SecretFacts:
         """Facts about a secret, with its database found from RDS's tags or ours."""
@@ -205,12 +211,14 @@ class Secrets:
         return DatabaseSecret(username, password)
 
 
-@dataclass(frozen=True)
 class Notifier:
     """Publishes results to one SNS topic."""
 
-    client: Any
-    topic_arn: str
+    __slots__ = ("client", "topic_arn")
+
+    def __init__(self, client: Any, topic_arn: str) -> None:
+        self.client = client
+        self.topic_arn = topic_arn
 
     def publish(self, subject: str, message: str, attributes: dict[str, str]) -> str:
         """Publish; returns the message id."""
@@ -228,8 +236,7 @@ class Notifier:
         return str(response["MessageId"])
 
 
-@dataclass(frozen=True)
-class ClusterInfo:
+class ClusterInfo(NamedTuple):
     """An EKS cluster's API endpoint and CA."""
 
     name: str

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from migration_trigger.adapters.kube import KubeClient
@@ -10,12 +9,14 @@ from migration_trigger.domain.jobspec import LABEL_PREFIX
 from migration_trigger.errors import KubernetesError
 
 
-@dataclass(frozen=True)
 class JobGateway:
     """Create, find, start, follow, read and delete migration Jobs in `namespace`."""
 
-    client: KubeClient
-    namespace: str
+    __slots__ = ("client", "namespace")
+
+    def __init__(self, client: KubeClient, namespace: str) -> None:
+        self.client = client
+        self.namespace = namespace
 
     @property
     def _jobs(self) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from migration_trigger.adapters.kube import Credentials
@@ -38,13 +37,17 @@ def eks_token(sts_client: Any, cluster_name: str) -> str:
     return TOKEN_PREFIX + encoded
 
 
-@dataclass(frozen=True)
 class TokenSource:
     """Mints EKS tokens on demand, each valid for REFRESH_AFTER_SECONDS of the client's use."""
 
-    sts_client: Any
-    cluster_name: str
-    clock: Callable[[], float] = time.time
+    __slots__ = ("clock", "cluster_name", "sts_client")
+
+    def __init__(
+        self, sts_client: Any, cluster_name: str, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.sts_client = sts_client
+        self.cluster_name = cluster_name
+        self.clock = clock
 
     def __call__(self) -> Credentials:
         token = eks_token(self.sts_client, self.cluster_name)

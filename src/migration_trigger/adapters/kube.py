@@ -13,7 +13,6 @@ import ssl
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import urllib3
@@ -23,42 +22,55 @@ from migration_trigger.errors import KubernetesError
 Obj = dict[str, Any]
 
 
-@dataclass(frozen=True)
 class Credentials:
     """A bearer token and when to stop using it (epoch seconds)."""
 
-    token: str
-    refresh_at: float
+    __slots__ = ("refresh_at", "token")
+
+    def __init__(self, token: str, *, refresh_at: float) -> None:
+        self.token = token
+        self.refresh_at = refresh_at
 
     def __repr__(self) -> str:
         return f"Credentials(token=<redacted>, refresh_at={self.refresh_at})"
 
 
-@dataclass
 class KubeClient:
     """JSON over HTTPS to one API server, authenticated by a refreshable bearer token."""
 
-    server: str
-    credentials: Callable[[], Credentials]
-    ca_pem: bytes | None = None
-    insecure: bool = False
-    timeout_seconds: float = 30.0
-    max_attempts: int = 5
-    max_retry_after_seconds: float = 30.0
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.time
-    _pool: urllib3.PoolManager = field(init=False, repr=False)
-    _cached: Credentials | None = field(default=None, init=False, repr=False)
-
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        server: str,
+        credentials: Callable[[], Credentials],
+        ca_pem: bytes | None = None,
+        insecure: bool = False,
+        timeout_seconds: float = 30.0,
+        max_attempts: int = 5,
+        max_retry_after_seconds: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.server = server.rstrip("/")
+        self.credentials = credentials
+        self.timeout_seconds = timeout_seconds
+        #: Attempts per request, the first included, when throttled or the server fails.
+        self.max_attempts = max_attempts
+        #: The longest Retry-After honoured; longer ones are capped to this many seconds.
+        self.max_retry_after_seconds = max_retry_after_seconds
+        self.sleep = sleep
+        self.clock = clock
+        self._cached: Credentials | None = None
         context = ssl.create_default_context()
-        if self.ca_pem:
-            context = ssl.create_default_context(cadata=self.ca_pem.decode())
-        if self.insecure:
+        if ca_pem:
+            context = ssl.create_default_context(cadata=ca_pem.decode())
+        if insecure:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         self._pool = urllib3.PoolManager(ssl_context=context, retries=False)
-        self.server = self.server.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"KubeClient(server={self.server!r})"
 
     # -- verbs ---------------------------------------------------------------------------------
 

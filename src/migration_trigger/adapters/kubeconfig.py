@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +12,16 @@ from migration_trigger.errors import ConfigurationError
 _FOREVER = float("inf")
 
 
-@dataclass(frozen=True)
 class KubeconfigTarget:
     """Server, CA and bearer token of one kubeconfig context."""
 
-    server: str
-    ca_pem: bytes | None
-    token: str
-    insecure: bool = False
+    __slots__ = ("ca_pem", "insecure", "server", "token")
+
+    def __init__(self, *, server: str, ca_pem: bytes | None, token: str, insecure: bool) -> None:
+        self.server = server
+        self.ca_pem = ca_pem
+        self.token = token
+        self.insecure = insecure
 
     def credentials(self) -> Credentials:
         """The context's static token."""

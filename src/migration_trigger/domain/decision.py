@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from migration_trigger.domain.events import Trigger
 from migration_trigger.domain.jobspec import Endpoint
@@ -12,8 +11,7 @@ from migration_trigger.domain.profiles import Profile
 AVAILABLE = "available"
 
 
-@dataclass(frozen=True)
-class DatabaseFacts:
+class DatabaseFacts(NamedTuple):
     """What RDS says about the database: status, endpoint, owner secret and tags."""
 
     arn: str
@@ -25,8 +23,8 @@ class DatabaseFacts:
     port: int
     name: str
     master_username: str
+    tags: dict[str, str]
     managed_secret_arn: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def endpoint(self) -> Endpoint:
@@ -35,7 +33,7 @@ class DatabaseFacts:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for step results."""
-        return asdict(self)
+        return self._asdict()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DatabaseFacts:
@@ -43,22 +41,19 @@ class DatabaseFacts:
         return cls(**data)
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(NamedTuple):
     """Run this profile."""
 
     profile: Profile
 
 
-@dataclass(frozen=True)
-class Skip:
+class Skip(NamedTuple):
     """Relevant event, but this database does not want a migration for it."""
 
     reason: str
 
 
-@dataclass(frozen=True)
-class Reject:
+class Reject(NamedTuple):
     """The database asks for something the deployment does not allow."""
 
     reason: str

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 MANUAL_SOURCE = "migration-trigger"
 MANUAL_DETAIL_TYPE = "Migration Requested"
@@ -38,8 +37,7 @@ RDS_EVENT_IDS: dict[str, TriggerKind] = {
 }
 
 
-@dataclass(frozen=True)
-class Trigger:
+class Trigger(NamedTuple):
     """A relevant event: what happened, to which database or secret, and its identity."""
 
     kind: TriggerKind
@@ -58,7 +56,7 @@ class Trigger:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, for step results."""
-        return {k: (str(v) if isinstance(v, TriggerKind) else v) for k, v in self.__dict__.items()}
+        return {**self._asdict(), "kind": str(self.kind)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Trigger:
@@ -66,16 +64,14 @@ class Trigger:
         return cls(**{**data, "kind": TriggerKind(data["kind"])})
 
 
-@dataclass(frozen=True)
-class Ignored:
+class Ignored(NamedTuple):
     """A well-formed event this product does not act on."""
 
     reason: str
     event_id: str | None = None
 
 
-@dataclass(frozen=True)
-class Rejected:
+class Rejected(NamedTuple):
     """A malformed event: it will never be processed."""
 
     reason: str

@@ -6,8 +6,7 @@ import copy
 import hashlib
 import re
 import urllib.parse
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from migration_trigger.domain.events import Trigger, parse_rds_arn
 from migration_trigger.domain.profiles import CredentialMode, Profile
@@ -36,8 +35,7 @@ def job_name(database_arn: str, dedup_key: str) -> str:
     return f"migrate-{_dns_label(identifier, 40)}-{digest}"
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     """Where the database listens, and what it is. None of this is secret."""
 
     engine: str
@@ -95,8 +93,7 @@ def credential_values(
     return values
 
 
-@dataclass(frozen=True)
-class JobPlan:
+class JobPlan(NamedTuple):
     """Everything needed to render one migration Job."""
 
     name: str
@@ -174,7 +171,7 @@ def render_job(template: dict[str, Any], plan: JobPlan) -> dict[str, Any]:
     if profile.args:
         container["args"] = list(profile.args)
     if profile.resources:
-        container["resources"] = copy.deepcopy(profile.resources)
+        container["resources"] = copy.deepcopy(dict(profile.resources))
     env = [
         {"name": "MIGRATION_DATABASE_ARN", "value": plan.database_arn},
         {"name": "MIGRATION_TRIGGER", "value": str(plan.trigger.kind)},

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 #: Waiting reasons that will not resolve by waiting: fail fast instead of sitting out the deadline.
 STUCK_REASONS = frozenset(
@@ -17,8 +16,7 @@ STUCK_REASONS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class JobState:
+class JobState(NamedTuple):
     """One observation of a Job."""
 
     phase: str  # queued | running | succeeded | failed | timed_out | stuck
@@ -32,7 +30,7 @@ class JobState:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return asdict(self)
+        return self._asdict()
 
 
 def _condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from migration_trigger.domain.events import TriggerKind
 from migration_trigger.errors import ConfigurationError
@@ -55,8 +56,7 @@ class CredentialMode(StrEnum):
     EPHEMERAL_SECRET = "ephemeral-secret"
 
 
-@dataclass(frozen=True)
-class ClusterTarget:
+class ClusterTarget(NamedTuple):
     """Where Jobs run: an EKS cluster by name, or a kubeconfig context (non-EKS, local stack)."""
 
     eks_cluster: str | None = None
@@ -68,8 +68,7 @@ class ClusterTarget:
         return self.eks_cluster or f"kubeconfig:{self.kube_context}"
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(NamedTuple):
     """One allowed migration: the image and command to run, where, and with which limits."""
 
     name: str
@@ -80,7 +79,8 @@ class Profile:
     args: tuple[str, ...] = ()
     service_account: str | None = None
     env: tuple[tuple[str, str], ...] = ()
-    resources: dict[str, Any] = field(default_factory=dict)
+    #: Container requests/limits, as in a pod spec.
+    resources: Mapping[str, Any] = MappingProxyType({})
     credentials: CredentialMode = CredentialMode.EPHEMERAL_SECRET
     triggers: frozenset[TriggerKind] = frozenset(TriggerKind)
     #: Pods retried after a failure (restartPolicy Never). 0: a failure is reported, not rerun.
@@ -102,12 +102,16 @@ class Profile:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        data = asdict(self)
-        data["credentials"] = str(self.credentials)
-        data["triggers"] = sorted(str(t) for t in self.triggers)
-        data["command"], data["args"] = list(self.command), list(self.args)
-        data["env"] = [list(pair) for pair in self.env]
-        return data
+        return {
+            **self._asdict(),
+            "cluster": self.cluster._asdict(),
+            "command": list(self.command),
+            "args": list(self.args),
+            "env": [list(pair) for pair in self.env],
+            "resources": dict(self.resources),
+            "credentials": str(self.credentials),
+            "triggers": sorted(str(t) for t in self.triggers),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Profile:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Status(StrEnum):
@@ -23,8 +22,7 @@ class Status(StrEnum):
 FAILING = frozenset({Status.FAILED, Status.TIMED_OUT})
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     """What happened to one event."""
 
     status: Status
@@ -41,9 +39,7 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: the function's return value and the SNS message body."""
-        data = asdict(self)
-        data["status"] = str(self.status)
-        return data
+        return {**self._asdict(), "status": str(self.status)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Result:
