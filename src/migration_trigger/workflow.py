@@ -201,24 +201,31 @@ def resolve(trigger: Trigger, services: Services) -> dict[str, Any]:
             f"and no '{settings.SECRET_TAG_KEY}' tag",
             facts.arn,
         )
-    if secret_arn is not None and not _same_secret(secret_arn, expected):
+    # RDS gives its managed secret's full ARN. The database's tag may give a name or a partial ARN:
+    # Secrets Manager resolves it to the full ARN, so two secrets are compared by ARN alone, never
+    # by a prefix (`orders` is not `orders-db`).
+    bound = (
+        None
+        if facts.managed_secret_arn
+        else services.secrets.describe(expected, database_tag_key=settings.DATABASE_TAG_KEY)
+    )
+    expected = bound.arn if bound else expected
+    if secret_arn is not None and secret_arn != expected:
         return _outcome(
             "skip",
             trigger,
             f"secret {secret_arn} is not the credentials secret of {facts.identifier} ({expected})",
             facts.arn,
         )
-    if facts.managed_secret_arn is None:
-        # A self-managed secret counts only if it names this database back: a tag on the database
-        # alone must not be able to hand any secret to the migration.
-        bound = services.secrets.describe(expected, database_tag_key=settings.DATABASE_TAG_KEY)
-        if bound.tags.get(settings.DATABASE_TAG_KEY) != facts.arn:
-            return _outcome(
-                "reject",
-                trigger,
-                f"secret {expected} is not tagged {settings.DATABASE_TAG_KEY}={facts.arn}",
-                facts.arn,
-            )
+    # A self-managed secret counts only if it names this database back: a tag on the database
+    # alone must not be able to hand any secret to the migration.
+    if bound and bound.tags.get(settings.DATABASE_TAG_KEY) != facts.arn:
+        return _outcome(
+            "reject",
+            trigger,
+            f"secret {expected} is not tagged {settings.DATABASE_TAG_KEY}={facts.arn}",
+            facts.arn,
+        )
     services.log.info(
         "routed",
         database=facts.arn,
@@ -234,11 +241,6 @@ def resolve(trigger: Trigger, services: Services) -> dict[str, Any]:
         "secret_arn": expected,
         "job": jobspec.job_name(facts.arn, trigger.dedup_key),
     }
-
-
-def _same_secret(a: str, b: str) -> bool:
-    # Secret ARNs end in a random suffix; a name or partial ARN may be given instead.
-    return a == b or a.startswith(b) or b.startswith(a)
 
 
 def _outcome(

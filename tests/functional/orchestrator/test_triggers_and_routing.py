@@ -151,8 +151,8 @@ def test_deleted_database_is_skipped(world: World):
     assert "no longer exists" in run.result["reason"]
 
 
-def test_self_managed_secret_must_name_its_database_back(world: World):
-    sm = boto3.client("secretsmanager")
+def _legacy_database() -> str:
+    """An opted-in instance without an RDS-managed secret; returns its ARN."""
     rds = boto3.client("rds")
     rds.create_db_instance(
         DBInstanceIdentifier="legacy-db",
@@ -162,13 +162,28 @@ def test_self_managed_secret_must_name_its_database_back(world: World):
         MasterUserPassword="irrelevant-123",
         Tags=[{"Key": PROFILE_TAG, "Value": "orders"}],
     )
-    legacy_arn = rds.describe_db_instances(DBInstanceIdentifier="legacy-db")["DBInstances"][0][
-        "DBInstanceArn"
-    ]
-    secret = sm.create_secret(
-        Name="legacy-db-creds", SecretString=json.dumps({"username": "app", "password": "x"})
-    )["ARN"]
-    rds.add_tags_to_resource(
+    return str(
+        rds.describe_db_instances(DBInstanceIdentifier="legacy-db")["DBInstances"][0][
+            "DBInstanceArn"
+        ]
+    )
+
+
+def _self_managed_secret(name: str, *, database: str | None) -> str:
+    """A credentials secret, tagged with its database when one is given; returns its ARN."""
+    tags = [{"Key": "migration-trigger:database", "Value": database}] if database else []
+    return str(
+        boto3.client("secretsmanager").create_secret(
+            Name=name, SecretString=json.dumps({"username": "app", "password": "x"}), Tags=tags
+        )["ARN"]
+    )
+
+
+def test_self_managed_secret_must_name_its_database_back(world: World):
+    sm = boto3.client("secretsmanager")
+    legacy_arn = _legacy_database()
+    secret = _self_managed_secret("legacy-db-creds", database=None)
+    boto3.client("rds").add_tags_to_resource(
         ResourceName=legacy_arn, Tags=[{"Key": "migration-trigger:secret", "Value": secret}]
     )
     event = world.event("rds-instance-created.json", SourceArn=legacy_arn)
@@ -182,6 +197,37 @@ def test_self_managed_secret_must_name_its_database_back(world: World):
     assert refused.result["status"] == "rejected"
     assert "is not tagged migration-trigger:database=" in refused.result["reason"]
     assert accepted.result["status"] == "succeeded", accepted.result
+
+
+@pytest.mark.parametrize("naming", ["name", "partial ARN", "ARN"])
+def test_rotation_runs_only_for_the_secret_the_database_names(world: World, naming: str):
+    # Given legacy-db's own secret `legacy-db`, named by the database's tag as a name, an ARN
+    # without its random suffix, or a full ARN; and `legacy-db-admin`, bound to the same database
+    # and whose ARN starts with the first one's partial ARN.
+    legacy_arn = _legacy_database()
+    own = _self_managed_secret("legacy-db", database=legacy_arn)
+    admin = _self_managed_secret("legacy-db-admin", database=legacy_arn)
+    tag = {"name": "legacy-db", "partial ARN": own[: -len("-XXXXXX")], "ARN": own}[naming]
+    boto3.client("rds").add_tags_to_resource(
+        ResourceName=legacy_arn, Tags=[{"Key": "migration-trigger:secret", "Value": tag}]
+    )
+    rotated = {}
+    for secret in (own, admin):
+        event = world.event("secret-label-updated.json")
+        event["resources"] = [secret]
+        event["detail"]["name"] = secret.rsplit(":", 1)[-1]
+        # When each of them rotates
+        rotated[secret] = world.run(event, name=secret.rsplit(":", 1)[-1])
+
+    # Then only the database's own secret migrates it
+    assert rotated[own].result["status"] == "succeeded", rotated[own].result
+    assert rotated[own].result["database"] == legacy_arn
+    assert rotated[admin].result["status"] == "skipped"
+    assert rotated[admin].result["reason"] == (
+        f"secret {admin} is not the credentials secret of legacy-db ({own})"
+    )
+    (job,) = world.jobs()
+    assert job["metadata"]["annotations"]["migration-trigger.io/database-arn"] == legacy_arn
 
 
 def test_profiles_document_errors_fail_the_invocation_naming_the_problem(world: World):
