@@ -61,9 +61,8 @@ class KubeClient:
         self.sleep = sleep
         self.clock = clock
         self._cached: Credentials | None = None
-        context = ssl.create_default_context()
-        if ca_pem:
-            context = ssl.create_default_context(cadata=ca_pem.decode())
+        # The cluster's CA when given, else the system's trust store: never both loaded.
+        context = ssl.create_default_context(cadata=ca_pem.decode() if ca_pem else None)
         if insecure:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
