@@ -213,11 +213,12 @@ def test_rotation_runs_only_for_the_secret_the_database_names(world: World, nami
     )
     rotated = {}
     for secret in (own, admin):
+        name = secret.rsplit(":", 1)[-1]
         event = world.event("secret-label-updated.json")
         event["resources"] = [secret]
-        event["detail"]["name"] = secret.rsplit(":", 1)[-1]
+        event["detail"]["name"] = name
         # When each of them rotates
-        rotated[secret] = world.run(event, name=secret.rsplit(":", 1)[-1])
+        rotated[secret] = world.run(event, name=name)
 
     # Then only the database's own secret migrates it
     assert rotated[own].result["status"] == "succeeded", rotated[own].result
