@@ -13,8 +13,8 @@ setup-validators:
 	@bash scripts/setup.sh --validators
 
 lint: setup
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src devtools tests scripts
+	$(BIN)/ruff format --check src devtools tests scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -42,13 +42,13 @@ e2e: setup
 	$(BIN)/pytest tests/e2e
 
 demo: setup
-	$(BIN)/migration-trigger demo
+	$(BIN)/migration-trigger-local demo
 
 bench: setup
 	$(BIN)/python scripts/bench.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .mypy_cache .pytest_cache .ruff_cache build dist tools/node_modules
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .pytest_cache .ruff_cache build dist tools/node_modules devtools/build
 
 # `sam build` (BuildMethod: makefile) calls this with ARTIFACTS_DIR: the runtime dependencies as
 # wheels for the Lambda platform (arm64, Python 3.13), the package, then precompiled modules so
@@ -59,6 +59,5 @@ build-MigrationFunction:
 		--platform manylinux2014_aarch64 --implementation cp --python-version 3.13 \
 		--only-binary=:all: $$($(BUILD_PYTHON) scripts/runtime_requirements.py)
 	$(BUILD_PYTHON) -m pip install --quiet --no-compile --no-deps --target "$(ARTIFACTS_DIR)" .
-	# Development tooling lives in the same source tree but never ships.
-	rm -rf "$(ARTIFACTS_DIR)"/bin "$(ARTIFACTS_DIR)"/kube_emulator "$(ARTIFACTS_DIR)"/local_stack
+	rm -rf "$(ARTIFACTS_DIR)"/bin  # console scripts: nothing in Lambda runs them
 	$(BUILD_PYTHON) -m compileall -q -j 0 "$(ARTIFACTS_DIR)"

@@ -31,10 +31,11 @@ find_python() {
 }
 
 stamp=.venv/.setup-stamp
-if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+if [[ ! -f $stamp || pyproject.toml -nt $stamp || devtools/pyproject.toml -nt $stamp ]]; then
   [[ -x .venv/bin/python ]] || "$(find_python)" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  # The product with its test tools, and the development tooling (emulator, local stack) beside it.
+  .venv/bin/python -m pip install -q -e ".[dev]" -e ./devtools
   touch "$stamp"
 fi
 

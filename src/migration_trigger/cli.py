@@ -2,15 +2,15 @@
 
 migration-trigger invoke EVENT.json [--json]   run once against the current environment
 migration-trigger plan EVENT.json              decide and render the Job; create nothing
-migration-trigger local up                     start the local stack (development)
-migration-trigger demo                         the end-to-end story on the local stack
+
+The local stack and its demo are development tooling with a command of their own,
+`migration-trigger-local` (devtools/).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import os
 import sys
@@ -119,16 +119,6 @@ def plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _local(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        raise SystemExit(
-            "migration-trigger: the local stack needs the development extras: "
-            "pip install -e '.[dev]'"
-        ) from None
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     parser = argparse.ArgumentParser(prog="migration-trigger", description=__doc__.split("\n\n")[0])
@@ -138,18 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--json", action="store_true", help="print the result document as JSON")
     dry = commands.add_parser("plan", help="decide and render the Job; create nothing")
     dry.add_argument("event", help="event JSON file (or - for stdin)")
-    local = commands.add_parser("local", help="the local stack")
-    local.add_argument("action", choices=["up"])
-    commands.add_parser("demo", help="the end-to-end story on the local stack")
     args = parser.parse_args(argv)
     try:
         if args.command == "invoke":
             return invoke(args)
-        if args.command == "plan":
-            return plan(args)
-        if args.command == "local":
-            return int(_local("local_stack.cli").up())
-        return int(_local("local_stack.demo").main())
+        return plan(args)
     except MigrationTriggerError as error:
         print(f"migration-trigger: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -19,11 +19,12 @@ from tests.helpers import ROOT, eventually
 
 pytestmark = pytest.mark.e2e
 CLI = str(Path(sys.executable).parent / "migration-trigger")
+LOCAL = str(Path(sys.executable).parent / "migration-trigger-local")
 
 
 def test_demo_tells_the_whole_story_and_exits_0():
     done = subprocess.run(
-        [CLI, "demo"], capture_output=True, text=True, timeout=600, check=False, cwd=ROOT
+        [LOCAL, "demo"], capture_output=True, text=True, timeout=600, check=False, cwd=ROOT
     )
 
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
@@ -55,7 +56,7 @@ def _temp_dirs() -> set[str]:
 def test_local_up_serves_the_cli_and_stops_cleanly_on_sigterm():
     before = _temp_dirs()
     stack = subprocess.Popen(
-        [CLI, "local", "up"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT
+        [LOCAL, "up"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT
     )
     lines: list[str] = []
     try:

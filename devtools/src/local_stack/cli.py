@@ -1,7 +1,12 @@
-"""`migration-trigger local up`: the local stack in the foreground, until Ctrl-C or SIGTERM."""
+"""The `migration-trigger-local` command: the local stack, and the demo that tells its story.
+
+migration-trigger-local up                   start the local stack, until Ctrl-C or SIGTERM
+migration-trigger-local demo [--skip-failure]   the end-to-end story on the local stack
+"""
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import signal
 import sys
@@ -44,3 +49,20 @@ def up() -> int:
                 )
     print("local stack stopped", file=OUT)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = argparse.ArgumentParser(
+        prog="migration-trigger-local", description=__doc__.split("\n\n")[0]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="start the local stack in the foreground")
+    demo = commands.add_parser("demo", help="the end-to-end story on the local stack")
+    demo.add_argument("--skip-failure", action="store_true", help="leave out the failure path")
+    args = parser.parse_args(argv)
+    if args.command == "up":
+        return up()
+    from local_stack.demo import run  # the demo pulls in the handler: load it only when asked
+
+    return run(skip_failure=args.skip_failure)

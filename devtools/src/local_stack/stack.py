@@ -27,7 +27,8 @@ from kube_emulator.moto_credentials import moto_secret_lookup
 from local_stack.pod_runner import ProcessPodRunner
 from local_stack.postgres import LocalPostgres
 
-ROOT = Path(__file__).resolve().parents[2]
+#: The project's checkout: the stack reads template.yaml, k8s/, examples/ and tools/ from it.
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "template.yaml").is_file())
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 CLUSTER = "platform-dev"

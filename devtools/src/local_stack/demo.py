@@ -1,11 +1,10 @@
-"""`migration-trigger demo`: the end-to-end story on the local stack, checked at every step.
+"""`migration-trigger-local demo`: the end-to-end story on the local stack, checked at every step.
 
 Exits 0 only if every step did what it says.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -308,18 +307,15 @@ def story(stack: LocalStack, *, failure: bool) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(*, skip_failure: bool = False) -> int:
     """Run the demo; 0 only if every step did what it says."""
-    parser = argparse.ArgumentParser(prog="migration-trigger demo", description=__doc__)
-    parser.add_argument("--skip-failure", action="store_true", help="leave out the failure path")
-    args = parser.parse_args(argv if argv is not None else sys.argv[2:])
     began = time.monotonic()
     # The durable SDK logs a failed execution with its traceback; the story reports it instead.
     logging.getLogger("aws_durable_execution_sdk_python").setLevel(logging.CRITICAL)
     logging.getLogger("aws_durable_execution_sdk_python_testing").setLevel(logging.CRITICAL)
     with LocalStack(on_pod_output=pod_output) as stack:
         try:
-            story(stack, failure=not args.skip_failure)
+            story(stack, failure=not skip_failure)
         except DemoError as error:
             say(f"\nDEMO FAILED: {error}")
             return 1
