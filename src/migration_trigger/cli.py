@@ -17,16 +17,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from migration_trigger import actions
+from migration_trigger.adapters.observability import PrintLog
 from migration_trigger.domain import jobspec
-from migration_trigger.domain.decision import DatabaseFacts
-from migration_trigger.domain.events import Ignored, Rejected, Trigger, parse_event
-from migration_trigger.domain.profiles import Profile
+from migration_trigger.domain.events import Ignored, Rejected, parse_event
 from migration_trigger.domain.result import FAILING, Result
 from migration_trigger.errors import MigrationTriggerError
-from migration_trigger.services import PrintLog, Services, build_services
+from migration_trigger.flow import handle_event, job_plan
+from migration_trigger.ports import Services
+from migration_trigger.records import Declined
 from migration_trigger.settings import Settings
 from migration_trigger.steps import InlineSteps
-from migration_trigger.workflow import handle_event, resolve
+from migration_trigger.wiring import build_services
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -91,21 +93,13 @@ def plan(args: argparse.Namespace) -> int:
         kind = "ignored" if isinstance(parsed, Ignored) else "rejected"
         print(json.dumps({"decision": kind, "reason": parsed.reason}, indent=2))
         return 0
-    resolved = resolve(parsed, services)
-    if resolved["outcome"] != "route":
-        print(json.dumps({"decision": resolved["outcome"], "reason": resolved["reason"]}, indent=2))
+    resolved = actions.resolve(parsed, services)
+    if isinstance(resolved, Declined):
+        decision = {"decision": str(resolved.status), "reason": resolved.reason}
+        print(json.dumps(decision, indent=2))
         return 0
-    profile = Profile.from_dict(resolved["profile"])
-    facts = DatabaseFacts.from_dict(resolved["facts"])
-    job_plan = jobspec.JobPlan(
-        name=resolved["job"],
-        profile=profile,
-        trigger=Trigger.from_dict(resolved["trigger"]),
-        database_arn=facts.arn,
-        secret_arn=resolved["secret_arn"],
-        endpoint=facts.endpoint,
-        execution="plan",
-    )
+    profile, facts = resolved.profile, resolved.facts
+    job = job_plan(resolved, facts, "plan")
     document: dict[str, Any] = {
         "decision": "run",
         "database": {"arn": facts.arn, "status": facts.status},
@@ -113,7 +107,7 @@ def plan(args: argparse.Namespace) -> int:
         "cluster": profile.cluster.describe(),
         "namespace": profile.namespace,
         "credentials": str(profile.credentials),
-        "job": jobspec.render_job(services.job_template(), job_plan),
+        "job": jobspec.render_job(services.job_template(), job),
     }
     print(json.dumps(document, indent=2))
     return 0

@@ -1,4 +1,4 @@
-"""Lambda entry point: a durable function. Thin on purpose: the flow lives in workflow.py."""
+"""Lambda entry point: a durable function. Thin on purpose: the story lives in flow.py."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ try:
     from aws_durable_execution_sdk_python import DurableContext, durable_execution
     from aws_lambda_powertools import Logger
 
-    from migration_trigger.services import PowertoolsLog, build_services
+    from migration_trigger.adapters.observability import PowertoolsLog
+    from migration_trigger.flow import run_invocation
     from migration_trigger.settings import Settings
     from migration_trigger.steps import DurableSteps
-    from migration_trigger.workflow import run_invocation
+    from migration_trigger.wiring import build_services
 finally:
     gc.freeze()
     if _collecting:
@@ -43,7 +44,7 @@ logger = Logger(service="migration-trigger", stream=_Stdout())  # type: ignore[a
 @logger.inject_lambda_context(clear_state=True)
 @durable_execution
 def lambda_handler(event: Any, context: DurableContext) -> dict[str, Any] | list[dict[str, Any]]:
-    """Handle one EventBridge event (or a batch): settings, adapters, then the workflow."""
+    """Handle one EventBridge event (or a batch): settings, adapters, then the flow."""
     settings = Settings.from_env(os.environ)
     services = build_services(settings, log=PowertoolsLog(logger))
     return run_invocation(event, DurableSteps(context), services)

@@ -1,21 +1,127 @@
 """Durability as a small interface: named steps that run once, and waits that cost nothing.
 
-The workflow is written against `Steps`. In Lambda, `DurableSteps` maps it onto the durable
+The flow is written against `Steps`. In Lambda, `DurableSteps` maps it onto the durable
 execution SDK (checkpointed steps, suspended waits, replay). The CLI uses `InlineSteps`: steps
-run directly and waits sleep. Step results must be JSON values.
+run directly and waits sleep. Either way a step returns a typed record (records.py), carried
+through the checkpoint by the one codec below, so a replay gets back exactly what the step gave.
 """
 
 from __future__ import annotations
 
+import json
 import time
+import types
+import typing
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from enum import Enum
+from functools import cache
 from typing import Any, Protocol, TypeVar
 
 from migration_trigger.errors import AwsError, KubernetesError, MigrationTriggerError
+from migration_trigger.records import RECORDS
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 5
+
+
+# -- the checkpoint codec ---------------------------------------------------------------------
+
+
+class CheckpointError(MigrationTriggerError):
+    """A checkpoint this code cannot read back: a record shape changed under an execution."""
+
+
+def plain(value: Any) -> Any:
+    """A record as JSON values: tuples by field name, enums by value, sets sorted."""
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return {name: plain(getattr(value, name)) for name in value._fields}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, frozenset | set):
+        return sorted(plain(item) for item in value)
+    if isinstance(value, tuple | list):
+        return [plain(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): plain(item) for key, item in value.items()}
+    return value
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def typed(hint: Any, data: Any) -> Any:
+    """The inverse of _plain, directed by the type the field declares."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if data is None and type(None) in args:
+            return None
+        (inner,) = (arg for arg in args if arg is not type(None))
+        return typed(inner, data)
+    if isinstance(hint, type) and issubclass(hint, tuple) and hasattr(hint, "_fields"):
+        return _record(hint, data)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return hint(data)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(typed(args[0], item) for item in data)
+        return tuple(typed(arg, item) for arg, item in zip(args, data, strict=True))
+    if origin is frozenset:
+        return frozenset(typed(args[0], item) for item in data)
+    if hint is float:
+        return float(data)
+    return data
+
+
+def _record(cls: type[tuple[Any, ...]], data: Any) -> Any:
+    if not isinstance(data, dict):
+        raise CheckpointError(f"a checkpointed {cls.__name__} is not an object")
+    hints = _hints(cls)
+    unknown = sorted(set(data) - set(hints))
+    missing = sorted(set(hints) - set(data) - set(getattr(cls, "_field_defaults", {})))
+    if unknown or missing:
+        raise CheckpointError(
+            f"a checkpointed {cls.__name__} does not fit this code: "
+            f"unknown fields {unknown}, missing fields {missing}"
+        )
+    return cls(**{name: typed(hints[name], value) for name, value in data.items()})
+
+
+def encode(record: Any) -> str:
+    """A step's record as checkpoint text: `{"type": <record>, "value": {...}}`."""
+    name = type(record).__name__
+    if RECORDS.get(name) is not type(record):
+        raise CheckpointError(f"a step returned a {name}, which is not a record (records.py)")
+    return json.dumps({"type": name, "value": plain(record)}, separators=(",", ":"))
+
+
+def decode(text: str) -> Any:
+    """The record a checkpoint holds."""
+    try:
+        document = json.loads(text)
+        cls = RECORDS[document["type"]]
+    except (ValueError, KeyError, TypeError):
+        raise CheckpointError(
+            f"a checkpoint holds no record this code knows: {text[:80]}"
+        ) from None
+    return _record(cls, document["value"])
+
+
+@cache
+def record_serdes() -> Any:
+    """The codec as the durable SDK's SerDes (the SDK is imported only where it runs)."""
+    from aws_durable_execution_sdk_python.serdes import SerDes  # noqa: PLC0415
+
+    class RecordSerDes(SerDes[Any]):
+        def serialize(self, value: Any, serdes_context: Any) -> str:
+            return encode(value)
+
+        def deserialize(self, data: str, serdes_context: Any) -> Any:
+            return decode(data)
+
+    return RecordSerDes()
 
 
 def retryable(error: BaseException) -> bool:
@@ -66,7 +172,9 @@ class InlineSteps:
             self._on_step(name)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                return fn()
+                # Through the codec, as in Lambda: the same record comes back either way.
+                result: T = decode(encode(fn()))
+                return result
             except MigrationTriggerError as error:
                 if not retryable(error) or attempt == MAX_ATTEMPTS:
                     raise
@@ -102,7 +210,9 @@ class DurableSteps:
 
         try:
             result: T = self._context.step(
-                lambda _ctx: fn(), name=name, config=StepConfig(retry_strategy=decide)
+                lambda _ctx: fn(),
+                name=name,
+                config=StepConfig(retry_strategy=decide, serdes=record_serdes()),
             )
         except StepError as error:
             raise MigrationTriggerError(str(error)) from None

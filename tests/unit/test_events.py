@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
 
 from migration_trigger.domain.events import Ignored, Rejected, Trigger, TriggerKind, parse_event
+from migration_trigger.steps import plain, typed
 from tests.helpers import load_event
 
 ORDERS = "arn:aws:rds:eu-west-1:123456789012:db:orders-db"
@@ -210,8 +212,8 @@ def test_cloudtrail_rotation_without_a_secret_is_rejected():
     assert "names no secret" in parsed.reason
 
 
-def test_trigger_round_trips_through_its_dict():
+def test_trigger_round_trips_through_the_checkpoint_codec():
     parsed = parse_event(load_event("secret-label-updated.json"))
     assert isinstance(parsed, Trigger)
 
-    assert Trigger.from_dict(parsed.to_dict()) == parsed
+    assert typed(Trigger, json.loads(json.dumps(plain(parsed)))) == parsed

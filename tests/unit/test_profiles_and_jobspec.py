@@ -12,6 +12,7 @@ from migration_trigger.domain import jobspec
 from migration_trigger.domain.events import Trigger, TriggerKind, parse_event
 from migration_trigger.domain.profiles import RESERVED_ENV, CredentialMode, Profile, parse_profiles
 from migration_trigger.errors import ConfigurationError
+from migration_trigger.steps import plain, typed
 from tests.helpers import ROOT, load_event
 from tests.pss import violations
 
@@ -97,10 +98,10 @@ def test_invalid_profiles_documents_are_refused(text: str, message: str):
     assert message in str(caught.value)
 
 
-def test_profile_round_trips_through_its_dict():
+def test_profile_round_trips_through_the_checkpoint_codec():
     profile = parse_profiles(EXAMPLES)["prisma"]
 
-    assert Profile.from_dict(json.loads(json.dumps(profile.to_dict()))) == profile
+    assert typed(Profile, json.loads(json.dumps(plain(profile)))) == profile
 
 
 def test_job_name_is_deterministic_dns_label_per_database_and_event():
@@ -235,9 +236,7 @@ def test_packaged_template_is_the_k8s_template():
 def test_rotation_trigger_labels_the_job_as_such():
     trigger = parse_event(load_event("secret-label-updated.json"))
     assert isinstance(trigger, Trigger)
-    trigger = Trigger.from_dict(
-        {**trigger.to_dict(), "database": "arn:aws:rds:eu-west-1:123456789012:db:orders-db"}
-    )
+    trigger = trigger._replace(database="arn:aws:rds:eu-west-1:123456789012:db:orders-db")
 
     job = jobspec.render_job(TEMPLATE, plan(parse_profiles(EXAMPLES)["prisma"], trigger))
 

@@ -6,9 +6,11 @@ import json
 
 import pytest
 
-from migration_trigger.domain.result import Result, Status, subject
+from migration_trigger.adapters.sns import subject
+from migration_trigger.domain.result import Result, Status
 from migration_trigger.errors import ConfigurationError
 from migration_trigger.settings import DEFAULT_NOTIFY, Settings
+from migration_trigger.steps import decode, encode
 
 PROFILES = json.dumps(
     {
@@ -111,7 +113,7 @@ def test_subject_is_ascii_and_at_most_100_characters():
     assert text.isascii()
 
 
-def test_result_round_trips_through_its_dict():
+def test_result_round_trips_through_the_checkpoint_codec():
     result = Result(Status.DUPLICATE, "again", job="migrate-x", duration_seconds=None)
 
-    assert Result.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+    assert decode(encode(result)) == result

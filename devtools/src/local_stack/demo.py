@@ -76,11 +76,11 @@ class Function:
     """The Lambda function, run durably in-process on the durable execution SDK's local runner."""
 
     def __init__(self, stack: LocalStack) -> None:
-        from migration_trigger import services
+        from migration_trigger import wiring
 
         self.stack = stack
         os.environ.update(stack.environment())
-        services.reset_caches()
+        wiring.reset_caches()
         self.runs = 0
 
     def invoke(self, event: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -1,4 +1,4 @@
-"""AWS behind small interfaces: RDS facts, Secrets Manager, SNS, and EKS cluster discovery.
+"""AWS behind the ports: RDS facts, Secrets Manager, and EKS cluster discovery.
 
 Every botocore error is translated into AwsError, with `retryable` set for throttling, server
 errors and lost connections. No message built here contains a secret value.
@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from migration_trigger.domain.decision import DatabaseFacts
+from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret, SecretFacts
 from migration_trigger.domain.events import parse_database_reference
 from migration_trigger.errors import AwsError
 
@@ -28,11 +28,10 @@ _RETRYABLE_CODES = {
     "ServiceUnavailable",
     "InternalServerError",
 }
-RDS_INSTANCE_TAG = "aws:rds:primaryDBInstanceArn"
-RDS_CLUSTER_TAG = "aws:rds:primaryDBClusterArn"
 
 
-def _call[T](what: str, fn: Callable[[], T]) -> T:
+def call[T](what: str, fn: Callable[[], T]) -> T:
+    """Make one AWS call; a botocore error becomes an AwsError that says `what` failed."""
     try:
         return fn()
     except ClientError as error:
@@ -67,7 +66,7 @@ class Rds:
             raise AwsError(f"{reference} is not an RDS instance or cluster ARN")
         kind, identifier = parsed
         shape = _SHAPES[kind]
-        found = _call(
+        found = call(
             f"describe DB {shape.kind} {identifier}",
             lambda: getattr(self.client, shape.operation)(**{shape.id_parameter: identifier}),
         )[shape.list_key]
@@ -135,47 +134,18 @@ def _default_db_name(engine: str) -> str:
     return "postgres" if "postgres" in engine else ""
 
 
-class SecretFacts(NamedTuple):
-    """A secret's ARN, the database it belongs to, and its current version. No value."""
-
-    arn: str
-    database_arn: str | None
-    current_version: str | None
-    tags: dict[str, str]
-
-
-class DatabaseSecret:
-    """Credentials read from a secret. Never logged, never returned from a step.
-
-    A plain class, not a tuple: it cannot be unpacked, iterated or serialised by accident.
-    """
-
-    __slots__ = ("password", "username")
-
-    def __init__(self, username: str, password: str) -> None:
-        self.username = username
-        self.password = password
-
-    def __repr__(self) -> str:
-        return f"DatabaseSecret(username={self.username!r}, password=<redacted>)"
-
-
 class Secrets:
-    """Secrets Manager: which database a secret belongs to, and its current value."""
+    """Secrets Manager: a secret's ARN, version and tags, and its current value."""
 
     __slots__ = ("client",)
 
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    def describe(self, secret_id: str, *, database_tag_key: str) -> SecretFacts:
-        """Facts about a secret, with its database found from RDS's tags or ours."""
-        described = _call(
+    def describe(self, secret_id: str) -> SecretFacts:
+        """Facts about a secret (name, partial or full ARN); never its value."""
+        described = call(
             f"describe secret {secret_id}", lambda: self.client.describe_secret(SecretId=secret_id)
-        )
-        tags = _tags(described.get("Tags"))
-        database = (
-            tags.get(RDS_INSTANCE_TAG) or tags.get(RDS_CLUSTER_TAG) or tags.get(database_tag_key)
         )
         current = next(
             (
@@ -187,14 +157,13 @@ class Secrets:
         )
         return SecretFacts(
             arn=described.get("ARN", secret_id),
-            database_arn=database,
             current_version=current,
-            tags=tags,
+            tags=_tags(described.get("Tags")),
         )
 
     def read(self, secret_arn: str) -> DatabaseSecret:
         """The AWSCURRENT username and password."""
-        value = _call(
+        value = call(
             f"read secret {secret_arn}",
             lambda: self.client.get_secret_value(SecretId=secret_arn, VersionStage="AWSCURRENT"),
         )
@@ -211,31 +180,6 @@ class Secrets:
         return DatabaseSecret(username, password)
 
 
-class Notifier:
-    """Publishes results to one SNS topic."""
-
-    __slots__ = ("client", "topic_arn")
-
-    def __init__(self, client: Any, topic_arn: str) -> None:
-        self.client = client
-        self.topic_arn = topic_arn
-
-    def publish(self, subject: str, message: str, attributes: dict[str, str]) -> str:
-        """Publish; returns the message id."""
-        response = _call(
-            f"publish to {self.topic_arn}",
-            lambda: self.client.publish(
-                TopicArn=self.topic_arn,
-                Subject=subject,
-                Message=message,
-                MessageAttributes={
-                    k: {"DataType": "String", "StringValue": v} for k, v in attributes.items() if v
-                },
-            ),
-        )
-        return str(response["MessageId"])
-
-
 class ClusterInfo(NamedTuple):
     """An EKS cluster's API endpoint and CA."""
 
@@ -246,7 +190,7 @@ class ClusterInfo(NamedTuple):
 
 def describe_cluster(client: Any, name: str) -> ClusterInfo:
     """Endpoint and CA of an EKS cluster."""
-    cluster = _call(f"describe EKS cluster {name}", lambda: client.describe_cluster(name=name))[
+    cluster = call(f"describe EKS cluster {name}", lambda: client.describe_cluster(name=name))[
         "cluster"
     ]
     status = cluster.get("status", "")

@@ -1,44 +1,13 @@
-"""Routing, decided from the database itself: its opt-in tag selects a profile, or nothing runs."""
+"""Routing and binding, decided from the database itself: its opt-in tag selects a profile, and
+its credentials secret is the only one a migration of it may use."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
+from migration_trigger.domain.database import DatabaseFacts, SecretFacts
 from migration_trigger.domain.events import Trigger
-from migration_trigger.domain.jobspec import Endpoint
 from migration_trigger.domain.profiles import Profile
-
-AVAILABLE = "available"
-
-
-class DatabaseFacts(NamedTuple):
-    """What RDS says about the database: status, endpoint, owner secret and tags."""
-
-    arn: str
-    identifier: str
-    kind: str  # instance | cluster
-    status: str
-    engine: str
-    host: str
-    port: int
-    name: str
-    master_username: str
-    tags: dict[str, str]
-    managed_secret_arn: str | None = None
-
-    @property
-    def endpoint(self) -> Endpoint:
-        """Where to connect."""
-        return Endpoint(engine=self.engine, host=self.host, port=self.port, name=self.name)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form for step results."""
-        return self._asdict()
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DatabaseFacts:
-        """Inverse of to_dict."""
-        return cls(**data)
 
 
 class Route(NamedTuple):
@@ -57,6 +26,18 @@ class Reject(NamedTuple):
     """The database asks for something the deployment does not allow."""
 
     reason: str
+
+
+class Fail(NamedTuple):
+    """The database wants a migration that cannot run as configured."""
+
+    reason: str
+
+
+class Bound(NamedTuple):
+    """The credentials secret a migration of the database uses (full ARN)."""
+
+    secret_arn: str
 
 
 def route(
@@ -82,3 +63,35 @@ def route(
 def credentials_secret(facts: DatabaseFacts, *, secret_tag_key: str) -> str | None:
     """The secret holding the database's credentials: RDS-managed, else the one its tag names."""
     return facts.managed_secret_arn or facts.tags.get(secret_tag_key)
+
+
+def bind_secret(
+    facts: DatabaseFacts,
+    *,
+    tagged: SecretFacts | None,
+    rotated: str | None,
+    database_tag_key: str,
+    secret_tag_key: str,
+) -> Bound | Skip | Reject | Fail:
+    """The secret a migration of `facts` may use, checked against the secret that rotated.
+
+    `tagged` is the self-managed secret the database's tag names, as Secrets Manager describes
+    it (None when RDS manages the secret). RDS gives its managed secret's full ARN; a tag may give
+    a name or a partial ARN, which Secrets Manager resolved, so secrets are compared by full ARN
+    alone, never by a prefix (`orders` is not `orders-db`).
+    """
+    expected = tagged.arn if tagged else facts.managed_secret_arn
+    if expected is None:
+        return Fail(
+            f"{facts.identifier} has no credentials to migrate with: no RDS-managed master secret "
+            f"and no '{secret_tag_key}' tag"
+        )
+    if rotated is not None and rotated != expected:
+        return Skip(
+            f"secret {rotated} is not the credentials secret of {facts.identifier} ({expected})"
+        )
+    # A self-managed secret counts only if it names this database back: a tag on the database
+    # alone must not be able to hand any secret to the migration.
+    if tagged and tagged.tags.get(database_tag_key) != facts.arn:
+        return Reject(f"secret {expected} is not tagged {database_tag_key}={facts.arn}")
+    return Bound(expected)

@@ -54,15 +54,6 @@ class Trigger(NamedTuple):
     #: What makes two deliveries "the same event": the envelope id differs across some duplicates.
     dedup_key: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, for step results."""
-        return {**self._asdict(), "kind": str(self.kind)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Trigger:
-        """Inverse of to_dict."""
-        return cls(**{**data, "kind": TriggerKind(data["kind"])})
-
 
 class Ignored(NamedTuple):
     """A well-formed event this product does not act on."""

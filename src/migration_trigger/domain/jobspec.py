@@ -8,6 +8,7 @@ import re
 import urllib.parse
 from typing import Any, NamedTuple
 
+from migration_trigger.domain.database import Endpoint
 from migration_trigger.domain.events import Trigger, parse_rds_arn
 from migration_trigger.domain.profiles import CredentialMode, Profile
 from migration_trigger.errors import ConfigurationError
@@ -33,15 +34,6 @@ def job_name(database_arn: str, dedup_key: str) -> str:
     identifier = parsed[3] if parsed else database_arn
     digest = hashlib.sha256(f"{database_arn}\n{dedup_key}".encode()).hexdigest()[:10]
     return f"migrate-{_dns_label(identifier, 40)}-{digest}"
-
-
-class Endpoint(NamedTuple):
-    """Where the database listens, and what it is. None of this is secret."""
-
-    engine: str
-    host: str
-    port: int
-    name: str
 
 
 def engine_family(engine: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, NamedTuple
 
 #: Waiting reasons that will not resolve by waiting: fail fast instead of sitting out the deadline.
@@ -16,21 +17,31 @@ STUCK_REASONS = frozenset(
 )
 
 
+class JobPhase(StrEnum):
+    """Where a migration Job is, as far as the function is concerned."""
+
+    QUEUED = "queued"  # suspended, waiting its turn
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"  # its deadline passed
+    STUCK = "stuck"  # a pod cannot start and waiting will not change that
+
+
+_FINISHED = frozenset({JobPhase.SUCCEEDED, JobPhase.FAILED, JobPhase.TIMED_OUT, JobPhase.STUCK})
+
+
 class JobState(NamedTuple):
     """One observation of a Job."""
 
-    phase: str  # queued | running | succeeded | failed | timed_out | stuck
+    phase: JobPhase
     reason: str
     pod: str | None = None
 
     @property
     def finished(self) -> bool:
         """True once waiting longer cannot change the outcome."""
-        return self.phase in ("succeeded", "failed", "timed_out", "stuck")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return self._asdict()
+        return self.phase in _FINISHED
 
 
 def _condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:
@@ -66,22 +77,24 @@ def job_state(job: dict[str, Any], pods: list[dict[str, Any]]) -> JobState:
     last = latest_pod(pods)
     pod_name = last["metadata"]["name"] if last else None
     if _condition(job, "Complete"):
-        return JobState("succeeded", "the migration Job completed", pod_name)
+        return JobState(JobPhase.SUCCEEDED, "the migration Job completed", pod_name)
     failed = _condition(job, "Failed")
     if failed:
         reason = failed.get("reason", "")
         if reason == "DeadlineExceeded":
             deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
             return JobState(
-                "timed_out",
+                JobPhase.TIMED_OUT,
                 f"the migration ran longer than its {deadline}s deadline and was stopped",
                 pod_name,
             )
         code = _exit_code(last)
         if reason == "BackoffLimitExceeded" and code is not None:
-            return JobState("failed", f"the migration exited with code {code}", pod_name)
+            return JobState(JobPhase.FAILED, f"the migration exited with code {code}", pod_name)
         return JobState(
-            "failed", f"the Job failed: {reason}: {failed.get('message', '')}".strip(), pod_name
+            JobPhase.FAILED,
+            f"the Job failed: {reason}: {failed.get('message', '')}".strip(),
+            pod_name,
         )
     for pod in pods:
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
@@ -89,10 +102,10 @@ def job_state(job: dict[str, Any], pods: list[dict[str, Any]]) -> JobState:
             if waiting.get("reason") in STUCK_REASONS:
                 detail = f": {waiting['message']}" if waiting.get("message") else ""
                 return JobState(
-                    "stuck",
+                    JobPhase.STUCK,
                     f"pod {pod['metadata']['name']} cannot start: {waiting['reason']}{detail}",
                     pod["metadata"]["name"],
                 )
     if (job.get("spec") or {}).get("suspend"):
-        return JobState("queued", "the Job is suspended, waiting its turn", pod_name)
-    return JobState("running", "the migration is running", pod_name)
+        return JobState(JobPhase.QUEUED, "the Job is suspended, waiting its turn", pod_name)
+    return JobState(JobPhase.RUNNING, "the migration is running", pod_name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -68,108 +68,181 @@ class ClusterTarget(NamedTuple):
         return self.eks_cluster or f"kubeconfig:{self.kube_context}"
 
 
+def _fail(profile: str, message: str) -> ConfigurationError:
+    return ConfigurationError(f"profile '{profile}': {message}")
+
+
+# -- readers: (profile name, JSON key, raw value) -> the field's value, or ConfigurationError ----
+
+Reader = Callable[[str, str, Any], Any]
+
+
+def _cluster(profile: str, key: str, raw: Any) -> ClusterTarget:
+    if not isinstance(raw, dict) or bool(raw.get("eksClusterName")) == bool(
+        raw.get("kubeconfigContext")
+    ):
+        raise _fail(
+            profile, f"'{key}' needs exactly one of 'eksClusterName' or 'kubeconfigContext'"
+        )
+    return ClusterTarget(
+        eks_cluster=raw.get("eksClusterName"),
+        region=raw.get("region"),
+        kube_context=raw.get("kubeconfigContext"),
+    )
+
+
+def _dns_label(profile: str, key: str, raw: Any) -> str:
+    if not isinstance(raw, str) or not _NAME.match(raw):
+        raise _fail(profile, f"'{key}' must be a DNS label")
+    return raw
+
+
+def _image(profile: str, key: str, raw: Any) -> str:
+    if not isinstance(raw, str) or not raw or any(c.isspace() for c in raw):
+        raise _fail(profile, f"'{key}' must be an image reference without spaces")
+    return raw
+
+
+def _strings(profile: str, key: str, raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
+        raise _fail(profile, f"'{key}' must be a list of strings")
+    return tuple(raw)
+
+
+def _env(profile: str, key: str, raw: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raise _fail(profile, f"'{key}' must map names to string values")
+    for name in raw:
+        if not _ENV_NAME.match(name):
+            raise _fail(profile, f"env name '{name}' is not a valid variable name")
+        if name in RESERVED_ENV:
+            raise _fail(profile, f"env name '{name}' is set by migration-trigger itself")
+    return tuple(sorted(raw.items()))
+
+
+def _resources(profile: str, key: str, raw: Any) -> Mapping[str, Any]:
+    if not isinstance(raw, dict):
+        raise _fail(profile, f"'{key}' must be an object (requests/limits)")
+    return raw
+
+
+def _credentials(profile: str, _key: str, raw: Any) -> CredentialMode:
+    try:
+        return CredentialMode(raw)
+    except ValueError as error:
+        raise _fail(profile, str(error)) from None
+
+
+def _triggers(profile: str, key: str, raw: Any) -> frozenset[TriggerKind]:
+    try:
+        triggers = frozenset(TriggerKind(t) for t in raw)
+    except (ValueError, TypeError) as error:
+        raise _fail(profile, str(error)) from None
+    if not triggers:
+        raise _fail(profile, f"'{key}' must name at least one trigger")
+    return triggers
+
+
+def _query(profile: str, key: str, raw: Any) -> str:
+    if not isinstance(raw, str) or any(c.isspace() or c in "#?" for c in raw):
+        raise _fail(profile, f"'{key}' must be a query string without '?', '#' or spaces")
+    return raw
+
+
+def _integer(low: int, high: int) -> Reader:
+    def read(profile: str, key: str, raw: Any) -> int:
+        if not isinstance(raw, int) or isinstance(raw, bool) or not low <= raw <= high:
+            raise _fail(profile, f"'{key}' must be an integer from {low} to {high}")
+        return raw
+
+    return read
+
+
+class Key(NamedTuple):
+    """One key of a profile document: the Profile field it sets, how it is read, its default."""
+
+    json: str
+    field: str
+    read: Reader
+    default: Any
+    doc: str
+
+    @property
+    def required(self) -> bool:
+        """Whether a profile must give this key."""
+        return self.default is _REQUIRED
+
+
+_REQUIRED: Any = object()
+_DAY = 24 * 3600
+
+#: Every key a profile may have; the only place that says what each means and allows.
+KEYS: dict[str, Key] = {
+    key.field: key
+    for key in (
+        Key("cluster", "cluster", _cluster, _REQUIRED,
+            "`{eksClusterName, region?}` or `{kubeconfigContext}`: where Jobs run"),
+        Key("namespace", "namespace", _dns_label, _REQUIRED, "Kubernetes namespace of the Job"),
+        Key("image", "image", _image, _REQUIRED, "the migration image"),
+        Key("command", "command", _strings, (), "the container's command (list of strings)"),
+        Key("args", "args", _strings, (), "the container's arguments (list of strings)"),
+        Key("serviceAccount", "service_account", _dns_label, None,
+            "the pod's service account; required by `secret-arn`"),
+        Key("env", "env", _env, (), "extra environment variables; reserved names refused"),
+        Key("resources", "resources", _resources, MappingProxyType({}),
+            "container requests/limits, as in a pod spec"),
+        Key("credentials", "credentials", _credentials, CredentialMode.EPHEMERAL_SECRET,
+            "`ephemeral-secret` or `secret-arn`: how the container gets the password"),
+        Key("triggers", "triggers", _triggers, frozenset(TriggerKind),
+            "which triggers run this profile"),
+        Key("backoffLimit", "backoff_limit", _integer(0, 10), 0,
+            "pods retried after a failure (restartPolicy Never); 0: a failure is reported"),
+        Key("activeDeadlineSeconds", "active_deadline_seconds", _integer(60, 7 * _DAY), 1800,
+            "seconds the Job may run once started before Kubernetes stops it"),
+        Key("ttlSecondsAfterFinished", "ttl_seconds_after_finished", _integer(300, 30 * _DAY),
+            7 * _DAY, "seconds a finished Job (and its pod logs) stays in the cluster"),
+        Key("waitForAvailableSeconds", "wait_for_available_seconds", _integer(0, 7 * _DAY), 3600,
+            "seconds to wait for the database to become `available` (then `timed_out`)"),
+        Key("queueTimeoutSeconds", "queue_timeout_seconds", _integer(0, 7 * _DAY), 3600,
+            "seconds to wait behind another migration of the same database"),
+        Key("pollSeconds", "poll_seconds", _integer(1, 300), 10,
+            "first pause between status checks of a running Job (durable waits)"),
+        Key("rotationSettleSeconds", "rotation_settle_seconds", _integer(0, 3600), 30,
+            "seconds to wait after a rotation before launching"),
+        Key("databaseUrlQuery", "url_query", _query, "",
+            "query string appended to DATABASE_URL, e.g. `sslmode=verify-full`"),
+    )
+}  # fmt: skip
+
+
 class Profile(NamedTuple):
-    """One allowed migration: the image and command to run, where, and with which limits."""
+    """One allowed migration: the image and command to run, where, and with which limits.
+
+    Field meanings, bounds and defaults: KEYS.
+    """
 
     name: str
     cluster: ClusterTarget
     namespace: str
     image: str
-    command: tuple[str, ...] = ()
-    args: tuple[str, ...] = ()
-    service_account: str | None = None
-    env: tuple[tuple[str, str], ...] = ()
-    #: Container requests/limits, as in a pod spec.
-    resources: Mapping[str, Any] = MappingProxyType({})
-    credentials: CredentialMode = CredentialMode.EPHEMERAL_SECRET
-    triggers: frozenset[TriggerKind] = frozenset(TriggerKind)
-    #: Pods retried after a failure (restartPolicy Never). 0: a failure is reported, not rerun.
-    backoff_limit: int = 0
-    #: Seconds the Job may run once started before Kubernetes stops it (DeadlineExceeded).
-    active_deadline_seconds: int = 1800
-    #: Seconds a finished Job (and its pod logs) stays in the cluster; long enough to read logs.
-    ttl_seconds_after_finished: int = 7 * 24 * 3600
-    #: Seconds to wait for the database to become `available` before giving up (timed_out).
-    wait_for_available_seconds: int = 3600
-    #: Seconds to wait behind another migration of the same database before giving up.
-    queue_timeout_seconds: int = 3600
-    #: Seconds between status checks while a Job runs (durable waits: nothing is billed).
-    poll_seconds: int = 10
-    #: Seconds to wait after a rotation before launching, so the new password has settled.
-    rotation_settle_seconds: int = 30
-    #: Query string appended to DATABASE_URL, e.g. `sslmode=verify-full` (ephemeral-secret mode).
-    url_query: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            **self._asdict(),
-            "cluster": self.cluster._asdict(),
-            "command": list(self.command),
-            "args": list(self.args),
-            "env": [list(pair) for pair in self.env],
-            "resources": dict(self.resources),
-            "credentials": str(self.credentials),
-            "triggers": sorted(str(t) for t in self.triggers),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Profile:
-        """Inverse of to_dict."""
-        return cls(
-            **{
-                **data,
-                "cluster": ClusterTarget(**data["cluster"]),
-                "command": tuple(data["command"]),
-                "args": tuple(data["args"]),
-                "env": tuple((k, v) for k, v in data["env"]),
-                "credentials": CredentialMode(data["credentials"]),
-                "triggers": frozenset(TriggerKind(t) for t in data["triggers"]),
-            }
-        )
+    command: tuple[str, ...] = KEYS["command"].default
+    args: tuple[str, ...] = KEYS["args"].default
+    service_account: str | None = KEYS["service_account"].default
+    env: tuple[tuple[str, str], ...] = KEYS["env"].default
+    resources: Mapping[str, Any] = KEYS["resources"].default
+    credentials: CredentialMode = KEYS["credentials"].default
+    triggers: frozenset[TriggerKind] = KEYS["triggers"].default
+    backoff_limit: int = KEYS["backoff_limit"].default
+    active_deadline_seconds: int = KEYS["active_deadline_seconds"].default
+    ttl_seconds_after_finished: int = KEYS["ttl_seconds_after_finished"].default
+    wait_for_available_seconds: int = KEYS["wait_for_available_seconds"].default
+    queue_timeout_seconds: int = KEYS["queue_timeout_seconds"].default
+    poll_seconds: int = KEYS["poll_seconds"].default
+    rotation_settle_seconds: int = KEYS["rotation_settle_seconds"].default
+    url_query: str = KEYS["url_query"].default
 
 
-_KEYS = {
-    "cluster",
-    "namespace",
-    "image",
-    "command",
-    "args",
-    "serviceAccount",
-    "env",
-    "resources",
-    "credentials",
-    "triggers",
-    "backoffLimit",
-    "activeDeadlineSeconds",
-    "ttlSecondsAfterFinished",
-    "waitForAvailableSeconds",
-    "queueTimeoutSeconds",
-    "pollSeconds",
-    "rotationSettleSeconds",
-    "databaseUrlQuery",
-}
-_INTS = {
-    "backoffLimit": ("backoff_limit", 0, 10),
-    "activeDeadlineSeconds": ("active_deadline_seconds", 60, 7 * 24 * 3600),
-    "ttlSecondsAfterFinished": ("ttl_seconds_after_finished", 300, 30 * 24 * 3600),
-    "waitForAvailableSeconds": ("wait_for_available_seconds", 0, 7 * 24 * 3600),
-    "queueTimeoutSeconds": ("queue_timeout_seconds", 0, 7 * 24 * 3600),
-    "pollSeconds": ("poll_seconds", 1, 300),
-    "rotationSettleSeconds": ("rotation_settle_seconds", 0, 3600),
-}
-
-
-def _fail(profile: str, message: str) -> ConfigurationError:
-    return ConfigurationError(f"profile '{profile}': {message}")
-
-
-def _strings(profile: str, key: str, value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _fail(profile, f"'{key}' must be a list of strings")
-    return tuple(value)
+_BY_JSON = {key.json: key for key in KEYS.values()}
 
 
 def _profile(name: str, raw: Any) -> Profile:
@@ -177,77 +250,22 @@ def _profile(name: str, raw: Any) -> Profile:
         raise ConfigurationError(f"profile name '{name}' must be a DNS label (a-z, 0-9, '-')")
     if not isinstance(raw, dict):
         raise _fail(name, "must be an object")
-    unknown = sorted(set(raw) - _KEYS)
+    unknown = sorted(set(raw) - set(_BY_JSON))
     if unknown:
-        raise _fail(name, f"unknown keys {unknown}; allowed: {sorted(_KEYS)}")
-    cluster = raw.get("cluster")
-    if not isinstance(cluster, dict) or bool(cluster.get("eksClusterName")) == bool(
-        cluster.get("kubeconfigContext")
-    ):
-        raise _fail(name, "'cluster' needs exactly one of 'eksClusterName' or 'kubeconfigContext'")
-    target = ClusterTarget(
-        eks_cluster=cluster.get("eksClusterName"),
-        region=cluster.get("region"),
-        kube_context=cluster.get("kubeconfigContext"),
-    )
-    namespace = raw.get("namespace")
-    if not isinstance(namespace, str) or not _NAME.match(namespace):
-        raise _fail(name, "'namespace' must be a DNS label")
-    image = raw.get("image")
-    if not isinstance(image, str) or not image or any(c.isspace() for c in image):
-        raise _fail(name, "'image' must be an image reference without spaces")
-    env_raw = raw.get("env") or {}
-    if not isinstance(env_raw, dict) or not all(isinstance(v, str) for v in env_raw.values()):
-        raise _fail(name, "'env' must map names to string values")
-    for key in env_raw:
-        if not _ENV_NAME.match(key):
-            raise _fail(name, f"env name '{key}' is not a valid variable name")
-        if key in RESERVED_ENV:
-            raise _fail(name, f"env name '{key}' is set by migration-trigger itself")
-    try:
-        mode = CredentialMode(raw.get("credentials", CredentialMode.EPHEMERAL_SECRET))
-        triggers = frozenset(TriggerKind(t) for t in raw.get("triggers", list(TriggerKind)))
-    except ValueError as error:
-        raise _fail(name, str(error)) from None
-    if not triggers:
-        raise _fail(name, "'triggers' must name at least one trigger")
-    service_account = raw.get("serviceAccount")
-    if service_account is not None and (
-        not isinstance(service_account, str) or not _NAME.match(service_account)
-    ):
-        raise _fail(name, "'serviceAccount' must be a DNS label")
-    if mode is CredentialMode.SECRET_ARN and service_account is None:
+        raise _fail(name, f"unknown keys {unknown}; allowed: {sorted(_BY_JSON)}")
+    values: dict[str, Any] = {}
+    for key in KEYS.values():
+        if raw.get(key.json) is not None:
+            values[key.field] = key.read(name, key.json, raw[key.json])
+        elif key.required:
+            # Read the missing value anyway: the reader's message says what the key must be.
+            values[key.field] = key.read(name, key.json, None)
+    profile = Profile(name=name, **values)
+    if profile.credentials is CredentialMode.SECRET_ARN and profile.service_account is None:
         raise _fail(
             name, "credentials 'secret-arn' needs a 'serviceAccount' allowed to read the secret"
         )
-    resources = raw.get("resources") or {}
-    if not isinstance(resources, dict):
-        raise _fail(name, "'resources' must be an object (requests/limits)")
-    url_query = raw.get("databaseUrlQuery", "")
-    if not isinstance(url_query, str) or any(c.isspace() or c in "#?" for c in url_query):
-        raise _fail(name, "'databaseUrlQuery' must be a query string without '?', '#' or spaces")
-    numbers: dict[str, int] = {}
-    for key, (attr, low, high) in _INTS.items():
-        if key in raw:
-            value = raw[key]
-            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-                raise _fail(name, f"'{key}' must be an integer from {low} to {high}")
-            numbers[attr] = value
-    return Profile(
-        name=name,
-        cluster=target,
-        namespace=namespace,
-        image=image,
-        command=_strings(name, "command", raw.get("command")),
-        args=_strings(name, "args", raw.get("args")),
-        service_account=service_account,
-        env=tuple(sorted(env_raw.items())),
-        resources=resources,
-        credentials=mode,
-        triggers=triggers,
-        url_query=url_query,
-        **numbers,
-    )
+    return profile
 
 
 def parse_profiles(text: str) -> dict[str, Profile]:

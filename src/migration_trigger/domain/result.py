@@ -1,4 +1,4 @@
-"""The one result document every invocation produces, and how it reads in a notification."""
+"""The one result document every invocation produces."""
 
 from __future__ import annotations
 
@@ -40,30 +40,3 @@ class Result(NamedTuple):
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: the function's return value and the SNS message body."""
         return {**self._asdict(), "status": str(self.status)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Result:
-        """Inverse of to_dict."""
-        return cls(**{**data, "status": Status(data["status"])})
-
-
-_VERBS = {
-    Status.SUCCEEDED: "succeeded",
-    Status.FAILED: "FAILED",
-    Status.TIMED_OUT: "TIMED OUT",
-    Status.SKIPPED: "skipped",
-    Status.IGNORED: "ignored",
-    Status.REJECTED: "rejected",
-    Status.DUPLICATE: "duplicate",
-}
-
-
-def subject(result: Result, environment: str) -> str:
-    """A mail subject: `[prod] Migration FAILED: orders-db (db-created)`, at most 100 characters."""
-    database = (result.database or "unknown database").rsplit(":", 1)[-1]
-    text = f"[{environment}] Migration {_VERBS[result.status]}: {database}"
-    if result.trigger:
-        text += f" ({result.trigger})"
-    # SNS subjects: ASCII without control characters, 100 characters at most.
-    clean = "".join(c if 32 <= ord(c) < 127 else "?" for c in text)
-    return clean[:100]

@@ -17,7 +17,7 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
 
 from kube_emulator import Emulator, ScriptedRunner
-from migration_trigger.services import reset_caches
+from migration_trigger.wiring import reset_caches
 from tests.conftest import ACCOUNT, CLUSTER, REGION, assume_function_role
 from tests.helpers import load_event, manifests
 

@@ -172,7 +172,7 @@ def test_manual_request_put_on_the_bus_reaches_the_function_as_eventbridge_deliv
 
 
 def test_cluster_is_described_once_per_warm_container(world: World):
-    from migration_trigger.services import boto3_client
+    from migration_trigger.wiring import boto3_client
 
     calls: list[str] = []
     boto3_client("eks", "eu-west-1").meta.events.register(

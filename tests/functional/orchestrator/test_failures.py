@@ -85,7 +85,7 @@ def test_database_that_never_becomes_available_is_timed_out_without_a_job(world:
 
 
 def test_database_still_being_created_is_waited_for(world: World):
-    from migration_trigger.services import boto3_client
+    from migration_trigger.wiring import boto3_client
 
     world.set_db_status("configuring-enhanced-monitoring")
     seen: list[str] = []

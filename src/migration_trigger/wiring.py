@@ -1,82 +1,25 @@
-"""The adapters one invocation uses, built once per warm container by a cached factory."""
+"""Wiring: the real adapters for this environment, built once per warm container and cached."""
 
 from __future__ import annotations
 
-import json
 import os
-import time
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from migration_trigger.adapters.aws import Notifier, Rds, Secrets, cached_cluster
+from migration_trigger.adapters.aws import Rds, Secrets, cached_cluster
 from migration_trigger.adapters.cluster import JobGateway
 from migration_trigger.adapters.eks_auth import TokenSource
 from migration_trigger.adapters.kube import KubeClient
 from migration_trigger.adapters.kubeconfig import load_context
-from migration_trigger.domain.profiles import ClusterTarget, Profile
-from migration_trigger.domain.result import Result
+from migration_trigger.adapters.observability import PowertoolsMetrics
+from migration_trigger.adapters.sns import SnsNotifier
+from migration_trigger.domain.profiles import ClusterTarget
 from migration_trigger.errors import ConfigurationError
+from migration_trigger.ports import Log, Notifier, Services
 from migration_trigger.settings import Settings
 
 TEMPLATE = Path(__file__).parent / "templates" / "migration-job.yaml"
-
-
-class Metrics(Protocol):
-    """Records one result as metrics."""
-
-    def record(self, result: Result) -> None:
-        """Emit the metrics of a result."""
-
-
-class Log(Protocol):
-    """Structured logging."""
-
-    def info(self, message: str, **fields: Any) -> None:
-        """Log at info."""
-
-    def warning(self, message: str, **fields: Any) -> None:
-        """Log at warning."""
-
-
-class Services:
-    """Everything with side effects the workflow uses."""
-
-    __slots__ = (
-        "clock",
-        "job_template",
-        "jobs_for",
-        "log",
-        "metrics",
-        "notifier",
-        "rds",
-        "secrets",
-        "settings",
-    )
-
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        rds: Rds,
-        secrets: Secrets,
-        notifier: Notifier | None,
-        metrics: Metrics,
-        log: Log,
-        jobs_for: Callable[[Profile], JobGateway],
-        job_template: Callable[[], dict[str, Any]],
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.settings = settings
-        self.rds = rds
-        self.secrets = secrets
-        self.notifier = notifier
-        self.metrics = metrics
-        self.log = log
-        self.jobs_for = jobs_for
-        self.job_template = job_template
-        self.clock = clock
 
 
 @cache
@@ -158,83 +101,21 @@ def kube_client_for(target: ClusterTarget, kubeconfig: str) -> KubeClient:
     )
 
 
-class PowertoolsMetrics:
-    """EMF metrics through Powertools: a count per status and the migration duration."""
-
-    def __init__(self, namespace: str, environment: str) -> None:
-        self._namespace = namespace
-        self._environment = environment
-
-    def record(self, result: Result) -> None:
-        """`Migrations` (Count) by Environment, Status; `MigrationDuration` (s) by Environment."""
-        from aws_lambda_powertools.metrics import MetricUnit, single_metric  # noqa: PLC0415
-
-        dimensions = {"Environment": self._environment}
-        with single_metric(
-            name="Migrations",
-            unit=MetricUnit.Count,
-            value=1,
-            namespace=self._namespace,
-            default_dimensions=dimensions,
-        ) as metric:
-            metric.add_dimension(name="Status", value=str(result.status))
-        if result.duration_seconds is not None and result.job:
-            with single_metric(
-                name="MigrationDuration",
-                unit=MetricUnit.Seconds,
-                value=result.duration_seconds,
-                namespace=self._namespace,
-                default_dimensions=dimensions,
-            ):
-                pass
-
-
-class PowertoolsLog:
-    """Structured JSON logs through the Powertools Logger."""
-
-    def __init__(self, logger: Any) -> None:
-        self._logger = logger
-
-    def info(self, message: str, **fields: Any) -> None:
-        """Log at info with fields as keys."""
-        self._logger.info(message, extra=fields)
-
-    def warning(self, message: str, **fields: Any) -> None:
-        """Log at warning with fields as keys."""
-        self._logger.warning(message, extra=fields)
-
-
-class PrintLog:
-    """JSON lines on stderr, for the CLI."""
-
-    def info(self, message: str, **fields: Any) -> None:
-        """Print at info."""
-        self._print("INFO", message, fields)
-
-    def warning(self, message: str, **fields: Any) -> None:
-        """Print at warning."""
-        self._print("WARNING", message, fields)
-
-    @staticmethod
-    def _print(level: str, message: str, fields: dict[str, Any]) -> None:
-        import sys  # noqa: PLC0415
-
-        print(
-            json.dumps({"level": level, "message": message, **fields}), file=sys.stderr, flush=True
-        )
-
-
 def build_services(settings: Settings, *, log: Log, region: str | None = None) -> Services:
     """Adapters for this environment (AWS endpoint and credentials from the usual variables)."""
     region = region or default_region()
-    notifier = (
-        Notifier(boto3_client("sns", region), settings.TOPIC_ARN) if settings.TOPIC_ARN else None
-    )
+    notifiers: tuple[Notifier, ...] = ()
+    if settings.TOPIC_ARN:
+        notifiers += (
+            SnsNotifier(
+                boto3_client("sns", region), settings.TOPIC_ARN, environment=settings.ENVIRONMENT
+            ),
+        )
     return Services(
         settings=settings,
         rds=Rds(boto3_client("rds", region)),
         secrets=Secrets(boto3_client("secretsmanager", region)),
-        notifier=notifier,
+        notifiers=notifiers,
         metrics=PowertoolsMetrics(settings.METRICS_NAMESPACE, settings.ENVIRONMENT),
         log=log,
         jobs_for=lambda profile: JobGateway(

@@ -1,0 +1,272 @@
+"""The bodies of the flow's steps: each does its I/O through the ports and returns a record.
+
+A step body runs once per execution (its record is replayed afterwards), so every side effect
+lives here and nowhere in flow.py. Retryable errors propagate for the step to retry; errors that
+will not pass become a record that says so.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from typing import Any
+
+from migration_trigger.domain import jobspec
+from migration_trigger.domain.database import DatabaseFacts
+from migration_trigger.domain.decision import Bound, Fail, Reject, Route, Skip, bind_secret, route
+from migration_trigger.domain.events import Trigger, TriggerKind
+from migration_trigger.domain.jobstate import JobPhase, JobState, is_finished, job_state, latest_pod
+from migration_trigger.domain.profiles import CredentialMode
+from migration_trigger.domain.result import Result, Status
+from migration_trigger.errors import AwsError, KubernetesError
+from migration_trigger.ports import Services
+from migration_trigger.records import (
+    Declined,
+    Launched,
+    Logs,
+    Observation,
+    Queue,
+    Refused,
+    Resolved,
+    Started,
+    Stopped,
+)
+
+#: Lines of the migration log written to the function's log.
+FUNCTION_LOG_LINES = 2000
+_URL_PASSWORD = re.compile(r"(://[^:/\s@]+:)[^@\s]+@")
+_NOT_FOUND = ("DBInstanceNotFound", "DBInstanceNotFoundFault", "DBClusterNotFoundFault")
+_DECLINED = {Skip: Status.SKIPPED, Reject: Status.REJECTED, Fail: Status.FAILED}
+
+
+def resolve(trigger: Trigger, services: Services) -> Resolved | Declined:
+    """Find the database, read its facts and tags, choose the profile, bind its secret."""
+    settings = services.settings
+    rotated: str | None = None
+    database = trigger.database
+    if trigger.kind is TriggerKind.SECRET_ROTATED:
+        secret = services.secrets.describe(trigger.secret_id or "")
+        version = trigger.rotation_version or secret.current_version
+        trigger = trigger._replace(
+            secret_id=secret.arn,
+            rotation_version=version,
+            dedup_key=f"rotation|{secret.arn}|{version}",
+        )
+        database = secret.database(database_tag_key=settings.DATABASE_TAG_KEY)
+        if database is None:
+            return _declined(
+                Skip(
+                    f"secret {secret.arn} belongs to no database: it has no "
+                    "aws:rds:primaryDBInstanceArn/ClusterArn or "
+                    f"{settings.DATABASE_TAG_KEY} tag"
+                ),
+                trigger,
+            )
+        rotated = secret.arn
+    assert database is not None, "parse_event gives every other trigger a database"
+    try:
+        facts = services.rds.describe(database)
+    except AwsError as error:
+        if error.code in _NOT_FOUND:
+            return _declined(Skip(f"{database} no longer exists"), trigger, database)
+        raise
+    decision = route(trigger, facts, dict(settings.PROFILES), tag_key=settings.PROFILE_TAG_KEY)
+    if not isinstance(decision, Route):
+        return _declined(decision, trigger, facts.arn)
+    binding = _bind(facts, rotated, services)
+    if not isinstance(binding, Bound):
+        return _declined(binding, trigger, facts.arn)
+    services.log.info(
+        "routed",
+        database=facts.arn,
+        status=facts.status,
+        profile=decision.profile.name,
+        cluster=decision.profile.cluster.describe(),
+        credentials=str(decision.profile.credentials),
+    )
+    return Resolved(
+        trigger=trigger,
+        facts=facts,
+        profile=decision.profile,
+        secret_arn=binding.secret_arn,
+        job=jobspec.job_name(facts.arn, trigger.dedup_key),
+    )
+
+
+def _bind(
+    facts: DatabaseFacts, rotated: str | None, services: Services
+) -> Bound | Skip | Reject | Fail:
+    settings = services.settings
+    # A tag may name a self-managed secret by name or partial ARN: Secrets Manager resolves it.
+    reference = facts.tags.get(settings.SECRET_TAG_KEY)
+    tagged = (
+        services.secrets.describe(reference) if reference and not facts.managed_secret_arn else None
+    )
+    return bind_secret(
+        facts,
+        tagged=tagged,
+        rotated=rotated,
+        database_tag_key=settings.DATABASE_TAG_KEY,
+        secret_tag_key=settings.SECRET_TAG_KEY,
+    )
+
+
+def _declined(
+    decision: Skip | Reject | Fail, trigger: Trigger, database: str | None = None
+) -> Declined:
+    return Declined(
+        _DECLINED[type(decision)], decision.reason, trigger, database or trigger.database
+    )
+
+
+def database_status(arn: str, services: Services) -> DatabaseFacts:
+    """The database's facts again, while waiting for it to become available."""
+    return services.rds.describe(arn)
+
+
+def create_job(plan: jobspec.JobPlan, services: Services) -> Launched | Refused:
+    """Create the Job suspended; a 409 is adopted only if this execution created it."""
+    jobs = services.jobs_for(plan.profile)
+    manifest = jobspec.render_job(services.job_template(), plan)
+    try:
+        created = jobs.create_job(manifest)
+    except KubernetesError as error:
+        if error.retryable:
+            raise
+        if error.status != 409:
+            return Refused(Status.FAILED, _cluster_refusal(error, plan))
+        existing = jobs.get_job(plan.name)
+        owner = ((existing or {}).get("metadata", {}).get("annotations") or {}).get(
+            f"{jobspec.LABEL_PREFIX}/execution"
+        )
+        if existing is not None and owner == plan.execution:
+            services.log.info("adopted the Job this execution created earlier", job=plan.name)
+            return Launched(existing["metadata"]["uid"])
+        return Refused(
+            Status.DUPLICATE,
+            f"Job {plan.name} already exists for this event: a redelivery; the execution "
+            "that created it reports the outcome",
+        )
+    services.log.info(
+        "created migration Job (suspended)", job=plan.name, namespace=plan.profile.namespace
+    )
+    return Launched(created["metadata"]["uid"])
+
+
+def _cluster_refusal(error: KubernetesError, plan: jobspec.JobPlan) -> str:
+    if error.status == 403:
+        return (
+            f"the cluster refused to create the Job in namespace {plan.profile.namespace}: "
+            f"{error}. "
+            "Check the function's EKS access entry and that k8s/rbac.yaml is applied"
+        )
+    if error.status == 401:
+        return (
+            f"the cluster did not accept the function's identity: {error}. Check the EKS access "
+            "entry for the function's role"
+        )
+    return f"the cluster refused the Job: {error}"
+
+
+def jobs_ahead(plan: jobspec.JobPlan, services: Services) -> Queue:
+    """Unfinished Jobs of the same database ordered before this one (creation time, then name)."""
+    jobs = services.jobs_for(plan.profile).database_jobs(jobspec.database_key(plan.database_arn))
+    ours = next((j for j in jobs if j["metadata"]["name"] == plan.name), None)
+    if ours is None:
+        return Queue(ahead=(), missing=True)
+
+    def order(job: dict[str, Any]) -> tuple[str, str]:
+        return (job["metadata"].get("creationTimestamp", ""), job["metadata"]["name"])
+
+    return Queue(
+        ahead=tuple(
+            j["metadata"]["name"]
+            for j in jobs
+            if order(j) < order(ours)
+            and not is_finished(j)
+            and not j["metadata"].get("deletionTimestamp")
+        )
+    )
+
+
+def start_job(plan: jobspec.JobPlan, job_uid: str, services: Services) -> Started | Refused:
+    """Create the ephemeral credentials Secret when the profile wants one, then un-suspend."""
+    jobs = services.jobs_for(plan.profile)
+    try:
+        if plan.profile.credentials is CredentialMode.EPHEMERAL_SECRET:
+            secret = services.secrets.read(plan.secret_arn)
+            values = jobspec.credential_values(
+                plan.endpoint, secret.username, secret.password, plan.profile.url_query
+            )
+            jobs.create_secret(jobspec.render_secret(plan, job_uid, values))
+        jobs.resume(plan.name)
+    except (KubernetesError, AwsError) as error:
+        if error.retryable:
+            raise
+        return Refused(Status.FAILED, f"could not start Job {plan.name}: {error}")
+    services.log.info("started migration Job", job=plan.name)
+    return Started(at=services.clock())
+
+
+def check_job(plan: jobspec.JobPlan, services: Services) -> Observation:
+    """One observation of the Job and its pods."""
+    jobs = services.jobs_for(plan.profile)
+    job = jobs.get_job(plan.name)
+    if job is None:
+        state = JobState(JobPhase.FAILED, f"Job {plan.name} was deleted before it finished")
+    else:
+        state = job_state(job, jobs.pods(plan.name))
+    return Observation(state, at=services.clock())
+
+
+def collect_logs(plan: jobspec.JobPlan, services: Services) -> Logs:
+    """Read the last pod's log before anything deletes it; the full log goes to the function log."""
+    jobs = services.jobs_for(plan.profile)
+    tail: str | None = None
+    try:
+        pod = latest_pod(jobs.pods(plan.name))
+        if pod is not None:
+            text = jobs.log(
+                pod["metadata"]["name"], tail_lines=FUNCTION_LOG_LINES, container=jobspec.CONTAINER
+            )
+            text = scrub(text, plan, services)
+            services.log.info("migration log", job=plan.name, pod=pod["metadata"]["name"], log=text)
+            lines = text.splitlines()
+            keep = services.settings.LOG_TAIL_LINES
+            tail = "\n".join(lines[-keep:]) if keep else ""
+    except KubernetesError as error:
+        if error.retryable:
+            raise
+        services.log.warning("could not read the migration log", job=plan.name, error=str(error))
+    return Logs(tail=tail, at=services.clock())
+
+
+def scrub(text: str, plan: jobspec.JobPlan, services: Services) -> str:
+    """Remove credentials a migration tool may print: URL passwords, and the password itself."""
+    text = _URL_PASSWORD.sub(r"\1****@", text)
+    if plan.profile.credentials is CredentialMode.EPHEMERAL_SECRET:
+        try:
+            password = services.secrets.read(plan.secret_arn).password
+        except AwsError:
+            return text
+        for form in {password, urllib.parse.quote(password, safe="")}:
+            if form:
+                text = text.replace(form, "****")
+    return text
+
+
+def stop_job(plan: jobspec.JobPlan, services: Services) -> Stopped:
+    """Delete a Job that must not run on (stuck, overran, or gave up waiting its turn)."""
+    services.jobs_for(plan.profile).delete_job(plan.name)
+    services.log.warning("deleted migration Job", job=plan.name)
+    return Stopped(plan.name)
+
+
+def publish(result: Result, services: Services) -> Result:
+    """The report step's side effects: log the result, emit its metrics, notify if it should."""
+    services.log.info("migration result", result=result.to_dict())
+    services.metrics.record(result)
+    if result.status in services.settings.NOTIFY_STATUSES:
+        for notifier in services.notifiers:
+            notifier.notify(result)
+    return result

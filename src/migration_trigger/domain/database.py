@@ -1,0 +1,72 @@
+"""What AWS says about a database and its credentials secret: plain values, no I/O."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+AVAILABLE = "available"
+#: Tags RDS puts on the master secret it manages, naming the secret's database.
+RDS_INSTANCE_TAG = "aws:rds:primaryDBInstanceArn"
+RDS_CLUSTER_TAG = "aws:rds:primaryDBClusterArn"
+
+
+class Endpoint(NamedTuple):
+    """Where the database listens, and what it is. None of this is secret."""
+
+    engine: str
+    host: str
+    port: int
+    name: str
+
+
+class DatabaseFacts(NamedTuple):
+    """What RDS says about the database: status, endpoint, owner secret and tags."""
+
+    arn: str
+    identifier: str
+    kind: str  # instance | cluster
+    status: str
+    engine: str
+    host: str
+    port: int
+    name: str
+    master_username: str
+    tags: dict[str, str]
+    managed_secret_arn: str | None = None
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """Where to connect."""
+        return Endpoint(engine=self.engine, host=self.host, port=self.port, name=self.name)
+
+
+class SecretFacts(NamedTuple):
+    """A secret's full ARN, its current version and its tags. Never its value."""
+
+    arn: str
+    current_version: str | None
+    tags: dict[str, str]
+
+    def database(self, *, database_tag_key: str) -> str | None:
+        """The database the secret belongs to: RDS's own tags first, then ours."""
+        return (
+            self.tags.get(RDS_INSTANCE_TAG)
+            or self.tags.get(RDS_CLUSTER_TAG)
+            or self.tags.get(database_tag_key)
+        )
+
+
+class DatabaseSecret:
+    """Credentials read from a secret. Never logged, never returned from a step.
+
+    A plain class, not a tuple: it cannot be unpacked, iterated or serialised by accident.
+    """
+
+    __slots__ = ("password", "username")
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username = username
+        self.password = password
+
+    def __repr__(self) -> str:
+        return f"DatabaseSecret(username={self.username!r}, password=<redacted>)"

@@ -1,0 +1,199 @@
+"""The story: one event in, at most one migration Job run, one result reported.
+
+Every side effect happens inside a named step (actions.py), so a replayed execution never repeats
+it; decisions between steps use only step records, so replays take the same path. Waits are
+durable: no compute while waiting.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from migration_trigger import actions
+from migration_trigger.domain.database import AVAILABLE, DatabaseFacts
+from migration_trigger.domain.events import Ignored, Rejected, Trigger, TriggerKind, parse_event
+from migration_trigger.domain.jobspec import JobPlan
+from migration_trigger.domain.jobstate import JobPhase, JobState
+from migration_trigger.domain.profiles import Profile
+from migration_trigger.domain.result import FAILING, Result, Status
+from migration_trigger.errors import MigrationTriggerError
+from migration_trigger.ports import Services
+from migration_trigger.records import Declined, Refused, Resolved
+from migration_trigger.steps import PrefixedSteps, Steps
+
+#: Seconds between database status checks while it is being created or restored.
+AVAILABLE_POLL_SECONDS = 30
+#: Seconds after creating a Job before comparing it with other Jobs of the database: creation
+#: timestamps have one-second resolution, so after this every earlier Job is visible.
+QUEUE_SETTLE_SECONDS = 2
+#: Longest gap between status checks of a running Job.
+MAX_POLL_SECONDS = 60
+_OUTCOMES = {JobPhase.SUCCEEDED: Status.SUCCEEDED, JobPhase.TIMED_OUT: Status.TIMED_OUT}
+
+
+class MigrationFailedError(MigrationTriggerError):
+    """Raised after reporting, so a failed or timed-out migration fails the execution."""
+
+
+def run_invocation(
+    event: Any, steps: Steps, services: Services
+) -> dict[str, Any] | list[dict[str, Any]]:
+    """Handle one event, or each event of a batch; raise if any migration failed or timed out."""
+    if isinstance(event, list):
+        results = [
+            handle_event(item, PrefixedSteps(steps, f"event-{index}/"), services)
+            for index, item in enumerate(event)
+        ]
+    else:
+        results = [handle_event(event, steps, services)]
+    failing = [r for r in results if r.status in FAILING]
+    if failing:
+        raise MigrationFailedError("; ".join(f"{r.status}: {r.reason}" for r in failing))
+    documents = [r.to_dict() for r in results]
+    return documents if isinstance(event, list) else documents[0]
+
+
+def handle_event(event: Any, steps: Steps, services: Services) -> Result:
+    """The whole flow for one event; every outcome is a reported Result."""
+    parsed = parse_event(event)
+    if isinstance(parsed, Ignored | Rejected):
+        status = Status.IGNORED if isinstance(parsed, Ignored) else Status.REJECTED
+        return report(Result(status, parsed.reason, event_id=parsed.event_id), steps, services)
+    try:
+        result = migrate(parsed, steps, services)
+    except MigrationTriggerError as error:
+        # Retries are spent or the error cannot pass: report it rather than fail silently.
+        result = Result(
+            Status.FAILED,
+            str(error),
+            trigger=str(parsed.kind),
+            event_id=parsed.event_id,
+            database=parsed.database,
+        )
+    return report(result, steps, services)
+
+
+def migrate(trigger: Trigger, steps: Steps, services: Services) -> Result:
+    """Resolve, wait for the database, launch suspended, wait for our turn, start, follow."""
+    resolved = steps.step("resolve", lambda: actions.resolve(trigger, services))
+    if isinstance(resolved, Declined):
+        return resolved.result()
+    facts = wait_until_available(resolved.facts, resolved.profile, steps, services)
+    if isinstance(facts, str):
+        return resolved.result(Status.TIMED_OUT, facts)
+    if (
+        resolved.trigger.kind is TriggerKind.SECRET_ROTATED
+        and resolved.profile.rotation_settle_seconds
+    ):
+        steps.wait("rotation-settle", resolved.profile.rotation_settle_seconds)
+    plan = job_plan(resolved, facts, steps.execution_id)
+    return launch(plan, resolved, steps, services)
+
+
+def launch(plan: JobPlan, resolved: Resolved, steps: Steps, services: Services) -> Result:
+    """Create the Job suspended, start it in its turn, follow it to the end, read its log."""
+    launched = steps.step("create-job", lambda: actions.create_job(plan, services))
+    if isinstance(launched, Refused):
+        return resolved.result(launched.status, launched.reason, job=plan.name)
+    refusal = wait_for_turn(plan, steps, services)
+    if refusal is not None:
+        return resolved.result(refusal.status, refusal.reason, job=plan.name)
+    started = steps.step("start-job", lambda: actions.start_job(plan, launched.uid, services))
+    if isinstance(started, Refused):
+        steps.step("stop-job", lambda: actions.stop_job(plan, services))
+        return resolved.result(started.status, started.reason, job=plan.name)
+
+    state = follow(plan, started.at, steps, services)
+    logs = steps.step("collect-logs", lambda: actions.collect_logs(plan, services))
+    if state.phase in (JobPhase.STUCK, JobPhase.TIMED_OUT):
+        steps.step("stop-job", lambda: actions.stop_job(plan, services))
+    return resolved.result(
+        _OUTCOMES.get(state.phase, Status.FAILED),
+        state.reason,
+        job=plan.name,
+        duration_seconds=round(logs.at - started.at, 1),
+        log_tail=logs.tail,
+    )
+
+
+def job_plan(resolved: Resolved, facts: DatabaseFacts, execution: str) -> JobPlan:
+    """The Job this execution launches, from what `resolve` found and the database's endpoint."""
+    return JobPlan(
+        name=resolved.job,
+        profile=resolved.profile,
+        trigger=resolved.trigger,
+        database_arn=facts.arn,
+        secret_arn=resolved.secret_arn,
+        endpoint=facts.endpoint,
+        execution=execution,
+    )
+
+
+def wait_until_available(
+    facts: DatabaseFacts, profile: Profile, steps: Steps, services: Services
+) -> DatabaseFacts | str:
+    """The database's facts once it is available, or why waiting for it ran out."""
+    waited, check, arn = 0, 0, facts.arn
+    while facts.status != AVAILABLE:
+        if waited >= profile.wait_for_available_seconds:
+            return (
+                f"{facts.identifier} was still '{facts.status}' after {waited}s "
+                f"(waitForAvailableSeconds {profile.wait_for_available_seconds})"
+            )
+        pause = min(AVAILABLE_POLL_SECONDS, max(1, profile.wait_for_available_seconds - waited))
+        steps.wait(f"database-available-{check}", pause)
+        waited += pause
+        check += 1
+        facts = steps.step(
+            f"database-status-{check}", lambda: actions.database_status(arn, services)
+        )
+    return facts
+
+
+def wait_for_turn(plan: JobPlan, steps: Steps, services: Services) -> Refused | None:
+    """Serialize per database: run only when no earlier unfinished Job of it remains."""
+    steps.wait("queue-settle", QUEUE_SETTLE_SECONDS)
+    waited, check = 0, 0
+    while True:
+        queue = steps.step(f"queue-{check}", lambda: actions.jobs_ahead(plan, services))
+        if queue.missing:
+            return Refused(Status.FAILED, f"Job {plan.name} was deleted while it waited its turn")
+        if not queue.ahead:
+            return None
+        if waited >= plan.profile.queue_timeout_seconds:
+            steps.step("stop-job", lambda: actions.stop_job(plan, services))
+            return Refused(
+                Status.TIMED_OUT,
+                f"waited {waited}s behind {', '.join(queue.ahead)} migrating the same database "
+                f"(queueTimeoutSeconds {plan.profile.queue_timeout_seconds}); the Job was deleted",
+            )
+        pause = poll_pause(plan.profile, check)
+        steps.wait(f"queued-{check}", pause)
+        waited += pause
+        check += 1
+
+
+def follow(plan: JobPlan, started_at: float, steps: Steps, services: Services) -> JobState:
+    """Check the Job with growing pauses until it finishes, is stuck, or overruns its deadline."""
+    check = 0
+    while True:
+        steps.wait(f"running-{check}", poll_pause(plan.profile, check))
+        observed = steps.step(f"check-{check}", lambda: actions.check_job(plan, services))
+        if observed.state.finished:
+            return observed.state
+        # Backstop for a Job Kubernetes does not stop (its deadline only counts once it runs).
+        limit = plan.profile.active_deadline_seconds + 10 * MAX_POLL_SECONDS
+        if observed.at - started_at > limit:
+            reason = f"the Job did not finish within {limit}s"
+            return JobState(JobPhase.TIMED_OUT, reason, observed.state.pod)
+        check += 1
+
+
+def poll_pause(profile: Profile, check: int) -> int:
+    """Seconds before check `check + 1`: pollSeconds, doubling thrice, at most MAX_POLL_SECONDS."""
+    return int(min(MAX_POLL_SECONDS, profile.poll_seconds * 2 ** min(check, 3)))
+
+
+def report(result: Result, steps: Steps, services: Services) -> Result:
+    """Log the result, emit its metrics, and notify if its status is one that notifies."""
+    return steps.step("report", lambda: actions.publish(result, services))

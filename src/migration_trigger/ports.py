@@ -1,0 +1,126 @@
+"""The ports: what the flow needs from the world, as Protocols, and the one container of them.
+
+Adapters implement these (adapters/); wiring.py builds the real ones; tests and the CLI may pass
+others. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret, SecretFacts
+from migration_trigger.domain.profiles import Profile
+from migration_trigger.domain.result import Result
+from migration_trigger.settings import Settings
+
+Obj = dict[str, Any]
+
+
+class Rds(Protocol):
+    """What RDS says about a database."""
+
+    def describe(self, reference: str) -> DatabaseFacts:
+        """Facts of an instance or cluster (ARN, `db:<id>` or `cluster:<id>`)."""
+
+
+class Secrets(Protocol):
+    """Secrets Manager: facts about a secret, and its current credentials."""
+
+    def describe(self, secret_id: str) -> SecretFacts:
+        """Full ARN, current version and tags of a secret (name, partial or full ARN)."""
+
+    def read(self, secret_arn: str) -> DatabaseSecret:
+        """The AWSCURRENT username and password."""
+
+
+class Jobs(Protocol):
+    """Migration Jobs in one namespace of one cluster."""
+
+    def create_job(self, manifest: Obj) -> Obj:
+        """Create a Job; KubernetesError 409 when the name exists."""
+
+    def get_job(self, name: str) -> Obj | None:
+        """The Job, or None when it does not exist."""
+
+    def database_jobs(self, database_key: str) -> list[Obj]:
+        """Every migration Job of one database."""
+
+    def create_secret(self, manifest: Obj) -> None:
+        """Create a Secret; one left by an earlier attempt of the same step is fine."""
+
+    def resume(self, name: str) -> None:
+        """Un-suspend a Job."""
+
+    def pods(self, job_name: str) -> list[Obj]:
+        """Pods of a Job."""
+
+    def log(self, pod: str, *, tail_lines: int, container: str) -> str:
+        """The last lines of a container's log."""
+
+    def delete_job(self, name: str) -> None:
+        """Delete a Job with its pods and Secret; gone already is fine."""
+
+
+class Notifier(Protocol):
+    """Tells people about a result, in the form its channel wants (subject, body, attributes)."""
+
+    def notify(self, result: Result) -> None:
+        """Send one result."""
+
+
+class Metrics(Protocol):
+    """Records one result as metrics."""
+
+    def record(self, result: Result) -> None:
+        """Emit the metrics of a result."""
+
+
+class Log(Protocol):
+    """Structured logging."""
+
+    def info(self, message: str, **fields: Any) -> None:
+        """Log at info."""
+
+    def warning(self, message: str, **fields: Any) -> None:
+        """Log at warning."""
+
+
+class Services:
+    """Everything with side effects the flow uses."""
+
+    __slots__ = (
+        "clock",
+        "job_template",
+        "jobs_for",
+        "log",
+        "metrics",
+        "notifiers",
+        "rds",
+        "secrets",
+        "settings",
+    )
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        rds: Rds,
+        secrets: Secrets,
+        notifiers: tuple[Notifier, ...],
+        metrics: Metrics,
+        log: Log,
+        jobs_for: Callable[[Profile], Jobs],
+        job_template: Callable[[], Obj],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.rds = rds
+        self.secrets = secrets
+        self.notifiers = notifiers
+        self.metrics = metrics
+        self.log = log
+        self.jobs_for = jobs_for
+        self.job_template = job_template
+        self.clock = clock

@@ -1,0 +1,125 @@
+"""What each step of the flow returns: the typed records its checkpoints hold.
+
+These shapes are a contract with executions already in flight: after a deploy, a suspended
+execution replays its checkpointed records into this code. Add fields with defaults; never rename,
+remove or retype one (tests/unit/test_replay.py replays a recorded history to hold this).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from migration_trigger.domain.database import DatabaseFacts
+from migration_trigger.domain.events import Trigger
+from migration_trigger.domain.jobstate import JobState
+from migration_trigger.domain.profiles import Profile
+from migration_trigger.domain.result import Result, Status
+
+
+class Resolved(NamedTuple):
+    """`resolve`: the database, its profile and credentials secret, and the Job's name."""
+
+    trigger: Trigger
+    facts: DatabaseFacts
+    profile: Profile
+    secret_arn: str
+    job: str
+
+    def result(self, status: Status, reason: str, **more: Any) -> Result:
+        """A result about this migration; `job=` once the Job is planned."""
+        return Result(
+            status,
+            reason,
+            trigger=str(self.trigger.kind),
+            event_id=self.trigger.event_id,
+            database=self.facts.arn,
+            profile=self.profile.name,
+            cluster=self.profile.cluster.describe(),
+            namespace=self.profile.namespace,
+            **more,
+        )
+
+
+class Declined(NamedTuple):
+    """`resolve`: nothing runs for this event (skipped, rejected, or failed), and why."""
+
+    status: Status
+    reason: str
+    trigger: Trigger
+    database: str | None
+
+    def result(self) -> Result:
+        """The result reported for it."""
+        return Result(
+            self.status,
+            self.reason,
+            trigger=str(self.trigger.kind),
+            event_id=self.trigger.event_id,
+            database=self.database,
+        )
+
+
+class Launched(NamedTuple):
+    """`create-job`: the Job exists, suspended, created by this execution."""
+
+    uid: str
+
+
+class Refused(NamedTuple):
+    """`create-job`, `start-job`: the Job will not run; `status` is failed or duplicate."""
+
+    status: Status
+    reason: str
+
+
+class Queue(NamedTuple):
+    """`queue-N`: unfinished Jobs of the same database ahead of this one."""
+
+    ahead: tuple[str, ...]
+    #: Our own Job is gone (deleted while it waited).
+    missing: bool = False
+
+
+class Started(NamedTuple):
+    """`start-job`: the Job was un-suspended at `at` (epoch seconds)."""
+
+    at: float
+
+
+class Observation(NamedTuple):
+    """`check-N`: the Job's state at `at` (epoch seconds)."""
+
+    state: JobState
+    at: float
+
+
+class Logs(NamedTuple):
+    """`collect-logs`: the masked log tail for the result, read at `at` (epoch seconds)."""
+
+    tail: str | None
+    at: float
+
+
+class Stopped(NamedTuple):
+    """`stop-job`: the Job was deleted (with its pods and Secret)."""
+
+    job: str
+
+
+#: Every type a step may return, by the name its checkpoints carry.
+RECORDS: dict[str, type[tuple[Any, ...]]] = {
+    cls.__name__: cls
+    for cls in (
+        Resolved,
+        Declined,
+        Launched,
+        Refused,
+        Queue,
+        Started,
+        Observation,
+        Logs,
+        Stopped,
+        DatabaseFacts,
+        Result,
+    )
+}
