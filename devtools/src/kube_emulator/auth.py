@@ -100,24 +100,14 @@ class EksAuthenticator:
         return self._map(arn)
 
     def _verify_eks_token(self, token: str) -> str:
-        if not token.startswith(TOKEN_PREFIX):
-            raise _unauthorized()
-        encoded = token.removeprefix(TOKEN_PREFIX)
-        try:
-            url = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise _unauthorized() from None
-        parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme != "https" or not _STS_HOST.match(parsed.hostname or ""):
-            raise _unauthorized()
-        if parsed.path != "/":
-            raise _unauthorized()
-        params: dict[str, str] = {}
-        for key, value in urllib.parse.parse_qsl(parsed.query, keep_blank_values=True):
-            if key.lower() not in _ALLOWED_PARAMS or key in params:
-                raise _unauthorized()
-            params[key] = value
-        lower = {k.lower(): v for k, v in params.items()}
+        parsed = _presigned_url(token)
+        params = _query_params(parsed)
+        signed = self._check_request({k.lower(): v for k, v in params.items()})
+        self._check_signature(parsed, params, signed)
+        return self._caller_arn(params)
+
+    def _check_request(self, lower: Mapping[str, str]) -> list[str]:
+        """The signed header names, once the URL is a GetCallerIdentity presigned recently."""
         if lower.get("action") != "GetCallerIdentity":
             raise _unauthorized()
         signed = lower.get("x-amz-signedheaders", "").split(";")
@@ -132,8 +122,7 @@ class EksAuthenticator:
             raise _unauthorized()
         if self.clock() > signed_at.timestamp() + self.token_lifetime_seconds:
             raise _unauthorized()
-        self._check_signature(parsed, params, signed)
-        return self._caller_arn(params)
+        return signed
 
     def _check_signature(
         self, parsed: urllib.parse.SplitResult, params: Mapping[str, str], signed: list[str]
@@ -210,6 +199,33 @@ class EksAuthenticator:
                 username = (entry.username or arn).replace("{{SessionName}}", session or "")
                 return Identity(username, (*entry.groups, "system:authenticated"), arn)
         raise _unauthorized()
+
+
+def _presigned_url(token: str) -> urllib.parse.SplitResult:
+    """The presigned URL a token carries, when it points at STS's root path over https."""
+    if not token.startswith(TOKEN_PREFIX):
+        raise _unauthorized()
+    encoded = token.removeprefix(TOKEN_PREFIX)
+    try:
+        url = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise _unauthorized() from None
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme != "https" or not _STS_HOST.match(parsed.hostname or ""):
+        raise _unauthorized()
+    if parsed.path != "/":
+        raise _unauthorized()
+    return parsed
+
+
+def _query_params(parsed: urllib.parse.SplitResult) -> dict[str, str]:
+    """The URL's query; unknown or repeated parameters are refused (as aws-iam-authenticator)."""
+    params: dict[str, str] = {}
+    for key, value in urllib.parse.parse_qsl(parsed.query, keep_blank_values=True):
+        if key.lower() not in _ALLOWED_PARAMS or key in params:
+            raise _unauthorized()
+        params[key] = value
+    return params
 
 
 def canonical_principal(arn: str) -> tuple[str, str | None]:

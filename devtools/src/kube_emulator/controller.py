@@ -190,87 +190,39 @@ class JobController:
         meta, spec, status = job["metadata"], job["spec"], job.get("status") or {}
         namespace, name = meta["namespace"], meta["name"]
         now = self._store.clock()
-        finished = _finished(status)
-        if finished:
-            ttl = spec.get("ttlSecondsAfterFinished")
-            done_at = _parse_time(status.get("completionTime")) or _parse_time(
-                _condition_time(status)
-            )
-            if ttl is not None and done_at is not None and now >= done_at + ttl:
-                self._store.delete(JOBS, namespace, name, "Background")
+        if _finished(status):
+            self._collect_if_expired(job, status, now)
             return
         if meta.get("deletionTimestamp") or spec.get("suspend"):
             return
-        live = [
-            p
-            for p in pods
-            if p["status"].get("phase") in _LIVE and not p["metadata"].get("deletionTimestamp")
-        ]
-        succeeded = sum(1 for p in pods if p["status"].get("phase") == "Succeeded")
-        failed = sum(1 for p in pods if p["status"].get("phase") == "Failed")
-        restarts = sum(
-            cs.get("restartCount", 0)
-            for p in pods
-            for cs in p["status"].get("containerStatuses", [])
-        )
-        on_failure = spec["template"]["spec"].get("restartPolicy") == "OnFailure"
-        failures = failed + (restarts if on_failure else 0)
-        started = _parse_time(status.get("startTime")) or now
-        deadline = spec.get("activeDeadlineSeconds")
-        outcome: tuple[str, str, str] | None = None
-        if deadline is not None and now >= started + deadline:
-            outcome = (
-                "Failed",
-                "DeadlineExceeded",
-                "Job was active longer than specified deadline",
-            )
-        elif succeeded >= spec.get("completions", 1):
-            outcome = ("Complete", "", "")
-        elif failures > spec.get("backoffLimit", 6):
-            outcome = (
-                "Failed",
-                "BackoffLimitExceeded",
-                "Job has reached the specified backoff limit",
-            )
+        tally = _tally(spec, pods)
+        outcome = _outcome(spec, status, tally, now)
+        live = tally.live
         if outcome and outcome[0] == "Failed":
             # The controller deletes the pods still running; with OnFailure that is every pod,
             # and their logs go with them.
-            doomed = pods if on_failure else live
+            doomed = pods if tally.on_failure else live
             for pod in doomed:
                 self._store.delete(PODS, namespace, pod["metadata"]["name"], "Background")
             live = []
         elif outcome is None and not live:
-            last = self._last_failure.get(meta["uid"], 0.0)
-            if failed and now < last + self._backoff * 2 ** (failed - 1):
-                pass  # Back off before the next attempt, as the controller does (10s doubling).
-            else:
-                live = [self._start_pod(job)]
-        ready = sum(1 for p in live if p["status"].get("phase") == "Running")
+            live = self._next_attempt(job, tally.failed, now)
         stamp = timestamp(self._store.clock)
+        self._store.mutate(JOBS, namespace, name, _status_change(stamp, live, tally, outcome))
 
-        def change(obj: Obj) -> None:
-            st = obj.setdefault("status", {})
-            st.setdefault("startTime", stamp)
-            st["active"], st["ready"] = len(live), ready
-            st["succeeded"], st["failed"] = succeeded, failures
-            for key in ("active", "succeeded", "failed"):
-                if not st[key]:
-                    st.pop(key)
-            if outcome:
-                kind, reason, message = outcome
-                condition = {
-                    "type": kind,
-                    "status": "True",
-                    "lastProbeTime": stamp,
-                    "lastTransitionTime": stamp,
-                }
-                if reason:
-                    condition.update(reason=reason, message=message)
-                st["conditions"] = [*st.get("conditions", []), condition]
-                if kind == "Complete":
-                    st["completionTime"] = stamp
+    def _collect_if_expired(self, job: Obj, status: dict[str, Any], now: float) -> None:
+        ttl = job["spec"].get("ttlSecondsAfterFinished")
+        done_at = _parse_time(status.get("completionTime")) or _parse_time(_condition_time(status))
+        if ttl is not None and done_at is not None and now >= done_at + ttl:
+            self._store.delete(
+                JOBS, job["metadata"]["namespace"], job["metadata"]["name"], "Background"
+            )
 
-        self._store.mutate(JOBS, namespace, name, change)
+    def _next_attempt(self, job: Obj, failed: int, now: float) -> list[Obj]:
+        last = self._last_failure.get(job["metadata"]["uid"], 0.0)
+        if failed and now < last + self._backoff * 2 ** (failed - 1):
+            return []  # Back off before the next attempt, as the controller does (10s doubling).
+        return [self._start_pod(job)]
 
     def _start_pod(self, job: Obj) -> Obj:
         meta, template = job["metadata"], job["spec"]["template"]
@@ -384,6 +336,82 @@ class JobController:
         if io is not None:
             io.cancelled.set()
         self._logs.drop_pod(*key)
+
+
+@dataclass(frozen=True)
+class _Tally:
+    """What a Job's pods add up to."""
+
+    live: list[Obj]
+    succeeded: int
+    failed: int
+    #: Failed pods, plus container restarts when pods restart in place (OnFailure).
+    failures: int
+    on_failure: bool
+
+
+def _tally(spec: dict[str, Any], pods: list[Obj]) -> _Tally:
+    live = [
+        p
+        for p in pods
+        if p["status"].get("phase") in _LIVE and not p["metadata"].get("deletionTimestamp")
+    ]
+    succeeded = sum(1 for p in pods if p["status"].get("phase") == "Succeeded")
+    failed = sum(1 for p in pods if p["status"].get("phase") == "Failed")
+    restarts = sum(
+        cs.get("restartCount", 0) for p in pods for cs in p["status"].get("containerStatuses", [])
+    )
+    on_failure = spec["template"]["spec"].get("restartPolicy") == "OnFailure"
+    failures = failed + (restarts if on_failure else 0)
+    return _Tally(live, succeeded, failed, failures, on_failure)
+
+
+def _outcome(
+    spec: dict[str, Any], status: dict[str, Any], tally: _Tally, now: float
+) -> tuple[str, str, str] | None:
+    started = _parse_time(status.get("startTime")) or now
+    deadline = spec.get("activeDeadlineSeconds")
+    if deadline is not None and now >= started + deadline:
+        return ("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")
+    if tally.succeeded >= spec.get("completions", 1):
+        return ("Complete", "", "")
+    if tally.failures > spec.get("backoffLimit", 6):
+        return ("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+    return None
+
+
+def _status_change(
+    stamp: str, live: list[Obj], tally: _Tally, outcome: tuple[str, str, str] | None
+) -> Callable[[Obj], None]:
+    ready = sum(1 for p in live if p["status"].get("phase") == "Running")
+
+    def change(obj: Obj) -> None:
+        st = obj.setdefault("status", {})
+        st.setdefault("startTime", stamp)
+        st["active"], st["ready"] = len(live), ready
+        st["succeeded"], st["failed"] = tally.succeeded, tally.failures
+        for key in ("active", "succeeded", "failed"):
+            if not st[key]:
+                st.pop(key)
+        if outcome:
+            _add_condition(st, outcome, stamp)
+
+    return change
+
+
+def _add_condition(status: dict[str, Any], outcome: tuple[str, str, str], stamp: str) -> None:
+    kind, reason, message = outcome
+    condition = {
+        "type": kind,
+        "status": "True",
+        "lastProbeTime": stamp,
+        "lastTransitionTime": stamp,
+    }
+    if reason:
+        condition.update(reason=reason, message=message)
+    status["conditions"] = [*status.get("conditions", []), condition]
+    if kind == "Complete":
+        status["completionTime"] = stamp
 
 
 def _count_restart(pod: Obj) -> None:

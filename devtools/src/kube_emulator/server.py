@@ -1,9 +1,14 @@
-"""The HTTP(S) front of the emulator: routing, authentication, authorization, watches and logs."""
+"""The HTTP(S) front of the emulator: its lifecycle and the request handler's I/O.
+
+Everything here is sockets, bodies, streams, faults and the request record; what a request means
+is decided in api.py, so the Kubernetes rules stay readable apart from the plumbing.
+"""
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import json
 import socket
 import threading
@@ -15,25 +20,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from kube_emulator import resources
-from kube_emulator.auth import AccessEntry, EksAuthenticator, Identity, SecretLookup, StaticToken
+from kube_emulator.api import Api, JsonReply, Reply, Request, WatchReply
+from kube_emulator.auth import AccessEntry, EksAuthenticator, SecretLookup, StaticToken
 from kube_emulator.controller import JobController, LogBook
 from kube_emulator.errors import ApiError
 from kube_emulator.faults import Fault, FaultInjector, RecordedRequest, RequestLog, redact
 from kube_emulator.pods import PodRunner, ScriptedRunner
-from kube_emulator.rbac import Attributes, RbacAuthorizer
+from kube_emulator.rbac import RbacAuthorizer
 from kube_emulator.resources import ResourceType
-from kube_emulator.selectors import parse_field_selector, parse_label_selector
 from kube_emulator.store import Obj, Store
 from kube_emulator.tls import make_server_context
 
-VERSION = {
-    "major": "1",
-    "minor": "31",
-    "gitVersion": "v1.31.0-emulator",
-    "platform": "linux/amd64",
-}
-_PATCH_TYPES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
-_NON_RESOURCE = {"/version", "/healthz", "/livez", "/readyz", "/api", "/apis"}
+_FAULT_MESSAGES = {429: "Too many requests, please try again later."}
 
 
 @dataclass
@@ -74,14 +72,6 @@ class _Clock:
         return time.time() + self.offset
 
 
-@dataclass
-class _Route:
-    rtype: ResourceType
-    namespace: str
-    name: str = ""
-    subresource: str = ""
-
-
 class Emulator:
     """A Kubernetes API server emulator on a loopback port. Use as a context manager."""
 
@@ -109,6 +99,14 @@ class Emulator:
             self.store, self.logs, lambda: self.runner, backoff_seconds=self.config.backoff_seconds
         )
         self._stopping = threading.Event()
+        self.api = Api(
+            self.store,
+            self.logs,
+            self.authorizer,
+            clock=self.clock,
+            stop=self._stopping,
+            default_watch_seconds=self.config.default_watch_seconds,
+        )
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.ca_pem = b""
@@ -291,7 +289,19 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             who = self.emulator.authenticator.authenticate(self.headers.get("Authorization"))
             record.user = who.username
-            self._dispatch(method, path, query=query, raw=raw, who=who, record=record, fault=fault)
+            reply = self.emulator.api.handle(
+                Request(
+                    method=method,
+                    path=path,
+                    query=query,
+                    who=who,
+                    body=raw,
+                    content_type=(self.headers.get("Content-Type") or "").split(";")[0].strip(),
+                    watch_limit=fault.close_watch_after if fault is not None else None,
+                )
+            )
+            record.status = reply.status
+            self._reply(reply)
         except ApiError as error:
             record.status = error.code
             self._send_json(error.code, error.status())
@@ -312,8 +322,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers = (
                 {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             )
-            messages = {429: "Too many requests, please try again later."}
-            error = ApiError(fault.status, messages.get(fault.status, "injected fault"))
+            error = ApiError(fault.status, _FAULT_MESSAGES.get(fault.status, "injected fault"))
             self._send_json(fault.status, error.status(), headers)
             return True
         return False
@@ -322,276 +331,15 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _dispatch(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: dict[str, str],
-        raw: bytes,
-        who: Identity,
-        record: RecordedRequest,
-        fault: Fault | None,
-    ) -> None:
-        if (
-            path in _NON_RESOURCE
-            or path == "/api/v1"
-            or (path.startswith("/apis/") and path.count("/") == 3)
-        ):
-            record.status = 200
-            self._send_json(200, self._discovery(path))
-            return
-        route = self._route(path)
-        verb = self._verb(method, route, query)
-        self.emulator.authorizer.authorize(
-            who,
-            Attributes(
-                verb=verb,
-                group=route.rtype.group,
-                resource=route.rtype.resource,
-                subresource=route.subresource,
-                namespace=route.namespace,
-                name=route.name,
-            ),
-        )
-        if verb == "watch":
-            record.status = 200
-            self._watch(route, query, fault)
-            return
-        if route.subresource == "log":
-            record.status = 200
-            self._logs(route, query)
-            return
-        status, body = self._execute(method, verb, route, query, raw)
-        record.status = status
-        self._send_json(status, body)
-
-    def _discovery(self, path: str) -> dict[str, Any]:
-        if path == "/version":
-            return VERSION
-        if path in ("/healthz", "/livez", "/readyz"):
-            return {"status": "ok"}
-        if path == "/api":
-            return resources.api_versions()
-        if path == "/apis":
-            return resources.api_group_list()
-        parts = path.strip("/").split("/")
-        group, version = ("", parts[1]) if parts[0] == "api" else (parts[1], parts[2])
-        found = resources.api_resource_list(group, version)
-        if found is None:
-            raise ApiError(404, "the server could not find the requested resource")
-        return found
-
-    @staticmethod
-    def _route(path: str) -> _Route:
-        parts = path.strip("/").split("/")
-        if parts[0] == "api" and len(parts) >= 3 and parts[1] == "v1":
-            group, version, rest = "", "v1", parts[2:]
-        elif parts[0] == "apis" and len(parts) >= 4:
-            group, version, rest = parts[1], parts[2], parts[3:]
+    def _reply(self, reply: Reply) -> None:
+        if isinstance(reply, JsonReply):
+            self._send_json(reply.status, reply.body)
+        elif isinstance(reply, WatchReply):
+            self._stream("application/json", (json.dumps(e) + "\n" for e in reply.events))
+        elif reply.follow is None:
+            self._send(reply.status, reply.text.encode(), "text/plain")
         else:
-            raise ApiError(404, "the server could not find the requested resource")
-        namespace = ""
-        if rest[0] == "namespaces" and len(rest) >= 3:
-            namespace, rest = rest[1], rest[2:]
-        rtype = resources.lookup(group, version, rest[0])
-        if rtype is None or (namespace and not rtype.namespaced) or len(rest) > 3:
-            raise ApiError(404, "the server could not find the requested resource")
-        name = rest[1] if len(rest) >= 2 else ""
-        sub = rest[2] if len(rest) == 3 else ""
-        if sub and sub not in rtype.subresources:
-            raise ApiError(404, "the server could not find the requested resource")
-        if rtype.namespaced and name and not namespace:
-            raise ApiError(404, "the server could not find the requested resource")
-        return _Route(rtype, namespace, name, sub)
-
-    @staticmethod
-    def _verb(method: str, route: _Route, query: dict[str, str]) -> str:
-        if method == "GET":
-            if route.name:
-                return "get"
-            return "watch" if query.get("watch") in ("true", "1") else "list"
-        if method == "POST" and not route.name:
-            return "create"
-        if method == "PUT" and route.name:
-            return "update"
-        if method == "PATCH" and route.name:
-            return "patch"
-        if method == "DELETE":
-            return "delete" if route.name else "deletecollection"
-        raise ApiError(405, "the server does not allow this method on the requested resource")
-
-    # -- verbs ---------------------------------------------------------------------------------
-
-    def _execute(
-        self, method: str, verb: str, route: _Route, query: dict[str, str], raw: bytes
-    ) -> tuple[int, Obj]:
-        store, rtype = self.emulator.store, route.rtype
-        if verb == "get":
-            return 200, store.get(rtype, route.namespace, route.name)
-        if verb == "list":
-            labels = parse_label_selector(query.get("labelSelector"))
-            fields = parse_field_selector(query.get("fieldSelector"), rtype.field_labels)
-            items, rv = store.select(rtype, route.namespace or None, labels, fields)
-            for item in items:
-                # Items of a typed list carry no kind/apiVersion; the list does.
-                item.pop("kind", None)
-                item.pop("apiVersion", None)
-            return 200, {
-                "kind": f"{rtype.kind}List",
-                "apiVersion": rtype.api_version,
-                "metadata": {"resourceVersion": str(rv)},
-                "items": items,
-            }
-        if verb == "create":
-            body = self._json(raw)
-            if query.get("dryRun") == "All":
-                return 201, body
-            created = store.create(rtype, route.namespace, body)
-            return 201, created
-        if verb == "update":
-            body = self._json(raw)
-            if route.subresource == "status":
-                current = store.get(rtype, route.namespace, route.name)
-                current["status"] = body.get("status", {})
-                body = current
-            return 200, store.replace(rtype, route.namespace, route.name, body)
-        if verb == "patch":
-            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
-            if content_type not in _PATCH_TYPES:
-                raise ApiError(
-                    415,
-                    "the body of the request was in an unknown format - accepted media types "
-                    f"include: {', '.join(_PATCH_TYPES)}",
-                )
-            patch = self._json(raw)
-            current = store.get(rtype, route.namespace, route.name)
-            if route.subresource == "status":
-                patch = {"status": patch.get("status", {})}
-            merged = merge_patch(current, patch)
-            merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-            return 200, store.replace(rtype, route.namespace, route.name, merged)
-        if verb == "delete":
-            options = self._json(raw) if raw else {}
-            policy = query.get("propagationPolicy") or options.get("propagationPolicy")
-            if policy is None and options.get("orphanDependents") is not None:
-                policy = "Orphan" if options["orphanDependents"] else "Background"
-            return 200, store.delete(rtype, route.namespace, route.name, policy)
-        # deletecollection
-        labels = parse_label_selector(query.get("labelSelector"))
-        fields = parse_field_selector(query.get("fieldSelector"), rtype.field_labels)
-        items, _ = store.select(rtype, route.namespace or None, labels, fields)
-        deleted = [
-            store.delete(
-                rtype,
-                i["metadata"].get("namespace", ""),
-                i["metadata"]["name"],
-                query.get("propagationPolicy"),
-            )
-            for i in items
-        ]
-        return 200, {
-            "kind": f"{rtype.kind}List",
-            "apiVersion": rtype.api_version,
-            "metadata": {},
-            "items": deleted,
-        }
-
-    @staticmethod
-    def _json(raw: bytes) -> Obj:
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError as error:
-            raise ApiError(400, f"the body of the request could not be decoded: {error}") from None
-        if not isinstance(body, dict):
-            raise ApiError(400, "the body of the request must be a JSON object")
-        return body
-
-    def _watch(self, route: _Route, query: dict[str, str], fault: Fault | None) -> None:
-        rtype = route.rtype
-        labels = parse_label_selector(query.get("labelSelector"))
-        fields = parse_field_selector(query.get("fieldSelector"), rtype.field_labels)
-        rv = query.get("resourceVersion")
-        since = int(rv) if rv and rv != "0" else None
-        seconds = float(query.get("timeoutSeconds") or self.emulator.config.default_watch_seconds)
-        if fault is not None and fault.close_watch_after is not None:
-            seconds = min(seconds, fault.close_watch_after)
-        deadline = self.emulator.clock() + seconds
-        events = self.emulator.store.watch(
-            rtype,
-            route.namespace or None,
-            since,
-            labels,
-            fields,
-            deadline=deadline,
-            stop=self.emulator.stopping,
-        )
-        self._start_stream("application/json")
-        try:
-            for event in events:
-                self._chunk(json.dumps({"type": event.type, "object": event.obj}).encode() + b"\n")
-        except ApiError as error:
-            # A too-old resourceVersion is reported inside the stream as an ERROR event with a
-            # 410 Expired Status, as the watch cache does (k8s.io/apiserver/pkg/storage/cacher).
-            self._chunk(json.dumps({"type": "ERROR", "object": error.status()}).encode() + b"\n")
-        self._end_stream()
-
-    def _logs(self, route: _Route, query: dict[str, str]) -> None:
-        store, book = self.emulator.store, self.emulator.logs
-        pod = store.get(route.rtype, route.namespace, route.name)
-        names = [c["name"] for c in pod["spec"].get("containers", [])]
-        container = query.get("container")
-        if not container:
-            if len(names) > 1:
-                raise ApiError(
-                    400,
-                    f"a container name must be specified for pod {route.name}, choose one of: "
-                    f"[{' '.join(names)}]",
-                )
-            container = names[0]
-        if container not in names:
-            raise ApiError(400, f"container {container} is not valid for pod {route.name}")
-        key = (route.namespace, route.name, container)
-        if not book.started(key):
-            state: dict[str, Any] = next(
-                (
-                    cs.get("state", {})
-                    for cs in pod["status"].get("containerStatuses", [])
-                    if cs["name"] == container
-                ),
-                {},
-            )
-            reason = state.get("waiting", {}).get("reason", "ContainerCreating")
-            if reason in ("ImagePullBackOff", "ErrImagePull"):
-                reason = "trying and failing to pull image"
-            raise ApiError(
-                400, f'container "{container}" in pod "{route.name}" is waiting to start: {reason}'
-            )
-        chunks, open_ = book.read(key)
-        text = "".join(chunks)
-        tail = query.get("tailLines")
-        if tail is not None:
-            lines = text.splitlines(keepends=True)
-            text = "".join(lines[-int(tail) :]) if int(tail) > 0 else ""
-        follow = query.get("follow") in ("true", "1")
-        if not follow:
-            self._send(200, text.encode(), "text/plain")
-            return
-        self._start_stream("text/plain")
-        self._chunk(text.encode())
-        position = len(chunks)
-        while open_ and not self.emulator.stopping.is_set():
-            with book.cond:
-                more, open_ = book.read(key, position)
-                if not more and open_:
-                    book.cond.wait(timeout=0.5)
-                    more, open_ = book.read(key, position)
-            position += len(more)
-            if not book.started(key):
-                break  # the pod was deleted
-            if more:
-                self._chunk("".join(more).encode())
-        self._end_stream()
+            self._stream("text/plain", itertools.chain((reply.text,), reply.follow))
 
     # -- responses -----------------------------------------------------------------------------
 
@@ -609,13 +357,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(body).encode(), "application/json", headers)
 
-    def _start_stream(self, content_type: str) -> None:
+    def _stream(self, content_type: str, pieces: Iterable[str]) -> None:
+        # Chunked, and flushed per piece, so clients see each event or log line as it happens.
         self.send_response(200)
         self.send_header("Content-Type", content_type)
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        for piece in pieces:
+            self._chunk(piece.encode())
+        self._end_stream()
 
     def _chunk(self, data: bytes) -> None:
+        # An empty chunk would end the stream.
         if data:
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
             self.wfile.flush()
@@ -626,16 +379,3 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except OSError:
             self.close_connection = True
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return patch
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result

@@ -240,24 +240,8 @@ class Store:
 
         Raises ApiError 410 when `since` is older than the retained history.
         """
-        with self.cond:
-            if since is None:
-                items, current = self.select(rtype, namespace, labels, fields)
-                initial = [WatchEvent(current, "ADDED", rtype, obj) for obj in items]
-                since = current
-            else:
-                if since < self._compacted_rv or (
-                    self._events and since < self._events[0].resource_version - 1
-                ):
-                    oldest = self._events[0].resource_version if self._events else self._rv
-                    raise ApiError(
-                        410,
-                        f"too old resource version: {since} ({oldest})",
-                        reason="Expired",
-                    )
-                initial = []
+        initial, cursor = self._watch_start(rtype, namespace, since, labels, fields)
         yield from initial
-        cursor = since
         while not stop.is_set():
             with self.cond:
                 pending = [e for e in self._events if e.resource_version > cursor]
@@ -267,17 +251,34 @@ class Store:
                         return
                     self.cond.wait(timeout=min(remaining, 0.5))
                     continue
-            for event in pending:
-                cursor = event.resource_version
-                if event.rtype != rtype:
-                    continue
-                ns = event.obj["metadata"].get("namespace", "")
-                if namespace is not None and ns != namespace:
-                    continue
-                if _selected(event.obj, labels, fields):
-                    yield event
+            cursor = pending[-1].resource_version
+            yield from (e for e in pending if _watched(e, rtype, namespace, labels, fields))
             if self.clock() >= deadline:
                 return
+
+    def _watch_start(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        since: int | None,
+        labels: LabelSelector,
+        fields: FieldSelector,
+    ) -> tuple[list[WatchEvent], int]:
+        """The events a watch opens with, and the resourceVersion it continues from."""
+        with self.cond:
+            if since is None:
+                items, current = self.select(rtype, namespace, labels, fields)
+                return [WatchEvent(current, "ADDED", rtype, obj) for obj in items], current
+            if since < self._compacted_rv or (
+                self._events and since < self._events[0].resource_version - 1
+            ):
+                oldest = self._events[0].resource_version if self._events else self._rv
+                raise ApiError(
+                    410,
+                    f"too old resource version: {since} ({oldest})",
+                    reason="Expired",
+                )
+            return [], since
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -342,6 +343,20 @@ def _drop_owner(obj: Obj, owner_uid: str) -> None:
         obj["metadata"]["ownerReferences"] = refs
     else:
         obj["metadata"].pop("ownerReferences", None)
+
+
+def _watched(
+    event: WatchEvent,
+    rtype: ResourceType,
+    namespace: str | None,
+    labels: LabelSelector,
+    fields: FieldSelector,
+) -> bool:
+    if event.rtype != rtype:
+        return False
+    if namespace is not None and event.obj["metadata"].get("namespace", "") != namespace:
+        return False
+    return _selected(event.obj, labels, fields)
 
 
 def _selected(obj: Obj, labels: LabelSelector | None, fields: FieldSelector | None) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from typing import Any
 
 from kube_emulator.errors import ApiError, invalid
@@ -100,7 +101,17 @@ def validate(rtype: ResourceType, obj: dict[str, Any]) -> None:
     meta = obj.get("metadata", {})
     name = meta.get("name")
     causes = _name_causes(rtype, name)
-    for key, value in (meta.get("labels") or {}).items():
+    causes += _label_causes(meta.get("labels") or {})
+    kind_causes = _KIND_CAUSES.get(rtype.kind)
+    if kind_causes is not None:
+        causes += kind_causes(obj)
+    if causes:
+        raise invalid(rtype.kind, rtype.group, str(name or ""), causes)
+
+
+def _label_causes(labels: dict[Any, Any]) -> list[Cause]:
+    causes: list[Cause] = []
+    for key, value in labels.items():
         if not isinstance(value, str) or len(value) > 63:
             causes.append(
                 (
@@ -113,40 +124,60 @@ def validate(rtype: ResourceType, obj: dict[str, Any]) -> None:
             causes.append(
                 ("metadata.labels", "FieldValueInvalid", "Invalid value: empty label key")
             )
-    if rtype.kind == "Job":
-        spec = obj.get("spec")
-        template = spec.get("template") if isinstance(spec, dict) else None
-        if not isinstance(template, dict):
-            causes.append(("spec.template", "FieldValueRequired", "Required value"))
-        else:
-            causes += _pod_spec_causes(template.get("spec"), "spec.template.spec", job=True)
-        for field in ("backoffLimit", "activeDeadlineSeconds", "ttlSecondsAfterFinished"):
-            value = (spec or {}).get(field)
-            if value is not None and (not isinstance(value, int) or value < 0):
-                causes.append(
-                    (
-                        f"spec.{field}",
-                        "FieldValueInvalid",
-                        f"Invalid value: {value}: must be greater than or equal to 0",
-                    )
+    return causes
+
+
+def _job_causes(obj: dict[str, Any]) -> list[Cause]:
+    causes: list[Cause] = []
+    spec = obj.get("spec")
+    template = spec.get("template") if isinstance(spec, dict) else None
+    if not isinstance(template, dict):
+        causes.append(("spec.template", "FieldValueRequired", "Required value"))
+    else:
+        causes += _pod_spec_causes(template.get("spec"), "spec.template.spec", job=True)
+    for field in ("backoffLimit", "activeDeadlineSeconds", "ttlSecondsAfterFinished"):
+        value = (spec or {}).get(field)
+        if value is not None and (not isinstance(value, int) or value < 0):
+            causes.append(
+                (
+                    f"spec.{field}",
+                    "FieldValueInvalid",
+                    f"Invalid value: {value}: must be greater than or equal to 0",
                 )
-    elif rtype.kind == "Pod":
-        causes += _pod_spec_causes(obj.get("spec"), "spec", job=False)
-    elif rtype.kind == "Secret":
-        for key, value in (obj.get("data") or {}).items():
-            try:
-                base64.b64decode(value, validate=True)
-            except (binascii.Error, TypeError, ValueError):
-                # The value may be a credential: never echo it.
-                causes.append(
-                    (f"data[{key}]", "FieldValueInvalid", "Invalid value: illegal base64 data")
-                )
-    elif rtype.kind in ("RoleBinding", "ClusterRoleBinding") and (
-        not isinstance(obj.get("roleRef"), dict) or not obj["roleRef"].get("name")
-    ):
-        causes.append(("roleRef.name", "FieldValueRequired", "Required value"))
-    if causes:
-        raise invalid(rtype.kind, rtype.group, str(name or ""), causes)
+            )
+    return causes
+
+
+def _pod_causes(obj: dict[str, Any]) -> list[Cause]:
+    return _pod_spec_causes(obj.get("spec"), "spec", job=False)
+
+
+def _secret_causes(obj: dict[str, Any]) -> list[Cause]:
+    causes: list[Cause] = []
+    for key, value in (obj.get("data") or {}).items():
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            # The value may be a credential: never echo it.
+            causes.append(
+                (f"data[{key}]", "FieldValueInvalid", "Invalid value: illegal base64 data")
+            )
+    return causes
+
+
+def _binding_causes(obj: dict[str, Any]) -> list[Cause]:
+    if not isinstance(obj.get("roleRef"), dict) or not obj["roleRef"].get("name"):
+        return [("roleRef.name", "FieldValueRequired", "Required value")]
+    return []
+
+
+_KIND_CAUSES: dict[str, Callable[[dict[str, Any]], list[Cause]]] = {
+    "Job": _job_causes,
+    "Pod": _pod_causes,
+    "Secret": _secret_causes,
+    "RoleBinding": _binding_causes,
+    "ClusterRoleBinding": _binding_causes,
+}
 
 
 def validate_update(rtype: ResourceType, old: dict[str, Any], new: dict[str, Any]) -> None:
