@@ -8,16 +8,14 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
-from kube_emulator import AccessEntry, Emulator, EmulatorConfig, ScriptedRunner
-from kube_emulator.moto_credentials import moto_secret_lookup
+from kube_emulator import AccessEntry, Emulator, ScriptedRunner
+from local_stack.world import assume_role, emulator_config, start_moto_server
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 CLUSTER = "platform-dev"
 FUNCTION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/migration-trigger-function"
-MIGRATOR_GROUP = "migration-trigger"
 # moto answers GetCallerIdentity for keys it did not issue with this user.
 DEFAULT_CALLER = f"arn:aws:sts::{ACCOUNT}:user/moto"
 ADMIN_GROUP = "test-admins"
@@ -27,10 +25,8 @@ STATIC_KEY, STATIC_SECRET = "AKIATESTINGSTATIC01", "testing-secret-key"
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """A moto server on a loopback port, shared by the session."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    server, url = start_moto_server()
+    yield url
     server.stop()
 
 
@@ -57,13 +53,7 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 def assume_function_role(session_name: str = "migration-trigger") -> dict[str, Any]:
     """Credentials of the function's role, issued by moto's STS as Lambda would receive them."""
-    sts = boto3.client("sts")
-    creds = sts.assume_role(RoleArn=FUNCTION_ROLE, RoleSessionName=session_name)["Credentials"]
-    return {
-        "aws_access_key_id": creds["AccessKeyId"],
-        "aws_secret_access_key": creds["SecretAccessKey"],
-        "aws_session_token": creds["SessionToken"],
-    }
+    return assume_role(sts=boto3.client("sts"), role_arn=FUNCTION_ROLE, session_name=session_name)
 
 
 @pytest.fixture
@@ -79,14 +69,13 @@ def emulator(aws: str, runner: ScriptedRunner) -> Iterator[Emulator]:
     The function's role is mapped to the `migration-trigger` group, as the SAM template's access
     entry does; what that group may do comes from the RBAC objects a test loads.
     """
-    config = EmulatorConfig(
-        cluster_name=CLUSTER,
+    config = emulator_config(
+        cluster=CLUSTER,
         sts_endpoint=aws,
-        secret_for_access_key=moto_secret_lookup({STATIC_KEY: STATIC_SECRET}),
-        access_entries=(
-            AccessEntry(FUNCTION_ROLE, groups=(MIGRATOR_GROUP,)),
-            AccessEntry(DEFAULT_CALLER, groups=(ADMIN_GROUP,), username="test-admin"),
-        ),
+        static_key=STATIC_KEY,
+        static_secret=STATIC_SECRET,
+        function_role=FUNCTION_ROLE,
+        other_entries=(AccessEntry(DEFAULT_CALLER, groups=(ADMIN_GROUP,), username="test-admin"),),
         namespaces=("default", "migrations"),
     )
     with Emulator(config, runner=runner) as server:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+_HOST_NAMESPACES = ("hostNetwork", "hostPID", "hostIPC")
 _ALLOWED_VOLUMES = {
     "configMap",
     "csi",
@@ -39,58 +40,92 @@ _SELINUX_TYPES = {
 }
 
 
-def violations(pod_spec: dict[str, Any]) -> list[str]:
-    """Every rule of the restricted profile this pod spec breaks; empty when it passes."""
-    found: list[str] = []
-    pod_context = pod_spec.get("securityContext") or {}
-    containers = [
-        *pod_spec.get("initContainers", []),
-        *pod_spec.get("containers", []),
-        *pod_spec.get("ephemeralContainers", []),
-    ]
-    for key in ("hostNetwork", "hostPID", "hostIPC"):
-        if pod_spec.get(key):
-            found.append(f"{key} must be unset or false")
-    for volume in pod_spec.get("volumes", []):
+Obj = dict[str, Any]
+
+
+def _pod_rules(spec: Obj, pod: Obj) -> list[tuple[bool, str]]:
+    """(broken, message) for each pod-level rule."""
+    rules = [(bool(spec.get(key)), f"{key} must be unset or false") for key in _HOST_NAMESPACES]
+    for volume in spec.get("volumes", []):
         kinds = set(volume) - {"name"}
-        if not kinds <= _ALLOWED_VOLUMES:
-            found.append(f"volume {volume['name']} uses {sorted(kinds - _ALLOWED_VOLUMES)}")
-    for sysctl in pod_context.get("sysctls", []):
-        if sysctl.get("name") not in _SAFE_SYSCTLS:
-            found.append(f"sysctl {sysctl.get('name')} is not in the safe set")
-    if (pod_context.get("seLinuxOptions") or {}).get("type") not in _SELINUX_TYPES:
-        found.append("pod seLinuxOptions.type is not allowed")
-    if pod_context.get("runAsUser") == 0:
-        found.append("pod runAsUser must not be 0")
-    if (pod_context.get("windowsOptions") or {}).get("hostProcess"):
-        found.append("pod windowsOptions.hostProcess must be false")
-    for container in containers:
-        name, context = container.get("name"), container.get("securityContext") or {}
-        if context.get("privileged"):
-            found.append(f"{name}: privileged must be false")
-        if context.get("allowPrivilegeEscalation") is not False:
-            found.append(f"{name}: allowPrivilegeEscalation must be false")
-        capabilities = context.get("capabilities") or {}
-        if "ALL" not in (capabilities.get("drop") or []):
-            found.append(f"{name}: capabilities must drop ALL")
-        if set(capabilities.get("add") or []) - {"NET_BIND_SERVICE"}:
-            found.append(f"{name}: only NET_BIND_SERVICE may be added")
-        non_root = context.get("runAsNonRoot", pod_context.get("runAsNonRoot"))
-        if non_root is not True:
-            found.append(f"{name}: runAsNonRoot must be true (pod or container)")
-        if context.get("runAsUser") == 0:
-            found.append(f"{name}: runAsUser must not be 0")
-        seccomp = (context.get("seccompProfile") or pod_context.get("seccompProfile") or {}).get(
-            "type"
+        rules.append(
+            (
+                not kinds <= _ALLOWED_VOLUMES,
+                f"volume {volume['name']} uses {sorted(kinds - _ALLOWED_VOLUMES)}",
+            )
         )
-        if seccomp not in ("RuntimeDefault", "Localhost"):
-            found.append(f"{name}: seccompProfile must be RuntimeDefault or Localhost")
-        if context.get("procMount", "Default") != "Default":
-            found.append(f"{name}: procMount must be Default")
-        if (context.get("seLinuxOptions") or {}).get("type") not in _SELINUX_TYPES:
-            found.append(f"{name}: seLinuxOptions.type is not allowed")
-        if any(port.get("hostPort") for port in container.get("ports", [])):
-            found.append(f"{name}: hostPort must be unset or 0")
-        if (context.get("windowsOptions") or {}).get("hostProcess"):
-            found.append(f"{name}: windowsOptions.hostProcess must be false")
+    for sysctl in pod.get("sysctls", []):
+        rules.append(
+            (
+                sysctl.get("name") not in _SAFE_SYSCTLS,
+                f"sysctl {sysctl.get('name')} is not in the safe set",
+            )
+        )
+    return [
+        *rules,
+        (
+            (pod.get("seLinuxOptions") or {}).get("type") not in _SELINUX_TYPES,
+            "pod seLinuxOptions.type is not allowed",
+        ),
+        (pod.get("runAsUser") == 0, "pod runAsUser must not be 0"),
+        (
+            bool((pod.get("windowsOptions") or {}).get("hostProcess")),
+            "pod windowsOptions.hostProcess must be false",
+        ),
+    ]
+
+
+def _container_rules(container: Obj, pod: Obj) -> list[tuple[bool, str]]:
+    """(broken, message) for each container-level rule."""
+    context = container.get("securityContext") or {}
+    capabilities = context.get("capabilities") or {}
+    seccomp = (context.get("seccompProfile") or pod.get("seccompProfile") or {}).get("type")
+    return [
+        (bool(context.get("privileged")), "privileged must be false"),
+        (
+            context.get("allowPrivilegeEscalation") is not False,
+            "allowPrivilegeEscalation must be false",
+        ),
+        ("ALL" not in (capabilities.get("drop") or []), "capabilities must drop ALL"),
+        (
+            bool(set(capabilities.get("add") or []) - {"NET_BIND_SERVICE"}),
+            "only NET_BIND_SERVICE may be added",
+        ),
+        (
+            context.get("runAsNonRoot", pod.get("runAsNonRoot")) is not True,
+            "runAsNonRoot must be true (pod or container)",
+        ),
+        (context.get("runAsUser") == 0, "runAsUser must not be 0"),
+        (
+            seccomp not in ("RuntimeDefault", "Localhost"),
+            "seccompProfile must be RuntimeDefault or Localhost",
+        ),
+        (context.get("procMount", "Default") != "Default", "procMount must be Default"),
+        (
+            (context.get("seLinuxOptions") or {}).get("type") not in _SELINUX_TYPES,
+            "seLinuxOptions.type is not allowed",
+        ),
+        (
+            any(port.get("hostPort") for port in container.get("ports", [])),
+            "hostPort must be unset or 0",
+        ),
+        (
+            bool((context.get("windowsOptions") or {}).get("hostProcess")),
+            "windowsOptions.hostProcess must be false",
+        ),
+    ]
+
+
+def violations(pod_spec: Obj) -> list[str]:
+    """Every rule of the restricted profile this pod spec breaks; empty when it passes."""
+    pod = pod_spec.get("securityContext") or {}
+    found = [message for broken, message in _pod_rules(pod_spec, pod) if broken]
+    for kind in ("initContainers", "containers", "ephemeralContainers"):
+        for container in pod_spec.get(kind, []):
+            name = container.get("name")
+            found += [
+                f"{name}: {message}"
+                for broken, message in _container_rules(container, pod)
+                if broken
+            ]
     return found

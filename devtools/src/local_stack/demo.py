@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from local_stack.stack import SAMPLE_SECRET, SAMPLE_SECRET_ARN, LocalStack
+from local_stack.stack import SAMPLE_SECRET, SAMPLE_SECRET_ARN, Database, LocalStack
 
 OUT = sys.__stdout__ or sys.stdout
 
@@ -213,6 +213,16 @@ def story(stack: LocalStack, *, failure: bool) -> None:
     stage(3, "The function authenticates to EKS with a presigned token and runs the Job: dbmate")
     say("    against PostgreSQL, waiting durably between checks (the Job's log, as it runs)")
     result, metrics = function.invoke(delivered)
+    applied = show_first_result(stack, result, metrics)
+    redeliver_and_rotate(stack, function, db, delivered, applied)
+    if failure:
+        fail_on_purpose(stack, function)
+
+
+def show_first_result(
+    stack: LocalStack, result: dict[str, Any], metrics: list[dict[str, Any]]
+) -> str:
+    """Stage 4: the result, the notification, the metrics and the database's tables."""
     stage(4, "The result")
     show_result(result)
     check(result["status"] == "succeeded", "status succeeded")
@@ -245,6 +255,13 @@ def story(stack: LocalStack, *, failure: bool) -> None:
     )
     check(applied == "20261101090000, 20261101090100", f"dbmate's history: {applied}")
 
+    return applied
+
+
+def redeliver_and_rotate(
+    stack: LocalStack, function: Function, db: Database, delivered: dict[str, Any], applied: str
+) -> None:
+    """Stage 5: the same event again (a duplicate), then a rotation that re-runs the migration."""
     stage(5, "At-least-once delivery: the same event again; then a rotation")
     again, _ = function.invoke(delivered)
     show_result(again)
@@ -283,8 +300,9 @@ def story(stack: LocalStack, *, failure: bool) -> None:
     )
     check(len(notifications(stack)) == 1, "one notification for the rotation")
 
-    if not failure:
-        return
+
+def fail_on_purpose(stack: LocalStack, function: Function) -> None:
+    """Stage 6: a migration that cannot apply, reported as failed."""
     stage(
         6, "The failure path: `broken-db` (profile demo-broken) has a migration that cannot apply"
     )

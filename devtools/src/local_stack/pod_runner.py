@@ -99,31 +99,9 @@ class ProcessPodRunner:
             "LANG": "C.UTF-8",
         }
         for source in container.get("envFrom", []):
-            if "secretRef" in source:
-                secret = io.lookup("Secret", source["secretRef"]["name"])
-                if secret is None:
-                    raise KeyError(f'secret "{source["secretRef"]["name"]}"')
-                env.update(_secret_values(secret))
-            elif "configMapRef" in source:
-                config = io.lookup("ConfigMap", source["configMapRef"]["name"])
-                if config is None:
-                    raise KeyError(f'configmap "{source["configMapRef"]["name"]}"')
-                env.update(config.get("data") or {})
+            env.update(_env_from(source, io))
         for item in container.get("env", []):
-            if "value" in item:
-                env[item["name"]] = str(item["value"])
-                continue
-            ref = item.get("valueFrom", {})
-            if "secretKeyRef" in ref:
-                secret = io.lookup("Secret", ref["secretKeyRef"]["name"])
-                if secret is None:
-                    raise KeyError(f'secret "{ref["secretKeyRef"]["name"]}"')
-                env[item["name"]] = _secret_values(secret)[ref["secretKeyRef"]["key"]]
-            elif "configMapKeyRef" in ref:
-                config = io.lookup("ConfigMap", ref["configMapKeyRef"]["name"])
-                if config is None:
-                    raise KeyError(f'configmap "{ref["configMapKeyRef"]["name"]}"')
-                env[item["name"]] = (config.get("data") or {})[ref["configMapKeyRef"]["key"]]
+            env[item["name"]] = _env_value(item, io)
         return env
 
     @staticmethod
@@ -179,3 +157,34 @@ class ProcessPodRunner:
         if io.cancelled.is_set():
             return None
         return code
+
+
+def _lookup(io: PodIO, kind: str, name: str) -> Obj:
+    found = io.lookup(kind, name)
+    if found is None:
+        # The kubelet's words for a missing reference (CreateContainerConfigError).
+        raise KeyError(f'{kind.lower()} "{name}"')
+    return found
+
+
+def _env_from(source: Obj, io: PodIO) -> dict[str, str]:
+    """The variables one envFrom entry brings: a whole Secret or ConfigMap."""
+    if "secretRef" in source:
+        return _secret_values(_lookup(io, "Secret", source["secretRef"]["name"]))
+    if "configMapRef" in source:
+        return dict(_lookup(io, "ConfigMap", source["configMapRef"]["name"]).get("data") or {})
+    return {}
+
+
+def _env_value(item: Obj, io: PodIO) -> str:
+    """One env entry's value: literal, or a key of a Secret or ConfigMap."""
+    if "value" in item:
+        return str(item["value"])
+    ref = item.get("valueFrom", {})
+    if "secretKeyRef" in ref:
+        secret = _lookup(io, "Secret", ref["secretKeyRef"]["name"])
+        return _secret_values(secret)[ref["secretKeyRef"]["key"]]
+    if "configMapKeyRef" in ref:
+        config = _lookup(io, "ConfigMap", ref["configMapKeyRef"]["name"])
+        return str((config.get("data") or {})[ref["configMapKeyRef"]["key"]])
+    return ""

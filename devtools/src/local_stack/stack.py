@@ -22,10 +22,17 @@ import boto3
 import yaml
 from moto.server import ThreadedMotoServer
 
-from kube_emulator import AccessEntry, Emulator, EmulatorConfig, StaticToken
-from kube_emulator.moto_credentials import moto_secret_lookup
+from kube_emulator import Emulator, StaticToken
 from local_stack.pod_runner import ProcessPodRunner
 from local_stack.postgres import LocalPostgres
+from local_stack.world import (
+    assume_role,
+    create_eks_cluster,
+    emulator_config,
+    queue_arn,
+    start_moto_server,
+    topic_with_queue,
+)
 
 #: The project's checkout: the stack reads template.yaml, k8s/, examples/ and tools/ from it.
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "template.yaml").is_file())
@@ -33,7 +40,6 @@ REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 CLUSTER = "platform-dev"
 FUNCTION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/migration-trigger-local"
-KUBERNETES_GROUP = "migration-trigger"
 PROFILE_TAG = "migration-trigger:profile"
 DUMMY_KEY, DUMMY_SECRET = "AKIALOCALSTACK000001", "local-stack-secret"  # not a credential
 #: The sample events in events/ name this secret; orders-db's managed secret gets its name.
@@ -136,11 +142,8 @@ class LocalStack:
         self._started.append(lambda: shutil.rmtree(self.directory, ignore_errors=True))
         # The AWS emulator's request log would bury the story.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self.moto.start()
+        self.moto, self.aws_url = start_moto_server()
         self._started.append(self.moto.stop)
-        host, port = self.moto.get_host_and_port()
-        self.aws_url = f"http://{host}:{port}"
         self.postgres = LocalPostgres().start()
         self._started.append(self.postgres.stop)
         self.admin_token = secrets.token_urlsafe(24)
@@ -150,11 +153,12 @@ class LocalStack:
             on_output=self.on_pod_output,
         )
         self.emulator = Emulator(
-            EmulatorConfig(
-                cluster_name=CLUSTER,
+            emulator_config(
+                cluster=CLUSTER,
                 sts_endpoint=self.aws_url,
-                secret_for_access_key=moto_secret_lookup({DUMMY_KEY: DUMMY_SECRET}),
-                access_entries=(AccessEntry(FUNCTION_ROLE, groups=(KUBERNETES_GROUP,)),),
+                static_key=DUMMY_KEY,
+                static_secret=DUMMY_SECRET,
+                function_role=FUNCTION_ROLE,
                 static_tokens=(StaticToken(self.admin_token, "local-admin"),),
                 backoff_seconds=1.0,
             ),
@@ -197,47 +201,31 @@ class LocalStack:
         )  # type: ignore[call-overload]
 
     def _aws_world(self) -> None:
-        from moto.eks.models import eks_backends
-
-        self.client("eks").create_cluster(
+        create_eks_cluster(
+            eks=self.client("eks"),
             name=CLUSTER,
-            roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks-cluster",
-            resourcesVpcConfig={"subnetIds": ["subnet-local"]},
+            role_arn=f"arn:aws:iam::{ACCOUNT}:role/eks-cluster",
+            subnet_id="subnet-local",
+            emulator=self.emulator,
         )
-        cluster = eks_backends[ACCOUNT][REGION].clusters[CLUSTER]
-        cluster.endpoint = self.emulator.url
-        cluster.certificate_authority = {"data": self.emulator.ca_data}
-        credentials = self.client("sts").assume_role(
-            RoleArn=FUNCTION_ROLE, RoleSessionName="migration-trigger"
-        )["Credentials"]
-        self.function_credentials = {
-            "aws_access_key_id": credentials["AccessKeyId"],
-            "aws_secret_access_key": credentials["SecretAccessKey"],
-            "aws_session_token": credentials["SessionToken"],
-        }
-        sns, sqs = self.client("sns"), self.client("sqs")
-        self.topic_arn = sns.create_topic(Name="migration-trigger-results-local")["TopicArn"]
-        self.notifications_queue = sqs.create_queue(QueueName="results-subscription")["QueueUrl"]
-        sns.subscribe(
-            TopicArn=self.topic_arn,
-            Protocol="sqs",
-            Endpoint=self._queue_arn(self.notifications_queue),
+        self.function_credentials = assume_role(
+            sts=self.client("sts"), role_arn=FUNCTION_ROLE, session_name="migration-trigger"
+        )
+        sqs = self.client("sqs")
+        self.topic_arn, self.notifications_queue = topic_with_queue(
+            sns=self.client("sns"),
+            sqs=sqs,
+            topic_name="migration-trigger-results-local",
+            queue_name="results-subscription",
         )
         # The function's place as the rules' target: events land in this queue, and the local
         # runner hands each to the function, as EventBridge invokes it.
         self.inbox_queue = sqs.create_queue(QueueName="function-inbox")["QueueUrl"]
+        inbox_arn = queue_arn(sqs=sqs, queue_url=self.inbox_queue)
         events = self.client("events")
         for name, pattern in template_rules().items():
             events.put_rule(Name=name, EventPattern=json.dumps(pattern))
-            events.put_targets(
-                Rule=name, Targets=[{"Id": "function", "Arn": self._queue_arn(self.inbox_queue)}]
-            )
-
-    def _queue_arn(self, url: str) -> str:
-        attributes = self.client("sqs").get_queue_attributes(
-            QueueUrl=url, AttributeNames=["QueueArn"]
-        )
-        return str(attributes["Attributes"]["QueueArn"])
+            events.put_targets(Rule=name, Targets=[{"Id": "function", "Arn": inbox_arn}])
 
     def create_database(
         self, identifier: str, *, profile: str | None, sample_secret: bool = False

@@ -17,6 +17,7 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
 
 from kube_emulator import Emulator, ScriptedRunner
+from local_stack.world import create_eks_cluster, topic_with_queue
 from migration_trigger.wiring import reset_caches
 from tests.conftest import ACCOUNT, CLUSTER, REGION, assume_function_role
 from tests.helpers import load_event, manifests
@@ -129,28 +130,19 @@ class World:
         rds_backends[ACCOUNT][REGION].databases["orders-db"].status = status
 
 
-def point_cluster_at(emulator: Emulator) -> None:
-    """Make moto's EKS cluster report the emulator's endpoint and CA, as EKS would its own."""
-    from moto.eks.models import eks_backends
-
-    cluster = eks_backends[ACCOUNT][REGION].clusters[CLUSTER]
-    cluster.endpoint = emulator.url
-    cluster.certificate_authority = {"data": emulator.ca_data}
-
-
 @pytest.fixture
 def world(
     emulator: Emulator, runner: ScriptedRunner, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[World]:
     """An opted-in RDS instance with an RDS-managed secret, a topic with a queue, and the cluster."""
     emulator.apply_all(manifests("namespace.yaml", "rbac.yaml"))
-    eks = boto3.client("eks")
-    eks.create_cluster(
+    create_eks_cluster(
+        eks=boto3.client("eks"),
         name=CLUSTER,
-        roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks",
-        resourcesVpcConfig={"subnetIds": ["subnet-1"]},
+        role_arn=f"arn:aws:iam::{ACCOUNT}:role/eks",
+        subnet_id="subnet-1",
+        emulator=emulator,
     )
-    point_cluster_at(emulator)
     rds = boto3.client("rds")
     db = rds.create_db_instance(
         DBInstanceIdentifier="orders-db",
@@ -168,13 +160,10 @@ def world(
     boto3.client("secretsmanager").put_secret_value(
         SecretId=secret_arn, SecretString=json.dumps({"username": "app", "password": CANARY})
     )
-    sns, sqs = boto3.client("sns"), boto3.client("sqs")
-    topic = sns.create_topic(Name="migration-results")["TopicArn"]
-    queue_url = sqs.create_queue(QueueName="results")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    sqs = boto3.client("sqs")
+    topic, queue_url = topic_with_queue(
+        sns=boto3.client("sns"), sqs=sqs, topic_name="migration-results", queue_name="results"
+    )
 
     for key, value in assume_function_role().items():
         monkeypatch.setenv(key.upper(), value)
