@@ -21,7 +21,7 @@ from migration_trigger import actions
 from migration_trigger.adapters.observability import PrintLog
 from migration_trigger.domain import jobspec
 from migration_trigger.domain.events import Ignored, Rejected, parse_event
-from migration_trigger.domain.result import FAILING, Result
+from migration_trigger.domain.result import FAILING, Result, Status
 from migration_trigger.errors import MigrationTriggerError
 from migration_trigger.flow import handle_event, job_plan
 from migration_trigger.ports import Services
@@ -30,6 +30,8 @@ from migration_trigger.settings import Settings
 from migration_trigger.steps import InlineSteps
 from migration_trigger.wiring import build_services
 
+#: How `plan` names each way `resolve` declines an event.
+_DECLINED = {Status.SKIPPED: "skip", Status.REJECTED: "reject", Status.FAILED: "fail"}
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
@@ -95,7 +97,7 @@ def plan(args: argparse.Namespace) -> int:
         return 0
     resolved = actions.resolve(parsed, services)
     if isinstance(resolved, Declined):
-        decision = {"decision": str(resolved.status), "reason": resolved.reason}
+        decision = {"decision": _DECLINED[resolved.status], "reason": resolved.reason}
         print(json.dumps(decision, indent=2))
         return 0
     profile, facts = resolved.profile, resolved.facts

@@ -10,7 +10,13 @@ import yaml
 
 from migration_trigger.domain import jobspec
 from migration_trigger.domain.events import Trigger, TriggerKind, parse_event
-from migration_trigger.domain.profiles import RESERVED_ENV, CredentialMode, Profile, parse_profiles
+from migration_trigger.domain.profiles import (
+    KEYS,
+    RESERVED_ENV,
+    CredentialMode,
+    Profile,
+    parse_profiles,
+)
 from migration_trigger.errors import ConfigurationError
 from migration_trigger.steps import plain, typed
 from tests.helpers import ROOT, load_event
@@ -265,3 +271,23 @@ def test_restricted_checker_catches_what_the_profile_forbids():
     assert "hostNetwork must be unset or false" in found
     assert "migrate: allowPrivilegeEscalation must be false" in found
     assert any("hostPath" in v for v in found)
+
+
+def test_every_profile_field_has_one_key_in_the_table():
+    assert set(KEYS) == set(Profile._fields) - {"name"}
+    assert all(
+        key.default == Profile._field_defaults.get(key.field)
+        for key in KEYS.values()
+        if not key.required
+    )
+
+
+def test_readme_documents_every_profile_key_with_its_default():
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("### Profiles") : readme.index("## Metrics")]
+
+    for key in KEYS.values():
+        assert f"`{key.json}`" in table, key.json
+        if isinstance(key.default, int) and not isinstance(key.default, bool):
+            row = next(line for line in table.splitlines() if line.startswith(f"| `{key.json}`"))
+            assert f"`{key.default}`" in row, row
