@@ -54,6 +54,9 @@ class Run:
     result: Any
     error: str | None
     operations: list[Any] = field(default_factory=list)
+    #: Every checkpointed operation, as Lambda's durable API sends them on replay
+    #: (`InitialExecutionState.Operations`).
+    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -92,12 +95,16 @@ class World:
         with DurableFunctionTestRunner(
             handler=lambda_handler, skip_time=self.skip_time, region=REGION
         ) as runner:
-            outcome = runner.run(
+            arn = runner.run_async(
                 input=json.dumps(event), execution_timeout=timeout, execution_name=name
             )
+            outcome = runner.wait_for_result(arn, timeout=timeout)
+            # The testing SDK keeps the service's own operation records in its store.
+            stored = runner._store.load(arn).operations
         result = json.loads(outcome.result) if outcome.result else None
         error = outcome.error.message if outcome.error else None
-        return Run(outcome.status, result, error, outcome.operations)
+        history = [operation.to_json_dict() for operation in stored]
+        return Run(outcome.status, result, error, outcome.operations, history)
 
     def set_profiles(self, document: dict[str, Any]) -> None:
         """Replace the deployment's profiles document."""

@@ -1,0 +1,183 @@
+"""Replay compatibility is a contract: what executions in flight replay after a deploy.
+
+Lambda resumes a durable execution by invoking the function again with every operation
+checkpointed so far (`InitialExecutionState.Operations`, in the wire form kept under
+tests/replay/). The SDK matches each step and wait by position, type and name
+(`OperationIdentifier.validate_checkpoint`), and the codec turns each step's checkpoint back into
+its record (steps.py). A change that renames, reorders or retypes a step, or changes a record's
+shape, fails here: on purpose, because a suspended execution of the old version would fail the
+same way after the deploy. Sockets are off in this tier, so a replay that ran a step again
+instead of replaying it (a side effect repeated) fails too.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_durable_execution_sdk_python.execution import (
+    DurableExecutionInvocationInput,
+    DurableExecutionInvocationInputWithClient,
+)
+from aws_durable_execution_sdk_python.lambda_service import (
+    CheckpointOutput,
+    CheckpointUpdatedExecutionState,
+    OperationUpdate,
+    StateOutput,
+)
+
+from migration_trigger import wiring
+from tests.helpers import ROOT
+
+HISTORIES = sorted((ROOT / "tests" / "replay").glob("*.json"))
+#: A durable execution ARN ends with the id of its EXECUTION operation (the SDK finds the input so).
+ARN = "arn:aws:lambda:eu-west-1:123456789012:function:migration-trigger:live/durable-execution/replay/{id}"
+PROFILES = {
+    "profiles": {
+        "orders": {
+            "cluster": {"eksClusterName": "platform-dev"},
+            "namespace": "migrations",
+            "image": "ghcr.io/example/orders-migrations:1.0.0",
+        }
+    }
+}
+
+
+class RecordingService:
+    """The durable execution service, as far as a replay needs it: it keeps what is checkpointed."""
+
+    def __init__(self) -> None:
+        self.updates: list[OperationUpdate] = []
+
+    def checkpoint(
+        self,
+        durable_execution_arn: str,
+        checkpoint_token: str,
+        updates: list[OperationUpdate],
+        client_token: str | None,
+    ) -> CheckpointOutput:
+        self.updates.extend(updates)
+        return CheckpointOutput("next-token", CheckpointUpdatedExecutionState())
+
+    def get_execution_state(
+        self,
+        durable_execution_arn: str,
+        checkpoint_token: str,
+        next_marker: str,
+        max_items: int = 1000,
+    ) -> StateOutput:
+        return StateOutput()
+
+
+class LambdaContext:
+    """What the Lambda runtime passes as the context object."""
+
+    function_name = "migration-trigger"
+    function_version = "7"
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:migration-trigger:live"
+    memory_limit_in_mb = 256
+    aws_request_id = "replay-request"
+    log_group_name = "/aws/lambda/migration-trigger"
+    log_stream_name = "replay"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 900_000
+
+
+@pytest.fixture(autouse=True)
+def deployment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The function's environment after a deploy (values that replayed steps never reach)."""
+    for name, value in {
+        "ENVIRONMENT": "test",
+        "MIGRATION_PROFILES": json.dumps(PROFILES),
+        "TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:migration-results",
+        "AWS_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "AKIAREPLAYREPLAY0001",
+        "AWS_SECRET_ACCESS_KEY": "replay-only",
+        "POWERTOOLS_SERVICE_NAME": "migration-trigger",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    wiring.reset_caches()
+    yield
+    wiring.reset_caches()
+
+
+def replay(operations: list[dict[str, Any]]) -> tuple[dict[str, Any], RecordingService]:
+    """Invoke the handler as Lambda does to resume an execution with these checkpoints."""
+    from migration_trigger.handler import lambda_handler
+
+    payload = {
+        "DurableExecutionArn": ARN.format(id=operations[0]["Id"]),
+        "CheckpointToken": "token-1",
+        "InitialExecutionState": {"Operations": operations, "NextMarker": ""},
+    }
+    service = RecordingService()
+    invocation = DurableExecutionInvocationInputWithClient.from_durable_execution_invocation_input(
+        DurableExecutionInvocationInput.from_json_dict(payload), service
+    )
+    return lambda_handler(invocation, LambdaContext()), service
+
+
+def in_flight(operations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The operations as the service holds them while the execution still runs."""
+    operations = copy.deepcopy(operations)
+    execution = operations[0]
+    assert execution["Type"] == "EXECUTION"
+    execution["Status"] = "STARTED"
+    execution.pop("EndTimestamp", None)
+    return operations
+
+
+def history(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def suspension_points(path: Path) -> list[tuple[str, int]]:
+    """(history, index) of every wait a suspended execution of that history can be sitting in."""
+    return [
+        (path.name, index)
+        for index, op in enumerate(history(path)["operations"])
+        if op["Type"] == "WAIT"
+    ]
+
+
+def test_there_is_a_recorded_history_to_replay():
+    assert HISTORIES, "tests/replay/ holds no history: see test_replay_history.py"
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+def test_a_recorded_execution_replays_to_its_recorded_result_repeating_nothing(path: Path):
+    recorded = history(path)
+
+    output, service = replay(in_flight(recorded["operations"]))
+
+    assert output["Status"] == "SUCCEEDED", output.get("Error")
+    assert json.loads(output["Result"]) == recorded["result"]
+    repeated = [u for u in service.updates if u.operation_type.value in ("STEP", "WAIT")]
+    assert repeated == []
+
+
+@pytest.mark.parametrize(
+    ("name", "index"),
+    [point for path in HISTORIES for point in suspension_points(path)],
+)
+def test_an_execution_suspended_in_any_wait_resumes_into_that_wait(name: str, index: int):
+    # Given an execution of the recorded version suspended in this wait
+    operations = in_flight(history(ROOT / "tests" / "replay" / name)["operations"][: index + 1])
+    wait = operations[-1]
+    wait["Status"] = "STARTED"
+    wait.pop("EndTimestamp", None)
+    wait["WaitDetails"]["ScheduledEndTimestamp"] = 4102444800000  # 2100: not yet over
+
+    # When the new code is invoked on it
+    output, service = replay(operations)
+
+    # Then it replays every earlier step and suspends in the same wait, repeating nothing
+    assert output["Status"] == "PENDING", output.get("Error")
+    assert service.updates == []
