@@ -94,7 +94,6 @@ def size_megabytes(path: Path) -> float:
 
 def orchestration_peak_rss() -> float:
     """Peak RSS (MB, VmHWM) of a process running one full orchestration on the local stack."""
-    sys.path.insert(0, str(ROOT / "src"))
     from local_stack.stack import LocalStack  # noqa: PLC0415 - development tooling, loaded late
 
     with LocalStack() as stack:
