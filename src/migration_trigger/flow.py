@@ -53,6 +53,26 @@ def run_invocation(
     return documents if isinstance(event, list) else documents[0]
 
 
+def report_misconfiguration(
+    event: Any, error: MigrationTriggerError, steps: Steps, services: Services
+) -> dict[str, Any] | list[dict[str, Any]]:
+    """Report every event of an invocation the deployment's settings keep from running; raise."""
+    events = event if isinstance(event, list) else [event]
+    for index, item in enumerate(events):
+        parsed = parse_event(item)
+        result = Result(
+            Status.FAILED,
+            f"the function's configuration is invalid: {error}",
+            trigger=str(parsed.kind) if isinstance(parsed, Trigger) else None,
+            event_id=parsed.event_id,
+            database=parsed.database if isinstance(parsed, Trigger) else None,
+        )
+        report(
+            result, PrefixedSteps(steps, f"event-{index}/") if len(events) > 1 else steps, services
+        )
+    raise MigrationFailedError(f"failed: the function's configuration is invalid: {error}")
+
+
 def handle_event(event: Any, steps: Steps, services: Services) -> Result:
     """The whole flow for one event; every outcome is a reported Result."""
     parsed = parse_event(event)

@@ -18,10 +18,11 @@ try:
     from aws_lambda_powertools import Logger
 
     from migration_trigger.adapters.observability import PowertoolsLog
-    from migration_trigger.flow import run_invocation
+    from migration_trigger.errors import ConfigurationError
+    from migration_trigger.flow import report_misconfiguration, run_invocation
     from migration_trigger.settings import Settings
     from migration_trigger.steps import DurableSteps
-    from migration_trigger.wiring import build_services
+    from migration_trigger.wiring import build_services, reporting_services
 finally:
     gc.freeze()
     if _collecting:
@@ -45,6 +46,9 @@ logger = Logger(service="migration-trigger", stream=_Stdout())  # type: ignore[a
 @durable_execution
 def lambda_handler(event: Any, context: DurableContext) -> dict[str, Any] | list[dict[str, Any]]:
     """Handle one EventBridge event (or a batch): settings, adapters, then the flow."""
-    settings = Settings.from_env(os.environ)
-    services = build_services(settings, log=PowertoolsLog(logger))
-    return run_invocation(event, DurableSteps(context), services)
+    steps, log = DurableSteps(context), PowertoolsLog(logger)
+    try:
+        services = build_services(Settings.from_env(os.environ), log=log)
+    except ConfigurationError as error:
+        return report_misconfiguration(event, error, steps, reporting_services(os.environ, log=log))
+    return run_invocation(event, steps, services)

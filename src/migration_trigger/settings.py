@@ -69,7 +69,13 @@ class Settings(NamedTuple):
                 raise ConfigurationError(
                     f"NOTIFY_STATUSES: use a comma-separated list of: {valid}"
                 ) from None
-        profiles = parse_profiles(text)
+        source = (
+            "MIGRATION_PROFILES" if env.get("MIGRATION_PROFILES") else "MIGRATION_PROFILES_FILE"
+        )
+        try:
+            profiles = parse_profiles(text)
+        except ConfigurationError as error:
+            raise ConfigurationError(f"{source}: {error}") from None
         namespace = env.get("MIGRATION_NAMESPACE", "")
         outside = sorted(
             name for name, p in profiles.items() if namespace and p.namespace != namespace
@@ -95,5 +101,20 @@ class Settings(NamedTuple):
             PROFILE_TAG_KEY=env.get("PROFILE_TAG_KEY") or default["PROFILE_TAG_KEY"],
             DATABASE_TAG_KEY=env.get("DATABASE_TAG_KEY") or default["DATABASE_TAG_KEY"],
             SECRET_TAG_KEY=env.get("SECRET_TAG_KEY") or default["SECRET_TAG_KEY"],
+            METRICS_NAMESPACE=env.get("METRICS_NAMESPACE") or default["METRICS_NAMESPACE"],
+        )
+
+    @classmethod
+    def for_reporting(cls, env: Mapping[str, str]) -> Settings:
+        """What reporting needs when the configuration is invalid; never raises.
+
+        A deployment whose settings cannot be read still reports each event as failed (log, metric,
+        notification), so the alarm and the topic see a broken configuration, not only the log.
+        """
+        default = cls._field_defaults
+        return cls(
+            ENVIRONMENT=env.get("ENVIRONMENT", "").strip() or "unknown",
+            PROFILES={},
+            TOPIC_ARN=env.get("TOPIC_ARN", ""),
             METRICS_NAMESPACE=env.get("METRICS_NAMESPACE") or default["METRICS_NAMESPACE"],
         )

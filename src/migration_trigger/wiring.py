@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -123,3 +124,16 @@ def build_services(settings: Settings, *, log: Log, region: str | None = None) -
         ),
         job_template=load_template,
     )
+
+
+def reporting_services(env: Mapping[str, str], *, log: Log) -> Services:
+    """Adapters that can still report when the settings are invalid.
+
+    Only the report step runs: its log, metrics and notifier. Without a region there is no SNS, and
+    the AWS clients built for a stand-in region are never called.
+    """
+    settings = Settings.for_reporting(env)
+    try:
+        return build_services(settings, log=log)
+    except ConfigurationError:
+        return build_services(settings._replace(TOPIC_ARN=""), log=log, region="us-east-1")

@@ -19,23 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_durable_execution_sdk_python.execution import (
-    DurableExecutionInvocationInput,
-    DurableExecutionInvocationInputWithClient,
-)
-from aws_durable_execution_sdk_python.lambda_service import (
-    CheckpointOutput,
-    CheckpointUpdatedExecutionState,
-    OperationUpdate,
-    StateOutput,
-)
 
 from migration_trigger import wiring
+from tests.durable import resume
 from tests.helpers import ROOT
 
 HISTORIES = sorted((ROOT / "tests" / "replay").glob("*.json"))
-#: A durable execution ARN ends with the id of its EXECUTION operation (the SDK finds the input so).
-ARN = "arn:aws:lambda:eu-west-1:123456789012:function:migration-trigger:live/durable-execution/replay/{id}"
 PROFILES = {
     "profiles": {
         "orders": {
@@ -45,48 +34,6 @@ PROFILES = {
         }
     }
 }
-
-
-class RecordingService:
-    """The durable execution service, as far as a replay needs it: it keeps what is checkpointed."""
-
-    def __init__(self) -> None:
-        self.updates: list[OperationUpdate] = []
-
-    def checkpoint(
-        self,
-        durable_execution_arn: str,
-        checkpoint_token: str,
-        updates: list[OperationUpdate],
-        client_token: str | None,
-    ) -> CheckpointOutput:
-        self.updates.extend(updates)
-        return CheckpointOutput("next-token", CheckpointUpdatedExecutionState())
-
-    def get_execution_state(
-        self,
-        durable_execution_arn: str,
-        checkpoint_token: str,
-        next_marker: str,
-        max_items: int = 1000,
-    ) -> StateOutput:
-        return StateOutput()
-
-
-class LambdaContext:
-    """What the Lambda runtime passes as the context object."""
-
-    function_name = "migration-trigger"
-    function_version = "7"
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:migration-trigger:live"
-    memory_limit_in_mb = 256
-    aws_request_id = "replay-request"
-    log_group_name = "/aws/lambda/migration-trigger"
-    log_stream_name = "replay"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 900_000
 
 
 @pytest.fixture(autouse=True)
@@ -106,22 +53,6 @@ def deployment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     wiring.reset_caches()
     yield
     wiring.reset_caches()
-
-
-def replay(operations: list[dict[str, Any]]) -> tuple[dict[str, Any], RecordingService]:
-    """Invoke the handler as Lambda does to resume an execution with these checkpoints."""
-    from migration_trigger.handler import lambda_handler
-
-    payload = {
-        "DurableExecutionArn": ARN.format(id=operations[0]["Id"]),
-        "CheckpointToken": "token-1",
-        "InitialExecutionState": {"Operations": operations, "NextMarker": ""},
-    }
-    service = RecordingService()
-    invocation = DurableExecutionInvocationInputWithClient.from_durable_execution_invocation_input(
-        DurableExecutionInvocationInput.from_json_dict(payload), service
-    )
-    return lambda_handler(invocation, LambdaContext()), service
 
 
 def in_flight(operations: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -155,7 +86,7 @@ def test_there_is_a_recorded_history_to_replay():
 def test_a_recorded_execution_replays_to_its_recorded_result_repeating_nothing(path: Path):
     recorded = history(path)
 
-    output, service = replay(in_flight(recorded["operations"]))
+    output, service = resume(in_flight(recorded["operations"]))
 
     assert output["Status"] == "SUCCEEDED", output.get("Error")
     assert json.loads(output["Result"]) == recorded["result"]
@@ -176,7 +107,7 @@ def test_an_execution_suspended_in_any_wait_resumes_into_that_wait(name: str, in
     wait["WaitDetails"]["ScheduledEndTimestamp"] = 4102444800000  # 2100: not yet over
 
     # When the new code is invoked on it
-    output, service = replay(operations)
+    output, service = resume(operations)
 
     # Then it replays every earlier step and suspends in the same wait, repeating nothing
     assert output["Status"] == "PENDING", output.get("Error")

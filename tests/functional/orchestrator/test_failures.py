@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -172,3 +173,39 @@ def test_job_deleted_by_someone_while_running_is_failed(world: World):
 
     assert run.status is InvocationStatus.FAILED
     assert "was deleted before it finished" in (run.error or "")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("MIGRATION_PROFILES", "{", "MIGRATION_PROFILES: the profiles document is not valid JSON"),
+        ("NOTIFY_STATUSES", "everything", "NOTIFY_STATUSES: use a comma-separated list of"),
+    ],
+)
+def test_invalid_configuration_is_reported_failed_naming_the_setting(
+    world: World, capfd: pytest.CaptureFixture[str], variable: str, value: str, named: str
+):
+    # Given a deployment whose settings cannot be read
+    world.monkeypatch.setenv(variable, value)
+
+    # When an event arrives
+    run = world.run(world.event("rds-instance-created.json"))
+
+    # Then the execution fails, and the result still reaches the topic and the metrics
+    assert run.status is InvocationStatus.FAILED
+    assert named in (run.error or "")
+    (message,) = world.notifications()
+    body = json.loads(message["Message"])
+    assert body["status"] == "failed"
+    assert named in body["reason"]
+    assert body["database"] == world.db_arn
+    assert message["Subject"] == "[test] Migration FAILED: orders-db (db-created)"
+    metrics = [
+        json.loads(line)
+        for line in capfd.readouterr().out.splitlines()
+        if line.startswith('{"_aws"')
+    ]
+    assert [(m["Status"], m["Migrations"]) for m in metrics if "Migrations" in m] == [
+        ("failed", [1.0])
+    ]
+    assert world.jobs() == []

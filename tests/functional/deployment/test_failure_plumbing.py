@@ -1,0 +1,90 @@
+"""template.yaml routes a failed migration where AWS actually sends it.
+
+A failed or timed-out migration ends its durable execution FAILED while its invocation succeeds
+(tests/unit/test_durable_failure.py): AWS's "Monitoring durable functions" page says to alarm on
+`DurableExecutionFailed` for execution-level failures, and "Best practices for Lambda durable
+functions" that an execution ending FAILED, STOPPED or TIMED_OUT after an asynchronous
+invocation sends the original event to the function's dead-letter queue. The quotas are 3,000
+operations and 100 MB written per execution.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.helpers import ROOT
+
+
+def _plain(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return {"!": loader.construct_scalar(node)}  # type: ignore[arg-type]
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Loader.add_multi_constructor("!", _plain)
+TEMPLATE = yaml.load((ROOT / "template.yaml").read_text(), Loader=_Loader)  # noqa: S506
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+FUNCTION = RESOURCES["MigrationFunction"]
+
+
+def alarms_on(metric: str) -> list[dict[str, Any]]:
+    return [
+        r["Properties"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["MetricName"] == metric
+    ]
+
+
+def test_the_function_has_a_dead_letter_queue_for_failed_executions():
+    dlq = FUNCTION["Properties"]["DeadLetterQueue"]
+
+    assert dlq["Type"] == "SQS"
+    queue = dlq["TargetArn"]["!"].split(".")[0]
+    assert RESOURCES[queue]["Type"] == "AWS::SQS::Queue"
+    assert any(
+        alarm["Dimensions"][0]["Value"] == {"!": f"{queue}.QueueName"}
+        for alarm in alarms_on("ApproximateNumberOfMessagesVisible")
+    )
+
+
+@pytest.mark.parametrize("metric", ["DurableExecutionFailed", "DurableExecutionTimedOut"])
+def test_failed_and_timed_out_executions_raise_an_alarm_to_the_topic(metric: str):
+    (alarm,) = alarms_on(metric)
+
+    assert alarm["Namespace"] == "AWS/Lambda"
+    assert alarm["Threshold"] == 1
+    assert alarm["AlarmActions"] == [{"!": "ResultsTopic"}]
+
+
+@pytest.mark.parametrize(
+    ("metric", "quota"),
+    [("DurableExecutionOperations", 3000), ("DurableExecutionStorageWrittenBytes", 100_000_000)],
+)
+def test_an_execution_nearing_a_durable_quota_raises_an_alarm_before_it_is_hit(
+    metric: str, quota: int
+):
+    (alarm,) = alarms_on(metric)
+
+    assert alarm["Statistic"] == "Maximum"
+    assert 0.5 * quota <= alarm["Threshold"] < quota
+
+
+def test_no_alarm_claims_to_see_failed_migrations_through_invocation_errors():
+    (errors,) = alarms_on("Errors")
+
+    assert "Failed migrations do not count here" in errors["AlarmDescription"]
+
+
+def test_no_checkov_suppression_claims_a_destination_replaces_the_dead_letter_queue():
+    skipped = {s["id"] for s in FUNCTION["Metadata"]["checkov"]["skip"]}
+
+    assert "CKV_AWS_116" not in skipped
