@@ -85,12 +85,6 @@ def test_duplicate_rds_deliveries_share_a_dedup_key_across_envelope_ids():
             "RDS-EVENT-0006 (DB instance restarted) is not a creation or restore",
         ),
         (
-            lambda e: e["detail"].update(
-                SourceArn="arn:aws:rds:eu-west-1:123456789012:snapshot:nightly"
-            ),
-            "not a DB instance or cluster ARN",
-        ),
-        (
             lambda e: e.update(
                 {"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification"}
             ),
@@ -106,6 +100,45 @@ def test_well_formed_events_we_do_not_act_on_are_ignored_with_the_reason(change:
 
     assert isinstance(parsed, Ignored)
     assert reason in parsed.reason
+
+
+@pytest.mark.parametrize(
+    "source_arn",
+    ["arn:aws:rds:eu-west-1:123456789012:snapshot:nightly", "orders-db", "arn:aws:s3:::bucket"],
+)
+def test_creation_naming_no_database_is_rejected_loudly(source_arn: str):
+    # A creation or restore we act on, whose database cannot be named: a migration may be missed.
+    event = load_event("rds-instance-created.json")
+    event["detail"]["SourceArn"] = source_arn
+
+    parsed = parse_event(event)
+
+    assert isinstance(parsed, Rejected)
+    assert f"names {source_arn}, which is not a DB instance or cluster ARN" in parsed.reason
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"serviceEventDetails": {"secretId": SECRET}},
+        {"responseElements": {"arn": SECRET}},
+        {"envelope": [SECRET]},
+    ],
+    ids=["serviceEventDetails", "responseElements", "envelope-resources"],
+)
+def test_cloudtrail_rotation_secret_found_in_every_published_shape(where: dict[str, Any]):
+    event = load_event("cloudtrail-rotation-succeeded.json")
+    del event["detail"]["additionalEventData"]
+    event["detail"]["resources"] = []
+    if "envelope" in where:
+        event["resources"] = where["envelope"]
+    else:
+        event["detail"].update(where)
+
+    parsed = parse_event(event)
+
+    assert isinstance(parsed, Trigger)
+    assert parsed.secret_id == SECRET
 
 
 def test_label_other_than_awscurrent_is_ignored():

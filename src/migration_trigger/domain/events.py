@@ -116,7 +116,7 @@ def parse_event(event: Any) -> Parsed:
         detail_type == CLOUDTRAIL_DETAIL_TYPE
         and detail.get("eventSource") == "secretsmanager.amazonaws.com"
     ):
-        return _cloudtrail_rotation(detail, base)
+        return _cloudtrail_rotation(event, detail, base)
     if source == MANUAL_SOURCE and detail_type == MANUAL_DETAIL_TYPE:
         return _manual(detail, base)
     return Ignored(
@@ -143,8 +143,11 @@ def _rds(detail: dict[str, Any], base: dict[str, str]) -> Parsed:
         return Rejected(f"the {rds_event} event has no detail.SourceArn", event_id)
     parsed = parse_rds_arn(source_arn)
     if parsed is None:
-        return Ignored(
-            f"{rds_event} names {source_arn}, which is not a DB instance or cluster ARN", event_id
+        # A creation or restore whose database cannot be named may be a migration missed: loud.
+        return Rejected(
+            f"{rds_event} names {source_arn}, which is not a DB instance or cluster ARN: "
+            "the database to migrate cannot be determined",
+            event_id,
         )
     region, account, _, _ = parsed
     return Trigger(
@@ -183,28 +186,49 @@ def _label_updated(event: dict[str, Any], detail: dict[str, Any], base: dict[str
     )
 
 
-def _cloudtrail_rotation(detail: dict[str, Any], base: dict[str, str]) -> Parsed:
+def _cloudtrail_rotation(
+    event: dict[str, Any], detail: dict[str, Any], base: dict[str, str]
+) -> Parsed:
     event_id = base["event_id"]
     name = _text(detail, "eventName")
     if name != "RotationSucceeded":
         return Ignored(f"Secrets Manager {name or 'event'} is not a completed rotation", event_id)
-    extra = detail.get("additionalEventData")
-    secret = _text(extra, "SecretId") if isinstance(extra, dict) else None
-    if secret is None:
-        for resource in detail.get("resources") or []:
-            if isinstance(resource, dict):
-                # CloudTrail spells this key ARN, arn or aRN depending on the event.
-                secret = next(
-                    (v for k, v in resource.items() if k.lower() == "arn" and isinstance(v, str)),
-                    None,
-                )
-                if secret:
-                    break
+    secret = _rotated_secret(event, detail)
     if secret is None:
         return Rejected("the RotationSucceeded event names no secret", event_id)
     # The rotated version is resolved from Secrets Manager later, so this path and the native
     # Secret Label Updated event for the same rotation share one dedup key.
     return Trigger(kind=TriggerKind.SECRET_ROTATED, detail=name, secret_id=secret, **base)
+
+
+def _rotated_secret(event: dict[str, Any], detail: dict[str, Any]) -> str | None:
+    """The secret a RotationSucceeded event names, wherever this event's shape puts it.
+
+    Seen in published events: `additionalEventData.SecretId` (AWS's own samples),
+    `serviceEventDetails.secretId` (RDS-managed rotations), `responseElements.arn`, and the
+    secret among `detail.resources` or the envelope's `resources`, its key spelled ARN, arn or
+    aRN (Secrets Manager's CloudTrail page: "aRN" before February 2024).
+    """
+    for container, key in (
+        ("additionalEventData", "SecretId"),
+        ("serviceEventDetails", "secretId"),
+        ("responseElements", "arn"),
+    ):
+        inner = detail.get(container)
+        if isinstance(inner, dict) and (found := _text(inner, key)):
+            return found
+    for resource in detail.get("resources") or []:
+        if isinstance(resource, dict):
+            found = next(
+                (v for k, v in resource.items() if k.lower() == "arn" and isinstance(v, str)),
+                None,
+            )
+            if found:
+                return found
+    resources = event.get("resources")
+    if isinstance(resources, list):
+        return next((r for r in resources if isinstance(r, str) and _SECRET_ARN.match(r)), None)
+    return None
 
 
 def _manual(detail: dict[str, Any], base: dict[str, str]) -> Parsed:
