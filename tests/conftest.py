@@ -51,6 +51,20 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     ).close()
 
 
+def admin_client(service: str) -> Any:
+    """A client on moto as the tests' own admin identity: never the function's role.
+
+    The function's credentials are in the environment while a world exists; arranging and
+    observing through them would pass through the function's policy (local_stack/iam.py).
+    """
+    return boto3.client(  # type: ignore[call-overload]
+        service,
+        aws_access_key_id=STATIC_KEY,
+        aws_secret_access_key=STATIC_SECRET,
+        aws_session_token=None,
+    )
+
+
 def assume_function_role(session_name: str = "migration-trigger") -> dict[str, Any]:
     """Credentials of the function's role, issued by moto's STS as Lambda would receive them."""
     return assume_role(sts=boto3.client("sts"), role_arn=FUNCTION_ROLE, session_name=session_name)

@@ -36,6 +36,8 @@ from migration_trigger.records import (
 FUNCTION_LOG_LINES = 2000
 _URL_PASSWORD = re.compile(r"(://[^:/\s@]+:)[^@\s]+@")
 _NOT_FOUND = ("DBInstanceNotFound", "DBInstanceNotFoundFault", "DBClusterNotFoundFault")
+#: What Secrets Manager answers for a secret the function's policy does not cover, or none at all.
+_NOT_OURS = ("AccessDeniedException", "ResourceNotFoundException")
 _DECLINED = {Skip: Status.SKIPPED, Reject: Status.REJECTED, Fail: Status.FAILED}
 
 
@@ -45,7 +47,20 @@ def resolve(trigger: Trigger, services: Services) -> Resolved | Declined:
     rotated: str | None = None
     database = trigger.database
     if trigger.kind is TriggerKind.SECRET_ROTATED:
-        secret = services.secrets.describe(trigger.secret_id or "")
+        try:
+            secret = services.secrets.describe(trigger.secret_id or "")
+        except AwsError as error:
+            if error.code not in _NOT_OURS:
+                raise
+            # Secret Label Updated fires for every secret in the account; the policy lets the
+            # function describe only RDS-managed secrets and those tagged with a database.
+            return Declined(
+                Status.IGNORED,
+                f"secret {trigger.secret_id} is not a database's credentials secret this "
+                f"function may read ({error.code})",
+                trigger,
+                None,
+            )
         version = trigger.rotation_version or secret.current_version
         trigger = trigger._replace(
             secret_id=secret.arn,
@@ -99,9 +114,18 @@ def _bind(
     settings = services.settings
     # A tag may name a self-managed secret by name or partial ARN: Secrets Manager resolves it.
     reference = facts.tags.get(settings.SECRET_TAG_KEY)
-    tagged = (
-        services.secrets.describe(reference) if reference and not facts.managed_secret_arn else None
-    )
+    tagged = None
+    if reference and not facts.managed_secret_arn:
+        try:
+            tagged = services.secrets.describe(reference)
+        except AwsError as error:
+            if error.code not in _NOT_OURS:
+                raise
+            return Reject(
+                f"secret {reference}, named by the {settings.SECRET_TAG_KEY} tag, cannot be read "
+                f"({error.code}): it must exist and be tagged "
+                f"{settings.DATABASE_TAG_KEY}={facts.arn}"
+            )
     return bind_secret(
         facts,
         tagged=tagged,

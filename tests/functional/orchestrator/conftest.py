@@ -17,10 +17,11 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
 
 from kube_emulator import Emulator, ScriptedRunner
+from local_stack.iam import Enforcer, function_policy, moto_resolver
 from local_stack.world import create_eks_cluster, topic_with_queue
 from migration_trigger.wiring import reset_caches
 from tests.conftest import ACCOUNT, CLUSTER, REGION, assume_function_role
-from tests.helpers import load_event, manifests
+from tests.helpers import ROOT, load_event, manifests
 
 CANARY = "canary-Pa55:w/rd@#%-do-not-leak"
 PROFILE_TAG = "migration-trigger:profile"
@@ -69,6 +70,8 @@ class World:
     secret_arn: str
     queue_url: str
     monkeypatch: pytest.MonkeyPatch
+    #: The function's AWS calls, checked against template.yaml's policy.
+    iam: Enforcer
     skip_time: bool = True
     _sqs: Any = None
 
@@ -172,7 +175,8 @@ def world(
         sns=boto3.client("sns"), sqs=sqs, topic_name="migration-results", queue_name="results"
     )
 
-    for key, value in assume_function_role().items():
+    credentials = assume_function_role()
+    for key, value in credentials.items():
         monkeypatch.setenv(key.upper(), value)
     monkeypatch.setenv("ENVIRONMENT", "test")
     monkeypatch.setenv("TOPIC_ARN", topic)
@@ -180,5 +184,29 @@ def world(
     monkeypatch.setenv("NOTIFY_STATUSES", "succeeded,failed,timed_out,rejected,skipped")
     monkeypatch.setenv("MIGRATION_PROFILES", json.dumps(profiles()))
     reset_caches()
-    yield World(emulator, runner, db["DBInstanceArn"], secret_arn, queue_url, monkeypatch, _sqs=sqs)
+    iam = enforce_function_policy(credentials["aws_access_key_id"], topic)
+    yield World(
+        emulator, runner, db["DBInstanceArn"], secret_arn, queue_url, monkeypatch, iam, _sqs=sqs
+    )
     reset_caches()
+
+
+def enforce_function_policy(access_key: str, topic_arn: str) -> Enforcer:
+    """The function's calls from now on pass template.yaml's policy, as in AWS (local_stack/iam.py)."""
+    refs = {
+        "AWS::Partition": "aws",
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT,
+        "ClusterName": CLUSTER,
+        "ResultsTopic": topic_arn,
+        "DataKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/test-data-key",
+    }
+    enforcer = Enforcer(
+        function_policy(ROOT / "template.yaml", refs=refs),
+        access_key=access_key,
+        principal=f"arn:aws:sts::{ACCOUNT}:assumed-role/migration-trigger-function/migration-trigger",
+        resolve=moto_resolver(partition="aws", region=REGION, account=ACCOUNT),
+    )
+    boto3.setup_default_session()
+    enforcer.install(boto3.DEFAULT_SESSION)
+    return enforcer

@@ -7,10 +7,10 @@ import threading
 import time
 from typing import Any
 
-import boto3
 from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from kube_emulator import PodScript
+from tests.conftest import admin_client
 from tests.functional.orchestrator.conftest import Run, World
 from tests.helpers import ROOT
 
@@ -147,7 +147,7 @@ def test_ignored_and_malformed_events_never_touch_the_cluster(world: World):
 def test_manual_request_put_on_the_bus_reaches_the_function_as_eventbridge_delivers_it(
     world: World,
 ):
-    events, sqs = boto3.client("events"), boto3.client("sqs")
+    events, sqs = admin_client("events"), admin_client("sqs")
     queue = sqs.create_queue(QueueName="bus-target")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"

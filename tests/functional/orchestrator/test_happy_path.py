@@ -23,3 +23,20 @@ def test_instance_created_event_runs_one_job_and_reports_success(world: World):
     assert job["metadata"]["name"] == run.result["job"]
     (message,) = world.notifications()
     assert message["Subject"] == "[test] Migration succeeded: orders-db (db-created)"
+
+
+def test_a_migration_needs_no_permission_the_template_does_not_grant(world: World):
+    """Every AWS call the function makes passes template.yaml's own policy (local_stack/iam.py)."""
+    world.pods.when(PodScript(logs="Applied 1 migration\n", duration=0.1))
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.status is InvocationStatus.SUCCEEDED, run.error
+    denied = [call for call in world.iam.calls if not call.allowed]
+    assert denied == []
+    assert {call.action for call in world.iam.calls} == {
+        "rds:DescribeDBInstances",
+        "secretsmanager:GetSecretValue",
+        "eks:DescribeCluster",
+        "sns:Publish",
+    }

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import boto3
 import pytest
 from aws_durable_execution_sdk_python.execution import InvocationStatus
 
+from tests.conftest import admin_client
 from tests.functional.orchestrator.conftest import PROFILE_TAG, World, profiles
 
 
@@ -34,7 +34,7 @@ def test_each_instance_trigger_kind_runs_a_migration(world: World, file: str, tr
 
 
 def test_cluster_created_event_runs_a_migration_for_the_cluster(world: World):
-    cluster = boto3.client("rds").create_db_cluster(
+    cluster = admin_client("rds").create_db_cluster(
         DBClusterIdentifier="billing-cluster",
         Engine="aurora-postgresql",
         MasterUsername="app",
@@ -71,14 +71,14 @@ def test_native_and_cloudtrail_events_of_one_rotation_run_one_job(world: World):
 
 
 def current_version(world: World) -> str:
-    versions = boto3.client("secretsmanager").describe_secret(SecretId=world.secret_arn)[
+    versions = admin_client("secretsmanager").describe_secret(SecretId=world.secret_arn)[
         "VersionIdsToStages"
     ]
     return next(v for v, stages in versions.items() if "AWSCURRENT" in stages)
 
 
 def test_database_without_opt_in_tag_is_skipped_and_no_job_is_created(world: World):
-    boto3.client("rds").remove_tags_from_resource(ResourceName=world.db_arn, TagKeys=[PROFILE_TAG])
+    admin_client("rds").remove_tags_from_resource(ResourceName=world.db_arn, TagKeys=[PROFILE_TAG])
 
     run = world.run(world.event("rds-instance-created.json"))
 
@@ -90,7 +90,7 @@ def test_database_without_opt_in_tag_is_skipped_and_no_job_is_created(world: Wor
 
 
 def test_tag_naming_an_unknown_profile_is_rejected(world: World):
-    boto3.client("rds").add_tags_to_resource(
+    admin_client("rds").add_tags_to_resource(
         ResourceName=world.db_arn, Tags=[{"Key": PROFILE_TAG, "Value": "../../etc/passwd"}]
     )
 
@@ -102,7 +102,7 @@ def test_tag_naming_an_unknown_profile_is_rejected(world: World):
 
 
 def test_profile_not_running_on_the_trigger_is_skipped(world: World):
-    boto3.client("rds").add_tags_to_resource(
+    admin_client("rds").add_tags_to_resource(
         ResourceName=world.db_arn, Tags=[{"Key": PROFILE_TAG, "Value": "reports"}]
     )
 
@@ -113,7 +113,7 @@ def test_profile_not_running_on_the_trigger_is_skipped(world: World):
 
 
 def test_tags_cannot_bring_an_image_command_or_namespace(world: World):
-    boto3.client("rds").add_tags_to_resource(
+    admin_client("rds").add_tags_to_resource(
         ResourceName=world.db_arn,
         Tags=[
             {"Key": "migration-trigger:image", "Value": "evil:latest"},
@@ -131,19 +131,29 @@ def test_tags_cannot_bring_an_image_command_or_namespace(world: World):
     assert job["metadata"]["namespace"] == "migrations"
 
 
-def test_secret_of_no_database_is_skipped(world: World):
-    other = boto3.client("secretsmanager").create_secret(Name="unrelated", SecretString="{}")["ARN"]
+def test_rotation_of_a_secret_the_function_may_not_read_is_ignored_quietly(world: World):
+    """Secret Label Updated fires for every secret in the account; the template's policy lets the
+    function describe only RDS-managed secrets and secrets tagged with a database, and AWS answers
+    AccessDeniedException for the rest (enforced here by local_stack/iam.py)."""
+    # Given a secret that is no database's credentials
+    other = admin_client("secretsmanager").create_secret(Name="unrelated", SecretString="{}")["ARN"]
     event = world.event("secret-label-updated.json")
     event["resources"] = [other]
 
+    # When its AWSCURRENT label moves
     run = world.run(event)
 
-    assert run.result["status"] == "skipped"
-    assert "belongs to no database" in run.result["reason"]
+    # Then the event is ignored: no failure, no notification, no Job
+    assert run.status is InvocationStatus.SUCCEEDED, run.error
+    assert run.result["status"] == "ignored"
+    assert "is not a database's credentials secret this function may read" in run.result["reason"]
+    assert world.iam.calls[0].allowed is False
+    assert world.notifications() == []
+    assert world.jobs() == []
 
 
 def test_deleted_database_is_skipped(world: World):
-    boto3.client("rds").delete_db_instance(DBInstanceIdentifier="orders-db", SkipFinalSnapshot=True)
+    admin_client("rds").delete_db_instance(DBInstanceIdentifier="orders-db", SkipFinalSnapshot=True)
 
     run = world.run(world.event("rds-instance-created.json"))
 
@@ -153,7 +163,7 @@ def test_deleted_database_is_skipped(world: World):
 
 def _legacy_database() -> str:
     """An opted-in instance without an RDS-managed secret; returns its ARN."""
-    rds = boto3.client("rds")
+    rds = admin_client("rds")
     rds.create_db_instance(
         DBInstanceIdentifier="legacy-db",
         Engine="postgres",
@@ -173,17 +183,17 @@ def _self_managed_secret(name: str, *, database: str | None) -> str:
     """A credentials secret, tagged with its database when one is given; returns its ARN."""
     tags = [{"Key": "migration-trigger:database", "Value": database}] if database else []
     return str(
-        boto3.client("secretsmanager").create_secret(
+        admin_client("secretsmanager").create_secret(
             Name=name, SecretString=json.dumps({"username": "app", "password": "x"}), Tags=tags
         )["ARN"]
     )
 
 
 def test_self_managed_secret_must_name_its_database_back(world: World):
-    sm = boto3.client("secretsmanager")
+    sm = admin_client("secretsmanager")
     legacy_arn = _legacy_database()
     secret = _self_managed_secret("legacy-db-creds", database=None)
-    boto3.client("rds").add_tags_to_resource(
+    admin_client("rds").add_tags_to_resource(
         ResourceName=legacy_arn, Tags=[{"Key": "migration-trigger:secret", "Value": secret}]
     )
     event = world.event("rds-instance-created.json", SourceArn=legacy_arn)
@@ -195,7 +205,12 @@ def test_self_managed_secret_must_name_its_database_back(world: World):
     accepted = world.run(world.event("manual-retrigger.json", database=legacy_arn), name="again")
 
     assert refused.result["status"] == "rejected"
-    assert "is not tagged migration-trigger:database=" in refused.result["reason"]
+    # The policy lets the function describe only secrets that carry the tag (AccessDenied).
+    assert "cannot be read (AccessDeniedException)" in refused.result["reason"]
+    assert (
+        f"must exist and be tagged migration-trigger:database={legacy_arn}"
+        in (refused.result["reason"])
+    )
     assert accepted.result["status"] == "succeeded", accepted.result
 
 
@@ -208,7 +223,7 @@ def test_rotation_runs_only_for_the_secret_the_database_names(world: World, nami
     own = _self_managed_secret("legacy-db", database=legacy_arn)
     admin = _self_managed_secret("legacy-db-admin", database=legacy_arn)
     tag = {"name": "legacy-db", "partial ARN": own[: -len("-XXXXXX")], "ARN": own}[naming]
-    boto3.client("rds").add_tags_to_resource(
+    admin_client("rds").add_tags_to_resource(
         ResourceName=legacy_arn, Tags=[{"Key": "migration-trigger:secret", "Value": tag}]
     )
     rotated = {}

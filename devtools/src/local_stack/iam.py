@@ -1,0 +1,261 @@
+"""template.yaml's IAM policy, enforced on the function's own AWS calls, in-process.
+
+moto's IAM enforcement cannot hold the code to the deployed policy: it honours an Allow only when
+its Resource is `*`, never applies a Deny to one resource and ignores Conditions (measured with
+moto 5.2.5). So the function's calls are checked here instead, the way IAM evaluates an
+identity-based policy: an explicit Deny wins, otherwise some Allow must match the action, the
+resource ARN and every condition. The statements are read from template.yaml itself (never
+copied), so a permission the code needs and the template lacks fails a test, and a secret the
+function may not describe is refused as AWS would refuse it.
+
+Only calls signed with the function's access key are checked: the tests' own arrangements use
+other credentials. Each checked call is recorded, allowed or not.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import yaml
+from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
+
+#: (service prefix, operation, API parameters) -> (resource ARN, resource tags)
+Resolver = Callable[[str, str, Mapping[str, Any]], tuple[str, dict[str, str]]]
+
+#: The error code each service answers a denial with.
+_DENIED_CODES = {
+    "rds": "AccessDenied",
+    "sns": "AuthorizationError",
+    "sts": "AccessDenied",
+}
+#: Calls IAM never checks.
+_ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity"})
+
+
+class Statement(NamedTuple):
+    """One statement of an identity-based policy, intrinsics resolved."""
+
+    sid: str
+    effect: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    conditions: Mapping[str, Mapping[str, Any]]
+
+
+class Call(NamedTuple):
+    """One AWS call the function made, as IAM saw it."""
+
+    action: str
+    resource: str
+    allowed: bool
+
+
+# -- reading the template -----------------------------------------------------------------------
+
+
+class _Intrinsic(NamedTuple):
+    function: str
+    value: Any
+
+
+def _loader() -> type[yaml.SafeLoader]:
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> _Intrinsic:
+        if isinstance(node, yaml.SequenceNode):
+            return _Intrinsic(suffix, loader.construct_sequence(node, deep=True))
+        if isinstance(node, yaml.MappingNode):
+            return _Intrinsic(suffix, loader.construct_mapping(node, deep=True))
+        return _Intrinsic(suffix, loader.construct_scalar(node))  # type: ignore[arg-type]
+
+    Loader.add_multi_constructor("!", intrinsic)
+    return Loader
+
+
+def _resolve(value: Any, refs: Mapping[str, str]) -> Any:
+    """Values with !Sub, !Ref and !GetAtt replaced from `refs` (names and `Resource.Attribute`)."""
+    if isinstance(value, _Intrinsic):
+        if value.function == "Sub":
+            text = value.value if isinstance(value.value, str) else value.value[0]
+            return re.sub(r"\$\{([^}]+)\}", lambda m: _ref(m[1], refs), text)
+        return _ref(value.value if isinstance(value.value, str) else ".".join(value.value), refs)
+    if isinstance(value, list):
+        return [_resolve(item, refs) for item in value]
+    if isinstance(value, dict):
+        return {key: _resolve(item, refs) for key, item in value.items()}
+    return value
+
+
+def _ref(name: str, refs: Mapping[str, str]) -> str:
+    if name not in refs:
+        raise KeyError(f"the function's policy refers to {name}: give its value in refs")
+    return refs[name]
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(value) if isinstance(value, list) else (value,)
+
+
+def function_policy(template: Path, *, refs: Mapping[str, str]) -> list[Statement]:
+    """The statements template.yaml gives the function's role (its `Policies`)."""
+    document = yaml.load(template.read_text(), Loader=_loader())  # noqa: S506 - SafeLoader
+    policies = document["Resources"]["MigrationFunction"]["Properties"]["Policies"]
+    statements = []
+    for policy in policies:
+        for raw in _resolve(policy["Statement"], refs):
+            statements.append(
+                Statement(
+                    sid=raw.get("Sid", ""),
+                    effect=raw["Effect"],
+                    actions=_strings(raw["Action"]),
+                    resources=_strings(raw["Resource"]),
+                    conditions=raw.get("Condition", {}),
+                )
+            )
+    return statements
+
+
+# -- evaluating it ------------------------------------------------------------------------------
+
+
+def _matches(pattern: str, value: str, *, case_sensitive: bool) -> bool:
+    # IAM wildcards are `*` and `?` only; fnmatch's `[...]` never appears in these patterns.
+    if case_sensitive:
+        return fnmatch.fnmatchcase(value, pattern)
+    return fnmatch.fnmatchcase(value.lower(), pattern.lower())
+
+
+def _condition_holds(operator: str, key: str, expected: Any, tags: Mapping[str, str]) -> bool:
+    prefix = key.split("/", 1)[0]
+    if prefix not in ("aws:ResourceTag", "secretsmanager:ResourceTag"):
+        raise NotImplementedError(f"condition key {key} is not evaluated here: add it")
+    value = tags.get(key.split("/", 1)[1])
+    wanted = [str(item) for item in _strings(expected)]
+    if operator == "Null":
+        return (value is None) == (wanted[0].lower() == "true")
+    if operator == "StringEquals":
+        return value is not None and value in wanted
+    if operator == "StringLike":
+        return value is not None and any(
+            _matches(pattern, value, case_sensitive=True) for pattern in wanted
+        )
+    raise NotImplementedError(f"condition operator {operator} is not evaluated here: add it")
+
+
+def _applies(statement: Statement, action: str, resource: str, tags: Mapping[str, str]) -> bool:
+    return (
+        any(_matches(p, action, case_sensitive=False) for p in statement.actions)
+        and any(_matches(p, resource, case_sensitive=True) for p in statement.resources)
+        and all(
+            _condition_holds(operator, key, expected, tags)
+            for operator, clauses in statement.conditions.items()
+            for key, expected in clauses.items()
+        )
+    )
+
+
+def allows(
+    statements: list[Statement], action: str, resource: str, tags: Mapping[str, str]
+) -> bool:
+    """IAM's decision for an identity-based policy: explicit Deny, else some Allow, else deny."""
+    if action in _ALWAYS_ALLOWED:
+        return True
+    relevant = [s for s in statements if _applies(s, action, resource, tags)]
+    if any(s.effect == "Deny" for s in relevant):
+        return False
+    return any(s.effect == "Allow" for s in relevant)
+
+
+class Enforcer:
+    """Checks the function's calls against its policy on a boto3 session; records each call."""
+
+    def __init__(
+        self,
+        statements: list[Statement],
+        *,
+        access_key: str,
+        principal: str,
+        resolve: Resolver,
+    ) -> None:
+        self.statements = statements
+        self.access_key = access_key
+        self.principal = principal
+        self.resolve = resolve
+        self.calls: list[Call] = []
+
+    def install(self, session: Any) -> None:
+        """Check every call of clients created from `session` from now on."""
+        session.events.register("before-parameter-build", self._keep_params)
+        session.events.register("before-call", self._check)
+
+    @staticmethod
+    def _keep_params(params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["iam_params"] = dict(params)
+
+    def _check(
+        self, model: Any, request_signer: Any, context: dict[str, Any], **_: Any
+    ) -> tuple[AWSResponse, dict[str, Any]] | None:
+        credentials = request_signer._credentials
+        if credentials is None or credentials.get_frozen_credentials().access_key != (
+            self.access_key
+        ):
+            return None
+        service = model.service_model.endpoint_prefix
+        action = f"{service}:{model.name}"
+        resource, tags = self.resolve(service, model.name, context.get("iam_params", {}))
+        allowed = allows(self.statements, action, resource, tags)
+        self.calls.append(Call(action, resource, allowed))
+        if allowed:
+            return None
+        message = (
+            f"User: {self.principal} is not authorized to perform: {action} on resource: "
+            f"{resource} because no identity-based policy allows the {action} action"
+        )
+        code = _DENIED_CODES.get(service, "AccessDeniedException")
+        error = {"Error": {"Code": code, "Message": message}}
+        return (
+            AWSResponse("", 400, HTTPHeaders(), None),
+            {**error, "ResponseMetadata": {"HTTPStatusCode": 400}},
+        )
+
+
+# -- what each call is about, in moto -----------------------------------------------------------
+
+
+def moto_resolver(*, partition: str, region: str, account: str) -> Resolver:
+    """The ARN and tags of what a call names, looked up in the in-process moto backends."""
+
+    def resolve(
+        service: str, operation: str, params: Mapping[str, Any]
+    ) -> tuple[str, dict[str, str]]:
+        arn = f"arn:{partition}:{service}:{region}:{account}"
+        if service == "rds":
+            for key, kind in (("DBInstanceIdentifier", "db"), ("DBClusterIdentifier", "cluster")):
+                if key in params:
+                    return f"{arn}:{kind}:{params[key]}", {}
+        if service == "secretsmanager" and "SecretId" in params:
+            return _secret(params["SecretId"], arn, region=region, account=account)
+        if service == "sns" and "TopicArn" in params:
+            return str(params["TopicArn"]), {}
+        if service == "eks" and "name" in params:
+            return f"{arn}:cluster/{params['name']}", {}
+        return "*", {}
+
+    return resolve
+
+
+def _secret(secret_id: str, arn: str, *, region: str, account: str) -> tuple[str, dict[str, str]]:
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    secret = secretsmanager_backends[account][region].secrets.get(secret_id)
+    if secret is None:
+        # IAM sees the ARN as the caller wrote it: a name stands for a secret of that name.
+        return (secret_id if secret_id.startswith("arn:") else f"{arn}:secret:{secret_id}"), {}
+    tags = {t["Key"]: t["Value"] for t in getattr(secret, "tags", None) or []}
+    return str(secret.arn), tags
