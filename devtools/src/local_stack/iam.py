@@ -15,14 +15,14 @@ other credentials. Each checked call is recorded, allowed or not.
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import yaml
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
+
+from local_stack.template import TEMPLATE, Context, load, resolve
 
 #: (service prefix, operation, API parameters) -> (resource ARN, resource tags)
 Resolver = Callable[[str, str, Mapping[str, Any]], tuple[str, dict[str, str]]]
@@ -58,67 +58,24 @@ class Call(NamedTuple):
 # -- reading the template -----------------------------------------------------------------------
 
 
-class _Intrinsic(NamedTuple):
-    function: str
-    value: Any
-
-
-def _loader() -> type[yaml.SafeLoader]:
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> _Intrinsic:
-        if isinstance(node, yaml.SequenceNode):
-            return _Intrinsic(suffix, loader.construct_sequence(node, deep=True))
-        if isinstance(node, yaml.MappingNode):
-            return _Intrinsic(suffix, loader.construct_mapping(node, deep=True))
-        return _Intrinsic(suffix, loader.construct_scalar(node))  # type: ignore[arg-type]
-
-    Loader.add_multi_constructor("!", intrinsic)
-    return Loader
-
-
-def _resolve(value: Any, refs: Mapping[str, str]) -> Any:
-    """Values with !Sub, !Ref and !GetAtt replaced from `refs` (names and `Resource.Attribute`)."""
-    if isinstance(value, _Intrinsic):
-        if value.function == "Sub":
-            text = value.value if isinstance(value.value, str) else value.value[0]
-            return re.sub(r"\$\{([^}]+)\}", lambda m: _ref(m[1], refs), text)
-        return _ref(value.value if isinstance(value.value, str) else ".".join(value.value), refs)
-    if isinstance(value, list):
-        return [_resolve(item, refs) for item in value]
-    if isinstance(value, dict):
-        return {key: _resolve(item, refs) for key, item in value.items()}
-    return value
-
-
-def _ref(name: str, refs: Mapping[str, str]) -> str:
-    if name not in refs:
-        raise KeyError(f"the function's policy refers to {name}: give its value in refs")
-    return refs[name]
-
-
 def _strings(value: Any) -> tuple[str, ...]:
     return tuple(value) if isinstance(value, list) else (value,)
 
 
-def function_policy(template: Path, *, refs: Mapping[str, str]) -> list[Statement]:
+def function_policy(*, refs: Mapping[str, str], path: Path = TEMPLATE) -> list[Statement]:
     """The statements template.yaml gives the function's role (its `Policies`)."""
-    document = yaml.load(template.read_text(), Loader=_loader())  # noqa: S506 - SafeLoader
-    policies = document["Resources"]["MigrationFunction"]["Properties"]["Policies"]
-    statements = []
-    for policy in policies:
-        for raw in _resolve(policy["Statement"], refs):
-            statements.append(
-                Statement(
-                    sid=raw.get("Sid", ""),
-                    effect=raw["Effect"],
-                    actions=_strings(raw["Action"]),
-                    resources=_strings(raw["Resource"]),
-                    conditions=raw.get("Condition", {}),
-                )
-            )
-    return statements
+    policies = load(path)["Resources"]["MigrationFunction"]["Properties"]["Policies"]
+    return [
+        Statement(
+            sid=raw.get("Sid", ""),
+            effect=raw["Effect"],
+            actions=_strings(raw["Action"]),
+            resources=_strings(raw["Resource"]),
+            conditions=raw.get("Condition", {}),
+        )
+        for policy in policies
+        for raw in resolve(policy["Statement"], Context(refs))
+    ]
 
 
 # -- evaluating it ------------------------------------------------------------------------------

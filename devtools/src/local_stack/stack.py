@@ -25,6 +25,7 @@ from moto.server import ThreadedMotoServer
 from kube_emulator import Emulator, StaticToken
 from local_stack.pod_runner import ProcessPodRunner
 from local_stack.postgres import LocalPostgres
+from local_stack.template import ROOT, Context, function_events, resolve
 from local_stack.world import (
     assume_role,
     create_eks_cluster,
@@ -34,8 +35,6 @@ from local_stack.world import (
     topic_with_queue,
 )
 
-#: The project's checkout: the stack reads template.yaml, k8s/, examples/ and tools/ from it.
-ROOT = next(p for p in Path(__file__).resolve().parents if (p / "template.yaml").is_file())
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 CLUSTER = "platform-dev"
@@ -72,27 +71,22 @@ def demo_profiles() -> dict[str, Any]:
     }
 
 
-def template_rules(path: Path = ROOT / "template.yaml") -> dict[str, dict[str, Any]]:
-    """The EventBridge rule patterns of template.yaml, by event name."""
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def plain(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.MappingNode):
-            return loader.construct_mapping(node, deep=True)
-        if isinstance(node, yaml.SequenceNode):
-            return loader.construct_sequence(node, deep=True)
-        return loader.construct_scalar(node)  # type: ignore[arg-type]
-
-    # CloudFormation short-form tags (!Ref, !Sub...) read as plain values: only patterns matter.
-    Loader.add_multi_constructor("!", plain)
-    template = yaml.load(path.read_text(), Loader=Loader)  # noqa: S506 - SafeLoader subclass
-    events = template["Resources"]["MigrationFunction"]["Properties"]["Events"]
+def template_rules(*, self_managed_secret_prefix: str = "") -> dict[str, dict[str, Any]]:
+    """The patterns of template.yaml's enabled EventBridge rules, by name, as deployed here."""
+    context = Context(
+        refs={
+            "AWS::Partition": "aws",
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "SelfManagedSecretPrefix": self_managed_secret_prefix,
+        },
+        conditions={"HasSelfManagedSecretPrefix": bool(self_managed_secret_prefix)},
+    )
     return {
-        name: spec["Properties"]["Pattern"]
-        for name, spec in events.items()
-        if spec["Type"] == "EventBridgeRule"
+        name: resolve(event["Pattern"], context)
+        for name, event in function_events().items()
+        if event["Type"] == "EventBridgeRule"
+        and resolve(event.get("State", "ENABLED"), context) == "ENABLED"
     }
 
 

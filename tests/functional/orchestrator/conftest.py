@@ -21,7 +21,7 @@ from local_stack.iam import Enforcer, function_policy, moto_resolver
 from local_stack.world import create_eks_cluster, topic_with_queue
 from migration_trigger.wiring import reset_caches
 from tests.conftest import ACCOUNT, CLUSTER, REGION, assume_function_role
-from tests.helpers import ROOT, load_event, manifests
+from tests.helpers import load_event, manifests
 
 CANARY = "canary-Pa55:w/rd@#%-do-not-leak"
 PROFILE_TAG = "migration-trigger:profile"
@@ -202,7 +202,7 @@ def enforce_function_policy(access_key: str, topic_arn: str) -> Enforcer:
         "DataKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/test-data-key",
     }
     enforcer = Enforcer(
-        function_policy(ROOT / "template.yaml", refs=refs),
+        function_policy(refs=refs),
         access_key=access_key,
         principal=f"arn:aws:sts::{ACCOUNT}:assumed-role/migration-trigger-function/migration-trigger",
         resolve=moto_resolver(partition="aws", region=REGION, account=ACCOUNT),
