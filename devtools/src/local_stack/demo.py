@@ -16,7 +16,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from local_stack.stack import SAMPLE_SECRET, SAMPLE_SECRET_ARN, Database, LocalStack
+from local_stack.iam import enforce_on_default_session
+from local_stack.stack import (
+    ACCOUNT,
+    CLUSTER,
+    FUNCTION_ROLE,
+    REGION,
+    SAMPLE_SECRET,
+    SAMPLE_SECRET_ARN,
+    Database,
+    LocalStack,
+)
 
 OUT = sys.__stdout__ or sys.stdout
 
@@ -81,6 +91,18 @@ class Function:
         self.stack = stack
         os.environ.update(stack.environment())
         wiring.reset_caches()
+        # The function runs under template.yaml's own policy, as it would in AWS.
+        self.iam = enforce_on_default_session(
+            access_key=stack.function_credentials["aws_access_key_id"],
+            role_arn=FUNCTION_ROLE,
+            region=REGION,
+            account=ACCOUNT,
+            refs={
+                "ClusterName": CLUSTER,
+                "ResultsTopic": stack.topic_arn,
+                "DataKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/local-data-key",
+            },
+        )
         self.runs = 0
 
     def invoke(self, event: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -214,6 +236,11 @@ def story(stack: LocalStack, *, failure: bool) -> None:
     say("    against PostgreSQL, waiting durably between checks (the Job's log, as it runs)")
     result, metrics = function.invoke(delivered)
     applied = show_first_result(stack, result, metrics)
+    actions = sorted({call.action for call in function.iam.calls})
+    check(
+        all(call.allowed for call in function.iam.calls),
+        f"IAM: every call the function made ({', '.join(actions)}) is allowed by template.yaml",
+    )
     redeliver_and_rotate(stack, function, db, delivered, applied)
     if failure:
         fail_on_purpose(stack, function)

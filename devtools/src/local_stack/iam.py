@@ -182,6 +182,29 @@ class Enforcer:
         )
 
 
+def enforce_on_default_session(
+    *, access_key: str, role_arn: str, region: str, account: str, refs: Mapping[str, str]
+) -> Enforcer:
+    """From now on, the calls of boto3 clients made with `access_key` pass the function's policy.
+
+    `refs` gives what the policy's statements refer to besides the partition, region and account
+    (the cluster's name, the topic's ARN, the key's ARN).
+    """
+    import boto3
+
+    enforcer = Enforcer(
+        function_policy(
+            refs={"AWS::Partition": "aws", "AWS::Region": region, "AWS::AccountId": account, **refs}
+        ),
+        access_key=access_key,
+        principal=role_arn.replace(":iam::", ":sts::").replace(":role/", ":assumed-role/"),
+        resolve=moto_resolver(partition="aws", region=region, account=account),
+    )
+    boto3.setup_default_session()
+    enforcer.install(boto3.DEFAULT_SESSION)
+    return enforcer
+
+
 # -- what each call is about, in moto -----------------------------------------------------------
 
 

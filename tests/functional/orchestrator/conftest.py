@@ -17,10 +17,10 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
 
 from kube_emulator import Emulator, ScriptedRunner
-from local_stack.iam import Enforcer, function_policy, moto_resolver
+from local_stack.iam import Enforcer, enforce_on_default_session
 from local_stack.world import create_eks_cluster, topic_with_queue
 from migration_trigger.wiring import reset_caches
-from tests.conftest import ACCOUNT, CLUSTER, REGION, assume_function_role
+from tests.conftest import ACCOUNT, CLUSTER, FUNCTION_ROLE, REGION, assume_function_role
 from tests.helpers import load_event, manifests
 
 CANARY = "canary-Pa55:w/rd@#%-do-not-leak"
@@ -193,20 +193,14 @@ def world(
 
 def enforce_function_policy(access_key: str, topic_arn: str) -> Enforcer:
     """The function's calls from now on pass template.yaml's policy, as in AWS (local_stack/iam.py)."""
-    refs = {
-        "AWS::Partition": "aws",
-        "AWS::Region": REGION,
-        "AWS::AccountId": ACCOUNT,
-        "ClusterName": CLUSTER,
-        "ResultsTopic": topic_arn,
-        "DataKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/test-data-key",
-    }
-    enforcer = Enforcer(
-        function_policy(refs=refs),
+    return enforce_on_default_session(
         access_key=access_key,
-        principal=f"arn:aws:sts::{ACCOUNT}:assumed-role/migration-trigger-function/migration-trigger",
-        resolve=moto_resolver(partition="aws", region=REGION, account=ACCOUNT),
+        role_arn=FUNCTION_ROLE,
+        region=REGION,
+        account=ACCOUNT,
+        refs={
+            "ClusterName": CLUSTER,
+            "ResultsTopic": topic_arn,
+            "DataKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/test-data-key",
+        },
     )
-    boto3.setup_default_session()
-    enforcer.install(boto3.DEFAULT_SESSION)
-    return enforcer
