@@ -13,7 +13,17 @@ from typing import Any
 
 from migration_trigger.domain import jobspec
 from migration_trigger.domain.database import DatabaseFacts
-from migration_trigger.domain.decision import Bound, Fail, Reject, Route, Skip, bind_secret, route
+from migration_trigger.domain.decision import (
+    Bound,
+    Fail,
+    Reject,
+    Route,
+    Skip,
+    bind_secret,
+    cluster_of,
+    keyed_by_database,
+    route,
+)
 from migration_trigger.domain.events import Trigger, TriggerKind
 from migration_trigger.domain.jobstate import JobPhase, JobState, is_finished, job_state, latest_pod
 from migration_trigger.domain.profiles import CredentialMode
@@ -81,10 +91,13 @@ def resolve(trigger: Trigger, services: Services) -> Resolved | Declined:
     assert database is not None, "parse_event gives every other trigger a database"
     try:
         facts = services.rds.describe(database)
+        if (cluster := cluster_of(facts)) is not None:
+            facts = services.rds.describe(cluster)
     except AwsError as error:
         if error.code in _NOT_FOUND:
             return _declined(Skip(f"{database} no longer exists"), trigger, database)
         raise
+    trigger = keyed_by_database(trigger, facts)
     decision = route(trigger, facts, dict(settings.PROFILES), tag_key=settings.PROFILE_TAG_KEY)
     if not isinstance(decision, Route):
         return _declined(decision, trigger, facts.arn)

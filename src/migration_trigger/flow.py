@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from migration_trigger import actions
-from migration_trigger.domain.database import AVAILABLE, DatabaseFacts
+from migration_trigger.domain.database import DatabaseFacts
 from migration_trigger.domain.events import Ignored, Rejected, Trigger, TriggerKind, parse_event
 from migration_trigger.domain.jobspec import JobPlan
 from migration_trigger.domain.jobstate import JobPhase, JobState
@@ -152,12 +152,13 @@ def job_plan(resolved: Resolved, facts: DatabaseFacts, execution: str) -> JobPla
 def wait_until_available(
     facts: DatabaseFacts, profile: Profile, steps: Steps, services: Services
 ) -> DatabaseFacts | str:
-    """The database's facts once it is available, or why waiting for it ran out."""
+    """The database's facts once it is ready (a cluster: with an available writer), or why
+    waiting for it ran out."""
     waited, check, arn = 0, 0, facts.arn
-    while facts.status != AVAILABLE:
+    while not facts.ready:
         if waited >= profile.wait_for_available_seconds:
             return (
-                f"{facts.identifier} was still '{facts.status}' after {waited}s "
+                f"{facts.identifier} {facts.waiting_for()} after {waited}s "
                 f"(waitForAvailableSeconds {profile.wait_for_available_seconds})"
             )
         pause = min(AVAILABLE_POLL_SECONDS, max(1, profile.wait_for_available_seconds - waited))

@@ -7,7 +7,17 @@ from typing import Any
 import pytest
 
 from migration_trigger.domain.database import DatabaseFacts, SecretFacts
-from migration_trigger.domain.decision import Bound, Fail, Reject, Route, Skip, bind_secret, route
+from migration_trigger.domain.decision import (
+    Bound,
+    Fail,
+    Reject,
+    Route,
+    Skip,
+    bind_secret,
+    cluster_of,
+    keyed_by_database,
+    route,
+)
 from migration_trigger.domain.events import Trigger, TriggerKind
 from migration_trigger.domain.profiles import parse_profiles
 from tests.helpers import ROOT
@@ -143,3 +153,47 @@ def test_secret_belongs_to_the_database_rds_tags_before_ours():
     owner = SecretFacts(MANAGED, "v1", tags).database(database_tag_key="migration-trigger:database")
 
     assert owner == "cluster-arn"
+
+
+def test_a_member_instance_is_migrated_as_its_cluster():
+    member = facts()._replace(cluster="billing-cluster")
+
+    assert cluster_of(member) == "arn:aws:rds:eu-west-1:123456789012:cluster:billing-cluster"
+    assert cluster_of(facts()) is None
+
+
+def test_a_creation_is_keyed_by_database_and_creation_time_whatever_event_announced_it():
+    created = facts()._replace(created="2026-11-20 10:02:31+00:00")
+    by_instance = trigger(TriggerKind.DB_CREATED)._replace(dedup_key="RDS-EVENT-0005|x|t1")
+    by_cluster = trigger(TriggerKind.DB_CREATED)._replace(dedup_key="RDS-EVENT-0170|y|t2")
+
+    a, b = keyed_by_database(by_instance, created), keyed_by_database(by_cluster, created)
+
+    assert a.dedup_key == b.dedup_key == f"db-created|{DB}|2026-11-20 10:02:31+00:00"
+
+
+def test_rotations_and_manual_requests_keep_their_own_keys():
+    created = facts()._replace(created="2026-11-20 10:02:31+00:00")
+    manual = trigger(TriggerKind.MANUAL)._replace(dedup_key="manual|req-1")
+
+    assert keyed_by_database(manual, created).dedup_key == "manual|req-1"
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "writer", "ready", "why"),
+    [
+        ("instance", "available", None, True, ""),
+        ("instance", "backing-up", None, False, "was still 'backing-up'"),
+        ("cluster", "available", None, False, "had no writer instance"),
+        ("cluster", "available", "creating", False, "had its writer instance still 'creating'"),
+        ("cluster", "available", "available", True, ""),
+    ],
+)
+def test_a_database_is_ready_when_a_migration_can_connect(
+    kind: str, status: str, writer: str | None, ready: bool, why: str
+):
+    database = facts()._replace(kind=kind, status=status, writer_status=writer)
+
+    assert database.ready is ready
+    if not ready:
+        assert database.waiting_for() == why

@@ -78,6 +78,7 @@ class Rds:
         host = endpoint.get("Address", "") if isinstance(endpoint, dict) else endpoint or ""
         port = endpoint.get("Port") if isinstance(endpoint, dict) else db.get("Port")
         engine = db.get("Engine", "")
+        writer = self._writer_status(db) if shape.kind == "cluster" else None
         return DatabaseFacts(
             arn=db.get(shape.arn_key, reference),
             identifier=identifier,
@@ -90,7 +91,24 @@ class Rds:
             master_username=db.get("MasterUsername", ""),
             managed_secret_arn=(db.get("MasterUserSecret") or {}).get("SecretArn"),
             tags=_tags(db.get("TagList")),
+            created=str(db.get(shape.created_key) or ""),
+            cluster=db.get("DBClusterIdentifier") if shape.kind == "instance" else None,
+            writer_status=writer,
         )
+
+    def _writer_status(self, cluster: dict[str, Any]) -> str | None:
+        """The status of a cluster's writer instance; None while it has no writer."""
+        writer = next(
+            (m for m in cluster.get("DBClusterMembers") or [] if m.get("IsClusterWriter")), None
+        )
+        if writer is None:
+            return None
+        identifier = writer["DBInstanceIdentifier"]
+        found = call(
+            f"describe DB instance {identifier}",
+            lambda: self.client.describe_db_instances(DBInstanceIdentifier=identifier),
+        )["DBInstances"]
+        return str(found[0].get("DBInstanceStatus", "unknown")) if found else None
 
 
 class _Shape(NamedTuple):
@@ -104,6 +122,7 @@ class _Shape(NamedTuple):
     status_key: str
     name_key: str
     not_found: str
+    created_key: str
 
 
 _SHAPES = {
@@ -116,6 +135,7 @@ _SHAPES = {
         "DBInstanceStatus",
         "DBName",
         "DBInstanceNotFound",
+        "InstanceCreateTime",
     ),
     "cluster": _Shape(
         "cluster",
@@ -126,6 +146,7 @@ _SHAPES = {
         "Status",
         "DatabaseName",
         "DBClusterNotFoundFault",
+        "ClusterCreateTime",
     ),
 }
 

@@ -33,11 +33,36 @@ class DatabaseFacts(NamedTuple):
     master_username: str
     tags: dict[str, str]
     managed_secret_arn: str | None = None
+    #: When RDS created it (ISO 8601): with the ARN, what makes a creation or restore unique.
+    created: str = ""
+    #: For an instance that belongs to a cluster (Aurora, Multi-AZ DB cluster): the cluster's id.
+    cluster: str | None = None
+    #: For a cluster: the status of its writer instance; None while it has none.
+    writer_status: str | None = None
 
     @property
     def endpoint(self) -> Endpoint:
         """Where to connect."""
         return Endpoint(engine=self.engine, host=self.host, port=self.port, name=self.name)
+
+    @property
+    def ready(self) -> bool:
+        """Whether a migration can connect now.
+
+        A cluster is `available` before any instance exists: RDS creates a cluster's instances
+        only once the cluster is available, and only its writer accepts a migration.
+        """
+        if self.status != AVAILABLE:
+            return False
+        return self.kind != "cluster" or self.writer_status == AVAILABLE
+
+    def waiting_for(self) -> str:
+        """What keeps it from being ready, in words for a result."""
+        if self.status != AVAILABLE:
+            return f"was still '{self.status}'"
+        if self.writer_status is None:
+            return "had no writer instance"
+        return f"had its writer instance still '{self.writer_status}'"
 
 
 class SecretFacts(NamedTuple):

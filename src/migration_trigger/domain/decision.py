@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from migration_trigger.domain.database import DatabaseFacts, SecretFacts
-from migration_trigger.domain.events import Trigger
+from migration_trigger.domain.events import Trigger, TriggerKind
 from migration_trigger.domain.profiles import Profile
 
 
@@ -38,6 +38,28 @@ class Bound(NamedTuple):
     """The credentials secret a migration of the database uses (full ARN)."""
 
     secret_arn: str
+
+
+def cluster_of(facts: DatabaseFacts) -> str | None:
+    """The ARN of the cluster an instance belongs to; None for a cluster or a lone instance.
+
+    RDS-EVENT-0005 fires for every Aurora member instance, readers included, while the data, the
+    endpoint and the managed master secret belong to the cluster: a migration targets the cluster.
+    """
+    if facts.kind != "instance" or not facts.cluster or ":db:" not in facts.arn:
+        return None
+    return f"{facts.arn.rsplit(':db:', 1)[0]}:cluster:{facts.cluster}"
+
+
+def keyed_by_database(trigger: Trigger, facts: DatabaseFacts) -> Trigger:
+    """A creation or restore keyed by the database and its creation time, not by the event.
+
+    One cluster's creation arrives as RDS-EVENT-0170 and as an RDS-EVENT-0005 per instance, and
+    one restore may arrive as both RDS-EVENT-0019 and -0043: each is the same migration.
+    """
+    if trigger.kind not in (TriggerKind.DB_CREATED, TriggerKind.DB_RESTORED) or not facts.created:
+        return trigger
+    return trigger._replace(dedup_key=f"{trigger.kind}|{facts.arn}|{facts.created}")
 
 
 def route(

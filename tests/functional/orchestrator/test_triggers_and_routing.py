@@ -42,6 +42,13 @@ def test_cluster_created_event_runs_a_migration_for_the_cluster(world: World):
         DatabaseName="billing",
         Tags=[{"Key": PROFILE_TAG, "Value": "orders"}],
     )["DBCluster"]
+    # Its writer: a migration waits for one (test_aurora.py covers a cluster still without).
+    admin_client("rds").create_db_instance(
+        DBInstanceIdentifier="billing-1",
+        DBClusterIdentifier="billing-cluster",
+        Engine="aurora-postgresql",
+        DBInstanceClass="db.r6g.large",
+    )
     event = world.event("rds-cluster-created.json", SourceArn=cluster["DBClusterArn"])
 
     run = world.run(event)
