@@ -16,18 +16,17 @@ from migration_trigger.domain.jobspec import JobPlan
 from migration_trigger.domain.jobstate import JobPhase, JobState
 from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.result import FAILING, Result, Status
+from migration_trigger.domain.schedule import (
+    AVAILABLE_POLL_SECONDS,
+    BACKSTOP_SECONDS,
+    QUEUE_SETTLE_SECONDS,
+    poll_pause,
+)
 from migration_trigger.errors import MigrationTriggerError
 from migration_trigger.ports import Services
 from migration_trigger.records import Declined, Refused, Resolved
 from migration_trigger.steps import PrefixedSteps, Steps
 
-#: Seconds between database status checks while it is being created or restored.
-AVAILABLE_POLL_SECONDS = 30
-#: Seconds after creating a Job before comparing it with other Jobs of the database: creation
-#: timestamps have one-second resolution, so after this every earlier Job is visible.
-QUEUE_SETTLE_SECONDS = 2
-#: Longest gap between status checks of a running Job.
-MAX_POLL_SECONDS = 60
 _OUTCOMES = {JobPhase.SUCCEEDED: Status.SUCCEEDED, JobPhase.TIMED_OUT: Status.TIMED_OUT}
 
 
@@ -188,7 +187,7 @@ def wait_for_turn(plan: JobPlan, steps: Steps, services: Services) -> Refused | 
                 f"waited {waited}s behind {', '.join(queue.ahead)} migrating the same database "
                 f"(queueTimeoutSeconds {plan.profile.queue_timeout_seconds}); the Job was deleted",
             )
-        pause = poll_pause(plan.profile, check)
+        pause = poll_pause(plan.profile, waited)
         steps.wait(f"queued-{check}", pause)
         waited += pause
         check += 1
@@ -196,25 +195,23 @@ def wait_for_turn(plan: JobPlan, steps: Steps, services: Services) -> Refused | 
 
 def follow(plan: JobPlan, started_at: float, steps: Steps, services: Services) -> JobState:
     """Check the Job with growing pauses until it finishes, is stuck, or overruns its deadline."""
-    check = 0
+    check, waited = 0, 0
     while True:
-        steps.wait(f"running-{check}", poll_pause(plan.profile, check))
+        pause = poll_pause(plan.profile, waited)
+        steps.wait(f"running-{check}", pause)
+        waited += pause
         observed = steps.step(f"check-{check}", lambda: actions.check_job(plan, services))
         if observed.state.finished:
             return observed.state
         # Backstop for a Job Kubernetes does not stop (its deadline only counts once it runs).
-        limit = plan.profile.active_deadline_seconds + 10 * MAX_POLL_SECONDS
+        limit = plan.profile.active_deadline_seconds + BACKSTOP_SECONDS
         if observed.at - started_at > limit:
             reason = f"the Job did not finish within {limit}s"
             return JobState(JobPhase.TIMED_OUT, reason, observed.state.pod)
         check += 1
 
 
-def poll_pause(profile: Profile, check: int) -> int:
-    """Seconds before check `check + 1`: pollSeconds, doubling thrice, at most MAX_POLL_SECONDS."""
-    return int(min(MAX_POLL_SECONDS, profile.poll_seconds * 2 ** min(check, 3)))
-
-
 def report(result: Result, steps: Steps, services: Services) -> Result:
     """Log the result, emit its metrics, and notify if its status is one that notifies."""
-    return steps.step("report", lambda: actions.publish(result, services))
+    capped = result.capped()
+    return steps.step("report", lambda: actions.publish(capped, services))

@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 from migration_trigger.domain.profiles import Profile, parse_profiles
 from migration_trigger.domain.result import Status
+from migration_trigger.domain.schedule import refusal
 from migration_trigger.errors import ConfigurationError
 
 DEFAULT_NOTIFY = frozenset({Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.REJECTED})
@@ -38,6 +39,9 @@ class Settings(NamedTuple):
     KUBECONFIG: str = ""
     #: The namespace the function is granted (k8s/rbac.yaml); when set, profiles must use it.
     MIGRATION_NAMESPACE: str = ""
+    #: Seconds a durable execution may run (the template's DurableConfig.ExecutionTimeout, passed
+    #: here by the template itself): every profile's waits must fit in it.
+    EXECUTION_TIMEOUT_SECONDS: int = 86400
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -45,58 +49,22 @@ class Settings(NamedTuple):
         environment = env.get("ENVIRONMENT", "").strip()
         if not environment:
             raise ConfigurationError("ENVIRONMENT is not set (e.g. dev, prod)")
-        if env.get("MIGRATION_PROFILES"):
-            text = env["MIGRATION_PROFILES"]
-        elif env.get("MIGRATION_PROFILES_FILE"):
-            path = Path(env["MIGRATION_PROFILES_FILE"])
-            try:
-                text = path.read_text()
-            except OSError as error:
-                raise ConfigurationError(
-                    f"MIGRATION_PROFILES_FILE: cannot read {path}: {error.strerror}"
-                ) from None
-        else:
-            raise ConfigurationError(
-                "set MIGRATION_PROFILES (JSON) or MIGRATION_PROFILES_FILE (path)"
-            )
-        notify_raw = env.get("NOTIFY_STATUSES")
-        notify = DEFAULT_NOTIFY
-        if notify_raw is not None:
-            try:
-                notify = frozenset(Status(s.strip()) for s in notify_raw.split(",") if s.strip())
-            except ValueError:
-                valid = ", ".join(str(s) for s in Status)
-                raise ConfigurationError(
-                    f"NOTIFY_STATUSES: use a comma-separated list of: {valid}"
-                ) from None
-        source = (
-            "MIGRATION_PROFILES" if env.get("MIGRATION_PROFILES") else "MIGRATION_PROFILES_FILE"
-        )
-        try:
-            profiles = parse_profiles(text)
-        except ConfigurationError as error:
-            raise ConfigurationError(f"{source}: {error}") from None
-        namespace = env.get("MIGRATION_NAMESPACE", "")
-        outside = sorted(
-            name for name, p in profiles.items() if namespace and p.namespace != namespace
-        )
-        if outside:
-            raise ConfigurationError(
-                f"profiles {outside} use a namespace other than MIGRATION_NAMESPACE={namespace}, "
-                "the only one the function is granted"
-            )
+        notify = _notify_statuses(env.get("NOTIFY_STATUSES"))
         default = cls._field_defaults
-        tail_raw = env.get("LOG_TAIL_LINES", "40")
-        if not tail_raw.isdigit() or not 0 <= int(tail_raw) <= 1000:
-            raise ConfigurationError("LOG_TAIL_LINES must be an integer from 0 to 1000")
+        timeout = _integer(
+            env, "EXECUTION_TIMEOUT_SECONDS", 60, 31_622_400, default["EXECUTION_TIMEOUT_SECONDS"]
+        )
+        namespace = env.get("MIGRATION_NAMESPACE", "")
+        profiles = _profiles(env, namespace=namespace, execution_timeout=timeout)
         return cls(
             ENVIRONMENT=environment,
             PROFILES=profiles,
             TOPIC_ARN=env.get("TOPIC_ARN", ""),
             NOTIFY_STATUSES=notify,
-            LOG_TAIL_LINES=int(tail_raw),
+            LOG_TAIL_LINES=_integer(env, "LOG_TAIL_LINES", 0, 1000, default["LOG_TAIL_LINES"]),
             KUBECONFIG=env.get("KUBECONFIG", ""),
             MIGRATION_NAMESPACE=namespace,
+            EXECUTION_TIMEOUT_SECONDS=timeout,
             # Unset or empty: the field's default.
             PROFILE_TAG_KEY=env.get("PROFILE_TAG_KEY") or default["PROFILE_TAG_KEY"],
             DATABASE_TAG_KEY=env.get("DATABASE_TAG_KEY") or default["DATABASE_TAG_KEY"],
@@ -118,3 +86,58 @@ class Settings(NamedTuple):
             TOPIC_ARN=env.get("TOPIC_ARN", ""),
             METRICS_NAMESPACE=env.get("METRICS_NAMESPACE") or default["METRICS_NAMESPACE"],
         )
+
+
+def _integer(env: Mapping[str, str], name: str, low: int, high: int, default: int) -> int:
+    raw = env.get(name) or str(default)
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ConfigurationError(f"{name} must be an integer from {low} to {high}")
+    return int(raw)
+
+
+def _notify_statuses(raw: str | None) -> frozenset[Status]:
+    if raw is None:
+        return DEFAULT_NOTIFY
+    try:
+        return frozenset(Status(s.strip()) for s in raw.split(",") if s.strip())
+    except ValueError:
+        valid = ", ".join(str(s) for s in Status)
+        raise ConfigurationError(
+            f"NOTIFY_STATUSES: use a comma-separated list of: {valid}"
+        ) from None
+
+
+def _profiles_text(env: Mapping[str, str]) -> tuple[str, str]:
+    """(variable, text) of the profiles document."""
+    if env.get("MIGRATION_PROFILES"):
+        return "MIGRATION_PROFILES", env["MIGRATION_PROFILES"]
+    if env.get("MIGRATION_PROFILES_FILE"):
+        path = Path(env["MIGRATION_PROFILES_FILE"])
+        try:
+            return "MIGRATION_PROFILES_FILE", path.read_text()
+        except OSError as error:
+            raise ConfigurationError(
+                f"MIGRATION_PROFILES_FILE: cannot read {path}: {error.strerror}"
+            ) from None
+    raise ConfigurationError("set MIGRATION_PROFILES (JSON) or MIGRATION_PROFILES_FILE (path)")
+
+
+def _profiles(
+    env: Mapping[str, str], *, namespace: str, execution_timeout: int
+) -> dict[str, Profile]:
+    """The validated profiles: each in the granted namespace, each fitting one execution."""
+    source, text = _profiles_text(env)
+    try:
+        profiles = parse_profiles(text)
+        for profile in profiles.values():
+            if (why := refusal(profile, execution_timeout=execution_timeout)) is not None:
+                raise ConfigurationError(why)
+    except ConfigurationError as error:
+        raise ConfigurationError(f"{source}: {error}") from None
+    outside = sorted(name for name, p in profiles.items() if namespace and p.namespace != namespace)
+    if outside:
+        raise ConfigurationError(
+            f"profiles {outside} use a namespace other than MIGRATION_NAMESPACE={namespace}, "
+            "the only one the function is granted"
+        )
+    return profiles

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from migration_trigger.adapters.sns import subject
-from migration_trigger.domain.result import Result, Status
+from migration_trigger.domain.result import MAX_REASON_BYTES, MAX_TAIL_BYTES, Result, Status
 from migration_trigger.errors import ConfigurationError
 from migration_trigger.settings import DEFAULT_NOTIFY, Settings
 from migration_trigger.steps import decode, encode
@@ -117,3 +117,31 @@ def test_result_round_trips_through_the_checkpoint_codec():
     result = Result(Status.DUPLICATE, "again", job="migrate-x", duration_seconds=None)
 
     assert decode(encode(result)) == result
+
+
+def test_a_long_log_tail_keeps_its_last_lines_within_64_kib_marked_as_cut():
+    lines = [f"line {i:06d} " + "x" * 90 for i in range(2000)]
+    result = Result(Status.FAILED, "r", log_tail="\n".join(lines))
+
+    tail = result.capped().log_tail or ""
+
+    assert len(tail.encode()) <= MAX_TAIL_BYTES
+    assert tail.startswith("[") and "earlier bytes cut]\n" in tail
+    assert tail.endswith(lines[-1])
+    assert tail.split("\n")[1] in lines  # cut at a line boundary
+
+
+def test_a_long_reason_keeps_its_start_within_its_budget():
+    result = Result(Status.FAILED, "the cluster refused the Job: " + "é" * 10_000)
+
+    reason = result.capped().reason
+
+    assert len(reason.encode()) <= MAX_REASON_BYTES
+    assert reason.startswith("the cluster refused the Job: ")
+    assert reason.endswith("[… cut]")
+
+
+def test_a_short_result_is_not_touched():
+    result = Result(Status.SUCCEEDED, "done", log_tail="Applied 1 migration")
+
+    assert result.capped() == result

@@ -60,7 +60,7 @@ def demo_profiles() -> dict[str, Any]:
         "credentials": "ephemeral-secret",
         "databaseUrlQuery": "sslmode=disable",
         "activeDeadlineSeconds": 300,
-        "pollSeconds": 1,
+        "pollSeconds": 2,
         "rotationSettleSeconds": 1,
     }
     return {

@@ -206,7 +206,7 @@ KEYS: dict[str, Key] = {
         Key("queueTimeoutSeconds", "queue_timeout_seconds", _integer(0, 7 * _DAY), 3600,
             "seconds to wait behind another migration of the same database"),
         Key("pollSeconds", "poll_seconds", _integer(1, 300), 10,
-            "first pause between status checks of a running Job (durable waits)"),
+            "pause between checks in a wait's first 10 minutes; 60 s after, or this if longer"),
         Key("rotationSettleSeconds", "rotation_settle_seconds", _integer(0, 3600), 30,
             "seconds to wait after a rotation before launching"),
         Key("databaseUrlQuery", "url_query", _query, "",

@@ -18,8 +18,39 @@ class Status(StrEnum):
     DUPLICATE = "duplicate"  # a redelivered event whose Job another execution owns
 
 
-#: A failed or timed-out migration ends the execution as failed (destinations and alarms see it).
+#: A failed or timed-out migration ends the durable execution as failed.
 FAILING = frozenset({Status.FAILED, Status.TIMED_OUT})
+#: Bytes of log tail a result carries: it crosses a checkpoint (256 KiB each) and an SNS message
+#: (256 KiB with its attributes) along with everything else.
+MAX_TAIL_BYTES = 64 * 1024
+#: Bytes of reason a result carries (reasons quote API errors, which are not bounded).
+MAX_REASON_BYTES = 4 * 1024
+
+
+def keep_end(text: str, max_bytes: int) -> str:
+    """The end of `text` in at most `max_bytes` (UTF-8), cut at a line boundary, marked as cut."""
+    data = text.encode()
+    if len(data) <= max_bytes:
+        return text
+    # The marker for the whole size is at least as long as the one finally written.
+    kept = data[len(data) - (max_bytes - len(_cut(len(data)))) :]
+    newline = kept.find(b"\n")
+    if newline != -1:
+        kept = kept[newline + 1 :]
+    return _cut(len(data) - len(kept)) + kept.decode(errors="ignore")
+
+
+def _cut(size: int) -> str:
+    return f"[{size} earlier bytes cut]\n"
+
+
+def keep_start(text: str, max_bytes: int) -> str:
+    """The start of `text` in at most `max_bytes` (UTF-8), marked as cut."""
+    data = text.encode()
+    if len(data) <= max_bytes:
+        return text
+    marker = " [… cut]"
+    return data[: max_bytes - len(marker.encode())].decode(errors="ignore") + marker
 
 
 class Result(NamedTuple):
@@ -40,3 +71,10 @@ class Result(NamedTuple):
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: the function's return value and the SNS message body."""
         return {**self._asdict(), "status": str(self.status)}
+
+    def capped(self) -> Result:
+        """The result with its reason and log tail within their byte budgets."""
+        return self._replace(
+            reason=keep_start(self.reason, MAX_REASON_BYTES),
+            log_tail=None if self.log_tail is None else keep_end(self.log_tail, MAX_TAIL_BYTES),
+        )

@@ -88,3 +88,13 @@ def test_no_checkov_suppression_claims_a_destination_replaces_the_dead_letter_qu
     skipped = {s["id"] for s in FUNCTION["Metadata"]["checkov"]["skip"]}
 
     assert "CKV_AWS_116" not in skipped
+
+
+def test_the_function_knows_the_execution_timeout_it_runs_under():
+    """The profiles' waits are checked against the same value Lambda enforces: one parameter."""
+    properties = FUNCTION["Properties"]
+
+    timeout = properties["DurableConfig"]["ExecutionTimeout"]
+
+    assert timeout == {"!": "ExecutionTimeoutSeconds"}
+    assert properties["Environment"]["Variables"]["EXECUTION_TIMEOUT_SECONDS"] == timeout

@@ -35,7 +35,7 @@ def profiles(**overrides: Any) -> dict[str, Any]:
         "image": "ghcr.io/example/orders-migrations:1.0.0",
         "command": ["dbmate", "up"],
         "credentials": "ephemeral-secret",
-        "pollSeconds": 1,
+        "pollSeconds": 2,
         "rotationSettleSeconds": 0,
     }
     return {

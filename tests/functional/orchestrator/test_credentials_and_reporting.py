@@ -160,3 +160,22 @@ def test_result_is_logged_as_structured_json(world: World, capfd: pytest.Capture
     assert result["service"] == "migration-trigger"
     assert result["result"]["status"] == "succeeded"
     assert any(line["message"] == "migration log" for line in lines)
+
+
+def test_a_huge_migration_log_is_cut_to_fit_checkpoints_and_the_notification(world: World):
+    # Given a tool that prints 1,000 lines of 500 bytes, all kept by LOG_TAIL_LINES
+    world.monkeypatch.setenv("LOG_TAIL_LINES", "1000")
+    lines = [f"{i:04d} " + "y" * 495 for i in range(1000)]
+    world.pods.when(PodScript(logs="\n".join(lines) + "\n", duration=0.1))
+
+    # When it runs
+    run = world.run(world.event("rds-instance-created.json"))
+
+    # Then the tail is its last lines within 64 KiB, and the notification carries it
+    tail = run.result["log_tail"]
+    assert len(tail.encode()) <= 64 * 1024
+    assert "earlier bytes cut]" in tail.split("\n")[0]
+    assert tail.endswith(lines[-1])
+    (message,) = world.notifications()
+    assert len(message["Message"].encode()) < 256 * 1024
+    assert json.loads(message["Message"])["log_tail"] == tail

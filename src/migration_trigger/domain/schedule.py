@@ -1,0 +1,99 @@
+"""When the flow checks, and what a profile's waits cost: seconds and durable operations.
+
+A durable execution may run at most its `DurableConfig.ExecutionTimeout` and perform at most
+3,000 operations, each step and each wait one ("Monitoring durable functions":
+DurableExecutionOperations, max 3,000). The flow's waits follow the schedule below, so what a
+profile can cost is known when the profiles are loaded, and a profile that cannot fit is refused
+then, not hours into a migration.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+from migration_trigger.domain.profiles import Profile
+
+#: Seconds between database status checks while it is being created or restored.
+AVAILABLE_POLL_SECONDS = 30
+#: Seconds after creating a Job before comparing it with other Jobs of the database: creation
+#: timestamps have one-second resolution, so after this every earlier Job is visible.
+QUEUE_SETTLE_SECONDS = 2
+#: How long a wait (for the Job, or for the Jobs ahead of it) is checked every pollSeconds.
+EARLY_SECONDS = 600
+#: The pause between checks after that: short migrations are noticed fast, long ones cheaply.
+LATE_POLL_SECONDS = 60
+#: Kubernetes counts a Job's deadline only once it runs: the flow stops following this much later.
+BACKSTOP_SECONDS = 600
+#: Operations a profile may need at most: the quota is 3,000, the rest is headroom.
+MAX_OPERATIONS = 2500
+
+
+def poll_pause(profile: Profile, waited: int) -> int:
+    """Seconds before the next check, `waited` seconds into a wait: pollSeconds, then 60."""
+    if waited < EARLY_SECONDS:
+        return profile.poll_seconds
+    return max(profile.poll_seconds, LATE_POLL_SECONDS)
+
+
+def checks_within(profile: Profile, seconds: int) -> tuple[int, int]:
+    """(checks, seconds waited) of a wait that lasts at least `seconds` on the poll schedule."""
+    checks, waited = 0, 0
+    while waited < seconds:
+        waited += poll_pause(profile, waited)
+        checks += 1
+    return checks, waited
+
+
+def available_checks(profile: Profile) -> int:
+    """Status checks while waiting for the database, at most."""
+    return math.ceil(profile.wait_for_available_seconds / AVAILABLE_POLL_SECONDS)
+
+
+class Cost(NamedTuple):
+    """The most one migration of a profile can take."""
+
+    seconds: int
+    operations: int
+
+
+def worst_case(profile: Profile) -> Cost:
+    """Every wait at its limit: the database, the settle pause, the queue, the Job, its backstop."""
+    available = available_checks(profile)
+    queued, queue_seconds = checks_within(profile, profile.queue_timeout_seconds)
+    running, run_seconds = checks_within(
+        profile, profile.active_deadline_seconds + BACKSTOP_SECONDS
+    )
+    seconds = (
+        available * AVAILABLE_POLL_SECONDS
+        + profile.rotation_settle_seconds
+        + QUEUE_SETTLE_SECONDS
+        + queue_seconds
+        + run_seconds
+    )
+    # resolve, settle, create, queue-settle, start, collect-logs, stop, report; a wait and a
+    # check per poll (the queue has one more check than waits).
+    operations = 8 + 2 * available + 2 * queued + 1 + 2 * running
+    return Cost(seconds, operations)
+
+
+def refusal(profile: Profile, *, execution_timeout: int) -> str | None:
+    """Why a profile cannot fit in one durable execution, with the arithmetic; None if it can."""
+    cost = worst_case(profile)
+    if cost.seconds > execution_timeout:
+        return (
+            f"profile '{profile.name}': its waits can last {cost.seconds}s "
+            f"(waitForAvailableSeconds {profile.wait_for_available_seconds} + "
+            f"rotationSettleSeconds {profile.rotation_settle_seconds} + queueTimeoutSeconds "
+            f"{profile.queue_timeout_seconds} + activeDeadlineSeconds "
+            f"{profile.active_deadline_seconds} + {BACKSTOP_SECONDS} of backstop, each rounded "
+            f"up to its poll schedule), more than the execution timeout of {execution_timeout}s"
+        )
+    if cost.operations > MAX_OPERATIONS:
+        return (
+            f"profile '{profile.name}': its checks can take {cost.operations} durable operations "
+            f"(at most {MAX_OPERATIONS} of the 3,000 an execution may perform): raise "
+            f"pollSeconds ({profile.poll_seconds}) or shorten waitForAvailableSeconds, "
+            "queueTimeoutSeconds or activeDeadlineSeconds"
+        )
+    return None

@@ -1,0 +1,100 @@
+"""The poll schedule and what a profile's waits cost, checked when the profiles are loaded."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from migration_trigger.domain.profiles import Profile, parse_profiles
+from migration_trigger.domain.schedule import (
+    EARLY_SECONDS,
+    MAX_OPERATIONS,
+    checks_within,
+    poll_pause,
+    refusal,
+    worst_case,
+)
+from migration_trigger.errors import ConfigurationError
+from migration_trigger.settings import Settings
+
+
+def profile(**keys: Any) -> Profile:
+    base = {"cluster": {"eksClusterName": "c"}, "namespace": "migrations", "image": "i:1"}
+    return parse_profiles(json.dumps({"profiles": {"p": {**base, **keys}}}))["p"]
+
+
+def test_a_job_is_checked_every_poll_seconds_for_ten_minutes_then_every_minute():
+    default = profile()
+
+    assert [poll_pause(default, waited) for waited in (0, 300, 590)] == [10, 10, 10]
+    assert [poll_pause(default, waited) for waited in (600, 3600, 43200)] == [60, 60, 60]
+    assert poll_pause(profile(pollSeconds=120), EARLY_SECONDS) == 120
+
+
+@pytest.mark.parametrize(("hours", "at_most"), [(5 / 60, 70), (1, 220), (12, 1600)])
+def test_following_a_long_migration_stays_well_under_the_operations_quota(
+    hours: float, at_most: int
+):
+    checks, _ = checks_within(profile(), int(hours * 3600))
+
+    assert 2 * checks <= at_most
+
+
+def test_the_example_profiles_fit_one_execution():
+    examples = parse_profiles(
+        (
+            __import__("tests.helpers", fromlist=["ROOT"]).ROOT / "k8s/profiles/examples.json"
+        ).read_text()
+    )
+
+    assert all(refusal(p, execution_timeout=86400) is None for p in examples.values())
+
+
+def test_waits_longer_than_the_execution_timeout_are_refused_with_the_arithmetic():
+    long = profile(waitForAvailableSeconds=86400, queueTimeoutSeconds=86400)
+
+    why = refusal(long, execution_timeout=86400)
+
+    assert why is not None
+    assert f"its waits can last {worst_case(long).seconds}s" in why
+    assert (
+        "waitForAvailableSeconds 86400 + rotationSettleSeconds 30 + queueTimeoutSeconds 86400"
+        in why
+    )
+    assert "more than the execution timeout of 86400s" in why
+
+
+def test_a_poll_schedule_that_would_exhaust_the_operations_quota_is_refused():
+    chatty = profile(pollSeconds=1, activeDeadlineSeconds=6 * 3600)
+
+    why = refusal(chatty, execution_timeout=7 * 86400)
+
+    assert why is not None
+    assert worst_case(chatty).operations > MAX_OPERATIONS
+    assert "raise pollSeconds (1)" in why
+
+
+def test_settings_refuse_a_profile_that_cannot_fit_naming_the_variable():
+    document = {
+        "profiles": {
+            "slow": {
+                "cluster": {"eksClusterName": "c"},
+                "namespace": "m",
+                "image": "i",
+                "activeDeadlineSeconds": 90000,
+            }
+        }
+    }
+
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env(
+            {
+                "ENVIRONMENT": "dev",
+                "MIGRATION_PROFILES": json.dumps(document),
+                "EXECUTION_TIMEOUT_SECONDS": "86400",
+            }
+        )
+
+    assert str(caught.value).startswith("MIGRATION_PROFILES: profile 'slow': its waits can last")
