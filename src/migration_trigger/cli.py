@@ -28,7 +28,7 @@ from migration_trigger.ports import Services
 from migration_trigger.records import Declined
 from migration_trigger.settings import Settings
 from migration_trigger.steps import InlineSteps
-from migration_trigger.wiring import build_services
+from migration_trigger.wiring import build_services, read_parameter
 
 #: How `plan` names each way `resolve` declines an event.
 _DECLINED = {Status.SKIPPED: "skip", Status.REJECTED: "reject", Status.FAILED: "fail"}
@@ -48,7 +48,7 @@ def _load_event(path: str) -> Any:
 
 
 def _services() -> Services:
-    settings = Settings.from_env(os.environ)
+    settings = Settings.from_env(os.environ, read_parameter=read_parameter)
     return build_services(settings, log=PrintLog())
 
 

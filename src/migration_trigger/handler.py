@@ -22,7 +22,7 @@ try:
     from migration_trigger.flow import report_misconfiguration, run_invocation
     from migration_trigger.settings import Settings
     from migration_trigger.steps import DurableSteps
-    from migration_trigger.wiring import build_services, reporting_services
+    from migration_trigger.wiring import build_services, read_parameter, reporting_services
 finally:
     gc.freeze()
     if _collecting:
@@ -48,7 +48,8 @@ def lambda_handler(event: Any, context: DurableContext) -> dict[str, Any] | list
     """Handle one EventBridge event (or a batch): settings, adapters, then the flow."""
     steps, log = DurableSteps(context), PowertoolsLog(logger)
     try:
-        services = build_services(Settings.from_env(os.environ), log=log)
+        settings = Settings.from_env(os.environ, read_parameter=read_parameter)
+        services = build_services(settings, log=log)
     except ConfigurationError as error:
         return report_misconfiguration(event, error, steps, reporting_services(os.environ, log=log))
     return run_invocation(event, steps, services)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -44,8 +44,13 @@ class Settings(NamedTuple):
     EXECUTION_TIMEOUT_SECONDS: int = 86400
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Settings:
-        """Read and validate; a ConfigurationError names the variable at fault."""
+    def from_env(
+        cls, env: Mapping[str, str], *, read_parameter: Callable[[str], str] | None = None
+    ) -> Settings:
+        """Read and validate; a ConfigurationError names the variable at fault.
+
+        `read_parameter` reads an SSM parameter, for MIGRATION_PROFILES_PARAMETER.
+        """
         environment = env.get("ENVIRONMENT", "").strip()
         if not environment:
             raise ConfigurationError("ENVIRONMENT is not set (e.g. dev, prod)")
@@ -55,7 +60,9 @@ class Settings(NamedTuple):
             env, "EXECUTION_TIMEOUT_SECONDS", 60, 31_622_400, default["EXECUTION_TIMEOUT_SECONDS"]
         )
         namespace = env.get("MIGRATION_NAMESPACE", "")
-        profiles = _profiles(env, namespace=namespace, execution_timeout=timeout)
+        profiles = _profiles(
+            env, namespace=namespace, execution_timeout=timeout, read_parameter=read_parameter
+        )
         return cls(
             ENVIRONMENT=environment,
             PROFILES=profiles,
@@ -107,8 +114,14 @@ def _notify_statuses(raw: str | None) -> frozenset[Status]:
         ) from None
 
 
-def _profiles_text(env: Mapping[str, str]) -> tuple[str, str]:
-    """(variable, text) of the profiles document."""
+def _profiles_text(
+    env: Mapping[str, str], read_parameter: Callable[[str], str] | None
+) -> tuple[str, str]:
+    """(variable, text) of the profiles document: SSM parameter, inline, or file."""
+    if name := env.get("MIGRATION_PROFILES_PARAMETER"):
+        if read_parameter is None:
+            raise ConfigurationError("MIGRATION_PROFILES_PARAMETER: nothing here reads SSM")
+        return "MIGRATION_PROFILES_PARAMETER", read_parameter(name)
     if env.get("MIGRATION_PROFILES"):
         return "MIGRATION_PROFILES", env["MIGRATION_PROFILES"]
     if env.get("MIGRATION_PROFILES_FILE"):
@@ -119,14 +132,21 @@ def _profiles_text(env: Mapping[str, str]) -> tuple[str, str]:
             raise ConfigurationError(
                 f"MIGRATION_PROFILES_FILE: cannot read {path}: {error.strerror}"
             ) from None
-    raise ConfigurationError("set MIGRATION_PROFILES (JSON) or MIGRATION_PROFILES_FILE (path)")
+    raise ConfigurationError(
+        "set MIGRATION_PROFILES (JSON), MIGRATION_PROFILES_PARAMETER (an SSM parameter's name) "
+        "or MIGRATION_PROFILES_FILE (path)"
+    )
 
 
 def _profiles(
-    env: Mapping[str, str], *, namespace: str, execution_timeout: int
+    env: Mapping[str, str],
+    *,
+    namespace: str,
+    execution_timeout: int,
+    read_parameter: Callable[[str], str] | None,
 ) -> dict[str, Profile]:
     """The validated profiles: each in the granted namespace, each fitting one execution."""
-    source, text = _profiles_text(env)
+    source, text = _profiles_text(env, read_parameter)
     try:
         profiles = parse_profiles(text)
         for profile in profiles.values():
@@ -134,6 +154,7 @@ def _profiles(
                 raise ConfigurationError(why)
     except ConfigurationError as error:
         raise ConfigurationError(f"{source}: {error}") from None
+    _check_clusters(profiles, cluster=env.get("CLUSTER_NAME", ""), region=env.get("AWS_REGION", ""))
     outside = sorted(name for name, p in profiles.items() if namespace and p.namespace != namespace)
     if outside:
         raise ConfigurationError(
@@ -141,3 +162,21 @@ def _profiles(
             "the only one the function is granted"
         )
     return profiles
+
+
+def _check_clusters(profiles: Mapping[str, Profile], *, cluster: str, region: str) -> None:
+    """Profiles must target the one cluster the deployment is granted (IAM and access entry)."""
+    if not cluster:
+        return
+    for profile in profiles.values():
+        target = profile.cluster
+        if target.eks_cluster and (
+            target.eks_cluster != cluster or (target.region and target.region != region)
+        ):
+            where = f"{target.eks_cluster} in {target.region or region}"
+            raise ConfigurationError(
+                f"profile '{profile.name}' targets EKS cluster {where}, but this deployment is "
+                f"granted only {cluster} in {region} (CLUSTER_NAME: its IAM policy and access "
+                "entry cover one cluster). Deploy another stack for that cluster, with "
+                "ClusterName set to it"
+            )

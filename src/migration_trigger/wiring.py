@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from migration_trigger.adapters import ssm
 from migration_trigger.adapters.aws import Rds, Secrets, cached_cluster
 from migration_trigger.adapters.cluster import JobGateway
 from migration_trigger.adapters.eks_auth import TokenSource
@@ -36,13 +37,15 @@ def token_sts_client(region: str) -> Any:
     """STS client that presigns tokens for the real regional endpoint EKS verifies against.
 
     Presigning is local: no request is sent, so an endpoint override (a local AWS emulator)
-    must not leak into the token; EKS accepts only STS hosts.
+    must not leak into the token; EKS accepts only STS hosts. botocore's endpoint data gives the
+    region's partition its own host (`sts.cn-north-1.amazonaws.com.cn` in China).
     """
     import boto3  # noqa: PLC0415
+    from botocore.config import Config  # noqa: PLC0415
 
-    return boto3.client(
-        "sts", region_name=region, endpoint_url=f"https://sts.{region}.amazonaws.com"
-    )
+    # botocore >= 1.31 has the option; its type stubs do not list it yet.
+    config = Config(ignore_configured_endpoint_urls=True)  # type: ignore[call-arg]
+    return boto3.client("sts", region_name=region, config=config)
 
 
 @cache
@@ -66,6 +69,12 @@ def reset_caches() -> None:
     boto3.DEFAULT_SESSION = None  # it caches the credentials it first resolved
     for cached in (boto3_client, token_sts_client, kube_client_for, load_template, cached_cluster):
         cached.cache_clear()
+    ssm.forget()
+
+
+def read_parameter(name: str) -> str:
+    """An SSM parameter's value (the profiles document), cached per warm container."""
+    return ssm.read_profiles_parameter(name, client=boto3_client("ssm", default_region()))
 
 
 def default_region() -> str:

@@ -47,7 +47,7 @@ def test_profiles_can_come_from_a_file(tmp_path):
     ("env", "message"),
     [
         ({"MIGRATION_PROFILES": PROFILES}, "ENVIRONMENT is not set"),
-        ({"ENVIRONMENT": "dev"}, "set MIGRATION_PROFILES (JSON) or MIGRATION_PROFILES_FILE (path)"),
+        ({"ENVIRONMENT": "dev"}, "set MIGRATION_PROFILES (JSON), MIGRATION_PROFILES_PARAMETER"),
         (
             {"ENVIRONMENT": "dev", "MIGRATION_PROFILES_FILE": "/nonexistent/p.json"},
             "MIGRATION_PROFILES_FILE: cannot read",
@@ -145,3 +145,46 @@ def test_a_short_result_is_not_touched():
     result = Result(Status.SUCCEEDED, "done", log_tail="Applied 1 migration")
 
     assert result.capped() == result
+
+
+@pytest.mark.parametrize(
+    ("cluster", "named"),
+    [
+        ({"eksClusterName": "other-cluster"}, "other-cluster in eu-west-1"),
+        ({"eksClusterName": "platform-dev", "region": "us-east-1"}, "platform-dev in us-east-1"),
+    ],
+)
+def test_a_profile_for_a_cluster_the_deployment_is_not_granted_is_refused(
+    cluster: dict[str, str], named: str
+):
+    document = json.loads(PROFILES)
+    document["profiles"]["orders"]["cluster"] = cluster
+
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env(
+            {
+                "ENVIRONMENT": "dev",
+                "MIGRATION_PROFILES": json.dumps(document),
+                "CLUSTER_NAME": "platform-dev",
+                "AWS_REGION": "eu-west-1",
+            }
+        )
+
+    assert f"profile 'orders' targets EKS cluster {named}" in str(caught.value)
+    assert "granted only platform-dev in eu-west-1" in str(caught.value)
+
+
+def test_a_profile_for_the_granted_cluster_is_accepted():
+    document = json.loads(PROFILES)
+    document["profiles"]["orders"]["cluster"] = {"eksClusterName": "platform-dev"}
+
+    settings = Settings.from_env(
+        {
+            "ENVIRONMENT": "dev",
+            "MIGRATION_PROFILES": json.dumps(document),
+            "CLUSTER_NAME": "platform-dev",
+            "AWS_REGION": "eu-west-1",
+        }
+    )
+
+    assert set(settings.PROFILES) == {"orders"}

@@ -33,6 +33,8 @@ _DENIED_CODES = {
     "sns": "AuthorizationError",
     "sts": "AccessDenied",
 }
+#: The template's conditions with its parameters' defaults.
+DEFAULT_CONDITIONS: Mapping[str, bool] = {"HasSecretKmsKeys": False, "HasProfilesParameter": False}
 #: Calls IAM never checks.
 _ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity"})
 
@@ -62,8 +64,11 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(value) if isinstance(value, list) else (value,)
 
 
-def function_policy(*, refs: Mapping[str, str], path: Path = TEMPLATE) -> list[Statement]:
-    """The statements template.yaml gives the function's role (its `Policies`)."""
+def function_policy(
+    *, refs: Mapping[str, str], conditions: Mapping[str, bool], path: Path = TEMPLATE
+) -> list[Statement]:
+    """The statements template.yaml gives the function's role (its `Policies`), for a deployment
+    whose parameters make `conditions` true or false."""
     policies = load(path)["Resources"]["MigrationFunction"]["Properties"]["Policies"]
     return [
         Statement(
@@ -74,7 +79,7 @@ def function_policy(*, refs: Mapping[str, str], path: Path = TEMPLATE) -> list[S
             conditions=raw.get("Condition", {}),
         )
         for policy in policies
-        for raw in resolve(policy["Statement"], Context(refs))
+        for raw in resolve(policy["Statement"], Context(refs, conditions))
     ]
 
 
@@ -183,18 +188,31 @@ class Enforcer:
 
 
 def enforce_on_default_session(
-    *, access_key: str, role_arn: str, region: str, account: str, refs: Mapping[str, str]
+    *,
+    access_key: str,
+    role_arn: str,
+    region: str,
+    account: str,
+    refs: Mapping[str, str],
+    conditions: Mapping[str, bool] = DEFAULT_CONDITIONS,
 ) -> Enforcer:
     """From now on, the calls of boto3 clients made with `access_key` pass the function's policy.
 
     `refs` gives what the policy's statements refer to besides the partition, region and account
-    (the cluster's name, the topic's ARN, the key's ARN).
+    (the cluster's name, the topic's ARN, the key's ARN); `conditions`, the template's conditions
+    as this deployment's parameters make them.
     """
     import boto3
 
     enforcer = Enforcer(
         function_policy(
-            refs={"AWS::Partition": "aws", "AWS::Region": region, "AWS::AccountId": account, **refs}
+            refs={
+                "AWS::Partition": "aws",
+                "AWS::Region": region,
+                "AWS::AccountId": account,
+                **refs,
+            },
+            conditions=conditions,
         ),
         access_key=access_key,
         principal=role_arn.replace(":iam::", ":sts::").replace(":role/", ":assumed-role/"),
@@ -223,6 +241,8 @@ def moto_resolver(*, partition: str, region: str, account: str) -> Resolver:
             return _secret(params["SecretId"], arn, region=region, account=account)
         if service == "sns" and "TopicArn" in params:
             return str(params["TopicArn"]), {}
+        if service == "ssm" and "Name" in params:
+            return f"{arn}:parameter/{str(params['Name']).lstrip('/')}", {}
         if service == "eks" and "name" in params:
             return f"{arn}:cluster/{params['name']}", {}
         return "*", {}

@@ -319,6 +319,7 @@ class LocalStack:
             "AWS_SESSION_TOKEN": creds["aws_session_token"],
             "KUBECONFIG": str(self.directory / "kubeconfig"),
             "ENVIRONMENT": "local",
+            "CLUSTER_NAME": CLUSTER,
             "MIGRATION_PROFILES_FILE": str(self.directory / "profiles.json"),
             "TOPIC_ARN": self.topic_arn,
         }

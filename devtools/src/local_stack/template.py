@@ -56,12 +56,17 @@ def load(path: Path = TEMPLATE) -> dict[str, Any]:
     return document
 
 
+#: What `!Ref AWS::NoValue` resolves to: the item or property is left out.
+NO_VALUE: Any = object()
+
+
 def resolve(value: Any, context: Context) -> Any:
     """`value` with every intrinsic it holds replaced by what it means in `context`."""
     if isinstance(value, Intrinsic):
         return _intrinsic(value, context)
     if isinstance(value, list):
-        return [resolve(item, context) for item in value]
+        items = [resolve(item, context) for item in value]
+        return [item for item in items if item is not NO_VALUE]
     if isinstance(value, dict):
         return {key: resolve(item, context) for key, item in value.items()}
     return value
@@ -82,7 +87,9 @@ def _intrinsic(value: Intrinsic, context: Context) -> Any:
     raise NotImplementedError(f"!{value.function} is not resolved here: add it")
 
 
-def _ref(name: str, context: Context) -> str:
+def _ref(name: str, context: Context) -> Any:
+    if name == "AWS::NoValue":
+        return NO_VALUE
     if name not in context.refs:
         raise KeyError(f"the template refers to {name}: give its value")
     return context.refs[name]

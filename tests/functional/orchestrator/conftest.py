@@ -109,6 +109,23 @@ class World:
         history = [operation.to_json_dict() for operation in stored]
         return Run(outcome.status, result, error, outcome.operations, history)
 
+    def deploy_with(self, conditions: dict[str, bool], **parameters: str) -> None:
+        """The function's policy as template.yaml gives it for these parameters and conditions."""
+        import os
+
+        from local_stack.iam import DEFAULT_CONDITIONS, function_policy
+
+        refs = {
+            "AWS::Partition": "aws",
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            **deployment_refs(os.environ["TOPIC_ARN"]),
+            **parameters,
+        }
+        self.iam.statements = function_policy(
+            refs=refs, conditions={**DEFAULT_CONDITIONS, **conditions}
+        )
+
     def set_profiles(self, document: dict[str, Any]) -> None:
         """Replace the deployment's profiles document."""
         self.monkeypatch.setenv("MIGRATION_PROFILES", json.dumps(document))
@@ -179,6 +196,7 @@ def world(
     for key, value in credentials.items():
         monkeypatch.setenv(key.upper(), value)
     monkeypatch.setenv("ENVIRONMENT", "test")
+    monkeypatch.setenv("CLUSTER_NAME", CLUSTER)
     monkeypatch.setenv("TOPIC_ARN", topic)
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "migration-trigger")
     monkeypatch.setenv("NOTIFY_STATUSES", "succeeded,failed,timed_out,rejected,skipped")
@@ -191,6 +209,15 @@ def world(
     reset_caches()
 
 
+def deployment_refs(topic_arn: str) -> dict[str, str]:
+    """What the template's policy refers to, in this world (besides partition, region, account)."""
+    return {
+        "ClusterName": CLUSTER,
+        "ResultsTopic": topic_arn,
+        "DataKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/test-data-key",
+    }
+
+
 def enforce_function_policy(access_key: str, topic_arn: str) -> Enforcer:
     """The function's calls from now on pass template.yaml's policy, as in AWS (local_stack/iam.py)."""
     return enforce_on_default_session(
@@ -198,9 +225,5 @@ def enforce_function_policy(access_key: str, topic_arn: str) -> Enforcer:
         role_arn=FUNCTION_ROLE,
         region=REGION,
         account=ACCOUNT,
-        refs={
-            "ClusterName": CLUSTER,
-            "ResultsTopic": topic_arn,
-            "DataKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/test-data-key",
-        },
+        refs=deployment_refs(topic_arn),
     )

@@ -1,0 +1,47 @@
+"""Profiles from SSM Parameter Store: for documents larger than Lambda's 4 KB of environment."""
+
+from __future__ import annotations
+
+import json
+
+from aws_durable_execution_sdk_python.execution import InvocationStatus
+
+from kube_emulator import PodScript
+from tests.conftest import admin_client
+from tests.functional.orchestrator.conftest import World, profiles
+
+NAME = "/migration-trigger/test/profiles"
+
+
+def test_profiles_in_a_parameter_run_a_migration_under_the_templates_grant(world: World):
+    # Given the profiles in an SSM parameter, and none inline, deployed with ProfilesParameterName
+    admin_client("ssm").put_parameter(Name=NAME, Type="String", Value=json.dumps(profiles()))
+    world.monkeypatch.setenv("MIGRATION_PROFILES", "")
+    world.monkeypatch.setenv("MIGRATION_PROFILES_PARAMETER", NAME)
+    world.deploy_with({"HasProfilesParameter": True}, ProfilesParameterName=NAME)
+    world.pods.when(PodScript(logs="Applied 1 migration\n", duration=0.1))
+
+    # When an event arrives
+    run = world.run(world.event("rds-instance-created.json"))
+
+    # Then the migration ran with them, and reading them was allowed by the template's statement
+    assert run.status is InvocationStatus.SUCCEEDED, run.error
+    assert run.result["profile"] == "orders"
+    reads = [c for c in world.iam.calls if c.action == "ssm:GetParameter"]
+    assert reads
+    assert all(c.allowed for c in reads)
+
+
+def test_a_parameter_the_function_may_not_read_is_a_reported_configuration_failure(world: World):
+    # Given a parameter the deployment does not grant (ProfilesParameterName left empty)
+    admin_client("ssm").put_parameter(Name=NAME, Type="String", Value=json.dumps(profiles()))
+    world.monkeypatch.setenv("MIGRATION_PROFILES", "")
+    world.monkeypatch.setenv("MIGRATION_PROFILES_PARAMETER", NAME)
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.status is InvocationStatus.FAILED
+    assert f"MIGRATION_PROFILES_PARAMETER: cannot read {NAME}" in (run.error or "")
+    (message,) = world.notifications()
+    assert json.loads(message["Message"])["status"] == "failed"
+    assert world.jobs() == []
