@@ -13,7 +13,9 @@ import threading
 from pathlib import Path
 
 import boto3
+import botocore.session
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.helpers import ROOT, eventually
 
@@ -71,14 +73,29 @@ def test_local_up_serves_the_cli_and_stops_cleanly_on_sigterm():
         assert "KUBECONFIG" in env
         threading.Thread(target=lambda: lines.extend(stack.stdout or []), daemon=True).start()
 
-        # Another database, created the way a user would, tagged for migrations.
-        session = boto3.session.Session(
+        # The shell acts as the function, under template.yaml's policy, as in AWS.
+        function = boto3.session.Session(
             aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
             aws_session_token=env["AWS_SESSION_TOKEN"],
             region_name=env["AWS_REGION"],
         )
-        rds = session.client("rds", endpoint_url=env["AWS_ENDPOINT_URL"])
+        with pytest.raises(ClientError) as denied:
+            function.client("secretsmanager", endpoint_url=env["AWS_ENDPOINT_URL"]).describe_secret(
+                SecretId="someone-elses-api-key"
+            )
+        assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+        assert "not authorized to perform: secretsmanager:DescribeSecret" in str(denied.value)
+
+        # Another database, created the way a user would (as the admin), tagged for migrations.
+        botocore_session = botocore.session.Session()
+        botocore_session.set_config_variable("credentials_file", env["AWS_SHARED_CREDENTIALS_FILE"])
+        admin = boto3.session.Session(
+            botocore_session=botocore_session,
+            profile_name="local-admin",
+            region_name=env["AWS_REGION"],
+        )
+        rds = admin.client("rds", endpoint_url=env["AWS_ENDPOINT_URL"])
         created = rds.create_db_instance(
             DBInstanceIdentifier="inventory-db",
             Engine="postgres",

@@ -35,6 +35,8 @@ def up() -> int:
             "# then, for example:\n"
             "#   migration-trigger invoke events/rds-instance-created.json\n"
             "#   kubectl get jobs -n migrations\n"
+            "# The shell acts as the function, under template.yaml's policy; as the account's\n"
+            "# administrator: aws --profile local-admin rds create-db-instance ...\n"
             "# Ctrl-C stops everything.",
             file=OUT,
             flush=True,

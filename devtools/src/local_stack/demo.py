@@ -16,17 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from local_stack.iam import enforce_on_default_session
-from local_stack.stack import (
-    ACCOUNT,
-    CLUSTER,
-    FUNCTION_ROLE,
-    REGION,
-    SAMPLE_SECRET,
-    SAMPLE_SECRET_ARN,
-    Database,
-    LocalStack,
-)
+from local_stack.stack import SAMPLE_SECRET, SAMPLE_SECRET_ARN, Database, LocalStack
 
 OUT = sys.__stdout__ or sys.stdout
 
@@ -91,18 +81,8 @@ class Function:
         self.stack = stack
         os.environ.update(stack.environment())
         wiring.reset_caches()
-        # The function runs under template.yaml's own policy, as it would in AWS.
-        self.iam = enforce_on_default_session(
-            access_key=stack.function_credentials["aws_access_key_id"],
-            role_arn=FUNCTION_ROLE,
-            region=REGION,
-            account=ACCOUNT,
-            refs={
-                "ClusterName": CLUSTER,
-                "ResultsTopic": stack.topic_arn,
-                "DataKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/local-data-key",
-            },
-        )
+        # The stack's moto answers the function under template.yaml's policy (local_stack/iam.py).
+        self.iam = stack.iam
         self.runs = 0
 
     def invoke(self, event: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -15,6 +15,10 @@ other credentials. Each checked call is recorded, allowed or not.
 from __future__ import annotations
 
 import fnmatch
+import io
+import json
+import re
+import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,7 +31,7 @@ from local_stack.template import TEMPLATE, Context, load, resolve
 #: (service prefix, operation, API parameters) -> (resource ARN, resource tags)
 Resolver = Callable[[str, str, Mapping[str, Any]], tuple[str, dict[str, str]]]
 
-#: The error code each service answers a denial with.
+#: The error code each service answers a denial with (the rest: AccessDeniedException).
 _DENIED_CODES = {
     "rds": "AccessDenied",
     "sns": "AuthorizationError",
@@ -160,31 +164,104 @@ class Enforcer:
     def _keep_params(params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
         context["iam_params"] = dict(params)
 
+    def decide(self, service: str, operation: str, params: Mapping[str, Any]) -> str | None:
+        """Record one call of the function; the denial message if the policy refuses it."""
+        action = f"{service}:{operation}"
+        resource, tags = self.resolve(service, operation, params)
+        allowed = allows(self.statements, action, resource, tags)
+        self.calls.append(Call(action, resource, allowed))
+        if allowed:
+            return None
+        return (
+            f"User: {self.principal} is not authorized to perform: {action} on resource: "
+            f"{resource} because no identity-based policy allows the {action} action"
+        )
+
     def _check(
         self, model: Any, request_signer: Any, context: dict[str, Any], **_: Any
     ) -> tuple[AWSResponse, dict[str, Any]] | None:
-        credentials = request_signer._credentials
+        credentials = request_signer._credentials  # the signer knows who calls
         if credentials is None or credentials.get_frozen_credentials().access_key != (
             self.access_key
         ):
             return None
         service = model.service_model.endpoint_prefix
-        action = f"{service}:{model.name}"
-        resource, tags = self.resolve(service, model.name, context.get("iam_params", {}))
-        allowed = allows(self.statements, action, resource, tags)
-        self.calls.append(Call(action, resource, allowed))
-        if allowed:
+        message = self.decide(service, model.name, context.get("iam_params", {}))
+        if message is None:
             return None
-        message = (
-            f"User: {self.principal} is not authorized to perform: {action} on resource: "
-            f"{resource} because no identity-based policy allows the {action} action"
-        )
-        code = _DENIED_CODES.get(service, "AccessDeniedException")
+        code = denied_code(service)
         error = {"Error": {"Code": code, "Message": message}}
         return (
             AWSResponse("", 400, HTTPHeaders(), None),
             {**error, "ResponseMetadata": {"HTTPStatusCode": 400}},
         )
+
+
+def denied_code(service: str) -> str:
+    """The error code a service answers a denial with."""
+    return _DENIED_CODES.get(service, "AccessDeniedException")
+
+
+class PolicyGate:
+    """WSGI middleware in front of the moto server: requests signed with the function's key pass
+    its policy first, so a process of its own (the CLI in a shell) is held to it as in AWS."""
+
+    def __init__(self, app: Any, enforcer: Enforcer) -> None:
+        self.app = app
+        self.enforcer = enforcer
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        signer = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if signer is None or signer[1] != self.enforcer.access_key:
+            return self.app(environ, start_response)
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        service = signer[2]
+        protocol, operation, params = _operation(environ, body)
+        message = self.enforcer.decide(service, operation, params)
+        if message is None:
+            return self.app(environ, start_response)
+        return _denial(protocol, start_response, denied_code(service), message)
+
+
+def gate(server: Any, enforcer: Enforcer) -> None:
+    """Put a PolicyGate in front of a started ThreadedMotoServer."""
+    wsgi = server._server  # werkzeug's server looks its app up on every request
+    wsgi.app = PolicyGate(wsgi.app, enforcer)
+
+
+_CREDENTIAL = re.compile(r"Credential=([^/]+)/\d{8}/[^/]+/([^/]+)/aws4_request")
+
+
+def _operation(environ: Mapping[str, Any], body: bytes) -> tuple[str, str, dict[str, Any]]:
+    """(protocol, operation, parameters) of a request, in the AWS protocol it uses."""
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:  # JSON protocols (Secrets Manager, SSM): "secretsmanager.DescribeSecret"
+        return "json", target.rsplit(".", 1)[-1], json.loads(body or b"{}")
+    query = body.decode() if environ.get("REQUEST_METHOD") == "POST" and body else ""
+    query = query or environ.get("QUERY_STRING", "")
+    if "Action=" in query:  # query protocols (RDS, SNS, STS), in the body or the URL
+        params = dict(urllib.parse.parse_qsl(query))
+        return "query", params.get("Action", ""), params
+    if match := re.fullmatch(r"/clusters/([^/]+)", environ.get("PATH_INFO", "")):  # EKS REST
+        return "rest-json", "DescribeCluster", {"name": urllib.parse.unquote(match[1])}
+    return "rest-json", "", {}
+
+
+def _denial(protocol: str, start_response: Any, code: str, message: str) -> Any:
+    """An access-denied answer in the request's protocol, as botocore parses AWS's own."""
+    if protocol == "json":
+        body = json.dumps({"__type": code, "message": message}).encode()
+        headers = [("Content-Type", "application/x-amz-json-1.1")]
+    elif protocol == "query":
+        error = f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+        body = f"<ErrorResponse>{error}<RequestId>denied</RequestId></ErrorResponse>".encode()
+        headers = [("Content-Type", "text/xml")]
+    else:
+        body = json.dumps({"message": message}).encode()
+        headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)]
+    start_response("403 Forbidden", [*headers, ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def enforce_on_default_session(

@@ -23,6 +23,7 @@ import yaml
 from moto.server import ThreadedMotoServer
 
 from kube_emulator import Emulator, StaticToken
+from local_stack.iam import DEFAULT_CONDITIONS, Enforcer, function_policy, gate, moto_resolver
 from local_stack.pod_runner import ProcessPodRunner
 from local_stack.postgres import LocalPostgres
 from local_stack.template import ROOT, Context, function_events, resolve
@@ -41,6 +42,8 @@ CLUSTER = "platform-dev"
 FUNCTION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/migration-trigger-local"
 PROFILE_TAG = "migration-trigger:profile"
 DUMMY_KEY, DUMMY_SECRET = "AKIALOCALSTACK000001", "local-stack-secret"  # not a credential
+#: The AWS CLI / boto3 profile of the local account's administrator (moto's static keys).
+ADMIN_PROFILE = "local-admin"
 #: The sample events in events/ name this secret; orders-db's managed secret gets its name.
 SAMPLE_SECRET = "rds!db-3f1c9a2e-7d4b-4e1a-9c8f-0a1b2c3d4e5f"
 SAMPLE_SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{SAMPLE_SECRET}-AbCdEf"
@@ -115,6 +118,8 @@ class LocalStack:
     notifications_queue: str = field(init=False)
     inbox_queue: str = field(init=False)
     function_credentials: dict[str, str] = field(init=False, repr=False)
+    #: The function's requests, as template.yaml's policy judged them.
+    iam: Enforcer = field(init=False)
     admin_token: str = field(init=False, repr=False)
     databases: dict[str, Database] = field(default_factory=dict)
     _unservable: set[str] = field(default_factory=set)
@@ -168,6 +173,12 @@ class LocalStack:
         kubeconfig = self.emulator.kubeconfig(token=self.admin_token, namespace="migrations")
         (self.directory / "kubeconfig").write_text(json.dumps(kubeconfig, indent=2))
         (self.directory / "kubeconfig").chmod(0o600)
+        # The shell acts as the function (its role's credentials, its policy); `--profile
+        # local-admin` acts as the account's administrator (create databases, tag, put secrets).
+        (self.directory / "aws-credentials").write_text(
+            f"[{ADMIN_PROFILE}]\naws_access_key_id = {DUMMY_KEY}\n"
+            f"aws_secret_access_key = {DUMMY_SECRET}\n"
+        )
 
     def stop(self) -> None:
         """Stop in reverse order of starting."""
@@ -220,6 +231,25 @@ class LocalStack:
         for name, pattern in template_rules().items():
             events.put_rule(Name=name, EventPattern=json.dumps(pattern))
             events.put_targets(Rule=name, Targets=[{"Id": "function", "Arn": inbox_arn}])
+        # Whatever process runs the function (the demo, the CLI in a shell), moto answers its
+        # requests under template.yaml's policy, as AWS would.
+        self.iam = Enforcer(
+            function_policy(
+                refs={
+                    "AWS::Partition": "aws",
+                    "AWS::Region": REGION,
+                    "AWS::AccountId": ACCOUNT,
+                    "ClusterName": CLUSTER,
+                    "ResultsTopic": self.topic_arn,
+                    "DataKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/local-data-key",
+                },
+                conditions=DEFAULT_CONDITIONS,
+            ),
+            access_key=self.function_credentials["aws_access_key_id"],
+            principal=FUNCTION_ROLE.replace(":iam::", ":sts::").replace(":role/", ":assumed-role/"),
+            resolve=moto_resolver(partition="aws", region=REGION, account=ACCOUNT),
+        )
+        gate(self.moto, self.iam)
 
     def create_database(
         self, identifier: str, *, profile: str | None, sample_secret: bool = False
@@ -318,6 +348,7 @@ class LocalStack:
             "AWS_SECRET_ACCESS_KEY": creds["aws_secret_access_key"],
             "AWS_SESSION_TOKEN": creds["aws_session_token"],
             "KUBECONFIG": str(self.directory / "kubeconfig"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(self.directory / "aws-credentials"),
             "ENVIRONMENT": "local",
             "CLUSTER_NAME": CLUSTER,
             "MIGRATION_PROFILES_FILE": str(self.directory / "profiles.json"),
