@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from migration_trigger.adapters.sns import subject
+from migration_trigger.adapters.sns import MAX_BODY_BYTES, body, subject
 from migration_trigger.domain.result import MAX_REASON_BYTES, MAX_TAIL_BYTES, Result, Status
 from migration_trigger.errors import ConfigurationError
 from migration_trigger.settings import DEFAULT_NOTIFY, Settings
@@ -188,3 +188,14 @@ def test_a_profile_for_the_granted_cluster_is_accepted():
     )
 
     assert set(settings.PROFILES) == {"orders"}
+
+
+def test_a_notification_body_fits_sns_even_when_json_escaping_grows_the_tail():
+    # 64 KiB of control characters: each becomes six bytes of JSON.
+    result = Result(Status.FAILED, "r", log_tail="\x01" * (64 * 1024)).capped()
+
+    text = body(result)
+
+    assert len(text.encode()) <= MAX_BODY_BYTES
+    assert json.loads(text)["status"] == "failed"
+    assert "earlier bytes cut]" in json.loads(text)["log_tail"]

@@ -6,7 +6,10 @@ import json
 from typing import Any
 
 from migration_trigger.adapters.aws import call
-from migration_trigger.domain.result import Result, Status
+from migration_trigger.domain.result import Result, Status, keep_end
+
+#: SNS takes messages of up to 256 KiB, subject and attributes included: keep a margin for them.
+MAX_BODY_BYTES = 256 * 1024 - 4 * 1024
 
 _VERBS = {
     Status.SUCCEEDED: "succeeded",
@@ -28,6 +31,19 @@ def subject(result: Result, environment: str) -> str:
     # SNS subjects: ASCII without control characters, 100 characters at most.
     clean = "".join(c if 32 <= ord(c) < 127 else "?" for c in text)
     return clean[:100]
+
+
+def body(result: Result) -> str:
+    """The result document as the message body, within SNS's size limit.
+
+    A result's log tail is capped in bytes, but JSON escaping can grow it (a control character
+    becomes six bytes): the tail is cut further until the document fits.
+    """
+    text = json.dumps(result.to_dict(), indent=2)
+    while len(text.encode()) > MAX_BODY_BYTES and result.log_tail:
+        result = result._replace(log_tail=keep_end(result.log_tail, len(result.log_tail) // 2))
+        text = json.dumps(result.to_dict(), indent=2)
+    return text
 
 
 def attributes(result: Result, environment: str) -> dict[str, str]:
@@ -56,7 +72,7 @@ class SnsNotifier:
             lambda: self.client.publish(
                 TopicArn=self.topic_arn,
                 Subject=subject(result, self.environment),
-                Message=json.dumps(result.to_dict(), indent=2),
+                Message=body(result),
                 MessageAttributes={
                     key: {"DataType": "String", "StringValue": value}
                     for key, value in attributes(result, self.environment).items()
