@@ -11,26 +11,18 @@ holds the template to that).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
-from migration_trigger import wiring
 from tests.durable import first_invocation, resume
 from tests.helpers import load_event
 
 
 @pytest.fixture(autouse=True)
-def misconfigured(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def misconfigured(offline_aws: pytest.MonkeyPatch) -> None:
     """A deployment whose ENVIRONMENT is missing, with no topic: only logs and metrics report."""
-    for name in ("ENVIRONMENT", "TOPIC_ARN", "MIGRATION_PROFILES", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAUNITUNITUNIT0001")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "unit-only")
-    wiring.reset_caches()
-    yield
-    wiring.reset_caches()
+    for name in ("ENVIRONMENT", "TOPIC_ARN", "MIGRATION_PROFILES"):
+        offline_aws.delenv(name, raising=False)
 
 
 def test_a_failed_execution_returns_status_failed_instead_of_raising(

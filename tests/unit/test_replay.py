@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from migration_trigger import wiring
 from tests.durable import resume
 from tests.helpers import ROOT
 
@@ -37,22 +35,15 @@ PROFILES = {
 
 
 @pytest.fixture(autouse=True)
-def deployment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def deployment(offline_aws: pytest.MonkeyPatch) -> None:
     """The function's environment after a deploy (values that replayed steps never reach)."""
     for name, value in {
         "ENVIRONMENT": "test",
         "MIGRATION_PROFILES": json.dumps(PROFILES),
         "TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:migration-results",
-        "AWS_REGION": "eu-west-1",
-        "AWS_ACCESS_KEY_ID": "AKIAREPLAYREPLAY0001",
-        "AWS_SECRET_ACCESS_KEY": "replay-only",
         "POWERTOOLS_SERVICE_NAME": "migration-trigger",
     }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    wiring.reset_caches()
-    yield
-    wiring.reset_caches()
+        offline_aws.setenv(name, value)
 
 
 def in_flight(operations: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import urllib.parse
-from collections.abc import Iterator
 
 import pytest
 
@@ -13,14 +12,9 @@ from migration_trigger.adapters.eks_auth import TokenSource
 
 
 @pytest.fixture(autouse=True)
-def credentials(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAUNITUNITUNIT0001")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "unit-only")
+def local_endpoint(offline_aws: pytest.MonkeyPatch) -> None:
     # A local AWS emulator's endpoint must not reach the token: EKS accepts only STS hosts.
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
-    wiring.reset_caches()
-    yield
-    wiring.reset_caches()
+    offline_aws.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
 
 
 @pytest.mark.parametrize(

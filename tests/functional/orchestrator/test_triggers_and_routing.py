@@ -10,6 +10,7 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from tests.conftest import admin_client
 from tests.functional.orchestrator.conftest import PROFILE_TAG, World, profiles
+from tests.functional.orchestrator.test_aurora import add_instance, aurora_cluster
 
 
 @pytest.mark.parametrize(
@@ -34,21 +35,9 @@ def test_each_instance_trigger_kind_runs_a_migration(world: World, file: str, tr
 
 
 def test_cluster_created_event_runs_a_migration_for_the_cluster(world: World):
-    cluster = admin_client("rds").create_db_cluster(
-        DBClusterIdentifier="billing-cluster",
-        Engine="aurora-postgresql",
-        MasterUsername="app",
-        ManageMasterUserPassword=True,
-        DatabaseName="billing",
-        Tags=[{"Key": PROFILE_TAG, "Value": "orders"}],
-    )["DBCluster"]
+    cluster = aurora_cluster()
     # Its writer: a migration waits for one (test_aurora.py covers a cluster still without).
-    admin_client("rds").create_db_instance(
-        DBInstanceIdentifier="billing-1",
-        DBClusterIdentifier="billing-cluster",
-        Engine="aurora-postgresql",
-        DBInstanceClass="db.r6g.large",
-    )
+    add_instance("billing-1")
     event = world.event("rds-cluster-created.json", SourceArn=cluster["DBClusterArn"])
 
     run = world.run(event)
