@@ -24,6 +24,10 @@ class AwsError(MigrationTriggerError):
         self.retryable = retryable
 
 
+#: KubernetesError.reason when the API server's certificate did not verify: no retry helps.
+CERTIFICATE_ERROR = "CertificateError"
+
+
 class KubernetesError(MigrationTriggerError):
     """The Kubernetes API refused or failed a request."""
 
@@ -35,4 +39,6 @@ class KubernetesError(MigrationTriggerError):
     @property
     def retryable(self) -> bool:
         """Throttling, server errors and lost connections may pass; the rest will not."""
+        if self.reason == CERTIFICATE_ERROR:
+            return False
         return self.status in (0, 429, 500, 502, 503, 504)

@@ -42,6 +42,9 @@ class EmulatorConfig:
     host: str = "127.0.0.1"
     port: int = 0
     tls: bool = True
+    #: Serve the chain of an EKS cluster created on Kubernetes <= 1.16: a CA without key
+    #: identifiers, which Python 3.13's strict verification refuses.
+    legacy_ca: bool = False
     #: STS endpoint that resolves a token's caller (moto); EKS tokens are refused without one.
     sts_endpoint: str | None = None
     #: Secret access key for an access key id, to check a token's SigV4 signature.
@@ -132,7 +135,9 @@ class Emulator:
         httpd = ThreadingHTTPServer((self.config.host, self.config.port), handler)
         httpd.daemon_threads = True
         if self.config.tls:
-            context, self.ca_pem = make_server_context(self.config.host)
+            context, self.ca_pem = make_server_context(
+                self.config.host, legacy_ca=self.config.legacy_ca
+            )
             httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
         self._httpd = httpd
         self._thread = threading.Thread(

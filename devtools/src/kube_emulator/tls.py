@@ -14,12 +14,18 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 
-def make_server_context(host: str) -> tuple[ssl.SSLContext, bytes]:
-    """An SSL server context for `host` and the PEM of the CA that signed its certificate."""
+def make_server_context(host: str, *, legacy_ca: bool = False) -> tuple[ssl.SSLContext, bytes]:
+    """An SSL server context for `host` and the PEM of the CA that signed its certificate.
+
+    `legacy_ca`: the chain of an EKS cluster first created on Kubernetes 1.16 or older, whose CA
+    carries no Subject Key Identifier and whose certificates no Authority Key Identifier
+    (kubernetes-client/python#2394, aws/containers-roadmap#2638). Python 3.13's default context
+    (VERIFY_X509_STRICT) refuses it: "Missing Authority Key Identifier".
+    """
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-emulator-ca")])
-    ca_cert = (
+    ca_builder = (
         x509.CertificateBuilder()
         .subject_name(ca_name)
         .issuer_name(ca_name)
@@ -42,18 +48,19 @@ def make_server_context(host: str) -> tuple[ssl.SSLContext, bytes]:
             ),
             critical=True,
         )
-        .add_extension(
+    )
+    if not legacy_ca:
+        ca_builder = ca_builder.add_extension(
             x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
         )
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca_cert = ca_builder.sign(ca_key, hashes.SHA256())
     key = ec.generate_private_key(ec.SECP256R1())
     names: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.DNSName("kubernetes")]
     try:
         names.append(x509.IPAddress(ipaddress.ip_address(host)))
     except ValueError:
         names.append(x509.DNSName(host))
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
         .issuer_name(ca_name)
@@ -66,11 +73,12 @@ def make_server_context(host: str) -> tuple[ssl.SSLContext, bytes]:
         .add_extension(
             x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
         )
-        .add_extension(
+    )
+    if not legacy_ca:
+        builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
         )
-        .sign(ca_key, hashes.SHA256())
-    )
+    cert = builder.sign(ca_key, hashes.SHA256())
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     # load_cert_chain only reads files: write them to a private directory and remove it at once.
     with tempfile.TemporaryDirectory() as tmp:

@@ -17,7 +17,7 @@ from typing import Any
 
 import urllib3
 
-from migration_trigger.errors import KubernetesError
+from migration_trigger.errors import CERTIFICATE_ERROR, KubernetesError
 
 Obj = dict[str, Any]
 
@@ -63,6 +63,12 @@ class KubeClient:
         self._cached: Credentials | None = None
         # The cluster's CA when given, else the system's trust store: never both loaded.
         context = ssl.create_default_context(cadata=ca_pem.decode() if ca_pem else None)
+        if ca_pem:
+            # EKS clusters created on Kubernetes <= 1.16 keep a CA without key identifiers, which
+            # Python 3.13's strict default refuses (kubernetes-client/python#2394). Only that
+            # check is relaxed: the chain, its dates and the host name are still verified.
+            context.verify_flags &= ~ssl.VERIFY_X509_STRICT
+        self._trust = "the cluster's CA" if ca_pem else "the system's trust store"
         if insecure:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
@@ -190,6 +196,12 @@ class KubeClient:
                     ),
                     redirect=False,
                 )
+            except urllib3.exceptions.SSLError as error:
+                raise KubernetesError(
+                    f"{method} {path}: the API server's certificate at {self.server} did not "
+                    f"verify against {self._trust}: {_tls_reason(error)}",
+                    reason=CERTIFICATE_ERROR,
+                ) from None
             except urllib3.exceptions.HTTPError as error:
                 if attempt == self.max_attempts:
                     raise KubernetesError(
@@ -218,6 +230,12 @@ class KubeClient:
                 continue
             raise failure
         raise KubernetesError(f"{method} {path}: gave up after {self.max_attempts} attempts")
+
+
+def _tls_reason(error: urllib3.exceptions.SSLError) -> str:
+    """What the TLS layer said, e.g. `certificate verify failed: unable to get local issuer`."""
+    cause = error.args[0] if error.args else error
+    return str(getattr(cause, "verify_message", "") or cause).strip()
 
 
 def _decode(data: bytes) -> Obj:
