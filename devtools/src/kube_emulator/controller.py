@@ -214,8 +214,10 @@ class JobController:
         ttl = job["spec"].get("ttlSecondsAfterFinished")
         done_at = _parse_time(status.get("completionTime")) or _parse_time(_condition_time(status))
         if ttl is not None and done_at is not None and now >= done_at + ttl:
+            # As the ttlafterfinished controller does: DeletePropagationForeground (its pods go
+            # first, the Job stays visible with the foregroundDeletion finalizer meanwhile).
             self._store.delete(
-                JOBS, job["metadata"]["namespace"], job["metadata"]["name"], "Background"
+                JOBS, job["metadata"]["namespace"], job["metadata"]["name"], "Foreground"
             )
 
     def _next_attempt(self, job: Obj, failed: int, now: float) -> list[Obj]:

@@ -208,3 +208,28 @@ def test_suspended_job_starts_no_pod_until_resumed(admin: KubeClient):
     admin.patch(f"{JOBS}/later", {"spec": {"suspend": False}})
 
     assert eventually(lambda: condition(admin, "later"))["type"] == "Complete"
+
+
+def test_ttl_controller_deletes_a_finished_job_in_the_foreground(
+    emulator: Emulator, admin: KubeClient
+):
+    """kube-controller-manager's ttlafterfinished controller deletes with
+    DeletePropagationForeground (and a UID precondition): the Job stays visible, marked with the
+    foregroundDeletion finalizer, until its pods are gone."""
+    admin.create(JOBS, job("ttl-fg", ttlSecondsAfterFinished=600))
+    eventually(lambda: condition(admin, "ttl-fg"))
+    since = admin.get(JOBS)["metadata"]["resourceVersion"]
+
+    emulator.advance_clock(601)
+    eventually(lambda: not admin.get(JOBS, fieldSelector="metadata.name=ttl-fg")["items"])
+
+    events = list(
+        admin.watch(
+            JOBS, resource_version=since, timeout_seconds=1, fieldSelector="metadata.name=ttl-fg"
+        )
+    )
+    marked = [e for e in events if e["type"] == "MODIFIED"]
+    assert marked, [e["type"] for e in events]
+    assert "foregroundDeletion" in marked[-1]["object"]["metadata"]["finalizers"]
+    assert marked[-1]["object"]["metadata"]["deletionTimestamp"]
+    assert events[-1]["type"] == "DELETED"
