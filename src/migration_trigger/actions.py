@@ -27,7 +27,7 @@ from migration_trigger.domain.decision import (
 from migration_trigger.domain.events import Trigger, TriggerKind
 from migration_trigger.domain.jobstate import JobPhase, JobState, is_finished, job_state, latest_pod
 from migration_trigger.domain.profiles import CredentialMode
-from migration_trigger.domain.result import MAX_TAIL_BYTES, Result, Status, keep_end
+from migration_trigger.domain.result import MAX_TAIL_BYTES, Result, Status, keep_end, printable
 from migration_trigger.errors import AwsError, KubernetesError
 from migration_trigger.ports import Services
 from migration_trigger.records import (
@@ -270,7 +270,7 @@ def collect_logs(plan: jobspec.JobPlan, services: Services) -> Logs:
             services.log.info("migration log", job=plan.name, pod=pod["metadata"]["name"], log=text)
             lines = text.splitlines()
             keep = services.settings.LOG_TAIL_LINES
-            tail = keep_end("\n".join(lines[-keep:]), MAX_TAIL_BYTES) if keep else ""
+            tail = keep_end(printable("\n".join(lines[-keep:])), MAX_TAIL_BYTES) if keep else ""
     except KubernetesError as error:
         if error.retryable:
             raise
@@ -284,8 +284,11 @@ def scrub(text: str, plan: jobspec.JobPlan, services: Services) -> str:
     if plan.profile.credentials is CredentialMode.EPHEMERAL_SECRET:
         try:
             password = services.secrets.read(plan.secret_arn).password
-        except AwsError:
-            return text
+        except AwsError as error:
+            if error.retryable:
+                raise
+            # Without the password it cannot be masked: keep none of the log rather than risk it.
+            return f"[the log is withheld: the secret to mask it with could not be read: {error}]"
         for form in {password, urllib.parse.quote(password, safe="")}:
             if form:
                 text = text.replace(form, "****")

@@ -31,7 +31,12 @@ from migration_trigger.steps import InlineSteps
 from migration_trigger.wiring import build_services, read_parameter
 
 #: How `plan` names each way `resolve` declines an event.
-_DECLINED = {Status.SKIPPED: "skip", Status.REJECTED: "reject", Status.FAILED: "fail"}
+_DECLINED = {
+    Status.SKIPPED: "skip",
+    Status.REJECTED: "reject",
+    Status.FAILED: "fail",
+    Status.IGNORED: "ignored",
+}
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 

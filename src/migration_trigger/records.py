@@ -66,7 +66,8 @@ class Launched(NamedTuple):
 
 
 class Refused(NamedTuple):
-    """`create-job`, `start-job`: the Job will not run; `status` is failed or duplicate."""
+    """The Job will not run (`create-job`, `start-job`, the queue): failed, duplicate or
+    timed_out, and why."""
 
     status: Status
     reason: str

@@ -19,7 +19,8 @@ class Settings(NamedTuple):
 
     #: Name of the environment (dev, prod): a metric dimension and the notification subject prefix.
     ENVIRONMENT: str
-    #: The validated profiles, from MIGRATION_PROFILES (JSON text) or MIGRATION_PROFILES_FILE.
+    #: The validated profiles, from MIGRATION_PROFILES_PARAMETER (an SSM parameter's name, first),
+    #: MIGRATION_PROFILES (JSON text) or MIGRATION_PROFILES_FILE (a path).
     PROFILES: Mapping[str, Profile]
     #: SNS topic for results; empty: no notifications.
     TOPIC_ARN: str = ""
@@ -97,7 +98,7 @@ class Settings(NamedTuple):
 
 def _integer(env: Mapping[str, str], name: str, low: int, high: int, default: int) -> int:
     raw = env.get(name) or str(default)
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise ConfigurationError(f"{name} must be an integer from {low} to {high}")
     return int(raw)
 

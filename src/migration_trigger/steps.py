@@ -53,7 +53,7 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def typed(hint: Any, data: Any) -> Any:
-    """The inverse of _plain, directed by the type the field declares."""
+    """The inverse of plain, directed by the type the field declares."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         if data is None and type(None) in args:
@@ -102,11 +102,16 @@ def decode(text: str) -> Any:
     try:
         document = json.loads(text)
         cls = RECORDS[document["type"]]
+        value = document["value"]
     except (ValueError, KeyError, TypeError):
+        # Never quote the checkpoint: say what is wrong with its shape, not what is in it.
+        raise CheckpointError("a checkpoint holds no record this code knows") from None
+    try:
+        return _record(cls, value)
+    except (ValueError, KeyError, TypeError) as error:
         raise CheckpointError(
-            f"a checkpoint holds no record this code knows: {text[:80]}"
+            f"a checkpointed {cls.__name__} does not fit this code: {type(error).__name__}"
         ) from None
-    return _record(cls, document["value"])
 
 
 @cache

@@ -169,7 +169,9 @@ def test_a_creation_is_keyed_by_database_and_creation_time_whatever_event_announ
 
     a, b = keyed_by_database(by_instance, created), keyed_by_database(by_cluster, created)
 
-    assert a.dedup_key == b.dedup_key == f"db-created|{DB}|2026-11-20 10:02:31+00:00"
+    assert a.dedup_key == b.dedup_key == f"creation|{DB}|2026-11-20 10:02:31+00:00"
+    restored = keyed_by_database(trigger(TriggerKind.DB_RESTORED), created)
+    assert restored.dedup_key == a.dedup_key
 
 
 def test_rotations_and_manual_requests_keep_their_own_keys():

@@ -76,6 +76,8 @@ def test_example_profiles_for_each_tool_are_valid():
         ({"backoffLimit": 99}, "'backoffLimit' must be an integer from 0 to 10"),
         ({"activeDeadlineSeconds": True}, "'activeDeadlineSeconds' must be an integer"),
         ({"imagePullPolicy": "Always"}, "unknown keys ['imagePullPolicy']"),
+        ({"cluster": {"eksClusterName": "c", "regoin": "eu-west-1"}}, "unknown keys ['regoin']"),
+        ({"cluster": {"eksClusterName": "c", "region": 1}}, "'cluster' values must be strings"),
         ({"databaseUrlQuery": "?sslmode=require"}, "'databaseUrlQuery' must be a query string"),
     ],
 )

@@ -133,3 +133,21 @@ def test_a_checkpoint_with_a_field_this_code_dropped_fails_naming_it():
 def test_a_checkpoint_written_before_a_defaulted_field_existed_still_reads():
     # Queue.missing has a default: a record written without it replays.
     assert decode(json.dumps({"type": "Queue", "value": {"ahead": []}})) == Queue(ahead=())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps({"type": "Started"}),
+        json.dumps(
+            {
+                "type": "Observation",
+                "value": {"state": {"phase": "exploded", "reason": ""}, "at": 1},
+            }
+        ),
+    ],
+    ids=["no value", "unknown enum member"],
+)
+def test_any_checkpoint_that_does_not_fit_is_a_checkpoint_error(text: str):
+    with pytest.raises(CheckpointError):
+        decode(text)

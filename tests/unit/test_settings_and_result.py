@@ -199,3 +199,16 @@ def test_a_notification_body_fits_sns_even_when_json_escaping_grows_the_tail():
     assert len(text.encode()) <= MAX_BODY_BYTES
     assert json.loads(text)["status"] == "failed"
     assert "earlier bytes cut]" in json.loads(text)["log_tail"]
+
+
+def test_terminal_colours_and_control_characters_leave_the_log_tail():
+    from migration_trigger.domain.result import printable
+
+    assert printable("\x1b[32mApplied\x1b[0m 1 migration\x01\tok\n") == "Applied 1 migration?\tok\n"
+
+
+def test_an_integer_setting_in_other_digits_is_refused_not_crashed():
+    with pytest.raises(ConfigurationError, match="LOG_TAIL_LINES must be an integer"):
+        Settings.from_env(
+            {"ENVIRONMENT": "dev", "MIGRATION_PROFILES": PROFILES, "LOG_TAIL_LINES": "²"}
+        )

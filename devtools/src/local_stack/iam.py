@@ -211,7 +211,11 @@ class PolicyGate:
         self.enforcer = enforcer
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        signer = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+        # Signed in the Authorization header, or presigned in the query string.
+        query = urllib.parse.unquote(environ.get("QUERY_STRING", ""))
+        signer = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", "")) or _CREDENTIAL.search(
+            query
+        )
         if signer is None or signer[1] != self.enforcer.access_key:
             return self.app(environ, start_response)
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
@@ -230,7 +234,7 @@ def gate(server: Any, enforcer: Enforcer) -> None:
     wsgi.app = PolicyGate(wsgi.app, enforcer)
 
 
-_CREDENTIAL = re.compile(r"Credential=([^/]+)/\d{8}/[^/]+/([^/]+)/aws4_request")
+_CREDENTIAL = re.compile(r"Credential=([^/&]+)/\d{8}/[^/]+/([^/]+)/aws4_request")
 
 
 def _operation(environ: Mapping[str, Any], body: bytes) -> tuple[str, str, dict[str, Any]]:
@@ -243,7 +247,10 @@ def _operation(environ: Mapping[str, Any], body: bytes) -> tuple[str, str, dict[
     if "Action=" in query:  # query protocols (RDS, SNS, STS), in the body or the URL
         params = dict(urllib.parse.parse_qsl(query))
         return "query", params.get("Action", ""), params
-    if match := re.fullmatch(r"/clusters/([^/]+)", environ.get("PATH_INFO", "")):  # EKS REST
+    path = environ.get("PATH_INFO", "")
+    if environ.get("REQUEST_METHOD") == "GET" and (
+        match := re.fullmatch(r"/clusters/([^/]+)", path)
+    ):
         return "rest-json", "DescribeCluster", {"name": urllib.parse.unquote(match[1])}
     return "rest-json", "", {}
 

@@ -68,7 +68,8 @@ def resolve(value: Any, context: Context) -> Any:
         items = [resolve(item, context) for item in value]
         return [item for item in items if item is not NO_VALUE]
     if isinstance(value, dict):
-        return {key: resolve(item, context) for key, item in value.items()}
+        entries = {key: resolve(item, context) for key, item in value.items()}
+        return {key: item for key, item in entries.items() if item is not NO_VALUE}
     return value
 
 

@@ -160,6 +160,22 @@ class KubeClient:
             self._cached = self.credentials()
         return self._cached.token
 
+    def _unreachable(
+        self, error: urllib3.exceptions.HTTPError, method: str, path: str
+    ) -> KubernetesError:
+        """What a transport failure means: a certificate that did not verify (no retry helps),
+        or a network fault (retried), such as a handshake cut short."""
+        if isinstance(error, urllib3.exceptions.SSLError) and _verification_failed(error):
+            return KubernetesError(
+                f"{method} {path}: the API server's certificate at {self.server} did not "
+                f"verify against {self._trust}: {_tls_reason(error)}",
+                reason=CERTIFICATE_ERROR,
+            )
+        return KubernetesError(
+            f"{method} {path}: cannot reach the API server at {self.server} "
+            f"({type(error).__name__})"
+        )
+
     def _request(
         self,
         method: str,
@@ -196,18 +212,10 @@ class KubeClient:
                     ),
                     redirect=False,
                 )
-            except urllib3.exceptions.SSLError as error:
-                raise KubernetesError(
-                    f"{method} {path}: the API server's certificate at {self.server} did not "
-                    f"verify against {self._trust}: {_tls_reason(error)}",
-                    reason=CERTIFICATE_ERROR,
-                ) from None
             except urllib3.exceptions.HTTPError as error:
-                if attempt == self.max_attempts:
-                    raise KubernetesError(
-                        f"{method} {path}: cannot reach the API server at {self.server} "
-                        f"({type(error).__name__})"
-                    ) from None
+                failure = self._unreachable(error, method, path)
+                if not failure.retryable or attempt == self.max_attempts:
+                    raise failure from None
                 self.sleep(delay)
                 delay *= 2
                 continue
@@ -230,6 +238,12 @@ class KubeClient:
                 continue
             raise failure
         raise KubernetesError(f"{method} {path}: gave up after {self.max_attempts} attempts")
+
+
+def _verification_failed(error: urllib3.exceptions.SSLError) -> bool:
+    """Whether the server's certificate failed verification (not a handshake cut short)."""
+    causes = [*error.args, error.__cause__, error.__context__]
+    return any(isinstance(cause, ssl.SSLCertVerificationError) for cause in causes)
 
 
 def _tls_reason(error: urllib3.exceptions.SSLError) -> str:

@@ -8,12 +8,15 @@ deploy.
 from __future__ import annotations
 
 from functools import cache
+from time import sleep
 from typing import Any
 
 from migration_trigger.errors import ConfigurationError
 
 #: Seconds a read document is reused before Parameter Store is asked again.
 PROFILES_MAX_AGE_SECONDS = 300
+#: Reads of the parameter before a throttled or unreachable Parameter Store counts as a failure.
+ATTEMPTS = 3
 
 
 @cache
@@ -29,13 +32,27 @@ def read_profiles_parameter(name: str, *, client: Any) -> str:
         GetParameterError,
     )
 
-    try:
-        value = _provider(client).get(name, max_age=PROFILES_MAX_AGE_SECONDS)
-    except GetParameterError as error:
-        raise ConfigurationError(
-            f"MIGRATION_PROFILES_PARAMETER: cannot read {name}: {error}"
-        ) from None
-    return str(value)
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return str(_provider(client).get(name, max_age=PROFILES_MAX_AGE_SECONDS))
+        except GetParameterError as error:
+            # Throttling or a network blip must not read as a broken configuration: an execution
+            # resumed mid-migration reads its settings again on every invocation.
+            if attempt < ATTEMPTS and _transient(error):
+                sleep(0.5 * 2**attempt)
+                continue
+            raise ConfigurationError(
+                f"MIGRATION_PROFILES_PARAMETER: cannot read {name}: {error}"
+            ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _transient(error: Exception) -> bool:
+    cause = error.__cause__ or error.__context__
+    code = getattr(cause, "response", {}).get("Error", {}).get("Code", "")
+    return code in ("ThrottlingException", "InternalServerError") or (
+        cause is not None and type(cause).__module__.startswith("botocore.exceptions") and not code
+    )
 
 
 def forget() -> None:

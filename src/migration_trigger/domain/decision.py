@@ -59,7 +59,8 @@ def keyed_by_database(trigger: Trigger, facts: DatabaseFacts) -> Trigger:
     """
     if trigger.kind not in (TriggerKind.DB_CREATED, TriggerKind.DB_RESTORED) or not facts.created:
         return trigger
-    return trigger._replace(dedup_key=f"{trigger.kind}|{facts.arn}|{facts.created}")
+    # One key for both kinds: a restored database's members may announce themselves as created.
+    return trigger._replace(dedup_key=f"creation|{facts.arn}|{facts.created}")
 
 
 def route(

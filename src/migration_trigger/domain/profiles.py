@@ -77,6 +77,9 @@ def _fail(profile: str, message: str) -> ConfigurationError:
 Reader = Callable[[str, str, Any], Any]
 
 
+_CLUSTER_KEYS = frozenset({"eksClusterName", "region", "kubeconfigContext"})
+
+
 def _cluster(profile: str, key: str, raw: Any) -> ClusterTarget:
     if not isinstance(raw, dict) or bool(raw.get("eksClusterName")) == bool(
         raw.get("kubeconfigContext")
@@ -84,6 +87,13 @@ def _cluster(profile: str, key: str, raw: Any) -> ClusterTarget:
         raise _fail(
             profile, f"'{key}' needs exactly one of 'eksClusterName' or 'kubeconfigContext'"
         )
+    unknown = sorted(set(raw) - _CLUSTER_KEYS)
+    if unknown:
+        raise _fail(
+            profile, f"'{key}' has unknown keys {unknown}; allowed: {sorted(_CLUSTER_KEYS)}"
+        )
+    if not all(isinstance(value, str) for value in raw.values()):
+        raise _fail(profile, f"'{key}' values must be strings")
     return ClusterTarget(
         eks_cluster=raw.get("eksClusterName"),
         region=raw.get("region"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -38,6 +39,19 @@ def keep_end(text: str, max_bytes: int) -> str:
     if newline != -1:
         kept = kept[newline + 1 :]
     return _cut(len(data) - len(kept)) + kept.decode(errors="ignore")
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    """`text` without terminal colour codes and other control characters (kept: tabs, newlines).
+
+    In JSON each control character becomes six bytes: a log tail full of them would overflow the
+    checkpoint and notification its byte budget is meant to fit.
+    """
+    return _CONTROL.sub("?", _ANSI.sub("", text))
 
 
 def _cut(size: int) -> str:

@@ -59,5 +59,6 @@ def test_a_function_in_a_vpc_can_have_the_endpoints_it_calls():
         resolve(r["Properties"]["ServiceName"], Context(REFS)).rsplit(".", 1)[-1] for r in endpoints
     }
 
-    assert services == {"lambda", "rds", "secretsmanager", "sns", "eks"}
-    assert {r["Condition"] for r in endpoints} == {"WithVpcEndpoints"}
+    assert services == {"lambda", "rds", "secretsmanager", "sns", "eks", "ssm"}
+    # SSM only when the profiles come from a parameter.
+    assert {r["Condition"] for r in endpoints} == {"WithVpcEndpoints", "WithSsmEndpoint"}
