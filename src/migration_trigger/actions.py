@@ -44,6 +44,8 @@ from migration_trigger.records import (
 
 #: Lines of the migration log written to the function's log.
 FUNCTION_LOG_LINES = 2000
+#: Bytes of log tail a check keeps while the Job runs (each is checkpointed: kept small).
+EVIDENCE_BYTES = 16 * 1024
 _URL_PASSWORD = re.compile(r"(://[^:/\s@]+:)[^@\s]+@")
 _NOT_FOUND = ("DBInstanceNotFound", "DBInstanceNotFoundFault", "DBClusterNotFoundFault")
 #: What Secrets Manager answers for a secret the function's policy does not cover, or none at all.
@@ -245,15 +247,32 @@ def start_job(plan: jobspec.JobPlan, job_uid: str, services: Services) -> Starte
     return Started(at=services.clock())
 
 
-def check_job(plan: jobspec.JobPlan, services: Services) -> Observation:
-    """One observation of the Job and its pods."""
+def check_job(plan: jobspec.JobPlan, services: Services, *, with_tail: bool = False) -> Observation:
+    """One observation of the Job and its pods; with the running pod's log tail if asked."""
     jobs = services.jobs_for(plan.profile)
     job = jobs.get_job(plan.name)
     if job is None:
         state = JobState(JobPhase.FAILED, f"Job {plan.name} was deleted before it finished")
     else:
         state = job_state(job, jobs.pods(plan.name))
-    return Observation(state, at=services.clock())
+    tail = None
+    if with_tail and not state.finished and state.pod:
+        tail = _evidence(plan, state.pod, services)
+    return Observation(state, at=services.clock(), tail=tail)
+
+
+def _evidence(plan: jobspec.JobPlan, pod: str, services: Services) -> str | None:
+    """The running pod's last lines, masked and within EVIDENCE_BYTES; None if unreadable."""
+    keep = services.settings.LOG_TAIL_LINES
+    if not keep:
+        return None
+    try:
+        text = services.jobs_for(plan.profile).log(
+            pod, tail_lines=keep, container=jobspec.CONTAINER
+        )
+    except KubernetesError:
+        return None  # evidence only: the check itself stands without it
+    return keep_end(printable(scrub(text, plan, services)), EVIDENCE_BYTES)
 
 
 def collect_logs(plan: jobspec.JobPlan, services: Services) -> Logs:

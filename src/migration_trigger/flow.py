@@ -7,6 +7,7 @@ durable: no compute while waiting.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from migration_trigger import actions
@@ -19,12 +20,13 @@ from migration_trigger.domain.result import FAILING, Result, Status
 from migration_trigger.domain.schedule import (
     AVAILABLE_POLL_SECONDS,
     BACKSTOP_SECONDS,
+    EVIDENCE_SECONDS,
     QUEUE_SETTLE_SECONDS,
     poll_pause,
 )
 from migration_trigger.errors import MigrationTriggerError
 from migration_trigger.ports import Services
-from migration_trigger.records import Declined, Refused, Resolved
+from migration_trigger.records import Declined, Observation, Refused, Resolved
 from migration_trigger.steps import PrefixedSteps, Steps
 
 _OUTCOMES = {JobPhase.SUCCEEDED: Status.SUCCEEDED, JobPhase.TIMED_OUT: Status.TIMED_OUT}
@@ -122,8 +124,12 @@ def launch(plan: JobPlan, resolved: Resolved, steps: Steps, services: Services) 
         steps.step("stop-job", lambda: actions.stop_job(plan, services))
         return resolved.result(started.status, started.reason, job=plan.name)
 
-    state = follow(plan, started.at, steps, services)
+    state, evidence = follow(plan, started.at, steps, services)
     logs = steps.step("collect-logs", lambda: actions.collect_logs(plan, services))
+    tail = logs.tail
+    if tail is None and evidence is not None:
+        # The pod is gone (a deadline kills it first): what was read while it ran.
+        tail = f"[read while the Job ran; its pod is gone]\n{evidence}"
     if state.phase in (JobPhase.STUCK, JobPhase.TIMED_OUT):
         steps.step("stop-job", lambda: actions.stop_job(plan, services))
     return resolved.result(
@@ -131,7 +137,7 @@ def launch(plan: JobPlan, resolved: Resolved, steps: Steps, services: Services) 
         state.reason,
         job=plan.name,
         duration_seconds=round(logs.at - started.at, 1),
-        log_tail=logs.tail,
+        log_tail=tail,
     )
 
 
@@ -193,22 +199,34 @@ def wait_for_turn(plan: JobPlan, steps: Steps, services: Services) -> Refused | 
         check += 1
 
 
-def follow(plan: JobPlan, started_at: float, steps: Steps, services: Services) -> JobState:
-    """Check the Job with growing pauses until it finishes, is stuck, or overruns its deadline."""
-    check, waited = 0, 0
+def follow(
+    plan: JobPlan, started_at: float, steps: Steps, services: Services
+) -> tuple[JobState, str | None]:
+    """Check the Job with growing pauses until it finishes, is stuck, or overruns its deadline;
+    also the log tail last read while it ran (read on the second check, then every
+    EVIDENCE_SECONDS of waiting)."""
+    check, waited, read_at, evidence = 0, 0, 0, None
     while True:
         pause = poll_pause(plan.profile, waited)
         steps.wait(f"running-{check}", pause)
         waited += pause
-        observed = steps.step(f"check-{check}", lambda: actions.check_job(plan, services))
+        with_tail = check == 1 or (check > 1 and waited - read_at >= EVIDENCE_SECONDS)
+        read_at = waited if with_tail else read_at
+        observed = steps.step(f"check-{check}", _checker(plan, services, with_tail=with_tail))
+        evidence = observed.tail if observed.tail is not None else evidence
         if observed.state.finished:
-            return observed.state
+            return observed.state, evidence
         # Backstop for a Job Kubernetes does not stop (its deadline only counts once it runs).
         limit = plan.profile.active_deadline_seconds + BACKSTOP_SECONDS
         if observed.at - started_at > limit:
             reason = f"the Job did not finish within {limit}s"
-            return JobState(JobPhase.TIMED_OUT, reason, observed.state.pod)
+            return JobState(JobPhase.TIMED_OUT, reason, observed.state.pod), evidence
         check += 1
+
+
+def _checker(plan: JobPlan, services: Services, *, with_tail: bool) -> Callable[[], Observation]:
+    """The check step's body, bound to this check's choice of reading the log tail."""
+    return lambda: actions.check_job(plan, services, with_tail=with_tail)
 
 
 def report(result: Result, steps: Steps, services: Services) -> Result:

@@ -92,6 +92,9 @@ class Observation(NamedTuple):
 
     state: JobState
     at: float
+    #: The log tail read with this check, when one was: the evidence a Job keeps nowhere once its
+    #: deadline kills its pod (Kubernetes deletes the pod before it marks the Job failed).
+    tail: str | None = None
 
 
 class Logs(NamedTuple):

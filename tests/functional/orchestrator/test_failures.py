@@ -209,3 +209,32 @@ def test_invalid_configuration_is_reported_failed_naming_the_setting(
         ("failed", [1.0])
     ]
     assert world.jobs() == []
+
+
+def test_a_timed_out_migration_still_shows_where_it_was(world: World):
+    """At activeDeadlineSeconds Kubernetes deletes the Job's running pod, with its log, before it
+    marks the Job Failed/DeadlineExceeded (the emulator does the same): the tail read while the
+    Job ran is the only evidence left."""
+    world.set_profiles(profiles(activeDeadlineSeconds=60))
+    world.pods.when(
+        PodScript(duration=600, logs=["applying 001_customers.sql", "applying 002_orders.sql"])
+    )
+
+    def expire_once_the_log_was_read() -> None:
+        eventually(
+            lambda: any(
+                r.path.endswith("/log") and r.status == 200 for r in world.emulator.requests.all()
+            ),
+            timeout=30,
+        )
+        world.emulator.advance_clock(61)
+
+    threading.Thread(target=expire_once_the_log_was_read, daemon=True).start()
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.status is InvocationStatus.FAILED
+    assert "ran longer than its 60s deadline" in (run.error or "")
+    (message,) = world.notifications()
+    tail = json.loads(message["Message"])["log_tail"]
+    assert tail.startswith("[read while the Job ran; its pod is gone]")
+    assert "applying 001_customers.sql" in tail
