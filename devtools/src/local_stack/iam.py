@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 
-from local_stack.template import TEMPLATE, Context, load, resolve
+from local_stack.template import TEMPLATE, Context, deployed, load, resolve
 
 #: (service prefix, operation, API parameters) -> (resource ARN, resource tags)
 Resolver = Callable[[str, str, Mapping[str, Any]], tuple[str, dict[str, str]]]
@@ -68,11 +68,9 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(value) if isinstance(value, list) else (value,)
 
 
-def function_policy(
-    *, refs: Mapping[str, str], conditions: Mapping[str, bool], path: Path = TEMPLATE
-) -> list[Statement]:
-    """The statements template.yaml gives the function's role (its `Policies`), for a deployment
-    whose parameters make `conditions` true or false."""
+def function_policy(context: Context, path: Path = TEMPLATE) -> list[Statement]:
+    """The statements template.yaml gives the function's role (its `Policies`), in a deployment's
+    `context` (its values, and the truth of the template's conditions)."""
     policies = load(path)["Resources"]["MigrationFunction"]["Properties"]["Policies"]
     return [
         Statement(
@@ -83,7 +81,7 @@ def function_policy(
             conditions=raw.get("Condition", {}),
         )
         for policy in policies
-        for raw in resolve(policy["Statement"], Context(refs, conditions))
+        for raw in resolve(policy["Statement"], context)
     ]
 
 
@@ -271,7 +269,7 @@ def _denial(protocol: str, start_response: Any, code: str, message: str) -> Any:
     return [body]
 
 
-def enforce_on_default_session(
+def function_enforcer(
     *,
     access_key: str,
     role_arn: str,
@@ -280,28 +278,27 @@ def enforce_on_default_session(
     refs: Mapping[str, str],
     conditions: Mapping[str, bool] = DEFAULT_CONDITIONS,
 ) -> Enforcer:
-    """From now on, the calls of boto3 clients made with `access_key` pass the function's policy.
+    """The function's policy, for its role's `access_key`, over moto's resources.
 
     `refs` gives what the policy's statements refer to besides the partition, region and account
     (the cluster's name, the topic's ARN, the key's ARN); `conditions`, the template's conditions
     as this deployment's parameters make them.
     """
-    import boto3
-
-    enforcer = Enforcer(
-        function_policy(
-            refs={
-                "AWS::Partition": "aws",
-                "AWS::Region": region,
-                "AWS::AccountId": account,
-                **refs,
-            },
-            conditions=conditions,
-        ),
+    context = deployed(region=region, account=account, refs=refs, conditions=conditions)
+    return Enforcer(
+        function_policy(context),
         access_key=access_key,
         principal=role_arn.replace(":iam::", ":sts::").replace(":role/", ":assumed-role/"),
         resolve=moto_resolver(partition="aws", region=region, account=account),
     )
+
+
+def enforce_on_default_session(**deployment: Any) -> Enforcer:
+    """From now on, the calls of boto3 clients made with the function's key pass its policy
+    (`deployment`: function_enforcer's arguments)."""
+    import boto3
+
+    enforcer = function_enforcer(**deployment)
     boto3.setup_default_session()
     enforcer.install(boto3.DEFAULT_SESSION)
     return enforcer

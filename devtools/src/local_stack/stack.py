@@ -23,10 +23,10 @@ import yaml
 from moto.server import ThreadedMotoServer
 
 from kube_emulator import Emulator, StaticToken
-from local_stack.iam import DEFAULT_CONDITIONS, Enforcer, function_policy, gate, moto_resolver
+from local_stack.iam import Enforcer, function_enforcer, gate
 from local_stack.pod_runner import ProcessPodRunner
 from local_stack.postgres import LocalPostgres
-from local_stack.template import ROOT, Context, function_events, resolve
+from local_stack.template import ROOT, deployed, function_events, resolve
 from local_stack.world import (
     assume_role,
     create_eks_cluster,
@@ -76,13 +76,10 @@ def demo_profiles() -> dict[str, Any]:
 
 def template_rules(*, self_managed_secret_prefix: str = "") -> dict[str, dict[str, Any]]:
     """The patterns of template.yaml's enabled EventBridge rules, by name, as deployed here."""
-    context = Context(
-        refs={
-            "AWS::Partition": "aws",
-            "AWS::Region": REGION,
-            "AWS::AccountId": ACCOUNT,
-            "SelfManagedSecretPrefix": self_managed_secret_prefix,
-        },
+    context = deployed(
+        region=REGION,
+        account=ACCOUNT,
+        refs={"SelfManagedSecretPrefix": self_managed_secret_prefix},
         conditions={"HasSelfManagedSecretPrefix": bool(self_managed_secret_prefix)},
     )
     return {
@@ -233,21 +230,16 @@ class LocalStack:
             events.put_targets(Rule=name, Targets=[{"Id": "function", "Arn": inbox_arn}])
         # Whatever process runs the function (the demo, the CLI in a shell), moto answers its
         # requests under template.yaml's policy, as AWS would.
-        self.iam = Enforcer(
-            function_policy(
-                refs={
-                    "AWS::Partition": "aws",
-                    "AWS::Region": REGION,
-                    "AWS::AccountId": ACCOUNT,
-                    "ClusterName": CLUSTER,
-                    "ResultsTopic": self.topic_arn,
-                    "DataKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/local-data-key",
-                },
-                conditions=DEFAULT_CONDITIONS,
-            ),
+        self.iam = function_enforcer(
             access_key=self.function_credentials["aws_access_key_id"],
-            principal=FUNCTION_ROLE.replace(":iam::", ":sts::").replace(":role/", ":assumed-role/"),
-            resolve=moto_resolver(partition="aws", region=REGION, account=ACCOUNT),
+            role_arn=FUNCTION_ROLE,
+            region=REGION,
+            account=ACCOUNT,
+            refs={
+                "ClusterName": CLUSTER,
+                "ResultsTopic": self.topic_arn,
+                "DataKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/local-data-key",
+            },
         )
         gate(self.moto, self.iam)
 

@@ -73,6 +73,18 @@ def resolve(value: Any, context: Context) -> Any:
     return value
 
 
+def deployed(
+    *,
+    region: str,
+    account: str,
+    refs: Mapping[str, Any] | None = None,
+    conditions: Mapping[str, bool] | None = None,
+) -> Context:
+    """A deployment's context: the pseudo parameters of `account` in `region`, and its values."""
+    pseudo = {"AWS::Partition": "aws", "AWS::Region": region, "AWS::AccountId": account}
+    return Context({**pseudo, **(refs or {})}, conditions or {})
+
+
 def _intrinsic(value: Intrinsic, context: Context) -> Any:
     if value.function == "Sub":
         text = value.value if isinstance(value.value, str) else value.value[0]

@@ -38,10 +38,12 @@ def test_concurrency_is_unreserved_unless_asked():
 def test_listed_keys_of_rds_managed_secrets_may_decrypt_through_secrets_manager_only():
     keys = ["arn:aws:kms:eu-west-1:123456789012:key/rds-secrets"]
 
-    without = function_policy(refs=REFS, conditions=DEFAULT_CONDITIONS)
+    without = function_policy(Context(REFS, DEFAULT_CONDITIONS))
     with_keys = function_policy(
-        refs={**REFS, "SecretKmsKeyArns": keys},  # type: ignore[dict-item]
-        conditions={**DEFAULT_CONDITIONS, "HasSecretKmsKeys": True},
+        Context(
+            {**REFS, "SecretKmsKeyArns": keys},  # type: ignore[dict-item]
+            {**DEFAULT_CONDITIONS, "HasSecretKmsKeys": True},
+        )
     )
 
     assert not [s for s in without if s.sid == "DecryptRdsManagedSecrets"]

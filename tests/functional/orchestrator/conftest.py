@@ -114,17 +114,15 @@ class World:
         import os
 
         from local_stack.iam import DEFAULT_CONDITIONS, function_policy
+        from local_stack.template import deployed
 
-        refs = {
-            "AWS::Partition": "aws",
-            "AWS::Region": REGION,
-            "AWS::AccountId": ACCOUNT,
-            **deployment_refs(os.environ["TOPIC_ARN"]),
-            **parameters,
-        }
-        self.iam.statements = function_policy(
-            refs=refs, conditions={**DEFAULT_CONDITIONS, **conditions}
+        context = deployed(
+            region=REGION,
+            account=ACCOUNT,
+            refs={**deployment_refs(os.environ["TOPIC_ARN"]), **parameters},
+            conditions={**DEFAULT_CONDITIONS, **conditions},
         )
+        self.iam.statements = function_policy(context)
 
     def set_profiles(self, document: dict[str, Any]) -> None:
         """Replace the deployment's profiles document."""
