@@ -272,7 +272,7 @@ def _evidence(plan: jobspec.JobPlan, pod: str, services: Services) -> str | None
         )
     except KubernetesError:
         return None  # evidence only: the check itself stands without it
-    return keep_end(printable(scrub(text, plan, services)), EVIDENCE_BYTES)
+    return _last_lines(scrub(text, plan, services), keep, EVIDENCE_BYTES)
 
 
 def collect_logs(plan: jobspec.JobPlan, services: Services) -> Logs:
@@ -287,14 +287,18 @@ def collect_logs(plan: jobspec.JobPlan, services: Services) -> Logs:
             )
             text = scrub(text, plan, services)
             services.log.info("migration log", job=plan.name, pod=pod["metadata"]["name"], log=text)
-            lines = text.splitlines()
             keep = services.settings.LOG_TAIL_LINES
-            tail = keep_end(printable("\n".join(lines[-keep:])), MAX_TAIL_BYTES) if keep else ""
+            tail = _last_lines(text, keep, MAX_TAIL_BYTES) if keep else ""
     except KubernetesError as error:
         if error.retryable:
             raise
         services.log.warning("could not read the migration log", job=plan.name, error=str(error))
     return Logs(tail=tail, at=services.clock())
+
+
+def _last_lines(text: str, keep: int, max_bytes: int) -> str:
+    """The last `keep` lines of a masked log, printable, within `max_bytes`."""
+    return keep_end(printable("\n".join(text.splitlines()[-keep:])), max_bytes)
 
 
 def scrub(text: str, plan: jobspec.JobPlan, services: Services) -> str:

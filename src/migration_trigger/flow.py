@@ -12,7 +12,14 @@ from typing import Any
 
 from migration_trigger import actions
 from migration_trigger.domain.database import DatabaseFacts
-from migration_trigger.domain.events import Ignored, Rejected, Trigger, TriggerKind, parse_event
+from migration_trigger.domain.events import (
+    Ignored,
+    Parsed,
+    Rejected,
+    Trigger,
+    TriggerKind,
+    parse_event,
+)
 from migration_trigger.domain.jobspec import JobPlan
 from migration_trigger.domain.jobstate import JobPhase, JobState
 from migration_trigger.domain.profiles import Profile
@@ -40,13 +47,7 @@ def run_invocation(
     event: Any, steps: Steps, services: Services
 ) -> dict[str, Any] | list[dict[str, Any]]:
     """Handle one event, or each event of a batch; raise if any migration failed or timed out."""
-    if isinstance(event, list):
-        results = [
-            handle_event(item, PrefixedSteps(steps, f"event-{index}/"), services)
-            for index, item in enumerate(event)
-        ]
-    else:
-        results = [handle_event(event, steps, services)]
+    results = [handle_event(item, item_steps, services) for item, item_steps in each(event, steps)]
     failing = [r for r in results if r.status in FAILING]
     if failing:
         raise MigrationFailedError("; ".join(f"{r.status}: {r.reason}" for r in failing))
@@ -58,19 +59,9 @@ def report_misconfiguration(
     event: Any, error: MigrationTriggerError, steps: Steps, services: Services
 ) -> dict[str, Any] | list[dict[str, Any]]:
     """Report every event of an invocation the deployment's settings keep from running; raise."""
-    events = event if isinstance(event, list) else [event]
-    for index, item in enumerate(events):
-        parsed = parse_event(item)
-        result = Result(
-            Status.FAILED,
-            f"the function's configuration is invalid: {error}",
-            trigger=str(parsed.kind) if isinstance(parsed, Trigger) else None,
-            event_id=parsed.event_id,
-            database=parsed.database if isinstance(parsed, Trigger) else None,
-        )
-        report(
-            result, PrefixedSteps(steps, f"event-{index}/") if len(events) > 1 else steps, services
-        )
+    reason = f"the function's configuration is invalid: {error}"
+    for item, item_steps in each(event, steps):
+        report(failed(parse_event(item), reason), item_steps, services)
     raise MigrationFailedError(f"failed: the function's configuration is invalid: {error}")
 
 
@@ -84,14 +75,27 @@ def handle_event(event: Any, steps: Steps, services: Services) -> Result:
         result = migrate(parsed, steps, services)
     except MigrationTriggerError as error:
         # Retries are spent or the error cannot pass: report it rather than fail silently.
-        result = Result(
-            Status.FAILED,
-            str(error),
-            trigger=str(parsed.kind),
-            event_id=parsed.event_id,
-            database=parsed.database,
-        )
+        result = failed(parsed, str(error))
     return report(result, steps, services)
+
+
+def each(event: Any, steps: Steps) -> list[tuple[Any, Steps]]:
+    """The events of an invocation, each with its steps (a batch's named per event)."""
+    if isinstance(event, list):
+        return [(item, PrefixedSteps(steps, f"event-{i}/")) for i, item in enumerate(event)]
+    return [(event, steps)]
+
+
+def failed(parsed: Parsed, reason: str) -> Result:
+    """A failed result about an event, with what is known of it."""
+    trigger = parsed if isinstance(parsed, Trigger) else None
+    return Result(
+        Status.FAILED,
+        reason,
+        trigger=str(trigger.kind) if trigger else None,
+        event_id=parsed.event_id,
+        database=trigger.database if trigger else None,
+    )
 
 
 def migrate(trigger: Trigger, steps: Steps, services: Services) -> Result:
