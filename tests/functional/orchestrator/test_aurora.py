@@ -1,10 +1,10 @@
 """Aurora and other DB clusters: the cluster is migrated, through its writer, once per creation.
 
-RDS creates a cluster's instances only after the cluster is `available`, so RDS-EVENT-0170
-arrives before any instance can take a connection; and RDS-EVENT-0005 fires for every member
-instance, readers included, while the managed master secret belongs to the cluster (RDS event
-reference, "DB cluster events" and "DB instance events"; Aurora User Guide, "Creating a DB
-cluster"). moto models cluster members and their writer (`DBClusterMembers.IsClusterWriter`).
+CreateDBCluster "creates an empty cluster. You must explicitly create the writer instance for
+your DB cluster using the CreateDBInstance operation" (RDS API reference, CreateDBCluster), so
+RDS-EVENT-0170 can arrive before any instance can take a connection; and RDS-EVENT-0005 fires for
+every member instance, readers included, while the managed master secret belongs to the cluster.
+moto models cluster members and their writer (`DBClusterMembers.IsClusterWriter`).
 """
 
 from __future__ import annotations
