@@ -21,7 +21,7 @@ from migration_trigger.domain.events import (
     parse_event,
 )
 from migration_trigger.domain.jobspec import JobPlan
-from migration_trigger.domain.jobstate import JobPhase, JobState
+from migration_trigger.domain.jobstate import JobPhase, JobState, Watch
 from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.result import FAILING, Result, Status
 from migration_trigger.domain.schedule import (
@@ -208,8 +208,10 @@ def follow(
 ) -> tuple[JobState, str | None]:
     """Check the Job with growing pauses until it finishes, is stuck, or overruns its deadline;
     also the log tail last read while it ran (read on the second check, then every
-    EVIDENCE_SECONDS of waiting)."""
+    EVIDENCE_SECONDS of waiting). A pod that cannot pull its image is stuck once that lasted
+    PULL_GRACE_SECONDS; one that has not started within startTimeoutSeconds, too."""
     check, waited, read_at, evidence = 0, 0, 0, None
+    watch = Watch(start_timeout=plan.profile.start_timeout_seconds)
     while True:
         pause = poll_pause(plan.profile, waited)
         steps.wait(f"running-{check}", pause)
@@ -218,13 +220,15 @@ def follow(
         read_at = waited if with_tail else read_at
         observed = steps.step(f"check-{check}", _checker(plan, services, with_tail=with_tail))
         evidence = observed.tail if observed.tail is not None else evidence
-        if observed.state.finished:
-            return observed.state, evidence
+        watch, state = watch.see(observed.state, waited)
+        if state.finished:
+            return state, evidence
         # Backstop for a Job Kubernetes does not stop (its deadline only counts once it runs).
         limit = plan.profile.active_deadline_seconds + BACKSTOP_SECONDS
         if observed.at - started_at > limit:
             reason = f"the Job did not finish within {limit}s"
-            return JobState(JobPhase.TIMED_OUT, reason, observed.state.pod), evidence
+            _, state = watch.see(JobState(JobPhase.TIMED_OUT, reason, state.pod), waited)
+            return state, evidence
         check += 1
 
 

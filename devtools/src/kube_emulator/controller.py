@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from kube_emulator.errors import ApiError
 from kube_emulator.pods import PodRunner
@@ -90,6 +90,33 @@ class _PodIO:
                 status["state"] = {"waiting": {"reason": reason, "message": message}}
 
         self.store.mutate(PODS, self.namespace, self.name, change)
+
+    def unschedulable(self, message: str) -> None:
+        stamp = timestamp(self.store.clock)
+
+        def change(pod: Obj) -> None:
+            # As the scheduler leaves a pod no node fits: no node, no container statuses, and
+            # PodScheduled=False (pkg/scheduler/schedule_one.go: handleSchedulingFailure).
+            pod["spec"].pop("nodeName", None)
+            pod["status"] = {
+                "phase": "Pending",
+                "qosClass": pod["status"].get("qosClass", "BestEffort"),
+                "conditions": [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "reason": "Unschedulable",
+                        "message": message,
+                        "lastProbeTime": None,
+                        "lastTransitionTime": stamp,
+                    }
+                ],
+            }
+
+        self.store.mutate(PODS, self.namespace, self.name, change)
+
+    def now(self) -> float:
+        return self.store.clock()
 
     def running(self) -> None:
         started_at = self.started_at = timestamp(self.store.clock)
@@ -187,28 +214,70 @@ class JobController:
             self._reconcile(job, owned)
 
     def _reconcile(self, job: Obj, pods: list[Obj]) -> None:
+        """One sync of a Job, as pkg/controller/job/job_controller.go syncJob does it (1.31+).
+
+        An outcome is first recorded as the interim FailureTarget or SuccessCriteriaMet condition
+        while the pods still running are killed; Failed or Complete follows once none is
+        terminating. A suspended Job has Suspended=True and no running pods; on resume the
+        condition turns False and startTime restarts (activeDeadlineSeconds counts from it).
+        """
         meta, spec, status = job["metadata"], job["spec"], job.get("status") or {}
-        namespace, name = meta["namespace"], meta["name"]
-        now = self._store.clock()
         if _finished(status):
-            self._collect_if_expired(job, status, now)
+            self._collect_if_expired(job, status, self._store.clock())
             return
-        if meta.get("deletionTimestamp") or spec.get("suspend"):
+        if meta.get("deletionTimestamp"):
             return
-        tally = _tally(spec, pods)
-        outcome = _outcome(spec, status, tally, now)
-        live = tally.live
-        if outcome and outcome[0] == "Failed":
-            # The controller deletes the pods still running; with OnFailure that is every pod,
-            # and their logs go with them.
-            doomed = pods if tally.on_failure else live
-            for pod in doomed:
-                self._store.delete(PODS, namespace, pod["metadata"]["name"], "Background")
-            live = []
-        elif outcome is None and not live:
-            live = self._next_attempt(job, tally.failed, now)
         stamp = timestamp(self._store.clock)
-        self._store.mutate(JOBS, namespace, name, _status_change(stamp, live, tally, outcome))
+        tally = _tally(spec, pods)
+        live = tally.live
+        if spec.get("suspend"):
+            for pod in live:
+                self._terminate(pod)
+            tally = _tally(spec, self._owned(job))
+            change = _status_change(stamp, tally, suspended=True)
+        else:
+            outcome = _interim(status) or _outcome(spec, status, tally, self._store.clock())
+            if outcome is not None:
+                # The controller kills the pods still running; with OnFailure that is every pod
+                # left, and their logs go with them.
+                for pod in pods if tally.on_failure and outcome.kind == "Failed" else live:
+                    if pod["status"].get("phase") in _LIVE:
+                        self._terminate(pod)
+                tally = _tally(spec, self._owned(job))
+            elif not live:
+                self._next_attempt(job, tally.failed, self._store.clock())
+                tally = _tally(spec, self._owned(job))
+            change = _status_change(stamp, tally, outcome=outcome)
+        self._store.mutate(JOBS, meta["namespace"], meta["name"], change)
+
+    def _owned(self, job: Obj) -> list[Obj]:
+        pods, _ = self._store.select(PODS, job["metadata"]["namespace"])
+        uid = job["metadata"]["uid"]
+        return [
+            p
+            for p in pods
+            if (p["metadata"].get("labels") or {}).get("batch.kubernetes.io/controller-uid") == uid
+        ]
+
+    def _terminate(self, pod: Obj) -> None:
+        """Kill a pod gracefully: it is terminating (deletionTimestamp set) until its container
+        has stopped, then it goes."""
+        namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        stamp = timestamp(self._store.clock)
+
+        def mark(obj: Obj) -> None:
+            obj["metadata"].setdefault("deletionTimestamp", stamp)
+            obj["metadata"].setdefault(
+                "deletionGracePeriodSeconds", obj["spec"].get("terminationGracePeriodSeconds", 30)
+            )
+
+        with self._store.cond:
+            io = self._ios.get((namespace, name))
+        if io is None:
+            self._store.delete(PODS, namespace, name, "Background")
+            return
+        self._store.mutate(PODS, namespace, name, mark)
+        io.cancelled.set()
 
     def _collect_if_expired(self, job: Obj, status: dict[str, Any], now: float) -> None:
         ttl = job["spec"].get("ttlSecondsAfterFinished")
@@ -220,11 +289,11 @@ class JobController:
                 JOBS, job["metadata"]["namespace"], job["metadata"]["name"], "Foreground"
             )
 
-    def _next_attempt(self, job: Obj, failed: int, now: float) -> list[Obj]:
+    def _next_attempt(self, job: Obj, failed: int, now: float) -> None:
         last = self._last_failure.get(job["metadata"]["uid"], 0.0)
         if failed and now < last + self._backoff * 2 ** (failed - 1):
-            return []  # Back off before the next attempt, as the controller does (10s doubling).
-        return [self._start_pod(job)]
+            return  # Back off before the next attempt, as the controller does (10s doubling).
+        self._start_pod(job)
 
     def _start_pod(self, job: Obj) -> Obj:
         meta, template = job["metadata"], job["spec"]["template"]
@@ -295,10 +364,12 @@ class JobController:
                 io.log(f"emulator: pod runner failed: {type(error).__name__}: {error}\n")
                 code = 128
             if code is None or io.cancelled.is_set():
+                self._gone(io)
                 return
             if code != 0 and on_failure:
                 restarted = self._store.mutate(PODS, io.namespace, io.name, _count_restart)
                 if restarted is None:
+                    self._gone(io)
                     return
                 continue
             break
@@ -330,6 +401,15 @@ class JobController:
         with self._store.cond:
             self._ios.pop((io.namespace, io.name), None)
 
+    def _gone(self, io: _PodIO) -> None:
+        """A killed pod's container has stopped: a terminating pod is removed now."""
+        with self._store.cond:
+            self._ios.pop((io.namespace, io.name), None)
+        pod = self._store.find(PODS, io.namespace, io.name)
+        if pod is not None and pod["metadata"].get("deletionTimestamp"):
+            with contextlib.suppress(ApiError):
+                self._store.delete(PODS, io.namespace, io.name, "Background")
+
     def _on_delete(self, rtype: ResourceType, obj: Obj) -> None:
         if rtype is not PODS:
             return
@@ -345,6 +425,8 @@ class _Tally:
     """What a Job's pods add up to."""
 
     live: list[Obj]
+    #: Pods killed whose containers have not stopped yet (deletionTimestamp set).
+    terminating: int
     succeeded: int
     failed: int
     #: Failed pods, plus container restarts when pods restart in place (OnFailure).
@@ -353,11 +435,8 @@ class _Tally:
 
 
 def _tally(spec: dict[str, Any], pods: list[Obj]) -> _Tally:
-    live = [
-        p
-        for p in pods
-        if p["status"].get("phase") in _LIVE and not p["metadata"].get("deletionTimestamp")
-    ]
+    running = [p for p in pods if p["status"].get("phase") in _LIVE]
+    live = [p for p in running if not p["metadata"].get("deletionTimestamp")]
     succeeded = sum(1 for p in pods if p["status"].get("phase") == "Succeeded")
     failed = sum(1 for p in pods if p["status"].get("phase") == "Failed")
     restarts = sum(
@@ -365,55 +444,116 @@ def _tally(spec: dict[str, Any], pods: list[Obj]) -> _Tally:
     )
     on_failure = spec["template"]["spec"].get("restartPolicy") == "OnFailure"
     failures = failed + (restarts if on_failure else 0)
-    return _Tally(live, succeeded, failed, failures, on_failure)
+    return _Tally(live, len(running) - len(live), succeeded, failed, failures, on_failure)
+
+
+class _Outcome(NamedTuple):
+    """A Job's outcome: Failed (with reason and message) or Complete."""
+
+    kind: str
+    reason: str
+    message: str
+
+    @property
+    def interim(self) -> str:
+        return "FailureTarget" if self.kind == "Failed" else "SuccessCriteriaMet"
 
 
 def _outcome(
     spec: dict[str, Any], status: dict[str, Any], tally: _Tally, now: float
-) -> tuple[str, str, str] | None:
+) -> _Outcome | None:
     started = _parse_time(status.get("startTime")) or now
     deadline = spec.get("activeDeadlineSeconds")
-    if deadline is not None and now >= started + deadline:
-        return ("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")
-    if tally.succeeded >= spec.get("completions", 1):
-        return ("Complete", "", "")
     if tally.failures > spec.get("backoffLimit", 6):
-        return ("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+        return _Outcome(
+            "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"
+        )
+    if deadline is not None and now >= started + deadline:
+        return _Outcome(
+            "Failed", "DeadlineExceeded", "Job was active longer than specified deadline"
+        )
+    if tally.succeeded >= spec.get("completions", 1) and not tally.live:
+        return _Outcome(
+            "Complete", "CompletionsReached", "Reached expected number of succeeded pods"
+        )
+    return None
+
+
+def _interim(status: dict[str, Any]) -> _Outcome | None:
+    """The outcome an interim condition already holds (the terminal one copies it)."""
+    for condition in status.get("conditions", []):
+        if condition.get("status") != "True":
+            continue
+        if condition.get("type") == "FailureTarget":
+            return _Outcome("Failed", condition.get("reason", ""), condition.get("message", ""))
+        if condition.get("type") == "SuccessCriteriaMet":
+            return _Outcome("Complete", condition.get("reason", ""), condition.get("message", ""))
     return None
 
 
 def _status_change(
-    stamp: str, live: list[Obj], tally: _Tally, outcome: tuple[str, str, str] | None
+    stamp: str, tally: _Tally, *, outcome: _Outcome | None = None, suspended: bool = False
 ) -> Callable[[Obj], None]:
-    ready = sum(1 for p in live if p["status"].get("phase") == "Running")
+    ready = sum(1 for p in tally.live if p["status"].get("phase") == "Running")
 
     def change(obj: Obj) -> None:
         st = obj.setdefault("status", {})
-        st.setdefault("startTime", stamp)
-        st["active"], st["ready"] = len(live), ready
+        if suspended:
+            _set_condition(st, "Suspended", "True", ("JobSuspended", "Job suspended"), stamp)
+        elif _set_condition(st, "Suspended", "False", ("JobResumed", "Job resumed"), stamp):
+            st["startTime"] = stamp  # resumed: the deadline counts from now
+        else:
+            st.setdefault("startTime", stamp)
+        st["active"], st["ready"], st["terminating"] = len(tally.live), ready, tally.terminating
         st["succeeded"], st["failed"] = tally.succeeded, tally.failures
         for key in ("active", "succeeded", "failed"):
             if not st[key]:
                 st.pop(key)
-        if outcome:
-            _add_condition(st, outcome, stamp)
+        if outcome is not None:
+            if _interim(st) is None:
+                _set_condition(st, outcome.interim, "True", outcome[1:], stamp)
+            elif not tally.terminating:
+                _set_condition(st, outcome.kind, "True", outcome[1:], stamp)
+                if outcome.kind == "Complete":
+                    st["completionTime"] = stamp
 
     return change
 
 
-def _add_condition(status: dict[str, Any], outcome: tuple[str, str, str], stamp: str) -> None:
-    kind, reason, message = outcome
-    condition = {
-        "type": kind,
-        "status": "True",
-        "lastProbeTime": stamp,
-        "lastTransitionTime": stamp,
-    }
-    if reason:
-        condition.update(reason=reason, message=message)
-    status["conditions"] = [*status.get("conditions", []), condition]
-    if kind == "Complete":
-        status["completionTime"] = stamp
+def _set_condition(
+    status: dict[str, Any], kind: str, flag: str, said: tuple[str, str], stamp: str
+) -> bool:
+    """ensureJobConditionStatus: add or update a condition with its (reason, message); a False
+    one is never added. Whether it changed."""
+    reason, message = said
+    conditions = status.setdefault("conditions", [])
+    for condition in conditions:
+        if condition.get("type") == kind:
+            if condition.get("status") == flag:
+                return False
+            condition.update(
+                status=flag,
+                reason=reason,
+                message=message,
+                lastProbeTime=stamp,
+                lastTransitionTime=stamp,
+            )
+            return True
+    if flag == "False":
+        if not conditions:
+            status.pop("conditions")
+        return False
+    conditions.append(
+        {
+            "type": kind,
+            "status": flag,
+            "reason": reason,
+            "message": message,
+            "lastProbeTime": stamp,
+            "lastTransitionTime": stamp,
+        }
+    )
+    return True
 
 
 def _count_restart(pod: Obj) -> None:

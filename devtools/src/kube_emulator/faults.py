@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,11 +97,21 @@ class RequestLog:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: list[RecordedRequest] = []
+        self._hooks: list[Callable[[RecordedRequest], None]] = []
 
     def add(self, request: RecordedRequest) -> None:
-        """Record a request."""
+        """Record a request, then run the hooks (before the request is served)."""
         with self._lock:
             self._items.append(request)
+            hooks = list(self._hooks)
+        for hook in hooks:
+            hook(request)
+
+    def on_request(self, hook: Callable[[RecordedRequest], None]) -> None:
+        """Call `hook` with each request as it arrives, before it is served: a test can change
+        the cluster at a precise point of a client's sequence of calls."""
+        with self._lock:
+            self._hooks.append(hook)
 
     def all(self) -> list[RecordedRequest]:
         """A snapshot of every recorded request."""
@@ -116,6 +127,7 @@ class RequestLog:
         ]
 
     def clear(self) -> None:
-        """Forget every recorded request."""
+        """Forget every recorded request and hook."""
         with self._lock:
             self._items.clear()
+            self._hooks.clear()

@@ -18,6 +18,12 @@ class PodIO(Protocol):
     def waiting(self, reason: str, message: str = "") -> None:
         """Hold the container waiting (ImagePullBackOff, CreateContainerConfigError, ...)."""
 
+    def unschedulable(self, message: str) -> None:
+        """Hold the pod Pending on no node: PodScheduled=False, reason Unschedulable."""
+
+    def now(self) -> float:
+        """The emulator's clock (which tests can advance)."""
+
     def running(self) -> None:
         """Mark the container started and the pod Running."""
 
@@ -38,9 +44,21 @@ class PodRunner(Protocol):
         """Run `pod`, reporting through `io`."""
 
 
+#: The kubelet's image pull back-off: 10 s after the first failure, doubling, at most 5 minutes
+#: (pkg/kubelet/kubelet.go: imageBackOffPeriod, MaxImageBackOff).
+PULL_BACKOFF_SECONDS = 10.0
+PULL_BACKOFF_MAX_SECONDS = 300.0
+
+
 @dataclass(frozen=True)
 class PodScript:
-    """A scripted pod outcome: waiting forever, or running for `duration` then exiting."""
+    """A scripted pod outcome: waiting forever, or running for `duration` then exiting.
+
+    Before it runs, a pod can be unschedulable (forever: `unschedulable` is the scheduler's
+    message), or fail to pull its image: `pull_error` is the registry's answer, repeated for
+    `pull_failures` attempts (None: every attempt), each followed by the kubelet's back-off on the
+    emulator's clock, shown as ImagePullBackOff.
+    """
 
     exit_code: int = 0
     logs: str | Sequence[str] = ""
@@ -48,10 +66,19 @@ class PodScript:
     start_delay: float = 0.0
     waiting_reason: str | None = None
     waiting_message: str = ""
+    unschedulable: str | None = None
+    pull_error: str | None = None
+    pull_failures: int | None = None
 
-    def play(self, io: PodIO) -> int | None:
+    def play(self, io: PodIO, image: str = "") -> int | None:
         """Act this script out through `io`."""
         if self.start_delay and io.sleep(self.start_delay):
+            return None
+        if self.unschedulable is not None:
+            io.unschedulable(self.unschedulable)
+            io.cancelled.wait()
+            return None
+        if self.pull_error is not None and not self._pull(io, image):
             return None
         if self.waiting_reason:
             io.waiting(self.waiting_reason, self.waiting_message)
@@ -69,6 +96,25 @@ class PodScript:
         if not lines and pause and io.sleep(pause):
             return None
         return self.exit_code
+
+    def _pull(self, io: PodIO, image: str) -> bool:
+        """Fail the pulls this script fails, as the kubelet reports them; False if killed."""
+        attempt = 0
+        while self.pull_failures is None or attempt < self.pull_failures:
+            io.waiting(
+                "ErrImagePull",
+                f'failed to pull and unpack image "{image}": {self.pull_error}',
+            )
+            if io.sleep(0.05):
+                return False
+            backoff = min(PULL_BACKOFF_SECONDS * 2**attempt, PULL_BACKOFF_MAX_SECONDS)
+            until = io.now() + backoff
+            io.waiting("ImagePullBackOff", f'Back-off pulling image "{image}"')
+            while io.now() < until:
+                if io.sleep(0.02):
+                    return False
+            attempt += 1
+        return True
 
 
 Matcher = Callable[[Obj], bool]
@@ -119,7 +165,8 @@ class ScriptedRunner:
 
     def run(self, pod: Obj, io: PodIO) -> int | None:
         """Play the script chosen for `pod`."""
-        return self._choose(pod).play(io)
+        images = [c.get("image", "") for c in pod["spec"].get("containers", [])]
+        return self._choose(pod).play(io, images[0] if images else "")
 
     def _choose(self, pod: Obj) -> PodScript:
         with self._lock:

@@ -1,20 +1,48 @@
-"""What a Job and its pods say about a migration: running, finished, or stuck. Pure."""
+"""What a Job and its pods say about a migration: running, finished, or stuck. Pure.
+
+The Job's outcome is read from its terminal conditions. Since Kubernetes 1.31 the Job controller
+first sets an interim condition, `FailureTarget` or `SuccessCriteriaMet`, deletes the pods still
+running, and adds `Failed` or `Complete` only once no pod is terminating
+(pkg/controller/job/job_controller.go: newFailureCondition, newSuccessCondition,
+enactJobFinished). A Job with an interim condition is still running here: its pod may still hold
+the database, and the next migration of that database must not start yet.
+
+A pod that has not started is `held`: the scheduler found no node for it (`PodScheduled=False`,
+reason `Unschedulable`), the kubelet cannot pull its image, or it is still being created. The
+kubelet reports `ErrImagePull` for any failed pull, transient ones included, then
+`ImagePullBackOff` while it waits 10 s, 20 s, 40 s... up to 5 minutes before the next attempt
+(pkg/kubelet/images/image_manager.go: EnsureImageExists, `Back-off pulling image %q`); so a pull
+error is only taken as final once it has lasted PULL_GRACE_SECONDS of checks.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, NamedTuple
 
 #: Waiting reasons that will not resolve by waiting: fail fast instead of sitting out the deadline.
 STUCK_REASONS = frozenset(
     {
-        "ImagePullBackOff",
-        "ErrImagePull",
         "InvalidImageName",
+        "ErrImageNeverPull",
         "CreateContainerConfigError",
         "CreateContainerError",
     }
 )
+#: Waiting reasons of a failed image pull, which the kubelet retries.
+PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff"})
+#: Seconds of checks a pull error must last to be final: the kubelet's first retries (after 10,
+#: 20 and 40 s of back-off) happen within them.
+PULL_GRACE_SECONDS = 60
+
+
+class Hold(StrEnum):
+    """Why a Job's pod has not started."""
+
+    UNSCHEDULABLE = "unschedulable"  # no node fits it (PodScheduled=False, Unschedulable)
+    IMAGE_PULL = "image_pull"  # the kubelet cannot pull its image (yet)
+    STARTING = "starting"  # being created, or no pod exists yet
 
 
 class JobPhase(StrEnum):
@@ -37,6 +65,10 @@ class JobState(NamedTuple):
     phase: JobPhase
     reason: str
     pod: str | None = None
+    #: While its latest pod has not started: what holds it (the reason says it in words).
+    hold: Hold | None = None
+    #: An earlier pod of the Job ran: the start timeout no longer applies.
+    ran_before: bool = False
 
     @property
     def finished(self) -> bool:
@@ -52,7 +84,7 @@ def _condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:
 
 
 def is_finished(job: dict[str, Any]) -> bool:
-    """Whether the Job has its Complete or Failed condition."""
+    """Whether the Job has its terminal Complete or Failed condition (its pods are gone)."""
     return _condition(job, "Complete") is not None or _condition(job, "Failed") is not None
 
 
@@ -64,48 +96,145 @@ def latest_pod(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
     return ordered[-1] if ordered else None
 
 
+def _statuses(pod: dict[str, Any] | None) -> list[dict[str, Any]]:
+    return list(((pod or {}).get("status") or {}).get("containerStatuses") or [])
+
+
 def _exit_code(pod: dict[str, Any] | None) -> int | None:
-    for status in ((pod or {}).get("status") or {}).get("containerStatuses") or []:
+    for status in _statuses(pod):
         terminated = (status.get("state") or {}).get("terminated")
         if terminated is not None:
             return int(terminated.get("exitCode", 0))
     return None
 
 
+def _ran(pod: dict[str, Any]) -> bool:
+    """Whether any container of the pod has started (running now, or finished, or restarted)."""
+    return any(
+        status.get("restartCount") or {"running", "terminated"} & set(status.get("state") or {})
+        for status in _statuses(pod)
+    )
+
+
 def job_state(job: dict[str, Any], pods: list[dict[str, Any]]) -> JobState:
-    """Interpret a Job and its pods; conditions first, then stuck containers."""
+    """Interpret a Job and its pods: terminal conditions first, then pods that cannot start."""
     last = latest_pod(pods)
     pod_name = last["metadata"]["name"] if last else None
     if _condition(job, "Complete"):
         return JobState(JobPhase.SUCCEEDED, "the migration Job completed", pod_name)
     failed = _condition(job, "Failed")
     if failed:
-        reason = failed.get("reason", "")
-        if reason == "DeadlineExceeded":
-            deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
-            return JobState(
-                JobPhase.TIMED_OUT,
-                f"the migration ran longer than its {deadline}s deadline and was stopped",
-                pod_name,
-            )
-        code = _exit_code(last)
-        if reason == "BackoffLimitExceeded" and code is not None:
-            return JobState(JobPhase.FAILED, f"the migration exited with code {code}", pod_name)
-        return JobState(
-            JobPhase.FAILED,
-            f"the Job failed: {reason}: {failed.get('message', '')}".strip(),
-            pod_name,
-        )
-    for pod in pods:
-        for status in (pod.get("status") or {}).get("containerStatuses") or []:
-            waiting = (status.get("state") or {}).get("waiting") or {}
-            if waiting.get("reason") in STUCK_REASONS:
-                detail = f": {waiting['message']}" if waiting.get("message") else ""
-                return JobState(
-                    JobPhase.STUCK,
-                    f"pod {pod['metadata']['name']} cannot start: {waiting['reason']}{detail}",
-                    pod["metadata"]["name"],
-                )
+        return _failed(job, failed, last)
     if (job.get("spec") or {}).get("suspend"):
         return JobState(JobPhase.QUEUED, "the Job is suspended, waiting its turn", pod_name)
-    return JobState(JobPhase.RUNNING, "the migration is running", pod_name)
+    for pod in pods:
+        for status in _statuses(pod):
+            waiting = (status.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in STUCK_REASONS:
+                return JobState(
+                    JobPhase.STUCK,
+                    f"pod {pod['metadata']['name']} cannot start: {_waiting(status)}",
+                    pod["metadata"]["name"],
+                )
+    interim = _condition(job, "FailureTarget") or _condition(job, "SuccessCriteriaMet")
+    if interim is not None:
+        return JobState(
+            JobPhase.RUNNING,
+            f"the Job has its outcome ({interim['type']}); its pods are terminating",
+            pod_name,
+        )
+    status = job.get("status") or {}
+    ran_before = bool(status.get("failed") or status.get("succeeded")) or any(
+        _ran(p) for p in pods if p is not last
+    )
+    if last is None:
+        reason = "no pod of the Job exists yet (`kubectl describe job` shows why)"
+        return JobState(JobPhase.RUNNING, reason, None, Hold.STARTING, ran_before)
+    if _ran(last):
+        return JobState(JobPhase.RUNNING, "the migration is running", pod_name)
+    hold, reason = _held(last)
+    return JobState(JobPhase.RUNNING, reason, pod_name, hold, ran_before)
+
+
+def _failed(job: dict[str, Any], failed: dict[str, Any], last: dict[str, Any] | None) -> JobState:
+    pod_name = last["metadata"]["name"] if last else None
+    reason = failed.get("reason", "")
+    if reason == "DeadlineExceeded":
+        deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
+        return JobState(
+            JobPhase.TIMED_OUT,
+            f"the migration ran longer than its {deadline}s deadline and was stopped",
+            pod_name,
+        )
+    code = _exit_code(last)
+    if reason == "BackoffLimitExceeded" and code is not None:
+        return JobState(JobPhase.FAILED, f"the migration exited with code {code}", pod_name)
+    return JobState(
+        JobPhase.FAILED,
+        f"the Job failed: {reason}: {failed.get('message', '')}".strip(),
+        pod_name,
+    )
+
+
+def _waiting(status: dict[str, Any]) -> str:
+    waiting = (status.get("state") or {}).get("waiting") or {}
+    detail = f": {waiting['message']}" if waiting.get("message") else ""
+    return f"{waiting.get('reason', 'ContainerCreating')}{detail}"
+
+
+def _held(pod: dict[str, Any]) -> tuple[Hold, str]:
+    """What keeps a pod that has not started, in the scheduler's or the kubelet's words."""
+    name = pod["metadata"]["name"]
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            said = f"{condition.get('reason', '')}: {condition.get('message', '')}".strip(": ")
+            return Hold.UNSCHEDULABLE, f"pod {name} cannot be scheduled: {said}"
+    for status in _statuses(pod):
+        waiting = (status.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in PULL_REASONS:
+            image = status.get("image") or _image(pod, status.get("name"))
+            return Hold.IMAGE_PULL, f"pod {name} cannot pull image {image}: {_waiting(status)}"
+    waiting_on = ", ".join(_waiting(s) for s in _statuses(pod)) or "not yet scheduled"
+    return Hold.STARTING, f"pod {name} has not started: {waiting_on}"
+
+
+def _image(pod: dict[str, Any], container: str | None) -> str:
+    for spec in (pod.get("spec") or {}).get("containers") or []:
+        if spec.get("name") == container:
+            return str(spec.get("image", "?"))
+    return "?"
+
+
+@dataclass(frozen=True)
+class Watch:
+    """What earlier checks of a started Job tell the next one: since when its pod has failed to
+    pull its image, and what held the pod that never started. Pure; rebuilt on every replay
+    from the checkpointed observations."""
+
+    start_timeout: int
+    pull_since: int | None = None
+    held: str | None = None
+
+    def see(self, state: JobState, waited: int) -> tuple[Watch, JobState]:
+        """Judge an observation made `waited` seconds of checks after the start."""
+        if state.finished:
+            if state.phase is JobPhase.TIMED_OUT and self.held:
+                state = state._replace(reason=f"{state.reason}; its pod never started: {self.held}")
+            return self, state
+        pulling = state.hold is Hold.IMAGE_PULL
+        since = (self.pull_since if self.pull_since is not None else waited) if pulling else None
+        held = None
+        if state.hold and not state.ran_before:
+            # A pod's own hold says more than "no pod" (seen as a killed pod goes).
+            held = self.held if state.pod is None and self.held else state.reason
+        watch = replace(self, pull_since=since, held=held)
+        if since is not None and waited - since >= PULL_GRACE_SECONDS:
+            reason = f"{state.reason} (for {waited - since}s of checks)"
+            return watch, state._replace(phase=JobPhase.STUCK, reason=reason)
+        if state.hold and not state.ran_before and waited >= self.start_timeout:
+            reason = (
+                f"{state.reason}; the pod did not start within startTimeoutSeconds "
+                f"({self.start_timeout}s)"
+            )
+            return watch, state._replace(phase=JobPhase.STUCK, reason=reason)
+        return watch, state

@@ -221,6 +221,9 @@ KEYS: dict[str, Key] = {
             "seconds to wait after a rotation before launching"),
         Key("databaseUrlQuery", "url_query", _query, "",
             "query string appended to DATABASE_URL, e.g. `sslmode=verify-full`"),
+        Key("startTimeoutSeconds", "start_timeout_seconds", _integer(30, 7 * _DAY), 600,
+            "seconds the Job's first pod may take to start (scheduled, image pulled) before the "
+            "migration fails with what holds it"),
     )
 }  # fmt: skip
 
@@ -250,6 +253,7 @@ class Profile(NamedTuple):
     poll_seconds: int = KEYS["poll_seconds"].default
     rotation_settle_seconds: int = KEYS["rotation_settle_seconds"].default
     url_query: str = KEYS["url_query"].default
+    start_timeout_seconds: int = KEYS["start_timeout_seconds"].default
 
 
 _BY_JSON = {key.json: key for key in KEYS.values()}

@@ -233,3 +233,185 @@ def test_ttl_controller_deletes_a_finished_job_in_the_foreground(
     assert "foregroundDeletion" in marked[-1]["object"]["metadata"]["finalizers"]
     assert marked[-1]["object"]["metadata"]["deletionTimestamp"]
     assert events[-1]["type"] == "DELETED"
+
+
+def job_events(admin: KubeClient, name: str, since: str) -> list[dict[str, Any]]:
+    """The Job's statuses as a watch from `since` delivers them."""
+    events = admin.watch(
+        JOBS, resource_version=since, timeout_seconds=1, fieldSelector=f"metadata.name={name}"
+    )
+    return [e["object"].get("status", {}) for e in events if e["type"] != "BOOKMARK"]
+
+
+def kinds(status: dict[str, Any]) -> list[str]:
+    return [c["type"] for c in status.get("conditions", []) if c["status"] == "True"]
+
+
+def test_success_is_success_criteria_met_then_complete(runner: ScriptedRunner, admin: KubeClient):
+    """Kubernetes 1.31+ (job_controller.go: newSuccessCondition, enactJobFinished): the interim
+    SuccessCriteriaMet comes first; Complete, with completionTime, only in a later sync."""
+    runner.when(PodScript(duration=0.2), job_name="two-step")
+    since = admin.get(JOBS)["metadata"]["resourceVersion"]
+
+    admin.create(JOBS, job("two-step"))
+    eventually(lambda: condition(admin, "two-step"))
+
+    statuses = job_events(admin, "two-step", since)
+    interim = next(s for s in statuses if "SuccessCriteriaMet" in kinds(s))
+    assert "Complete" not in kinds(interim) and "completionTime" not in interim
+    final = statuses[-1]
+    assert kinds(final) == ["SuccessCriteriaMet", "Complete"]
+    complete = final["conditions"][-1]
+    assert complete["reason"] == "CompletionsReached" and final["completionTime"]
+    assert (final["ready"], final["terminating"]) == (0, 0)
+
+
+def test_deadline_is_failure_target_while_the_pod_terminates_then_failed(
+    runner: ScriptedRunner, emulator: Emulator, admin: KubeClient
+):
+    """The controller records FailureTarget, deletes the running pod (it is terminating:
+    status.terminating 1), and adds Failed with the same reason once no pod is terminating."""
+    runner.when(PodScript(duration=60, logs=["step 1"]), job_name="late")
+    admin.create(JOBS, job("late", activeDeadlineSeconds=30))
+    eventually(lambda: admin.get(f"{JOBS}/late")["status"].get("ready") == 1)
+    since = admin.get(JOBS)["metadata"]["resourceVersion"]
+
+    emulator.advance_clock(31)
+    done = eventually(lambda: condition(admin, "late"))
+
+    assert (done["type"], done["reason"]) == ("Failed", "DeadlineExceeded")
+    statuses = job_events(admin, "late", since)
+    interim = next(s for s in statuses if "FailureTarget" in kinds(s))
+    assert "Failed" not in kinds(interim)
+    assert any(s.get("terminating") == 1 and "Failed" not in kinds(s) for s in statuses)
+    target = next(c for c in statuses[-1]["conditions"] if c["type"] == "FailureTarget")
+    assert (target["reason"], target["message"]) == (done["reason"], done["message"])
+    assert statuses[-1]["terminating"] == 0
+    assert pods_of(admin, "late") == []
+
+
+def test_resumed_job_counts_its_deadline_from_the_resume(
+    runner: ScriptedRunner, emulator: Emulator, admin: KubeClient
+):
+    """job_controller.go syncJob: a suspended Job has Suspended=True (JobSuspended) and no
+    startTime; on resume the condition turns False (JobResumed) and startTime is set then, so
+    time spent suspended never counts against activeDeadlineSeconds."""
+    runner.when(PodScript(duration=60, logs=["working"]), job_name="paused")
+    admin.create(JOBS, job("paused", suspend=True, activeDeadlineSeconds=100))
+    eventually(lambda: kinds(admin.get(f"{JOBS}/paused").get("status", {})) == ["Suspended"])
+    emulator.advance_clock(120)
+
+    admin.patch(f"{JOBS}/paused", {"spec": {"suspend": False}})
+    eventually(lambda: admin.get(f"{JOBS}/paused")["status"].get("ready") == 1)
+
+    status = admin.get(f"{JOBS}/paused")["status"]
+    resumed = next(c for c in status["conditions"] if c["type"] == "Suspended")
+    assert (resumed["status"], resumed["reason"]) == ("False", "JobResumed")
+    assert status["startTime"] == resumed["lastTransitionTime"]
+    assert condition(admin, "paused") is None, "120 s suspended do not count against 100 s"
+
+
+def test_created_suspended_job_has_no_start_time_until_resumed(admin: KubeClient):
+    admin.create(JOBS, job("queued", suspend=True))
+    assert eventually(lambda: kinds(admin.get(f"{JOBS}/queued").get("status", {}))) == ["Suspended"]
+    assert "startTime" not in admin.get(f"{JOBS}/queued")["status"]
+
+
+def test_unschedulable_pod_is_pending_with_the_schedulers_condition(
+    runner: ScriptedRunner, admin: KubeClient
+):
+    message = "0/3 nodes are available: 3 Insufficient memory."
+    runner.when(PodScript(unschedulable=message), job_name="big")
+
+    admin.create(JOBS, job("big"))
+
+    pod = eventually(
+        lambda: next(
+            (
+                p
+                for p in pods_of(admin, "big")
+                if p["status"].get("conditions", [{}])[0].get("status") == "False"
+            ),
+            None,
+        )
+    )
+    assert pod["status"]["phase"] == "Pending"
+    assert pod["status"]["conditions"] == [
+        {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": message,
+            "lastProbeTime": None,
+            "lastTransitionTime": pod["status"]["conditions"][0]["lastTransitionTime"],
+        }
+    ]
+    assert "containerStatuses" not in pod["status"] and "nodeName" not in pod["spec"]
+    assert admin.get(f"{JOBS}/big")["status"]["active"] == 1
+
+
+def waiting_of(admin: KubeClient, name: str) -> dict[str, Any] | None:
+    for pod in pods_of(admin, name):
+        for status in pod["status"].get("containerStatuses", []):
+            if "waiting" in status["state"]:
+                return dict(status["state"]["waiting"])
+    return None
+
+
+def test_failed_pull_backs_off_then_runs_once_the_registry_answers(
+    runner: ScriptedRunner, emulator: Emulator, admin: KubeClient
+):
+    """kubelet image_manager.go: a failed pull is ErrImagePull, then ImagePullBackOff
+    (`Back-off pulling image "<image>"`) for 10 s; the next attempt succeeds here."""
+    runner.when(PodScript(pull_error="429 Too Many Requests", pull_failures=1), job_name="blip")
+
+    admin.create(JOBS, job("blip"))
+    backoff = eventually(
+        lambda: (waiting_of(admin, "blip") or {}).get("reason") == "ImagePullBackOff"
+    )
+    assert backoff
+    assert waiting_of(admin, "blip") == {
+        "reason": "ImagePullBackOff",
+        "message": 'Back-off pulling image "migrator:1"',
+    }
+
+    emulator.advance_clock(10)
+
+    assert eventually(lambda: condition(admin, "blip"))["type"] == "Complete"
+
+
+def test_permanent_pull_error_keeps_backing_off(
+    runner: ScriptedRunner, emulator: Emulator, admin: KubeClient
+):
+    runner.when(PodScript(pull_error="manifest unknown"), job_name="gone")
+    since = admin.get(PODS)["metadata"]["resourceVersion"]
+    admin.create(JOBS, job("gone"))
+    eventually(lambda: (waiting_of(admin, "gone") or {}).get("reason") == "ImagePullBackOff")
+
+    emulator.advance_clock(10)
+    eventually(lambda: len(pulls(admin, since)) >= 3)
+
+    seen = pulls(admin, since)
+    assert [reason for reason, _ in seen[:3]] == [
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "ErrImagePull",
+    ]
+    assert seen[0][1] == 'failed to pull and unpack image "migrator:1": manifest unknown'
+    assert condition(admin, "gone") is None
+
+
+def pulls(admin: KubeClient, since: str) -> list[tuple[str, str]]:
+    """The pull states the pods of Job `gone` went through, in order."""
+    events = admin.watch(
+        PODS, resource_version=since, timeout_seconds=1, labelSelector="job-name=gone"
+    )
+    seen: list[tuple[str, str]] = []
+    for event in events:
+        for status in event["object"]["status"].get("containerStatuses", []):
+            waiting = status["state"].get("waiting", {})
+            if waiting.get("reason") in ("ErrImagePull", "ImagePullBackOff"):
+                said = (waiting["reason"], waiting.get("message", ""))
+                if not seen or seen[-1] != said:
+                    seen.append(said)
+    return seen

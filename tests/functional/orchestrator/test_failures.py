@@ -10,6 +10,7 @@ import pytest
 from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from kube_emulator import Fault, PodScript
+from kube_emulator.faults import RecordedRequest
 from tests.functional.orchestrator.conftest import World, profiles
 from tests.helpers import eventually, manifests
 
@@ -36,8 +37,11 @@ def test_failing_migration_is_failed_with_exit_code_and_log_tail(world: World):
 @pytest.mark.parametrize(
     ("reason", "message"),
     [
-        ("ImagePullBackOff", 'Back-off pulling image "ghcr.io/example/orders-migrations:1.0.0"'),
-        ("ErrImagePull", "manifest unknown"),
+        ("InvalidImageName", 'couldn\'t parse image name "Orders:1": invalid reference format'),
+        (
+            "ErrImageNeverPull",
+            'Container image "orders:1" is not present with pull policy of Never',
+        ),
         ("CreateContainerConfigError", 'secret "missing" not found'),
     ],
 )
@@ -55,6 +59,113 @@ def test_stuck_pod_fails_fast_with_the_reason_and_the_job_is_deleted(
     assert world.jobs() == []
     (notification,) = world.notifications()
     assert '"status": "failed"' in notification["Message"]
+
+
+def test_image_that_keeps_failing_to_pull_fails_naming_the_image_and_the_kubelets_message(
+    world: World,
+):
+    """The kubelet alternates ErrImagePull and ImagePullBackOff while it retries; the function
+    gives up once pulls have failed for PULL_GRACE_SECONDS of checks, and deletes the Job."""
+    world.pods.when(PodScript(pull_error="manifest unknown"))
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.status is InvocationStatus.FAILED
+    error = run.error or ""
+    assert "cannot pull image ghcr.io/example/orders-migrations:1.0.0: " in error
+    assert (
+        'ErrImagePull: failed to pull and unpack image "ghcr.io/example/orders-migrations:1.0.0": '
+        "manifest unknown"
+        in error
+        or 'ImagePullBackOff: Back-off pulling image "ghcr.io/example/orders-migrations:1.0.0"'
+        in error
+    )
+    assert "(for 60s of checks)" in error
+    assert world.jobs() == []
+    names = [op.name for op in run.operations]
+    assert names.count("stop-job") == 1
+    assert sum(name.startswith("check-") for name in names) >= 30, "pollSeconds 2: 60 s of checks"
+
+
+def test_a_pull_error_the_kubelet_recovers_from_is_waited_out(world: World):
+    """A registry blip: ErrImagePull, then ImagePullBackOff, then the retry pulls. The function
+    saw the pull error at one check and the running pod at the next: the migration succeeds."""
+    world.pods.when(PodScript(pull_error="429 Too Many Requests", pull_failures=1, logs="ok\n"))
+    looks: list[str] = []
+
+    def registry_recovers_after_the_first_look(request: RecordedRequest) -> None:
+        if request.method != "GET" or not request.path.endswith("/namespaces/migrations/pods"):
+            return
+        if request.user != "test-admin" and pulling(world):
+            looks.append(request.path)
+            if len(looks) == 2:  # the kubelet's back-off ends between the two checks
+                world.emulator.advance_clock(10)
+                eventually(lambda: not pulling(world))
+
+    world.emulator.requests.on_request(registry_recovers_after_the_first_look)
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.result["status"] == "succeeded", run.error
+    assert len(looks) == 2
+
+
+def pulling(world: World) -> bool:
+    pods, _ = world.emulator.store.select(world.emulator.store_types["pods"], "migrations")
+    return any(
+        status["state"].get("waiting", {}).get("reason") in ("ErrImagePull", "ImagePullBackOff")
+        for pod in pods
+        for status in pod["status"].get("containerStatuses", [])
+    )
+
+
+SCHEDULER = (
+    "0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: "
+    "3 No preemption victims found for incoming pod."
+)
+
+
+def test_pod_that_is_never_scheduled_fails_after_start_timeout_with_the_schedulers_message(
+    world: World,
+):
+    world.set_profiles(profiles(startTimeoutSeconds=60))
+    world.pods.when(PodScript(unschedulable=SCHEDULER))
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.status is InvocationStatus.FAILED
+    error = run.error or ""
+    assert f"cannot be scheduled: Unschedulable: {SCHEDULER}" in error
+    assert "the pod did not start within startTimeoutSeconds (60s)" in error
+    assert world.jobs() == []
+    (notification,) = world.notifications()
+    assert "Insufficient memory" in notification["Message"]
+
+
+def test_deadline_before_the_pod_started_says_what_held_it(world: World):
+    world.set_profiles(profiles(activeDeadlineSeconds=60, startTimeoutSeconds=3600))
+    world.pods.when(PodScript(unschedulable=SCHEDULER))
+    looks: list[str] = []
+
+    def deadline_passes_at_the_third_look(request: RecordedRequest) -> None:
+        if request.method == "GET" and request.path.endswith("/namespaces/migrations/pods"):
+            looks.append(request.path)
+            if len(looks) == 3:
+                world.emulator.advance_clock(61)
+                eventually(
+                    lambda: all(
+                        j["status"].get("conditions") and "Failed" in str(j["status"]["conditions"])
+                        for j in world.jobs()
+                    )
+                )
+
+    world.emulator.requests.on_request(deadline_passes_at_the_third_look)
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.status is InvocationStatus.FAILED
+    error = run.error or ""
+    assert "timed_out: the migration ran longer than its 60s deadline and was stopped" in error
+    assert "its pod never started: pod migrate-orders-db-" in error
+    assert f"cannot be scheduled: Unschedulable: {SCHEDULER}" in error
 
 
 def test_migration_over_its_deadline_is_timed_out(world: World):
