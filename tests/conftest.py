@@ -103,6 +103,9 @@ def emulator(aws: str, runner: ScriptedRunner) -> Iterator[Emulator]:
             }
         )
         yield server
+        from tests.helpers import fail_on_handler_errors
+
+        fail_on_handler_errors(server)
 
 
 @pytest.fixture

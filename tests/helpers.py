@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 import yaml
 
 from kube_emulator import Emulator
@@ -74,3 +75,14 @@ def load_event(name: str) -> Any:
 def event_files() -> list[str]:
     """Every document in events/."""
     return sorted(p.name for p in (ROOT / "events").glob("*.json"))
+
+
+def fail_on_handler_errors(server: Emulator) -> None:
+    """Fail the test if the emulator answered any request with an unexpected 500 (a handler bug).
+
+    A test that provokes one on purpose clears `server.errors` once it has checked the answer.
+    """
+    errors = server.errors.all()
+    if errors:
+        details = "\n\n".join(f"{e.request.method} {e.request.path}\n{e.traceback}" for e in errors)
+        pytest.fail(f"the emulator's request handler failed {len(errors)} time(s):\n{details}")

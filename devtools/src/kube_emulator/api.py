@@ -11,14 +11,18 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import jsonpatch
+import jsonpointer
+
 from kube_emulator import resources
 from kube_emulator.auth import Identity
 from kube_emulator.controller import LogBook
 from kube_emulator.errors import ApiError
+from kube_emulator.namespaces import NamespaceController
 from kube_emulator.rbac import Attributes, RbacAuthorizer
 from kube_emulator.resources import ResourceType
 from kube_emulator.selectors import parse_field_selector, parse_label_selector
-from kube_emulator.store import Clock, Obj, Store, WatchEvent
+from kube_emulator.store import Clock, Obj, Store, WatchEvent, timestamp
 
 VERSION = {
     "major": "1",
@@ -26,7 +30,12 @@ VERSION = {
     "gitVersion": "v1.31.0-emulator",
     "platform": "linux/amd64",
 }
-PATCH_TYPES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
+JSON_PATCH = "application/json-patch+json"
+PATCH_TYPES = (JSON_PATCH, "application/merge-patch+json", "application/strategic-merge-patch+json")
+# Registries whose delete answers with the object (ReturnDeletedObject: true in
+# pkg/registry/core/{pod,namespace,serviceaccount}/storage); every other kind the emulator serves
+# answers with a Status (k8s.io/apiserver/pkg/registry/generic/registry/store.go finalizeDelete).
+_RETURNS_DELETED_OBJECT = frozenset({"Pod", "Namespace", "ServiceAccount"})
 _HEALTH = {"/healthz", "/livez", "/readyz"}
 _NON_RESOURCE = {"/version", "/api", "/apis", *_HEALTH}
 _NOT_FOUND = "the server could not find the requested resource"
@@ -98,8 +107,10 @@ class Api:
         clock: Clock,
         stop: threading.Event,
         default_watch_seconds: float,
+        namespaces: NamespaceController | None = None,
     ) -> None:
         self.store = store
+        self.namespaces = namespaces or NamespaceController(store)
         self.logs = logs
         self.authorizer = authorizer
         self.clock = clock
@@ -117,6 +128,8 @@ class Api:
             return self._watch(route, request)
         if route.subresource == "log":
             return self._logs(route, request.query)
+        if verb == "delete" and route.rtype.kind == "Namespace":
+            return JsonReply(200, self.namespaces.delete(route.name))
         status, body = _VERBS[verb](self.store, route, request)
         return JsonReply(status, body)
 
@@ -145,6 +158,10 @@ class Api:
         container = _container(pod, route.name, query.get("container"))
         key = (route.namespace, route.name, container)
         if not self.logs.started(key):
+            if not pod["spec"].get("nodeName"):
+                # LogLocation (pkg/registry/core/pod/strategy.go) has no node to ask: the stream
+                # is empty, which StreamObject answers with 204 No Content.
+                return LogReply("", status=204)
             raise _waiting(pod, route.name, container)
         chunks, open_ = self.logs.read(key)
         text = _tail("".join(chunks), query.get("tailLines"))
@@ -271,6 +288,9 @@ def _list(store: Store, route: Route, request: Request) -> tuple[int, Obj]:
 
 def _create(store: Store, route: Route, request: Request) -> tuple[int, Obj]:
     body = decode_object(request.body)
+    if route.rtype.kind == "Pod":
+        # PrepareForCreate (pkg/registry/core/pod/strategy.go) resets any status a client sent.
+        body.pop("status", None)
     if request.query.get("dryRun") == "All":
         return 201, body
     return 201, store.create(route.rtype, route.namespace, body)
@@ -278,11 +298,10 @@ def _create(store: Store, route: Route, request: Request) -> tuple[int, Obj]:
 
 def _update(store: Store, route: Route, request: Request) -> tuple[int, Obj]:
     body = decode_object(request.body)
-    if route.subresource == "status":
-        current = store.get(route.rtype, route.namespace, route.name)
-        current["status"] = body.get("status", {})
-        body = current
-    return 200, store.replace(route.rtype, route.namespace, route.name, body)
+    current = store.get(route.rtype, route.namespace, route.name)
+    return 200, store.replace(
+        route.rtype, route.namespace, route.name, _prepare_update(route, current, body)
+    )
 
 
 def _patch(store: Store, route: Route, request: Request) -> tuple[int, Obj]:
@@ -292,14 +311,29 @@ def _patch(store: Store, route: Route, request: Request) -> tuple[int, Obj]:
             "the body of the request was in an unknown format - accepted media types "
             f"include: {', '.join(PATCH_TYPES)}",
         )
-    patch = decode_object(request.body)
     current = store.get(route.rtype, route.namespace, route.name)
-    if route.subresource == "status":
-        patch = {"status": patch.get("status", {})}
-    merged = merge_patch(current, patch)
+    if request.content_type == JSON_PATCH:
+        patched = json_patch(current, request.body)
+    else:
+        patched = merge_patch(current, decode_object(request.body))
     # The patch applies to the object just read: a resourceVersion inside it is no precondition.
-    merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-    return 200, store.replace(route.rtype, route.namespace, route.name, merged)
+    patched.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
+    return 200, store.replace(
+        route.rtype, route.namespace, route.name, _prepare_update(route, current, patched)
+    )
+
+
+def _prepare_update(route: Route, current: Obj, body: Obj) -> Obj:
+    """What an update may change: the status subresource takes only status; a pod's own resource
+    keeps its status (PrepareForUpdate in pkg/registry/core/pod/strategy.go)."""
+    if route.subresource == "status":
+        updated = dict(current)
+        updated["status"] = body.get("status", {})
+        return updated
+    if route.rtype.kind == "Pod":
+        body = dict(body)
+        body["status"] = current.get("status", {})
+    return body
 
 
 def _delete(store: Store, route: Route, request: Request) -> tuple[int, Obj]:
@@ -307,7 +341,34 @@ def _delete(store: Store, route: Route, request: Request) -> tuple[int, Obj]:
     policy = request.query.get("propagationPolicy") or options.get("propagationPolicy")
     if policy is None and options.get("orphanDependents") is not None:
         policy = "Orphan" if options["orphanDependents"] else "Background"
-    return 200, store.delete(route.rtype, route.namespace, route.name, policy)
+    deleted = store.delete(route.rtype, route.namespace, route.name, policy)
+    effective = policy or route.rtype.default_propagation
+    if route.rtype.kind in _RETURNS_DELETED_OBJECT:
+        return 200, deleted
+    if effective in ("Orphan", "Foreground"):
+        # The garbage collector's finalizer keeps the object until its dependents are orphaned or
+        # gone, and Store.Delete answers with the object while a finalizer is pending. Here that
+        # work is already done, so the object is shown as it was while it waited.
+        finalizer = "orphan" if effective == "Orphan" else "foregroundDeletion"
+        meta = deleted["metadata"]
+        meta.setdefault("deletionTimestamp", timestamp(store.clock))
+        if finalizer not in meta.setdefault("finalizers", []):
+            meta["finalizers"].append(finalizer)
+        return 200, deleted
+    meta = deleted["metadata"]
+    return 200, {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        # "Yes we set Kind field to resource" (finalizeDelete): the plural resource, not the kind.
+        "details": {
+            "name": meta["name"],
+            "group": route.rtype.group,
+            "kind": route.rtype.resource,
+            "uid": meta.get("uid", ""),
+        },
+    }
 
 
 def _delete_collection(store: Store, route: Route, request: Request) -> tuple[int, Obj]:
@@ -357,6 +418,29 @@ def decode_object(raw: bytes) -> Obj:
     return body
 
 
+def json_patch(current: Obj, raw: bytes) -> Obj:
+    """RFC 6902 JSON patch, with the API server's answers to a bad one (400 undecodable, 422 not
+    applicable: jsonPatcher.applyJSPatch in k8s.io/apiserver/pkg/endpoints/handlers/patch.go)."""
+    try:
+        operations = json.loads(raw or b"null")
+        if not isinstance(operations, list):
+            raise jsonpatch.InvalidJsonPatch("the patch must be a list of operations")
+        patch = jsonpatch.JsonPatch(operations)
+    except (ValueError, TypeError, jsonpatch.InvalidJsonPatch) as error:
+        raise ApiError(400, str(error)) from None
+    try:
+        patched = patch.apply(current)
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as error:
+        raise ApiError(
+            422,
+            "the server rejected our request due to an error in our request",
+            details={"causes": [{"reason": "UnexpectedServerResponse", "message": str(error)}]},
+        ) from None
+    if not isinstance(patched, dict):
+        raise ApiError(422, "the server rejected our request due to an error in our request")
+    return patched
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch."""
     if not isinstance(patch, dict):
@@ -404,7 +488,7 @@ def _waiting(pod: Obj, pod_name: str, container: str) -> ApiError:
     state: dict[str, Any] = next(
         (
             cs.get("state", {})
-            for cs in pod["status"].get("containerStatuses", [])
+            for cs in (pod.get("status") or {}).get("containerStatuses", [])
             if cs["name"] == container
         ),
         {},

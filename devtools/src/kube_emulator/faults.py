@@ -1,4 +1,4 @@
-"""Fault injection and the registry of requests received, for tests of a client's behaviour."""
+"""Fault injection, the registry of requests received, and the handler errors met answering them."""
 
 from __future__ import annotations
 
@@ -131,3 +131,34 @@ class RequestLog:
         with self._lock:
             self._items.clear()
             self._hooks.clear()
+
+
+@dataclass(frozen=True)
+class HandlerError:
+    """A request whose handler failed with something other than an API error: an emulator bug."""
+
+    request: RecordedRequest
+    traceback: str
+
+
+class HandlerErrors:
+    """Every unexpected handler error; apart from the request log, so clearing it keeps these."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[HandlerError] = []
+
+    def add(self, error: HandlerError) -> None:
+        """Record a handler error."""
+        with self._lock:
+            self._items.append(error)
+
+    def all(self) -> list[HandlerError]:
+        """A snapshot of every recorded handler error."""
+        with self._lock:
+            return list(self._items)
+
+    def clear(self) -> None:
+        """Forget every recorded handler error (for a test that provokes one on purpose)."""
+        with self._lock:
+            self._items.clear()

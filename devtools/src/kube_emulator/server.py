@@ -13,6 +13,7 @@ import json
 import socket
 import threading
 import time
+import traceback
 import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,16 @@ from kube_emulator.api import Api, JsonReply, Reply, Request, WatchReply
 from kube_emulator.auth import AccessEntry, EksAuthenticator, SecretLookup, StaticToken
 from kube_emulator.controller import JobController, LogBook
 from kube_emulator.errors import ApiError
-from kube_emulator.faults import Fault, FaultInjector, RecordedRequest, RequestLog, redact
+from kube_emulator.faults import (
+    Fault,
+    FaultInjector,
+    HandlerError,
+    HandlerErrors,
+    RecordedRequest,
+    RequestLog,
+    redact,
+)
+from kube_emulator.namespaces import NamespaceController
 from kube_emulator.pods import PodRunner, ScriptedRunner
 from kube_emulator.rbac import RbacAuthorizer
 from kube_emulator.resources import ResourceType
@@ -88,6 +98,9 @@ class Emulator:
         self.runner: PodRunner = runner or ScriptedRunner()
         self.faults = FaultInjector()
         self.requests = RequestLog()
+        #: Requests whose handler raised something other than an API error: each was answered
+        #: with a 500 Status (or, mid-stream, cut), and tests treat any of them as a failure.
+        self.errors = HandlerErrors()
         self.authorizer = RbacAuthorizer(self.store)
         self.authenticator = EksAuthenticator(
             cluster_name=self.config.cluster_name,
@@ -102,6 +115,8 @@ class Emulator:
             self.store, self.logs, lambda: self.runner, backoff_seconds=self.config.backoff_seconds
         )
         self._stopping = threading.Event()
+        # Before the first namespace exists, so each gets its `default` ServiceAccount.
+        self.namespaces = NamespaceController(self.store)
         self.api = Api(
             self.store,
             self.logs,
@@ -109,6 +124,7 @@ class Emulator:
             clock=self.clock,
             stop=self._stopping,
             default_watch_seconds=self.config.default_watch_seconds,
+            namespaces=self.namespaces,
         )
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -251,6 +267,8 @@ class _Handler(BaseHTTPRequestHandler):
     emulator: Emulator
     protocol_version = "HTTP/1.1"
     server_version = "kube-emulator"
+    #: Whether this request's status line went out (after that an error can only cut the stream).
+    _responded = False
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request registry is the record."""
@@ -273,45 +291,74 @@ class _Handler(BaseHTTPRequestHandler):
     # -- request flow --------------------------------------------------------------------------
 
     def _serve(self, method: str) -> None:
+        self._responded = False
         parsed = urllib.parse.urlsplit(self.path)
         path = parsed.path.rstrip("/") or "/"
         query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
-        raw = self._read_body()
         record = RecordedRequest(
             method=method,
             path=path,
             query=query,
             headers={k: v for k, v in self.headers.items() if k.lower() != "authorization"},
         )
-        self.emulator.requests.add(record)
-        fault = self.emulator.faults.take(method, path)
+        raw = self._read_body()
         try:
             record.body = redact(json.loads(raw), path) if raw else None
         except ValueError:
             record.body = None
-        if fault is not None and self._inject(fault, record):
-            return
+        # Recorded with its body before it is served: a hook may act on what it asks for.
+        self.emulator.requests.add(record)
         try:
-            who = self.emulator.authenticator.authenticate(self.headers.get("Authorization"))
-            record.user = who.username
-            reply = self.emulator.api.handle(
-                Request(
-                    method=method,
-                    path=path,
-                    query=query,
-                    who=who,
-                    body=raw,
-                    content_type=(self.headers.get("Content-Type") or "").split(";")[0].strip(),
-                    watch_limit=fault.close_watch_after if fault is not None else None,
-                )
-            )
-            record.status = reply.status
-            self._reply(reply)
+            self._answer(method, path, query, record, raw)
         except ApiError as error:
             record.status = error.code
-            self._send_json(error.code, error.status())
-        except (BrokenPipeError, ConnectionResetError):
+            if self._responded:
+                self.close_connection = True
+                return
+            with contextlib.suppress(ConnectionError):
+                self._send_json(error.code, error.status())
+        except ConnectionError:
             self.close_connection = True
+        except Exception as error:  # any handler bug must still get an answer
+            self._internal_error(error, record)
+
+    def _answer(
+        self, method: str, path: str, query: dict[str, str], record: RecordedRequest, raw: bytes
+    ) -> None:
+        fault = self.emulator.faults.take(method, path)
+        if fault is not None and self._inject(fault, record):
+            return
+        who = self.emulator.authenticator.authenticate(self.headers.get("Authorization"))
+        record.user = who.username
+        reply = self.emulator.api.handle(
+            Request(
+                method=method,
+                path=path,
+                query=query,
+                who=who,
+                body=raw,
+                content_type=(self.headers.get("Content-Type") or "").split(";")[0].strip(),
+                watch_limit=fault.close_watch_after if fault is not None else None,
+            )
+        )
+        record.status = reply.status
+        self._reply(reply)
+
+    def _internal_error(self, error: Exception, record: RecordedRequest) -> None:
+        """Answer a handler's bug as kube-apiserver answers one (errors.NewInternalError), and
+        keep it for the tests; a stream already under way can only be cut."""
+        self.emulator.errors.add(HandlerError(record, traceback.format_exc()))
+        if self._responded:
+            self.close_connection = True
+            return
+        record.status = 500
+        # The exception's type only: its text might quote a request body (a Secret's data).
+        cause = f"{type(error).__name__} in the emulator's request handler"
+        status = ApiError(
+            500, f"Internal error occurred: {cause}", details={"causes": [{"message": cause}]}
+        ).status()
+        with contextlib.suppress(OSError):
+            self._send_json(500, status)
 
     def _inject(self, fault: Fault, record: RecordedRequest) -> bool:
         if fault.hang:
@@ -341,6 +388,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(reply.status, reply.body)
         elif isinstance(reply, WatchReply):
             self._stream("application/json", (json.dumps(e) + "\n" for e in reply.events))
+        elif reply.status == 204:
+            self._responded = True
+            self.send_response(204)
+            self.end_headers()
         elif reply.follow is None:
             self._send(reply.status, reply.text.encode(), "text/plain")
         else:
@@ -351,6 +402,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(
         self, status: int, payload: bytes, content_type: str, headers: dict[str, str] | None = None
     ) -> None:
+        self._responded = True
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
@@ -364,6 +416,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _stream(self, content_type: str, pieces: Iterable[str]) -> None:
         # Chunked, and flushed per piece, so clients see each event or log line as it happens.
+        self._responded = True
         self.send_response(200)
         self.send_header("Content-Type", content_type)
         self.send_header("Transfer-Encoding", "chunked")

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from kube_emulator import validation
+from kube_emulator import defaults, validation
 from kube_emulator.errors import ApiError, already_exists, conflict, not_found
 from kube_emulator.resources import ResourceType, by_kind
 from kube_emulator.selectors import FieldSelector, LabelSelector
@@ -52,6 +52,7 @@ class Store:
         self._events: deque[WatchEvent] = deque(maxlen=history)
         self._compacted_rv = self._rv
         self._delete_hooks: list[Callable[[ResourceType, Obj], None]] = []
+        self._create_hooks: list[Callable[[ResourceType, Obj], None]] = []
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -114,11 +115,11 @@ class Store:
         else:
             meta.pop("namespace", None)
         obj["apiVersion"], obj["kind"] = rtype.api_version, rtype.kind
+        defaults.decoded(rtype, obj)
         validation.validate(rtype, obj)
         with self.cond:
-            # The NamespaceLifecycle admission plugin refuses objects in a namespace that is absent.
-            if rtype.namespaced and ("", "namespaces", "", namespace) not in self._objects:
-                raise not_found("namespaces", namespace, group="", resource="namespaces")
+            if rtype.namespaced:
+                self._admit_to_namespace(rtype, namespace, meta["name"])
             key = self._key(rtype, namespace, meta["name"])
             if key in self._objects:
                 raise already_exists(
@@ -127,10 +128,11 @@ class Store:
             meta["uid"] = str(uuid.uuid4())
             meta["creationTimestamp"] = timestamp(self.clock)
             meta.pop("deletionTimestamp", None)
+            defaults.created(rtype, obj)
             validation.apply_defaults(rtype, obj)
-            if rtype.kind == "Namespace":
-                obj.setdefault("status", {"phase": "Active"})
             self._write(key, rtype, obj, "ADDED")
+            for hook in self._create_hooks:
+                hook(rtype, obj)
             return copy.deepcopy(obj)
 
     def replace(self, rtype: ResourceType, namespace: str, name: str, body: Obj) -> Obj:
@@ -151,6 +153,7 @@ class Store:
                 if kept in current["metadata"]:
                     meta[kept] = current["metadata"][kept]
             obj["apiVersion"], obj["kind"] = rtype.api_version, rtype.kind
+            defaults.decoded(rtype, obj)
             validation.validate(rtype, obj)
             validation.validate_update(rtype, current, obj)
             self._write(key, rtype, obj, "MODIFIED")
@@ -223,6 +226,10 @@ class Store:
         """Call `hook` (under the store lock) for every object removed."""
         self._delete_hooks.append(hook)
 
+    def on_create(self, hook: Callable[[ResourceType, Obj], None]) -> None:
+        """Call `hook` (under the store lock) for every object created."""
+        self._create_hooks.append(hook)
+
     # -- watch ---------------------------------------------------------------------------------
 
     def watch(
@@ -281,6 +288,31 @@ class Store:
             return [], since
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _admit_to_namespace(self, rtype: ResourceType, namespace: str, name: str) -> None:
+        """The NamespaceLifecycle admission plugin: no new objects in an absent namespace (404)
+        or in one being deleted (403, plugin/pkg/admission/namespace/lifecycle/admission.go)."""
+        found = self._objects.get(("", "namespaces", "", namespace))
+        if found is None:
+            raise not_found("namespaces", namespace, group="", resource="namespaces")
+        if (found.get("status") or {}).get("phase") == "Terminating":
+            raise ApiError(
+                403,
+                f'{rtype.qualified} "{name}" is forbidden: unable to create new content in '
+                f"namespace {namespace} because it is being terminated",
+                details={
+                    "name": name,
+                    "group": rtype.group,
+                    "kind": rtype.resource,
+                    "causes": [
+                        {
+                            "reason": "NamespaceTerminating",
+                            "message": f"namespace {namespace} is being terminated",
+                            "field": "metadata.namespace",
+                        }
+                    ],
+                },
+            )
 
     @staticmethod
     def _key(rtype: ResourceType, namespace: str, name: str) -> _Key:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from kube_emulator.errors import ApiError, invalid
@@ -181,18 +182,183 @@ _KIND_CAUSES: dict[str, Callable[[dict[str, Any]], list[Cause]]] = {
 
 
 def validate_update(rtype: ResourceType, old: dict[str, Any], new: dict[str, Any]) -> None:
-    """A Job's pod template and selector are immutable (upstream ValidateJobUpdate)."""
-    if rtype.kind != "Job":
-        return
-    old_spec, new_spec = old.get("spec", {}), new.get("spec", {})
-    causes: list[Cause] = []
-    for field in ("template", "selector", "completions"):
-        if field in old_spec and old_spec.get(field) != new_spec.get(field):
-            causes.append(
-                (f"spec.{field}", "FieldValueInvalid", "Invalid value: field is immutable")
-            )
+    """Raise 422 for changes the API server refuses on update (immutable fields and specs)."""
+    update_causes = _UPDATE_CAUSES.get(rtype.kind)
+    causes = update_causes(old, new) if update_causes else []
     if causes:
         raise invalid(rtype.kind, rtype.group, old["metadata"]["name"], causes)
+
+
+def _job_update_causes(old: dict[str, Any], new: dict[str, Any]) -> list[Cause]:
+    # A Job's pod template and selector are immutable (upstream ValidateJobUpdate).
+    old_spec, new_spec = old.get("spec", {}), new.get("spec", {})
+    return [
+        (f"spec.{field}", "FieldValueInvalid", "Invalid value: field is immutable")
+        for field in ("template", "selector", "completions")
+        if field in old_spec and old_spec.get(field) != new_spec.get(field)
+    ]
+
+
+# pkg/apis/core/validation/validation.go, updatablePodSpecFields (joined with "," upstream too).
+_UPDATABLE_POD_SPEC_FIELDS = ",".join(
+    (
+        "`spec.containers[*].image`",
+        "`spec.initContainers[*].image`",
+        "`spec.activeDeadlineSeconds`",
+        "`spec.tolerations` (only additions to existing tolerations)",
+        "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously "
+        "negative)",
+    )
+)
+
+
+def _pod_update_causes(old: dict[str, Any], new: dict[str, Any]) -> list[Cause]:
+    """ValidatePodUpdate (pkg/apis/core/validation/validation.go): a pod's spec is fixed but for
+    images, a shorter activeDeadlineSeconds, added tolerations and a grace period from <0 to 1."""
+    old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+    for key in ("containers", "initContainers"):
+        # ValidateContainerUpdates: stops here, as upstream does.
+        if len(new_spec.get(key) or []) != len(old_spec.get(key) or []):
+            return [
+                (
+                    f"spec.{key}",
+                    "FieldValueForbidden",
+                    "Forbidden: pod updates may not add or remove containers",
+                )
+            ]
+    causes = _deadline_causes(old_spec.get("activeDeadlineSeconds"), new_spec)
+    old_tolerations = old_spec.get("tolerations") or []
+    new_tolerations = new_spec.get("tolerations") or []
+    if any(t not in new_tolerations for t in old_tolerations):
+        causes.append(
+            (
+                "spec.tolerations",
+                "FieldValueForbidden",
+                "Forbidden: existing toleration can not be modified except its tolerationSeconds",
+            )
+        )
+    munged = copy.deepcopy(new_spec)
+    for key in ("containers", "initContainers"):
+        for container, before in zip(munged.get(key) or [], old_spec.get(key) or [], strict=True):
+            container["image"] = before.get("image")
+    for key in ("activeDeadlineSeconds", "tolerations", "schedulingGates"):
+        munged.pop(key, None)
+        if key in old_spec:
+            munged[key] = old_spec[key]
+    grace = old_spec.get("terminationGracePeriodSeconds")
+    if isinstance(grace, int) and grace < 0 and munged.get("terminationGracePeriodSeconds") == 1:
+        munged["terminationGracePeriodSeconds"] = grace
+    changed = list(_changed_paths(_pruned(old_spec), _pruned(munged), "spec"))
+    if changed:
+        # Upstream appends a Go cmp.Diff of the specs; the changed paths stand in for it.
+        causes.append(
+            (
+                "spec",
+                "FieldValueForbidden",
+                "Forbidden: pod updates may not change fields other than "
+                f"{_UPDATABLE_POD_SPEC_FIELDS}\nchanged: {', '.join(changed)}",
+            )
+        )
+    return causes
+
+
+def _deadline_causes(old: Any, new_spec: dict[str, Any]) -> list[Cause]:
+    new = new_spec.get("activeDeadlineSeconds")
+    path = "spec.activeDeadlineSeconds"
+    if new is None:
+        if old is None:
+            return []
+        return [
+            (
+                path,
+                "FieldValueInvalid",
+                "Invalid value: null: must not update from a positive integer to nil value",
+            )
+        ]
+    if not isinstance(new, int) or new < 0 or new > 2**31 - 1:
+        return [
+            (
+                path,
+                "FieldValueInvalid",
+                f"Invalid value: {new}: must be between 0 and 2147483647, inclusive",
+            )
+        ]
+    if isinstance(old, int) and old < new:
+        return [
+            (
+                path,
+                "FieldValueInvalid",
+                f"Invalid value: {new}: must be less than or equal to previous value",
+            )
+        ]
+    return []
+
+
+def _pruned(value: Any) -> Any:
+    """Without null, empty list and empty map values: apiequality.Semantic.DeepEqual makes no
+    difference between nil and empty, and clients drop or keep them at will."""
+    if isinstance(value, dict):
+        pruned = {k: _pruned(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v not in (None, [], {})}
+    if isinstance(value, list):
+        return [_pruned(v) for v in value]
+    return value
+
+
+def _changed_paths(old: Any, new: Any, path: str) -> Iterator[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                yield from _changed_paths(old.get(key), new.get(key), f"{path}.{key}")
+    elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for i, (before, after) in enumerate(zip(old, new, strict=True)):
+            if before != after:
+                yield from _changed_paths(before, after, f"{path}[{i}]")
+    elif old != new:
+        yield path
+
+
+_IMMUTABLE_SET = "Forbidden: field is immutable when `immutable` is set"
+
+
+def _secret_update_causes(old: dict[str, Any], new: dict[str, Any]) -> list[Cause]:
+    """ValidateSecretUpdate: the type never changes; an immutable Secret keeps its data."""
+    causes: list[Cause] = []
+    if old.get("type") != new.get("type"):
+        # The value is a type name, not a credential: upstream echoes it too.
+        causes.append(
+            ("type", "FieldValueInvalid", f'Invalid value: "{new.get("type")}": field is immutable')
+        )
+    return causes + _immutable_causes(old, new, ("data",))
+
+
+def _configmap_update_causes(old: dict[str, Any], new: dict[str, Any]) -> list[Cause]:
+    """ValidateConfigMapUpdate: an immutable ConfigMap keeps its data and binaryData."""
+    return _immutable_causes(old, new, ("data", "binaryData"))
+
+
+def _immutable_causes(
+    old: dict[str, Any], new: dict[str, Any], fields: tuple[str, ...]
+) -> list[Cause]:
+    if old.get("immutable") is not True:
+        return []
+    causes: list[Cause] = []
+    if new.get("immutable") is not True:
+        causes.append(("immutable", "FieldValueForbidden", _IMMUTABLE_SET))
+    causes += [
+        (field, "FieldValueForbidden", _IMMUTABLE_SET)
+        for field in fields
+        if (old.get(field) or {}) != (new.get(field) or {})
+    ]
+    return causes
+
+
+_UPDATE_CAUSES: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[Cause]]] = {
+    "Job": _job_update_causes,
+    "Pod": _pod_update_causes,
+    "Secret": _secret_update_causes,
+    "ConfigMap": _configmap_update_causes,
+}
 
 
 def apply_defaults(rtype: ResourceType, obj: dict[str, Any]) -> None:

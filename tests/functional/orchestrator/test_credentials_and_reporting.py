@@ -31,7 +31,9 @@ def test_canary_password_is_found_nowhere_but_the_ephemeral_secret(
 
     secrets, _ = world.emulator.store.select(world.emulator.store_types["secrets"], "migrations")
     (secret,) = secrets
-    assert secret["stringData"]["DB_PASSWORD"] == CANARY, "the one place it must be"
+    # The function sends stringData; the API server stores it as base64 data, as a real one does.
+    stored = base64.b64decode(secret["data"]["DB_PASSWORD"]).decode()
+    assert stored == CANARY, "the one place it must be"
     assert secret["metadata"]["ownerReferences"][0]["kind"] == "Job"
     out, err = capfd.readouterr()
     elsewhere = {
