@@ -7,11 +7,9 @@ will not pass become a record that says so.
 
 from __future__ import annotations
 
-import re
-import urllib.parse
 from typing import Any
 
-from migration_trigger.domain import jobspec
+from migration_trigger.domain import jobspec, masking
 from migration_trigger.domain.database import DatabaseFacts
 from migration_trigger.domain.decision import (
     Bound,
@@ -25,17 +23,27 @@ from migration_trigger.domain.decision import (
     route,
 )
 from migration_trigger.domain.events import Trigger, TriggerKind
-from migration_trigger.domain.jobstate import JobPhase, JobState, is_finished, job_state, latest_pod
+from migration_trigger.domain.jobstate import (
+    JobPhase,
+    JobState,
+    is_abandoned,
+    is_finished,
+    job_state,
+    latest_pod,
+)
 from migration_trigger.domain.profiles import CredentialMode
 from migration_trigger.domain.result import MAX_TAIL_BYTES, Result, Status, keep_end, printable
+from migration_trigger.domain.schedule import start_window
 from migration_trigger.errors import AwsError, KubernetesError
 from migration_trigger.ports import Services
 from migration_trigger.records import (
     Declined,
     Launched,
     Logs,
+    Notified,
     Observation,
     Queue,
+    Recorded,
     Refused,
     Resolved,
     Started,
@@ -46,7 +54,6 @@ from migration_trigger.records import (
 FUNCTION_LOG_LINES = 2000
 #: Bytes of log tail a check keeps while the Job runs (each is checkpointed: kept small).
 EVIDENCE_BYTES = 16 * 1024
-_URL_PASSWORD = re.compile(r"(://[^:/\s@]+:)[^@\s]+@")
 _NOT_FOUND = ("DBInstanceNotFound", "DBInstanceNotFoundFault", "DBClusterNotFoundFault")
 #: What Secrets Manager answers for a secret the function's policy does not cover, or none at all.
 _NOT_OURS = ("AccessDeniedException", "ResourceNotFoundException")
@@ -164,9 +171,12 @@ def database_status(arn: str, services: Services) -> DatabaseFacts:
 
 
 def create_job(plan: jobspec.JobPlan, services: Services) -> Launched | Refused:
-    """Create the Job suspended; a 409 is adopted only if this execution created it."""
+    """Create the Job suspended; a 409 is adopted only if this execution created it, is a
+    duplicate if another execution of this function did, and fails naming the Job otherwise
+    (planted at the predictable name: it must not silence the event)."""
     jobs = services.jobs_for(plan.profile)
-    manifest = jobspec.render_job(services.job_template(), plan)
+    start_by = services.clock() + start_window(plan.profile)
+    manifest = jobspec.render_job(services.job_template(), plan, start_by=start_by)
     try:
         created = jobs.create_job(manifest)
     except KubernetesError as error:
@@ -181,6 +191,14 @@ def create_job(plan: jobspec.JobPlan, services: Services) -> Launched | Refused:
         if existing is not None and owner == plan.execution:
             services.log.info("adopted the Job this execution created earlier", job=plan.name)
             return Launched(existing["metadata"]["uid"])
+        if existing is not None and not jobspec.same_function(owner, plan.execution):
+            return Refused(
+                Status.FAILED,
+                f"Job {plan.name} already exists in namespace {plan.profile.namespace} but was "
+                "not created by this function (no execution annotation of it): nothing was run "
+                "for this event. Check who created it (`kubectl describe job`) and who may "
+                "create Jobs in this namespace; delete it and trigger the migration again",
+            )
         return Refused(
             Status.DUPLICATE,
             f"Job {plan.name} already exists for this event: a redelivery; the execution "
@@ -208,8 +226,14 @@ def _cluster_refusal(error: KubernetesError, plan: jobspec.JobPlan) -> str:
 
 
 def jobs_ahead(plan: jobspec.JobPlan, services: Services) -> Queue:
-    """Unfinished Jobs of the same database ordered before this one (creation time, then name)."""
-    jobs = services.jobs_for(plan.profile).database_jobs(jobspec.database_key(plan.database_arn))
+    """Unfinished Jobs of the same database ordered before this one (creation time, then name).
+
+    A Job still suspended past its start-by time was left by an execution that ended without
+    cleaning up (stopped, timed out, its role removed): it would block the database for good, so
+    it is deleted here, and logged, instead of waited for.
+    """
+    gateway = services.jobs_for(plan.profile)
+    jobs = gateway.database_jobs(jobspec.database_key(plan.database_arn))
     ours = next((j for j in jobs if j["metadata"]["name"] == plan.name), None)
     if ours is None:
         return Queue(ahead=(), missing=True)
@@ -217,44 +241,74 @@ def jobs_ahead(plan: jobspec.JobPlan, services: Services) -> Queue:
     def order(job: dict[str, Any]) -> tuple[str, str]:
         return (job["metadata"].get("creationTimestamp", ""), job["metadata"]["name"])
 
-    return Queue(
-        ahead=tuple(
-            j["metadata"]["name"]
-            for j in jobs
-            if order(j) < order(ours)
-            and not is_finished(j)
-            and not j["metadata"].get("deletionTimestamp")
+    earlier = [
+        j
+        for j in jobs
+        if order(j) < order(ours)
+        and not is_finished(j)
+        and not j["metadata"].get("deletionTimestamp")
+    ]
+    now = services.clock()
+    orphans = [j["metadata"]["name"] for j in earlier if is_abandoned(j, now)]
+    for name in orphans:
+        gateway.delete_job(name)
+        services.log.warning(
+            "deleted a migration Job its execution never started (past its start-by time)",
+            job=name,
+            ahead_of=plan.name,
         )
+    return Queue(
+        ahead=tuple(j["metadata"]["name"] for j in earlier if j["metadata"]["name"] not in orphans),
+        removed=tuple(orphans),
     )
 
 
 def start_job(plan: jobspec.JobPlan, job_uid: str, services: Services) -> Started | Refused:
     """Create the ephemeral credentials Secret when the profile wants one, then un-suspend."""
     jobs = services.jobs_for(plan.profile)
+    version = None
     try:
         if plan.profile.credentials is CredentialMode.EPHEMERAL_SECRET:
             secret = services.secrets.read(plan.secret_arn)
+            version = secret.version
             values = jobspec.credential_values(
                 plan.endpoint, secret.username, secret.password, plan.profile.url_query
             )
-            jobs.create_secret(jobspec.render_secret(plan, job_uid, values))
+            existing = jobs.create_secret(jobspec.render_secret(plan, job_uid, values))
+            if existing is not None and not jobspec.owned_by(existing, job_uid):
+                return Refused(
+                    Status.FAILED,
+                    f"Secret {plan.secret_name} already exists in namespace "
+                    f"{plan.profile.namespace} and was not made for Job {plan.name} (no owner "
+                    "reference to it): it is not used, and the Job is not started. Delete it if "
+                    "nobody needs it, and check who may create Secrets in this namespace",
+                )
         jobs.resume(plan.name)
     except (KubernetesError, AwsError) as error:
         if error.retryable:
             raise
         return Refused(Status.FAILED, f"could not start Job {plan.name}: {error}")
     services.log.info("started migration Job", job=plan.name)
-    return Started(at=services.clock())
+    return Started(at=services.clock(), secret_version=version)
 
 
 def check_job(plan: jobspec.JobPlan, services: Services, *, with_tail: bool = False) -> Observation:
     """One observation of the Job and its pods; with the running pod's log tail if asked."""
     jobs = services.jobs_for(plan.profile)
-    job = jobs.get_job(plan.name)
+    try:
+        job = jobs.get_job(plan.name)
+        pods = jobs.pods(plan.name) if job is not None else []
+    except KubernetesError as error:
+        if error.retryable:
+            raise
+        # Refused (RBAC changed, the access entry removed): waiting will not help. The Job is
+        # left as it is: it may be migrating the database right now.
+        reason = f"the function cannot check Job {plan.name}: {error}; the Job was left as it is"
+        return Observation(JobState(JobPhase.FAILED, reason), at=services.clock())
     if job is None:
         state = JobState(JobPhase.FAILED, f"Job {plan.name} was deleted before it finished")
     else:
-        state = job_state(job, jobs.pods(plan.name))
+        state = job_state(job, pods)
     tail = None
     if with_tail and not state.finished and state.pod:
         tail = _evidence(plan, state.pod, services)
@@ -302,20 +356,25 @@ def _last_lines(text: str, keep: int, max_bytes: int) -> str:
 
 
 def scrub(text: str, plan: jobspec.JobPlan, services: Services) -> str:
-    """Remove credentials a migration tool may print: URL passwords, and the password itself."""
-    text = _URL_PASSWORD.sub(r"\1****@", text)
-    if plan.profile.credentials is CredentialMode.EPHEMERAL_SECRET:
-        try:
-            password = services.secrets.read(plan.secret_arn).password
-        except AwsError as error:
-            if error.retryable:
-                raise
-            # Without the password it cannot be masked: keep none of the log rather than risk it.
-            return f"[the log is withheld: the secret to mask it with could not be read: {error}]"
-        for form in {password, urllib.parse.quote(password, safe="")}:
-            if form:
-                text = text.replace(form, "****")
-    return text
+    """Mask the credentials a migration tool may print (the rules: domain/masking.py)."""
+    if plan.profile.credentials is not CredentialMode.EPHEMERAL_SECRET:
+        # secret-arn: the function never reads the password, so only patterns can mask, and the
+        # log says so.
+        return masking.mask_without_password(text)
+    try:
+        # The password the Job was given, and the current one: a rotation during the migration
+        # must not unmask what the tool printed.
+        given = services.secrets.read(plan.secret_arn, plan.secret_version)
+        current = services.secrets.read(plan.secret_arn) if plan.secret_version else given
+    except AwsError as error:
+        if error.retryable:
+            raise
+        # Without the password it cannot be masked: keep none of the log rather than risk it.
+        return f"[the log is withheld: the secret to mask it with could not be read: {error}]"
+    masked = masking.mask(text, (given.password, current.password), username=given.username)
+    if current.username != given.username:
+        masked = masking.mask(masked, (current.password,), username=current.username)
+    return masked
 
 
 def stop_job(plan: jobspec.JobPlan, services: Services) -> Stopped:
@@ -325,11 +384,25 @@ def stop_job(plan: jobspec.JobPlan, services: Services) -> Stopped:
     return Stopped(plan.name)
 
 
-def publish(result: Result, services: Services) -> Result:
-    """The report step's side effects: log the result, emit its metrics, notify if it should."""
+def record(result: Result, services: Services) -> Recorded:
+    """The report step: log the result and emit its metrics. Both go to the function's output
+    (EMF), so nothing here can fail on the network and the step runs once."""
     services.log.info("migration result", result=result.to_dict())
     services.metrics.record(result)
-    if result.status in services.settings.NOTIFY_STATUSES:
-        for notifier in services.notifiers:
-            notifier.notify(result)
-    return result
+    return Recorded(result)
+
+
+def notify(result: Result, notifier: int, services: Services) -> Notified:
+    """Publish the result through one notifier (its own step: a retry never repeats another)."""
+    services.notifiers[notifier].notify(result)
+    return Notified(delivered=True)
+
+
+def notification_failed(result: Result, error: str, services: Services) -> Notified:
+    """A notification could not be delivered after its retries: log it and count it
+    (`NotificationFailed`); the migration's result stands."""
+    services.log.warning(
+        "the result could not be notified", status=str(result.status), job=result.job, error=error
+    )
+    services.metrics.notification_failed()
+    return Notified(delivered=False, error=error)

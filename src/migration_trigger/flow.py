@@ -8,6 +8,7 @@ durable: no compute while waiting.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from migration_trigger import actions
@@ -33,7 +34,7 @@ from migration_trigger.domain.schedule import (
 )
 from migration_trigger.errors import MigrationTriggerError
 from migration_trigger.ports import Services
-from migration_trigger.records import Declined, Observation, Refused, Resolved
+from migration_trigger.records import Declined, Logs, Observation, Refused, Resolved
 from migration_trigger.steps import PrefixedSteps, Steps
 
 _OUTCOMES = {JobPhase.SUCCEEDED: Status.SUCCEEDED, JobPhase.TIMED_OUT: Status.TIMED_OUT}
@@ -67,7 +68,7 @@ def report_misconfiguration(
 
 def handle_event(event: Any, steps: Steps, services: Services) -> Result:
     """The whole flow for one event; every outcome is a reported Result."""
-    parsed = parse_event(event)
+    parsed = parse_event(event, home=services.home)
     if isinstance(parsed, Ignored | Rejected):
         status = Status.IGNORED if isinstance(parsed, Ignored) else Status.REJECTED
         return report(Result(status, parsed.reason, event_id=parsed.event_id), steps, services)
@@ -116,24 +117,53 @@ def migrate(trigger: Trigger, steps: Steps, services: Services) -> Result:
 
 
 def launch(plan: JobPlan, resolved: Resolved, steps: Steps, services: Services) -> Result:
-    """Create the Job suspended, start it in its turn, follow it to the end, read its log."""
+    """Create the Job suspended, then run it; whatever ends the run early (retries spent, an error
+    that cannot pass), the Job and its credentials Secret are deleted, not left to block the
+    database's next migration."""
     launched = steps.step("create-job", lambda: actions.create_job(plan, services))
     if isinstance(launched, Refused):
         return resolved.result(launched.status, launched.reason, job=plan.name)
+    try:
+        return run(plan, launched.uid, resolved, steps, services)
+    except MigrationTriggerError as error:
+        try:
+            steps.step("clean-up", lambda: actions.stop_job(plan, services))
+        except MigrationTriggerError as cleanup:
+            left = (
+                f"; the Job could not be deleted ({cleanup}): delete it with `kubectl delete job "
+                f"{plan.name} -n {plan.profile.namespace}`, or the next migration of this "
+                "database waits until its start deadline passes"
+            )
+        else:
+            left = f"; Job {plan.name} and its credentials Secret were deleted"
+        return resolved.result(Status.FAILED, f"{error}{left}", job=plan.name)
+
+
+def run(
+    plan: JobPlan, job_uid: str, resolved: Resolved, steps: Steps, services: Services
+) -> Result:
+    """Wait for the Job's turn, start it, follow it to the end, read its log."""
     refusal = wait_for_turn(plan, steps, services)
     if refusal is not None:
         return resolved.result(refusal.status, refusal.reason, job=plan.name)
-    started = steps.step("start-job", lambda: actions.start_job(plan, launched.uid, services))
+    started = steps.step("start-job", lambda: actions.start_job(plan, job_uid, services))
     if isinstance(started, Refused):
         steps.step("stop-job", lambda: actions.stop_job(plan, services))
         return resolved.result(started.status, started.reason, job=plan.name)
+    plan = plan._replace(secret_version=started.secret_version)
 
-    state, evidence = follow(plan, started.at, steps, services)
-    logs = steps.step("collect-logs", lambda: actions.collect_logs(plan, services))
+    state, evidence, last_at = follow(plan, started.at, steps, services)
+    try:
+        logs = steps.step("collect-logs", lambda: actions.collect_logs(plan, services))
+    except MigrationTriggerError as error:
+        # The outcome is known; a log that cannot be read (an outage outlasting the step's
+        # retries) is a warning in the result, not a failure.
+        services.log.warning("could not read the migration log", job=plan.name, error=str(error))
+        logs = Logs(tail=f"[the log could not be read: {error}]", at=last_at)
     tail = logs.tail
-    if tail is None and evidence is not None:
-        # The pod is gone (a deadline kills it first): what was read while it ran.
-        tail = f"[read while the Job ran; its pod is gone]\n{evidence}"
+    if evidence is not None and (tail is None or tail.startswith("[the log could not be read")):
+        # The pod is gone (a deadline kills it first), or unreadable: what was read while it ran.
+        tail = f"{tail or '[read while the Job ran; its pod is gone]'}\n{evidence}"
     if state.phase in (JobPhase.STUCK, JobPhase.TIMED_OUT):
         steps.step("stop-job", lambda: actions.stop_job(plan, services))
     return resolved.result(
@@ -205,30 +235,48 @@ def wait_for_turn(plan: JobPlan, steps: Steps, services: Services) -> Refused | 
 
 def follow(
     plan: JobPlan, started_at: float, steps: Steps, services: Services
-) -> tuple[JobState, str | None]:
-    """Check the Job with growing pauses until it finishes, is stuck, or overruns its deadline;
-    also the log tail last read while it ran (read on the second check, then every
-    EVIDENCE_SECONDS of waiting). A pod that cannot pull its image is stuck once that lasted
-    PULL_GRACE_SECONDS; one that has not started within startTimeoutSeconds, too."""
-    check, waited, read_at, evidence = 0, 0, 0, None
+) -> tuple[JobState, str | None, float]:
+    """Check the Job with growing pauses until it finishes, is stuck, or overruns its deadline.
+
+    Returns the final state, the log tail last read while it ran (read on the second check, then
+    every EVIDENCE_SECONDS of waiting) and when it was last seen. A pod that cannot pull its image
+    is stuck once that lasted PULL_GRACE_SECONDS; one that has not started within
+    startTimeoutSeconds, too. A check whose retries are spent (an API outage) does not end the
+    migration: following goes on with the same durable pauses until the deadline has passed.
+    """
+    check, waited, read_at, evidence, seen_at, unseen = 0, 0, 0, None, started_at, 0
     watch = Watch(start_timeout=plan.profile.start_timeout_seconds)
+    state = JobState(JobPhase.RUNNING, "the migration is running")
+    # Backstop for a Job Kubernetes does not stop (its deadline only counts once it runs).
+    limit = plan.profile.active_deadline_seconds + BACKSTOP_SECONDS
     while True:
         pause = poll_pause(plan.profile, waited)
         steps.wait(f"running-{check}", pause)
         waited += pause
         with_tail = check == 1 or (check > 1 and waited - read_at >= EVIDENCE_SECONDS)
         read_at = waited if with_tail else read_at
-        observed = steps.step(f"check-{check}", _checker(plan, services, with_tail=with_tail))
+        try:
+            observed = steps.step(f"check-{check}", _checker(plan, services, with_tail=with_tail))
+        except MigrationTriggerError as error:
+            unseen += pause
+            if waited > limit:
+                reason = (
+                    f"the Job could not be checked for {unseen}s of waiting, until its deadline "
+                    f"had passed: {error}"
+                )
+                return JobState(JobPhase.TIMED_OUT, reason, state.pod), evidence, seen_at
+            services.log.warning("could not check the Job; still following", error=str(error))
+            check += 1
+            continue
+        seen_at, unseen = observed.at, 0
         evidence = observed.tail if observed.tail is not None else evidence
         watch, state = watch.see(observed.state, waited)
         if state.finished:
-            return state, evidence
-        # Backstop for a Job Kubernetes does not stop (its deadline only counts once it runs).
-        limit = plan.profile.active_deadline_seconds + BACKSTOP_SECONDS
+            return state, evidence, seen_at
         if observed.at - started_at > limit:
             reason = f"the Job did not finish within {limit}s"
             _, state = watch.see(JobState(JobPhase.TIMED_OUT, reason, state.pod), waited)
-            return state, evidence
+            return state, evidence, seen_at
         check += 1
 
 
@@ -238,6 +286,20 @@ def _checker(plan: JobPlan, services: Services, *, with_tail: bool) -> Callable[
 
 
 def report(result: Result, steps: Steps, services: Services) -> Result:
-    """Log the result, emit its metrics, and notify if its status is one that notifies."""
+    """Log the result and emit its metrics (a step that cannot fail on the network), then notify
+    if its status is one that notifies: each notifier in a step of its own, with retries. A
+    notification that still fails is logged and counted; the result stands."""
     capped = result.capped()
-    return steps.step("report", lambda: actions.publish(capped, services))
+    checkpoint = steps.step("report", lambda: actions.record(capped, services))
+    if isinstance(checkpoint, Result):
+        return checkpoint  # checkpointed by a version whose report step also notified
+    recorded = checkpoint.result
+    if recorded.status not in services.settings.NOTIFY_STATUSES:
+        return recorded
+    for index in range(len(services.notifiers)):
+        try:
+            steps.step(f"notify-{index}", partial(actions.notify, recorded, index, services))
+        except MigrationTriggerError as error:
+            failure = partial(actions.notification_failed, recorded, str(error), services)
+            steps.step(f"notify-{index}-failed", failure)
+    return recorded

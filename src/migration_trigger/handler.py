@@ -18,6 +18,7 @@ try:
     from aws_lambda_powertools import Logger
 
     from migration_trigger.adapters.observability import PowertoolsLog
+    from migration_trigger.domain.events import Home
     from migration_trigger.errors import ConfigurationError
     from migration_trigger.flow import report_misconfiguration, run_invocation
     from migration_trigger.settings import Settings
@@ -42,6 +43,17 @@ class _Stdout:
 logger = Logger(service="migration-trigger", stream=_Stdout())  # type: ignore[arg-type]
 
 
+def home_of(context: DurableContext) -> Home | None:
+    """The function's partition, region and account, from the ARN it was invoked by.
+
+    `invoked_function_arn` is the ARN used to invoke the function, with its version or alias
+    (Lambda Developer Guide, "Using the Lambda context object to retrieve Python function
+    information").
+    """
+    arn = context.lambda_context.invoked_function_arn if context.lambda_context else None
+    return Home.of(arn or "")
+
+
 @logger.inject_lambda_context(clear_state=True)
 @durable_execution
 def lambda_handler(event: Any, context: DurableContext) -> dict[str, Any] | list[dict[str, Any]]:
@@ -49,7 +61,7 @@ def lambda_handler(event: Any, context: DurableContext) -> dict[str, Any] | list
     steps, log = DurableSteps(context), PowertoolsLog(logger)
     try:
         settings = Settings.from_env(os.environ, read_parameter=read_parameter)
-        services = build_services(settings, log=log)
+        services = build_services(settings, log=log, home=home_of(context))
     except ConfigurationError as error:
         return report_misconfiguration(event, error, steps, reporting_services(os.environ, log=log))
     return run_invocation(event, steps, services)

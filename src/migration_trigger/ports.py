@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret, SecretFacts
+from migration_trigger.domain.events import Home
 from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.result import Result
 from migration_trigger.settings import Settings
@@ -31,8 +32,8 @@ class Secrets(Protocol):
     def describe(self, secret_id: str) -> SecretFacts:
         """Full ARN, current version and tags of a secret (name, partial or full ARN)."""
 
-    def read(self, secret_arn: str) -> DatabaseSecret:
-        """The AWSCURRENT username and password."""
+    def read(self, secret_arn: str, version: str | None = None) -> DatabaseSecret:
+        """The username and password of a version of the secret (AWSCURRENT if none is named)."""
 
 
 class Jobs(Protocol):
@@ -47,8 +48,8 @@ class Jobs(Protocol):
     def database_jobs(self, database_key: str) -> list[Obj]:
         """Every migration Job of one database."""
 
-    def create_secret(self, manifest: Obj) -> None:
-        """Create a Secret; one left by an earlier attempt of the same step is fine."""
+    def create_secret(self, manifest: Obj) -> Obj | None:
+        """Create a Secret; None if created, else the Secret that already has its name."""
 
     def resume(self, name: str) -> None:
         """Un-suspend a Job."""
@@ -76,6 +77,9 @@ class Metrics(Protocol):
     def record(self, result: Result) -> None:
         """Emit the metrics of a result."""
 
+    def notification_failed(self) -> None:
+        """Count a result whose notification could not be delivered."""
+
 
 class Log(Protocol):
     """Structured logging."""
@@ -92,6 +96,7 @@ class Services:
 
     __slots__ = (
         "clock",
+        "home",
         "job_template",
         "jobs_for",
         "log",
@@ -114,6 +119,7 @@ class Services:
         jobs_for: Callable[[Profile], Jobs],
         job_template: Callable[[], Obj],
         clock: Callable[[], float] = time.time,
+        home: Home | None = None,
     ) -> None:
         self.settings = settings
         self.rds = rds
@@ -124,3 +130,6 @@ class Services:
         self.jobs_for = jobs_for
         self.job_template = job_template
         self.clock = clock
+        #: The function's partition, region and account, from the ARN it was invoked by; None
+        #: where there is no Lambda context (the CLI). Events about elsewhere are not ours.
+        self.home = home

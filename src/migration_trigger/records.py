@@ -79,12 +79,17 @@ class Queue(NamedTuple):
     ahead: tuple[str, ...]
     #: Our own Job is gone (deleted while it waited).
     missing: bool = False
+    #: Jobs ahead that were abandoned (suspended past their start-by time) and deleted.
+    removed: tuple[str, ...] = ()
 
 
 class Started(NamedTuple):
     """`start-job`: the Job was un-suspended at `at` (epoch seconds)."""
 
     at: float
+    #: The version of the secret whose password the Job was given (its id, never its value): the
+    #: log is masked with it even if the secret rotated meanwhile.
+    secret_version: str | None = None
 
 
 class Observation(NamedTuple):
@@ -102,6 +107,21 @@ class Logs(NamedTuple):
 
     tail: str | None
     at: float
+
+
+class Recorded(NamedTuple):
+    """`report`: the result, logged and counted. (Before notifications had steps of their own,
+    `report` returned the Result itself, after notifying.)"""
+
+    result: Result
+
+
+class Notified(NamedTuple):
+    """`notify-N`: the result was published through notifier N; or, from `notify-N-failed`, it
+    could not be after its retries, and why."""
+
+    delivered: bool
+    error: str | None = None
 
 
 class Stopped(NamedTuple):
@@ -122,6 +142,8 @@ RECORDS: dict[str, type[tuple[Any, ...]]] = {
         Started,
         Observation,
         Logs,
+        Recorded,
+        Notified,
         Stopped,
         DatabaseFacts,
         Result,

@@ -16,6 +16,7 @@ from migration_trigger.adapters.kube import KubeClient
 from migration_trigger.adapters.kubeconfig import load_context
 from migration_trigger.adapters.observability import PowertoolsMetrics
 from migration_trigger.adapters.sns import SnsNotifier
+from migration_trigger.domain.events import Home
 from migration_trigger.domain.profiles import ClusterTarget
 from migration_trigger.errors import ConfigurationError
 from migration_trigger.ports import Log, Notifier, Services
@@ -111,7 +112,9 @@ def kube_client_for(target: ClusterTarget, kubeconfig: str) -> KubeClient:
     )
 
 
-def build_services(settings: Settings, *, log: Log, region: str | None = None) -> Services:
+def build_services(
+    settings: Settings, *, log: Log, region: str | None = None, home: Home | None = None
+) -> Services:
     """Adapters for this environment (AWS endpoint and credentials from the usual variables)."""
     region = region or default_region()
     notifiers: tuple[Notifier, ...] = ()
@@ -132,6 +135,7 @@ def build_services(settings: Settings, *, log: Log, region: str | None = None) -
             kube_client_for(profile.cluster, settings.KUBECONFIG), profile.namespace
         ),
         job_template=load_template,
+        home=home,
     )
 
 

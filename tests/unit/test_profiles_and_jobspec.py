@@ -293,3 +293,20 @@ def test_readme_documents_every_profile_key_with_its_default():
         if isinstance(key.default, int) and not isinstance(key.default, bool):
             row = next(line for line in table.splitlines() if line.startswith(f"| `{key.json}`"))
             assert f"`{key.default}`" in row, row
+
+
+@pytest.mark.parametrize(
+    ("theirs", "same"),
+    [
+        ("arn:aws:lambda:eu-west-1:123456789012:function:mt:7/durable-execution/a/b", True),
+        ("arn:aws:lambda:eu-west-1:123456789012:function:mt:$LATEST/durable-execution/c/d", True),
+        ("arn:aws:lambda:eu-west-1:123456789012:function:other:7/durable-execution/a/b", False),
+        ("cli-6b1f", True),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_an_execution_annotation_of_this_function_in_any_version(theirs: str | None, same: bool):
+    ours = "arn:aws:lambda:eu-west-1:123456789012:function:mt:8/durable-execution/x/y"
+
+    assert jobspec.same_function(theirs, ours) is same

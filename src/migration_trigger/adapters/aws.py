@@ -182,11 +182,12 @@ class Secrets:
             tags=_tags(described.get("Tags")),
         )
 
-    def read(self, secret_arn: str) -> DatabaseSecret:
-        """The AWSCURRENT username and password."""
+    def read(self, secret_arn: str, version: str | None = None) -> DatabaseSecret:
+        """The username and password of a version of the secret (AWSCURRENT if none is named)."""
+        which = {"VersionId": version} if version else {"VersionStage": "AWSCURRENT"}
         value = call(
             f"read secret {secret_arn}",
-            lambda: self.client.get_secret_value(SecretId=secret_arn, VersionStage="AWSCURRENT"),
+            lambda: self.client.get_secret_value(SecretId=secret_arn, **which),
         )
         try:
             data = json.loads(value.get("SecretString") or "")
@@ -198,7 +199,7 @@ class Secrets:
             ) from None
         if not isinstance(username, str) or not isinstance(password, str):
             raise AwsError(f"secret {secret_arn}: 'username' and 'password' must be strings")
-        return DatabaseSecret(username, password)
+        return DatabaseSecret(username, password, value.get("VersionId"))
 
 
 class ClusterInfo(NamedTuple):

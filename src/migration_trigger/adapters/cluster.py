@@ -44,13 +44,17 @@ class JobGateway:
         selector = f"{LABEL_PREFIX}/database-key={database_key}"
         return list(self.client.get(self._jobs, labelSelector=selector).get("items", []))
 
-    def create_secret(self, manifest: dict[str, Any]) -> None:
-        """Create a Secret; one left by an earlier attempt of the same step is fine."""
+    def create_secret(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        """Create a Secret; None if created, else the Secret that already has its name (left by
+        an earlier attempt of the same step, or planted: the caller checks its owner)."""
+        secrets = f"/api/v1/namespaces/{self.namespace}/secrets"
         try:
-            self.client.create(f"/api/v1/namespaces/{self.namespace}/secrets", manifest)
+            self.client.create(secrets, manifest)
         except KubernetesError as error:
             if error.status != 409:
                 raise
+            return dict(self.client.get(f"{secrets}/{manifest['metadata']['name']}"))
+        return None
 
     def resume(self, name: str) -> None:
         """Un-suspend the Job so its pod starts."""

@@ -39,6 +39,19 @@ class PowertoolsMetrics:
             ):
                 pass
 
+    def notification_failed(self) -> None:
+        """`NotificationFailed` (Count) by Environment: a result no notification carried."""
+        from aws_lambda_powertools.metrics import MetricUnit, single_metric  # noqa: PLC0415
+
+        with single_metric(
+            name="NotificationFailed",
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=self._namespace,
+            default_dimensions={"Environment": self._environment},
+        ):
+            pass
+
 
 class PowertoolsLog:
     """Structured JSON logs through the Powertools Logger."""

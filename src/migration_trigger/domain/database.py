@@ -87,11 +87,13 @@ class DatabaseSecret:
     A plain class, not a tuple: it cannot be unpacked, iterated or serialised by accident.
     """
 
-    __slots__ = ("password", "username")
+    __slots__ = ("password", "username", "version")
 
-    def __init__(self, username: str, password: str) -> None:
+    def __init__(self, username: str, password: str, version: str | None = None) -> None:
         self.username = username
         self.password = password
+        #: The secret version it was read from (its VersionId: not secret).
+        self.version = version
 
     def __repr__(self) -> str:
         return f"DatabaseSecret(username={self.username!r}, password=<redacted>)"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from migration_trigger.domain.database import DatabaseFacts, SecretFacts
-from migration_trigger.domain.events import Trigger, TriggerKind
+from migration_trigger.domain.events import Home, Ignored, Trigger, TriggerKind, outside
 from migration_trigger.domain.profiles import Profile
 
 
@@ -66,7 +66,17 @@ def keyed_by_database(trigger: Trigger, facts: DatabaseFacts) -> Trigger:
 def route(
     trigger: Trigger, facts: DatabaseFacts, profiles: dict[str, Profile], *, tag_key: str
 ) -> Route | Skip | Reject:
-    """Pick the profile the database's tag names, if the profile runs on this trigger."""
+    """Pick the profile the database's tag names, if the profile runs on this trigger.
+
+    First, the event must be about this database, not a namesake elsewhere: the database was
+    found here, so its ARN names the function's own partition, region and account.
+    """
+    home = Home.of(facts.arn)
+    elsewhere = outside(trigger, home) if home else None
+    if isinstance(elsewhere, Ignored):
+        return Skip(elsewhere.reason)  # another account's event: as quiet as `ignored`
+    if elsewhere is not None:
+        return Reject(elsewhere.reason)
     chosen = facts.tags.get(tag_key)
     if chosen is None:
         return Skip(f"{facts.identifier} has no '{tag_key}' tag: not opted in to migrations")

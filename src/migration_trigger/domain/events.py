@@ -72,6 +72,59 @@ class Rejected(NamedTuple):
 Parsed = Trigger | Ignored | Rejected
 
 
+class Home(NamedTuple):
+    """Where the function runs, as an ARN names it: partition, region and account."""
+
+    partition: str
+    region: str
+    account: str
+
+    @classmethod
+    def of(cls, arn: str) -> Home | None:
+        """The partition, region and account an ARN names; None if it lacks any of them.
+
+        ARN format (AWS General Reference, "Amazon Resource Names"):
+        `arn:partition:service:region:account-id:resource`; each account is scoped to one
+        partition.
+        """
+        parts = arn.split(":", 5)
+        if len(parts) < 6 or parts[0] != "arn" or not (parts[1] and parts[3] and parts[4]):
+            return None
+        return cls(partition=parts[1], region=parts[3], account=parts[4])
+
+    def __str__(self) -> str:
+        return f"account {self.account}, region {self.region}, partition {self.partition}"
+
+
+def outside(trigger: Trigger, home: Home) -> Ignored | Rejected | None:
+    """Why a trigger is about another account, region or partition than `home`; None if it is not.
+
+    An AWS service's event from another account or region is not ours: ignored. (Its envelope's
+    `account` and `region` say where it occurred: EventBridge User Guide, "AWS service event
+    metadata". Buses can receive other accounts' events.) A database or secret ARN elsewhere is
+    rejected: a database is looked up by its identifier alone, so it would otherwise run the
+    database of the same name here. A manual request's envelope names the account that sent it,
+    which may be another one the bus admits; the database it names must still be ours.
+    """
+    if trigger.source.startswith("aws.") and (
+        (trigger.account and trigger.account != home.account)
+        or (trigger.region and trigger.region != home.region)
+    ):
+        return Ignored(
+            f"the event comes from account {trigger.account or '?'}, region "
+            f"{trigger.region or '?'}; this function serves {home}",
+            trigger.event_id,
+        )
+    for what, arn in (("database", trigger.database), ("secret", trigger.secret_id)):
+        if arn and arn.startswith("arn:") and Home.of(arn) != home:
+            return Rejected(
+                f"{arn} is not in this function's {home}: it never stands for the {what} of "
+                "the same name here",
+                trigger.event_id,
+            )
+    return None
+
+
 def parse_rds_arn(arn: str) -> tuple[str, str, str, str] | None:
     """(region, account, 'db'|'cluster', identifier) of an RDS instance/cluster ARN, else None."""
     m = _RDS_ARN.match(arn)
@@ -89,8 +142,16 @@ def parse_database_reference(reference: str) -> tuple[str, str] | None:
     return None
 
 
-def parse_event(event: Any) -> Parsed:
-    """Classify one EventBridge event."""
+def parse_event(event: Any, *, home: Home | None = None) -> Parsed:
+    """Classify one EventBridge event; with `home`, one about elsewhere is not a trigger."""
+    parsed = _classify(event)
+    if home is None or not isinstance(parsed, Trigger):
+        return parsed
+    return outside(parsed, home) or parsed
+
+
+def _classify(event: Any) -> Parsed:
+    """Classify one EventBridge event, wherever it is from."""
     if not isinstance(event, dict):
         return Rejected(f"the event is a JSON {type(event).__name__}, not an object")
     envelope_id = event.get("id") if isinstance(event.get("id"), str) else None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import calendar
 import copy
 import hashlib
 import re
+import time
 import urllib.parse
 from typing import Any, NamedTuple
 
@@ -16,6 +18,8 @@ from migration_trigger.errors import ConfigurationError
 LABEL_PREFIX = "migration-trigger.io"
 MANAGED_BY = "migration-trigger"
 CONTAINER = "migrate"
+#: When the execution that created a Job will have started or deleted it (RFC 3339, UTC).
+START_BY = f"{LABEL_PREFIX}/start-by"
 _NOT_DNS = re.compile(r"[^a-z0-9-]+")
 
 
@@ -95,6 +99,8 @@ class JobPlan(NamedTuple):
     secret_arn: str
     endpoint: Endpoint
     execution: str
+    #: Once started: the secret version whose password the Job was given (see records.Started).
+    secret_version: str | None = None
 
     @property
     def secret_name(self) -> str:
@@ -124,11 +130,15 @@ class JobPlan(NamedTuple):
         }
 
 
-def render_job(template: dict[str, Any], plan: JobPlan) -> dict[str, Any]:
+def render_job(
+    template: dict[str, Any], plan: JobPlan, *, start_by: float | None = None
+) -> dict[str, Any]:
     """The Job manifest: the template with the plan's names, image, command, env and limits.
 
     Created suspended: it starts only when the function un-suspends it, after its credentials
-    Secret exists and no other migration of the database is running.
+    Secret exists and no other migration of the database is running. `start_by` (epoch seconds)
+    is when the execution will have started it or deleted it: a Job still suspended after that
+    was left by an execution that ended without cleaning up (START_BY annotation).
     """
     if template.get("kind") != "Job":
         raise ConfigurationError("the Job template is not a batch/v1 Job")
@@ -139,6 +149,8 @@ def render_job(template: dict[str, Any], plan: JobPlan) -> dict[str, Any]:
     meta["namespace"] = profile.namespace
     meta["labels"] = {**meta.get("labels", {}), **plan.labels()}
     meta["annotations"] = {**meta.get("annotations", {}), **plan.annotations()}
+    if start_by is not None:
+        meta["annotations"][START_BY] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start_by))
     spec = job.setdefault("spec", {})
     spec.update(
         suspend=True,
@@ -182,6 +194,39 @@ def render_job(template: dict[str, Any], plan: JobPlan) -> dict[str, Any]:
     env += [{"name": k, "value": v} for k, v in profile.env]
     container["env"] = [*container.get("env", []), *env]
     return job
+
+
+def start_deadline(job: dict[str, Any]) -> float | None:
+    """The START_BY annotation of a Job, in epoch seconds; None if absent or unreadable."""
+    value = ((job.get("metadata") or {}).get("annotations") or {}).get(START_BY)
+    try:
+        return calendar.timegm(time.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ")) if value else None
+    except ValueError:
+        return None
+
+
+def same_function(execution: str | None, ours: str) -> bool:
+    """Whether an execution id (a Job's execution annotation) may be one of this function's, in
+    any version. A durable execution ARN is `arn:…:function:<name>:<version>/durable-execution/…`
+    (Lambda API reference, Execution: DurableExecutionArn); two such ARNs must name the same
+    function. Ids of local runs (the CLI, the local stack) are not ARNs: there the annotation's
+    presence is all there is to go by."""
+    if not execution:
+        return False
+    theirs, mine = _function_of(execution), _function_of(ours)
+    return theirs is None or mine is None or theirs == mine
+
+
+def _function_of(execution: str) -> str | None:
+    head = execution.split("/", 1)[0]
+    return head.rsplit(":", 1)[0] if ":function:" in head else None
+
+
+def owned_by(obj: dict[str, Any], owner_uid: str) -> bool:
+    """Whether an object names `owner_uid` among its owners (the Secret this Job's execution
+    made has it as its controller)."""
+    owners = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(owner.get("uid") == owner_uid for owner in owners)
 
 
 def render_secret(plan: JobPlan, job_uid: str, values: dict[str, str]) -> dict[str, Any]:

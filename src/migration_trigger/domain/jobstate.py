@@ -21,6 +21,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from migration_trigger.domain.jobspec import start_deadline
+
 #: Waiting reasons that will not resolve by waiting: fail fast instead of sitting out the deadline.
 STUCK_REASONS = frozenset(
     {
@@ -86,6 +88,12 @@ def _condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:
 def is_finished(job: dict[str, Any]) -> bool:
     """Whether the Job has its terminal Complete or Failed condition (its pods are gone)."""
     return _condition(job, "Complete") is not None or _condition(job, "Failed") is not None
+
+
+def is_abandoned(job: dict[str, Any], now: float) -> bool:
+    """A Job still suspended after the time its execution would have started it by."""
+    deadline = start_deadline(job)
+    return bool((job.get("spec") or {}).get("suspend")) and deadline is not None and now > deadline
 
 
 def latest_pod(pods: list[dict[str, Any]]) -> dict[str, Any] | None:

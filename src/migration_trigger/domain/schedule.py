@@ -27,6 +27,9 @@ LATE_POLL_SECONDS = 60
 BACKSTOP_SECONDS = 600
 #: Seconds of waiting between two reads of a running Job's log tail, kept as evidence.
 EVIDENCE_SECONDS = 300
+#: Beyond the queue timeout, what starting a Job may take: a poll pause overrunning the timeout,
+#: and the retries of a queue check and of the start (5 + 10 + 20 + 40 s each).
+START_MARGIN_SECONDS = 900
 #: Operations a profile may need at most: the quota is 3,000, the rest is headroom.
 MAX_OPERATIONS = 2500
 
@@ -36,6 +39,11 @@ def poll_pause(profile: Profile, waited: int) -> int:
     if waited < EARLY_SECONDS:
         return profile.poll_seconds
     return max(profile.poll_seconds, LATE_POLL_SECONDS)
+
+
+def start_window(profile: Profile) -> int:
+    """Seconds after a Job's creation by which its execution has started it or deleted it."""
+    return QUEUE_SETTLE_SECONDS + profile.queue_timeout_seconds + START_MARGIN_SECONDS
 
 
 def checks_within(profile: Profile, seconds: int) -> tuple[int, int]:

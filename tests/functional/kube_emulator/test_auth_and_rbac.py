@@ -177,8 +177,8 @@ def test_project_rbac_allows_what_the_function_does(emulator: Emulator):
         ),
         (
             "GET",
-            "/api/v1/namespaces/migrations/secrets/db",
-            'secrets "db" is forbidden: User "arn:aws:sts::123456789012:assumed-role/migration-trigger-function/migration-trigger" cannot get resource "secrets" in API group "" in the namespace "migrations"',
+            "/api/v1/namespaces/migrations/secrets",
+            'secrets is forbidden: User "arn:aws:sts::123456789012:assumed-role/migration-trigger-function/migration-trigger" cannot list resource "secrets" in API group "" in the namespace "migrations"',
         ),
         (
             "GET",

@@ -1,0 +1,132 @@
+"""Outages and what they leave: a Job that cannot start is deleted with its Secret, one its
+execution abandoned does not block the database, a follow-up outage does not end a running
+migration, an unreadable log is a warning, and a notification that cannot be sent leaves the
+result standing.
+
+Faults answer 503 with `Retry-After: 0`, so the client's and the steps' retries are spent at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import pytest
+from aws_durable_execution_sdk_python.execution import InvocationStatus
+
+from kube_emulator import Fault, PodScript
+from migration_trigger.domain.jobspec import START_BY
+from tests.conftest import admin_client
+from tests.functional.deployment.test_failure_plumbing import alarms_on
+from tests.functional.orchestrator.conftest import World, profiles
+
+#: Every request a step makes through all its attempts: 5 client attempts, 5 step attempts.
+SPENT = 25
+
+
+def outage(world: World, method: str, path: str, times: int = SPENT) -> None:
+    world.emulator.fault(Fault(path=path, method=method, status=503, retry_after=0, times=times))
+
+
+def secrets(world: World) -> list[dict[str, Any]]:
+    items, _ = world.emulator.store.select(world.emulator.store_types["secrets"], "migrations")
+    return items
+
+
+def names(run: Any) -> list[str]:
+    return [op.name for op in run.operations]
+
+
+def test_a_start_refused_until_retries_are_spent_leaves_no_job_and_no_secret(world: World):
+    outage(world, "PATCH", "/jobs/migrate-")
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.status is InvocationStatus.FAILED
+    assert "were deleted" in (run.error or "")
+    assert world.jobs() == []
+    assert secrets(world) == []
+    assert "clean-up" in names(run)
+    (message,) = world.notifications()
+    assert json.loads(message["Message"])["status"] == "failed"
+
+    # The database's next migration does not wait behind anything.
+    again = world.run(world.event("manual-retrigger.json"), name="next")
+
+    assert again.result["status"] == "succeeded", again.error
+    assert "queued-0" not in names(again)
+
+
+def test_a_job_its_execution_abandoned_is_deleted_once_past_its_start_by_time(world: World):
+    """The second line of defence, for what no code ran to clean: the execution's clean-up
+    failed too. The Job says when it must have started; past that, the next migration of the
+    database deletes it instead of waiting behind it."""
+    outage(world, "PATCH", "/jobs/migrate-")
+    outage(world, "DELETE", "/jobs/migrate-")
+    first = world.run(world.event("rds-instance-created.json"))
+    assert "could not be deleted" in (first.error or "")
+    (left,) = world.jobs()
+    assert left["spec"]["suspend"] is True
+    start_by = left["metadata"]["annotations"][START_BY]
+    assert start_by > time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+    def past(job: dict[str, Any]) -> None:  # as if the start window had passed
+        job["metadata"]["annotations"][START_BY] = "2026-01-01T00:00:00Z"
+
+    world.emulator.store.mutate(
+        world.emulator.store_types["jobs"], "migrations", left["metadata"]["name"], past
+    )
+    world.set_profiles(profiles(queueTimeoutSeconds=3600))
+    again = world.run(world.event("manual-retrigger.json"), name="next")
+
+    assert again.result["status"] == "succeeded", again.error
+    assert "queued-0" not in names(again)
+    assert left["metadata"]["name"] not in [j["metadata"]["name"] for j in world.jobs()]
+
+
+def test_an_outage_while_following_does_not_end_the_migration(world: World):
+    """A check whose retries are spent is one missed look: following goes on."""
+    world.pods.when(PodScript(logs="Applied 1 migration\n", duration=0.5))
+    outage(world, "GET", "/namespaces/migrations/pods$", times=SPENT + 3)
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.result["status"] == "succeeded", run.error
+    assert "Applied 1 migration" in run.result["log_tail"]
+    assert len(world.jobs()) == 1
+
+
+def test_a_log_that_cannot_be_read_is_a_warning_not_a_failure(world: World):
+    world.pods.when(PodScript(logs="Applied 1 migration\n"))
+    outage(world, "GET", "/log$", times=200)
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.result["status"] == "succeeded", run.error
+    assert run.result["log_tail"].startswith("[the log could not be read: ")
+
+
+def test_a_notification_that_cannot_be_sent_is_counted_and_the_result_stands(
+    world: World, capfd: pytest.CaptureFixture[str]
+):
+    admin_client("sns").delete_topic(TopicArn=os.environ["TOPIC_ARN"])
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.status is InvocationStatus.SUCCEEDED, run.error
+    assert run.result["status"] == "succeeded"
+    assert "notify-0-failed" in names(run)
+    out = capfd.readouterr().out
+    results = [line for line in out.splitlines() if '"migration result"' in line]
+    assert len(results) == 1, "the result is logged and counted once"
+    metrics = [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+    assert [m["Migrations"] for m in metrics if "Migrations" in m] == [[1.0]]
+    (failed,) = [m for m in metrics if "NotificationFailed" in m]
+    assert failed["NotificationFailed"] == [1.0]
+    # The template's alarm watches exactly this metric's dimensions.
+    (alarm,) = alarms_on("NotificationFailed")
+    (dimensions,) = failed["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+    assert sorted(d["Name"] for d in alarm["Dimensions"]) == sorted(dimensions)
+    assert failed["service"] == "migration-trigger" and failed["Environment"] == "test"

@@ -1,0 +1,173 @@
+"""Events about another account, region or partition never stand for a database here."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from migration_trigger.domain.database import DatabaseFacts
+from migration_trigger.domain.decision import Reject, Route, Skip, route
+from migration_trigger.domain.events import (
+    Home,
+    Ignored,
+    Rejected,
+    Trigger,
+    TriggerKind,
+    outside,
+    parse_event,
+)
+from migration_trigger.domain.profiles import parse_profiles
+from tests.durable import LambdaContext
+from tests.helpers import ROOT, event_files, load_event
+
+HOME = Home(partition="aws", region="eu-west-1", account="123456789012")
+ORDERS = "arn:aws:rds:eu-west-1:123456789012:db:orders-db"
+#: The same database name, elsewhere: another region, another account, another partition.
+ELSEWHERE = {
+    "region": "arn:aws:rds:us-east-1:123456789012:db:orders-db",
+    "account": "arn:aws:rds:eu-west-1:210987654321:db:orders-db",
+    "partition": "arn:aws-cn:rds:eu-west-1:123456789012:db:orders-db",
+}
+PROFILES = parse_profiles((ROOT / "k8s" / "profiles" / "examples.json").read_text())
+
+
+def envelopes() -> list[str]:
+    """The samples in events/ that are EventBridge events (not put-events entries)."""
+    return [f for f in event_files() if isinstance(load_event(f), dict)]
+
+
+def test_the_functions_home_is_read_from_any_arn():
+    assert Home.of("arn:aws:lambda:eu-west-1:123456789012:function:migration-trigger:live") == HOME
+    assert Home.of(ORDERS) == HOME
+    assert Home.of("arn:aws:s3:::bucket") is None
+    assert Home.of("orders-db") is None
+
+
+def test_the_handler_takes_its_home_from_the_arn_it_was_invoked_by():
+    from migration_trigger.handler import home_of
+
+    invoked: Any = SimpleNamespace(lambda_context=LambdaContext())
+    without: Any = SimpleNamespace(lambda_context=None)
+
+    assert home_of(invoked) == HOME
+    assert home_of(without) is None
+
+
+@pytest.mark.parametrize("file", envelopes())
+def test_every_sample_event_is_a_trigger_at_home(file: str):
+    assert isinstance(parse_event(load_event(file), home=HOME), Trigger)
+
+
+@pytest.mark.parametrize("where", ELSEWHERE, ids=ELSEWHERE.keys())
+def test_a_manual_request_naming_a_database_elsewhere_is_rejected(where: str):
+    event = load_event("manual-retrigger.json")
+    event["detail"]["database"] = ELSEWHERE[where]
+
+    parsed = parse_event(event, home=HOME)
+
+    assert isinstance(parsed, Rejected)
+    assert parsed.reason.startswith(f"{ELSEWHERE[where]} is not in this function's ")
+    assert "account 123456789012, region eu-west-1, partition aws" in parsed.reason
+
+
+def test_a_manual_request_from_another_account_may_name_a_database_here():
+    # Its envelope names the sender, which a bus may admit; what it names must be ours.
+    event = load_event("manual-retrigger.json")
+    event["account"] = "210987654321"
+
+    assert isinstance(parse_event(event, home=HOME), Trigger)
+
+
+@pytest.mark.parametrize(("key", "value"), [("account", "210987654321"), ("region", "us-east-1")])
+def test_an_rds_event_from_another_account_or_region_is_ignored(key: str, value: str):
+    event = load_event("rds-instance-created.json")
+    event[key] = value
+
+    parsed = parse_event(event, home=HOME)
+
+    assert isinstance(parsed, Ignored)
+    assert f"comes from account {event['account']}, region {event['region']}" in parsed.reason
+
+
+@pytest.mark.parametrize("where", ELSEWHERE, ids=ELSEWHERE.keys())
+def test_an_rds_event_at_home_naming_a_database_elsewhere_is_rejected(where: str):
+    event = load_event("rds-instance-created.json")
+    event["detail"]["SourceArn"] = ELSEWHERE[where]
+
+    parsed = parse_event(event, home=HOME)
+
+    assert isinstance(parsed, Rejected)
+    assert ELSEWHERE[where] in parsed.reason
+
+
+def test_a_rotation_of_a_secret_elsewhere_is_rejected():
+    event = load_event("secret-label-updated.json")
+    event["resources"] = ["arn:aws:secretsmanager:eu-west-1:210987654321:secret:rds!db-0000-AbCdEf"]
+
+    parsed = parse_event(event, home=HOME)
+
+    assert isinstance(parsed, Rejected)
+    assert "never stands for the secret of the same name here" in parsed.reason
+
+
+def test_without_a_home_parsing_is_as_before():
+    event = load_event("manual-retrigger.json")
+    event["detail"]["database"] = ELSEWHERE["account"]
+
+    assert isinstance(parse_event(event), Trigger)
+
+
+def facts(arn: str = ORDERS) -> DatabaseFacts:
+    return DatabaseFacts(
+        arn=arn,
+        identifier="orders-db",
+        kind="instance",
+        status="available",
+        engine="postgres",
+        host="orders-db.example",
+        port=5432,
+        name="orders",
+        master_username="app",
+        tags={"migration-trigger:profile": "prisma"},
+    )
+
+
+def trigger(database: str, *, source: str = "aws.rds", account: str = HOME.account) -> Trigger:
+    return Trigger(
+        TriggerKind.DB_CREATED, "event-1", source, "RDS-EVENT-0005", HOME.region, account, database
+    )
+
+
+@pytest.mark.parametrize("where", ELSEWHERE, ids=ELSEWHERE.keys())
+def test_routing_refuses_a_database_found_here_for_an_arn_elsewhere(where: str):
+    # The identifier alone was looked up: the namesake found here is not the database named.
+    decision = route(
+        trigger(ELSEWHERE[where]), facts(), PROFILES, tag_key="migration-trigger:profile"
+    )
+
+    assert isinstance(decision, Reject)
+    assert "never stands for the database of the same name here" in decision.reason
+
+
+def test_routing_skips_quietly_another_accounts_rds_event():
+    decision = route(
+        trigger(ORDERS, account="210987654321"),
+        facts(),
+        PROFILES,
+        tag_key="migration-trigger:profile",
+    )
+
+    assert isinstance(decision, Skip)
+    assert "comes from account 210987654321" in decision.reason
+
+
+def test_routing_at_home_is_unchanged():
+    decision = route(trigger(ORDERS), facts(), PROFILES, tag_key="migration-trigger:profile")
+
+    assert isinstance(decision, Route)
+
+
+def test_outside_names_nothing_for_a_reference_by_identifier():
+    assert outside(trigger("db:orders-db", source="migration-trigger"), HOME) is None
