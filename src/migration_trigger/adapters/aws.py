@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret, SecretFacts
 from migration_trigger.domain.events import parse_database_reference
@@ -43,6 +43,9 @@ def call[T](what: str, fn: Callable[[], T]) -> T:
             code=code,
             retryable=code in _RETRYABLE_CODES or int(status or 0) >= 500,
         ) from None
+    except ParamValidationError as error:
+        # botocore refused the parameters before sending them: trying again cannot help.
+        raise AwsError(f"{what}: ParamValidationError: {error}", retryable=False) from None
     except BotoCoreError as error:
         raise AwsError(f"{what}: {type(error).__name__}: {error}", retryable=True) from None
 

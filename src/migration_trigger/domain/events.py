@@ -142,8 +142,40 @@ def parse_database_reference(reference: str) -> tuple[str, str] | None:
     return None
 
 
+def _not_unicode(value: Any, path: str) -> str | None:
+    """The path of the first key or string in `value` that UTF-8 cannot encode, if any."""
+    pending: list[tuple[Any, str]] = [(value, path)]
+    while pending:
+        item, where = pending.pop()
+        if isinstance(item, str):
+            if not _encodable(item):
+                return where or "text"
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                name = f"{where}.{key}" if where else str(key)
+                if isinstance(key, str) and not _encodable(key):
+                    return f"{where or 'top level'} key"
+                pending.append((inner, name))
+        elif isinstance(item, list):
+            pending.extend((inner, f"{where}[{i}]") for i, inner in enumerate(item))
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_event(event: Any, *, home: Home | None = None) -> Parsed:
     """Classify one EventBridge event; with `home`, one about elsewhere is not a trigger."""
+    broken = _not_unicode(event, "")
+    if broken is not None:
+        # JSON may escape a lone surrogate ("\ud800"); no Job name, label, log line or SNS
+        # message can carry it. Say where it is, never what (nor the event's id, if it is there).
+        return Rejected(f"the event's {broken} is not valid Unicode (it holds a lone surrogate)")
     parsed = _classify(event)
     if home is None or not isinstance(parsed, Trigger):
         return parsed

@@ -282,10 +282,52 @@ def _profile(name: str, raw: Any) -> Profile:
     return profile
 
 
+#: Levels of objects and lists a profiles document may nest: a profile needs 5
+#: (profiles > name > resources > limits > value); more is a mistake, and past ~1,000 the JSON
+#: parser itself would fail with a RecursionError.
+MAX_DEPTH = 16
+
+
+def _depth(text: str) -> int:
+    """How deep the document's brackets nest, outside strings (checked before parsing)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a key given twice (json would keep the last silently)."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ConfigurationError(f"the profiles document has a duplicate key '{key}'")
+        seen[key] = value
+    return seen
+
+
 def parse_profiles(text: str) -> dict[str, Profile]:
     """Parse and validate the profiles document: {"profiles": {"<name>": {...}}}."""
+    if _depth(text) > MAX_DEPTH:
+        raise ConfigurationError(
+            f"the profiles document is nested deeper than {MAX_DEPTH} levels of objects and lists"
+        )
     try:
-        document = json.loads(text)
+        document = json.loads(text, object_pairs_hook=_no_duplicates)
     except ValueError as error:
         raise ConfigurationError(f"the profiles document is not valid JSON: {error}") from None
     if not isinstance(document, dict) or not isinstance(document.get("profiles"), dict):
