@@ -80,9 +80,15 @@ def deployed(
     refs: Mapping[str, Any] | None = None,
     conditions: Mapping[str, bool] | None = None,
 ) -> Context:
-    """A deployment's context: the pseudo parameters of `account` in `region`, and its values."""
+    """A deployment's context: the pseudo parameters of `account` in `region`, and its values;
+    a template parameter not given has its default, as in CloudFormation."""
     pseudo = {"AWS::Partition": "aws", "AWS::Region": region, "AWS::AccountId": account}
-    return Context({**pseudo, **(refs or {})}, conditions or {})
+    defaults = {
+        name: str(spec["Default"])
+        for name, spec in (load().get("Parameters") or {}).items()
+        if "Default" in spec
+    }
+    return Context({**defaults, **pseudo, **(refs or {})}, conditions or {})
 
 
 def _intrinsic(value: Intrinsic, context: Context) -> Any:

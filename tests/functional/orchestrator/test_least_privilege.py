@@ -1,0 +1,97 @@
+"""The function's IAM policy grants what its code calls, and no more.
+
+The policy is template.yaml's, enforced on every call the function makes (local_stack/iam.py).
+One world runs each kind of migration; every action the template grants must have been called
+and allowed, except those AWS services use on the function's behalf, listed here with why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from aws_durable_execution_sdk_python.execution import InvocationStatus
+
+from kube_emulator import PodScript
+from local_stack.iam import DEFAULT_CONDITIONS, function_policy
+from local_stack.template import deployed
+from tests.conftest import admin_client
+from tests.functional.orchestrator.conftest import (
+    ACCOUNT,
+    REGION,
+    World,
+    deployment_refs,
+    profiles,
+)
+from tests.functional.orchestrator.test_aurora import CLUSTER_ID, add_instance, aurora_cluster
+
+#: Granted, but called by AWS on the function's behalf, never by its code.
+ON_ITS_BEHALF = {
+    # SNS encrypts each message with the topic's key as the publisher (SNS developer guide,
+    # "Encryption at rest": publishers need kms:GenerateDataKey and kms:Decrypt on the key).
+    "kms:GenerateDataKey": "SNS, publishing to the KMS-encrypted results topic",
+    "kms:Decrypt": "SNS for the topic's key; Secrets Manager for secrets under SecretKmsKeyArns",
+}
+PARAMETER = "/migration-trigger/test/profiles"
+
+
+def granted() -> set[str]:
+    context = deployed(
+        region=REGION,
+        account=ACCOUNT,
+        refs={**deployment_refs(os.environ["TOPIC_ARN"]), "ProfilesParameterName": PARAMETER},
+        conditions=dict.fromkeys(DEFAULT_CONDITIONS, True),
+    )
+    return {
+        action
+        for statement in function_policy(context)
+        for action in statement.actions
+        if statement.effect == "Allow"
+    }
+
+
+def test_every_granted_action_is_one_the_function_calls(world: World):
+    # Given the profiles in a parameter (every optional grant on), an instance and a cluster
+    admin_client("ssm").put_parameter(Name=PARAMETER, Type="String", Value=json.dumps(profiles()))
+    world.monkeypatch.setenv("MIGRATION_PROFILES", "")
+    world.monkeypatch.setenv("MIGRATION_PROFILES_PARAMETER", PARAMETER)
+    world.deploy_with({"HasProfilesParameter": True}, ProfilesParameterName=PARAMETER)
+    world.pods.when(PodScript(logs="Applied 1 migration\n"))
+    cluster = aurora_cluster()
+    add_instance(f"{CLUSTER_ID}-1")
+
+    # When each kind of migration runs: a creation, a rotation, a cluster's creation
+    runs = [
+        world.run(world.event("rds-instance-created.json"), name="created"),
+        world.run(world.event("secret-label-updated.json"), name="rotated"),
+        world.run(cluster_created(cluster["DBClusterArn"]), name="cluster"),
+    ]
+
+    # Then everything was allowed, and every granted action was needed
+    assert [r.status for r in runs] == [InvocationStatus.SUCCEEDED] * 3, [r.error for r in runs]
+    denied = [c for c in world.iam.calls if not c.allowed]
+    assert denied == []
+    called = {c.action for c in world.iam.calls}
+    unused = granted() - called - set(ON_ITS_BEHALF)
+    assert unused == set(), f"granted but never called: {sorted(unused)}"
+
+
+def cluster_created(arn: str) -> dict[str, object]:
+    from tests.helpers import load_event
+
+    event = load_event("rds-cluster-created.json")
+    event["detail"]["SourceArn"] = arn
+    return event
+
+
+def test_rds_managed_secrets_are_readable_only_for_the_databases_named(world: World):
+    """MigratedDatabases bounds GetSecretValue on RDS-managed secrets by their database tag."""
+    world.deploy_with({}, MigratedDatabases="billing-*")
+    world.pods.when(PodScript(logs="Applied 1 migration\n"))
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.status is InvocationStatus.FAILED
+    reads = [c for c in world.iam.calls if c.action == "secretsmanager:GetSecretValue"]
+    assert reads and not any(c.allowed for c in reads), "orders-db is not a billing-* database"
+    assert world.jobs() == [] or all(j["spec"].get("suspend") for j in world.jobs())
