@@ -11,7 +11,9 @@ from migration_trigger.domain.result import Status
 from migration_trigger.domain.schedule import refusal
 from migration_trigger.errors import ConfigurationError
 
-DEFAULT_NOTIFY = frozenset({Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.REJECTED})
+#: Statuses that notify by default. `rejected` is counted, not notified one by one: whoever can
+#: send events could otherwise page a person per event; the template alarms on the count.
+DEFAULT_NOTIFY = frozenset({Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT})
 
 
 class Settings(NamedTuple):

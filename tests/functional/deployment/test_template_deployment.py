@@ -17,6 +17,7 @@ REFS = {
     "ClusterName": "platform-dev",
     "ResultsTopic": "arn:aws:sns:eu-west-1:123456789012:results",
     "DataKey.Arn": "arn:aws:kms:eu-west-1:123456789012:key/data",
+    "MigratedDatabases": "*",
 }
 
 
