@@ -271,6 +271,15 @@ def start_job(plan: jobspec.JobPlan, job_uid: str, services: Services) -> Starte
         if plan.profile.credentials is CredentialMode.EPHEMERAL_SECRET:
             secret = services.secrets.read(plan.secret_arn)
             version = secret.version
+            kind, identifier = jobspec.database_kind_and_identifier(plan.database_arn)
+            other = secret.names_another_database(kind, identifier)
+            if other is not None:
+                return Refused(
+                    Status.FAILED,
+                    f"secret {plan.secret_arn} is for another database ({other}), not "
+                    f"{plan.database_arn}: its password is not given to this migration, and the "
+                    "Job is not started. Check who tagged it (migration-trigger:database)",
+                )
             values = jobspec.credential_values(
                 plan.endpoint, secret.username, secret.password, plan.profile.url_query
             )

@@ -202,7 +202,12 @@ class Secrets:
             ) from None
         if not isinstance(username, str) or not isinstance(password, str):
             raise AwsError(f"secret {secret_arn}: 'username' and 'password' must be strings")
-        return DatabaseSecret(username, password, value.get("VersionId"))
+        named = tuple(
+            (kind, data[key])
+            for kind, key in (("db", "dbInstanceIdentifier"), ("cluster", "dbClusterIdentifier"))
+            if isinstance(data.get(key), str) and data[key]
+        )
+        return DatabaseSecret(username, password, value.get("VersionId"), named)
 
 
 class ClusterInfo(NamedTuple):

@@ -87,13 +87,31 @@ class DatabaseSecret:
     A plain class, not a tuple: it cannot be unpacked, iterated or serialised by accident.
     """
 
-    __slots__ = ("password", "username", "version")
+    __slots__ = ("database", "password", "username", "version")
 
-    def __init__(self, username: str, password: str, version: str | None = None) -> None:
+    def __init__(
+        self,
+        username: str,
+        password: str,
+        version: str | None = None,
+        database: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self.username = username
         self.password = password
         #: The secret version it was read from (its VersionId: not secret).
         self.version = version
+        #: What the secret says its database is, if it says: ("db" or "cluster", identifier) from
+        #: its `dbInstanceIdentifier` / `dbClusterIdentifier` (the JSON of Secrets Manager's
+        #: "Credentials for Amazon RDS database" secrets). Not secret.
+        self.database = database
+
+    def names_another_database(self, kind: str, identifier: str) -> str | None:
+        """The identifier the secret gives for a database of this `kind` ("db" or "cluster"), if
+        it is not `identifier`. (A host is not compared: proxies and CNAMEs differ by design.)"""
+        for named_kind, named in self.database:
+            if named_kind == kind and named.lower() != identifier.lower():
+                return named
+        return None
 
     def __repr__(self) -> str:
         return f"DatabaseSecret(username={self.username!r}, password=<redacted>)"

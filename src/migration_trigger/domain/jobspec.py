@@ -40,6 +40,12 @@ def job_name(database_arn: str, dedup_key: str) -> str:
     return f"migrate-{_dns_label(identifier, 40)}-{digest}"
 
 
+def database_kind_and_identifier(database_arn: str) -> tuple[str, str]:
+    """("db" or "cluster", identifier) of an RDS ARN; ("", "") if it is not one."""
+    parsed = parse_rds_arn(database_arn)
+    return (parsed[2], parsed[3]) if parsed else ("", "")
+
+
 def engine_family(engine: str) -> str:
     """postgres, mysql or the engine as given."""
     if "postgres" in engine:
