@@ -61,7 +61,18 @@ _DECLINED = {Skip: Status.SKIPPED, Reject: Status.REJECTED, Fail: Status.FAILED}
 
 
 def resolve(trigger: Trigger, services: Services) -> Resolved | Declined:
-    """Find the database, read its facts and tags, choose the profile, bind its secret."""
+    """Find the database, read its facts and tags, choose the profile, bind its secret.
+
+    Profiles that could not be loaded fail a new event here, in its first step; an execution
+    already past this step replays the profile it resolved and goes on.
+    """
+    if services.settings.PROFILES_ERROR:
+        reason = f"the function's configuration is invalid: {services.settings.PROFILES_ERROR}"
+        return Declined(Status.FAILED, reason, trigger, trigger.database)
+    return _resolve(trigger, services)
+
+
+def _resolve(trigger: Trigger, services: Services) -> Resolved | Declined:
     settings = services.settings
     rotated: str | None = None
     database = trigger.database
@@ -107,7 +118,7 @@ def resolve(trigger: Trigger, services: Services) -> Resolved | Declined:
             return _declined(Skip(f"{database} no longer exists"), trigger, database)
         raise
     trigger = keyed_by_database(trigger, facts)
-    decision = route(trigger, facts, dict(settings.PROFILES), tag_key=settings.PROFILE_TAG_KEY)
+    decision = route(trigger, facts, dict(settings.profiles), tag_key=settings.PROFILE_TAG_KEY)
     if not isinstance(decision, Route):
         return _declined(decision, trigger, facts.arn)
     binding = _bind(facts, rotated, services)

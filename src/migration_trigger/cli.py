@@ -54,6 +54,7 @@ def _load_event(path: str) -> Any:
 
 def _services() -> Services:
     settings = Settings.from_env(os.environ, read_parameter=read_parameter)
+    _ = settings.profiles  # the CLI refuses a broken profiles document at once
     return build_services(settings, log=PrintLog())
 
 

@@ -45,6 +45,17 @@ class Settings(NamedTuple):
     #: Seconds a durable execution may run (the template's DurableConfig.ExecutionTimeout, passed
     #: here by the template itself): every profile's waits must fit in it.
     EXECUTION_TIMEOUT_SECONDS: int = 86400
+    #: Why the profiles could not be loaded, if they could not. Only a new event needs them (its
+    #: `resolve` step fails with this); an execution in flight replays the profile it resolved,
+    #: so a broken edit of the profiles never fails a migration already under way.
+    PROFILES_ERROR: str = ""
+
+    @property
+    def profiles(self) -> Mapping[str, Profile]:
+        """The profiles; a ConfigurationError if they could not be loaded."""
+        if self.PROFILES_ERROR:
+            raise ConfigurationError(self.PROFILES_ERROR)
+        return self.PROFILES
 
     @classmethod
     def from_env(
@@ -63,12 +74,17 @@ class Settings(NamedTuple):
             env, "EXECUTION_TIMEOUT_SECONDS", 60, 31_622_400, default["EXECUTION_TIMEOUT_SECONDS"]
         )
         namespace = env.get("MIGRATION_NAMESPACE", "")
-        profiles = _profiles(
-            env, namespace=namespace, execution_timeout=timeout, read_parameter=read_parameter
-        )
+        profiles, profiles_error = {}, ""
+        try:
+            profiles = _profiles(
+                env, namespace=namespace, execution_timeout=timeout, read_parameter=read_parameter
+            )
+        except ConfigurationError as error:
+            profiles_error = str(error)
         return cls(
             ENVIRONMENT=environment,
             PROFILES=profiles,
+            PROFILES_ERROR=profiles_error,
             TOPIC_ARN=env.get("TOPIC_ARN", ""),
             NOTIFY_STATUSES=notify,
             LOG_TAIL_LINES=_integer(env, "LOG_TAIL_LINES", 0, 1000, default["LOG_TAIL_LINES"]),

@@ -88,13 +88,15 @@ def test_settings_refuse_a_profile_that_cannot_fit_naming_the_variable():
         }
     }
 
+    settings = Settings.from_env(
+        {
+            "ENVIRONMENT": "dev",
+            "MIGRATION_PROFILES": json.dumps(document),
+            "EXECUTION_TIMEOUT_SECONDS": "86400",
+        }
+    )
+
     with pytest.raises(ConfigurationError) as caught:
-        Settings.from_env(
-            {
-                "ENVIRONMENT": "dev",
-                "MIGRATION_PROFILES": json.dumps(document),
-                "EXECUTION_TIMEOUT_SECONDS": "86400",
-            }
-        )
+        _ = settings.profiles
 
     assert str(caught.value).startswith("MIGRATION_PROFILES: profile 'slow': its waits can last")

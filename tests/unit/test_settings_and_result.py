@@ -71,8 +71,10 @@ def test_profiles_can_come_from_a_file(tmp_path):
     ],
 )
 def test_invalid_settings_name_the_variable(env: dict[str, str], message: str):
+    """Errors of the profiles surface when the profiles are used (see PROFILES_ERROR); others at
+    once."""
     with pytest.raises(ConfigurationError) as caught:
-        Settings.from_env(env)
+        _ = Settings.from_env(env).profiles
 
     assert message in str(caught.value)
 
@@ -160,15 +162,17 @@ def test_a_profile_for_a_cluster_the_deployment_is_not_granted_is_refused(
     document = json.loads(PROFILES)
     document["profiles"]["orders"]["cluster"] = cluster
 
+    settings = Settings.from_env(
+        {
+            "ENVIRONMENT": "dev",
+            "MIGRATION_PROFILES": json.dumps(document),
+            "CLUSTER_NAME": "platform-dev",
+            "AWS_REGION": "eu-west-1",
+        }
+    )
+
     with pytest.raises(ConfigurationError) as caught:
-        Settings.from_env(
-            {
-                "ENVIRONMENT": "dev",
-                "MIGRATION_PROFILES": json.dumps(document),
-                "CLUSTER_NAME": "platform-dev",
-                "AWS_REGION": "eu-west-1",
-            }
-        )
+        _ = settings.profiles
 
     assert f"profile 'orders' targets EKS cluster {named}" in str(caught.value)
     assert "granted only platform-dev in eu-west-1" in str(caught.value)
