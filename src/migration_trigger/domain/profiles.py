@@ -17,9 +17,27 @@ from typing import Any, NamedTuple
 from migration_trigger.domain.events import TriggerKind
 from migration_trigger.errors import ConfigurationError
 
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Variables the function sets itself; a profile may not override them.
+# Patterns are matched whole (re.fullmatch): with `$`, a trailing newline would pass.
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: EKS CreateCluster: letters, digits, '-' and '_', starting with a letter or digit, up to 100.
+_EKS_CLUSTER = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,99}")
+#: eu-west-1, us-gov-west-1, cn-northwest-1, us-isob-east-1, eusc-de-east-1.
+_REGION = re.compile(r"[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}")
+#: A Kubernetes quantity, as quantity.go (k8s.io/apimachinery/pkg/api/resource) defines it:
+#: <signedNumber><suffix>, a number being `digits`, `digits.digits`, `digits.` or `.digits`, the
+#: suffix binary SI (Ki…Ei), a decimal exponent (e/E and an integer: the parser reads it with
+#: ParseInt) or decimal SI (m, none, k, M, G, T, P, E, plus the n and u suffix.go also reads).
+_QUANTITY = re.compile(
+    r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"  # <signedNumber>
+    r"([KMGTPE]i|[eE][+-]?[0-9]+|[numkMGTPE])?"  # <binarySI> | <decimalExponent> | <decimalSI>
+)
+#: The container resources a profile may request or limit: a migration needs no other (GPUs,
+#: hugepages), and a misspelt name would otherwise reach Kubernetes as an extended resource.
+RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
+
+#: Variables the function sets itself (the ephemeral Secret's and the Job's env): a profile may
+#: not set them.
 RESERVED_ENV = frozenset(
     {
         "DATABASE_URL",
@@ -43,6 +61,12 @@ RESERVED_ENV = frozenset(
         "MIGRATION_EVENT_ID",
     }
 )
+#: Nor any name with these prefixes (compared in upper case): libpq and the MySQL client read
+#: PG*/MYSQL* (PGHOSTADDR alone sends the password to another host, PGSERVICEFILE and
+#: MYSQL_TEST_LOGIN_FILE read another connection's settings), LIBMYSQL_PLUGINS and LD_* load code
+#: into the tool, AWS_* changes the pod's AWS identity or endpoints, and DB_*/DATABASE_URL* are
+#: the names tools read for the connection the function gives.
+RESERVED_ENV_PREFIXES = ("PG", "MYSQL", "LIBMYSQL_", "AWS_", "LD_", "DB_", "DATABASE_URL")
 
 
 class CredentialMode(StrEnum):
@@ -68,101 +92,160 @@ class ClusterTarget(NamedTuple):
         return self.eks_cluster or f"kubeconfig:{self.kube_context}"
 
 
-def _fail(profile: str, message: str) -> ConfigurationError:
-    return ConfigurationError(f"profile '{profile}': {message}")
+def _fail(profile: str, key: str, message: str) -> ConfigurationError:
+    """The error for one key of one profile: `profile 'p': 'key' message`."""
+    return ConfigurationError(f"profile '{profile}': '{key}' {message}")
+
+
+def _show(value: Any) -> str:
+    """A value as an error message quotes it: repr (so a newline shows), and not too long."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def _only(profile: str, key: str, raw: dict[str, Any], allowed: tuple[str, ...], how: str) -> None:
+    unknown = sorted(set(raw) - set(allowed))
+    if unknown:
+        raise _fail(profile, key, f"has unknown keys {unknown}; allowed{how}: {sorted(allowed)}")
+
+
+def _matching(profile: str, key: str, raw: Any, pattern: re.Pattern[str], what: str) -> str:
+    if not isinstance(raw, str) or not pattern.fullmatch(raw):
+        raise _fail(profile, key, f"must be {what}")
+    return raw
 
 
 # -- readers: (profile name, JSON key, raw value) -> the field's value, or ConfigurationError ----
 
 Reader = Callable[[str, str, Any], Any]
 
-
-_CLUSTER_KEYS = frozenset({"eksClusterName", "region", "kubeconfigContext"})
+#: The keys of each form of `cluster`, by the key that selects the form.
+_CLUSTER_FORMS = {
+    "eksClusterName": ("eksClusterName", "region"),
+    "kubeconfigContext": ("kubeconfigContext",),
+}
 
 
 def _cluster(profile: str, key: str, raw: Any) -> ClusterTarget:
-    if not isinstance(raw, dict) or bool(raw.get("eksClusterName")) == bool(
-        raw.get("kubeconfigContext")
-    ):
+    if not isinstance(raw, dict):
         raise _fail(
-            profile, f"'{key}' needs exactly one of 'eksClusterName' or 'kubeconfigContext'"
+            profile, key, "must be an object: {eksClusterName, region?} or {kubeconfigContext}"
         )
-    unknown = sorted(set(raw) - _CLUSTER_KEYS)
-    if unknown:
-        raise _fail(
-            profile, f"'{key}' has unknown keys {unknown}; allowed: {sorted(_CLUSTER_KEYS)}"
+    forms = [form for form in _CLUSTER_FORMS if form in raw]
+    if len(forms) != 1:
+        raise _fail(profile, key, "needs exactly one of 'eksClusterName' or 'kubeconfigContext'")
+    (form,) = forms
+    _only(profile, key, raw, _CLUSTER_FORMS[form], f" with '{form}'")
+    if form == "kubeconfigContext":
+        context = raw[form]
+        if not isinstance(context, str) or not context.strip() or not context.isprintable():
+            raise _fail(profile, f"{key}.{form}", "must be a context name of the kubeconfig")
+        return ClusterTarget(kube_context=context)
+    name = _matching(
+        profile, f"{key}.{form}", raw[form], _EKS_CLUSTER,
+        "an EKS cluster name (letters, digits, '-', '_'; up to 100)",
+    )  # fmt: skip
+    region = None
+    if "region" in raw:
+        region = _matching(
+            profile, f"{key}.region", raw["region"], _REGION, "an AWS region such as eu-west-1"
         )
-    if not all(isinstance(value, str) for value in raw.values()):
-        raise _fail(profile, f"'{key}' values must be strings")
-    return ClusterTarget(
-        eks_cluster=raw.get("eksClusterName"),
-        region=raw.get("region"),
-        kube_context=raw.get("kubeconfigContext"),
-    )
+    return ClusterTarget(eks_cluster=name, region=region)
 
 
 def _dns_label(profile: str, key: str, raw: Any) -> str:
-    if not isinstance(raw, str) or not _NAME.match(raw):
-        raise _fail(profile, f"'{key}' must be a DNS label")
-    return raw
+    return _matching(profile, key, raw, _NAME, "a DNS label (a-z, 0-9, '-'; up to 63)")
+
+
+def _printable(raw: Any, forbidden: str) -> bool:
+    return (
+        isinstance(raw, str)
+        and raw.isascii()
+        and raw.isprintable()
+        and not any(c in forbidden for c in raw)
+    )
 
 
 def _image(profile: str, key: str, raw: Any) -> str:
-    if not isinstance(raw, str) or not raw or any(c.isspace() for c in raw):
-        raise _fail(profile, f"'{key}' must be an image reference without spaces")
-    return raw
+    if not raw or not _printable(raw, " "):
+        raise _fail(profile, key, "must be an image reference without spaces")
+    return str(raw)
 
 
 def _strings(profile: str, key: str, raw: Any) -> tuple[str, ...]:
     if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
-        raise _fail(profile, f"'{key}' must be a list of strings")
+        raise _fail(profile, key, "must be a list of strings")
     return tuple(raw)
 
 
 def _env(profile: str, key: str, raw: Any) -> tuple[tuple[str, str], ...]:
     if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
-        raise _fail(profile, f"'{key}' must map names to string values")
+        raise _fail(profile, key, "must map names to string values")
     for name in raw:
-        if not _ENV_NAME.match(name):
-            raise _fail(profile, f"env name '{name}' is not a valid variable name")
-        if name in RESERVED_ENV:
-            raise _fail(profile, f"env name '{name}' is set by migration-trigger itself")
+        if not _ENV_NAME.fullmatch(name):
+            raise _fail(profile, key, f"name {_show(name)} is not a valid variable name")
+        upper = name.upper()
+        if upper in RESERVED_ENV or upper.startswith(RESERVED_ENV_PREFIXES):
+            raise _fail(
+                profile, key,
+                f"name {_show(name)} is reserved: the names migration-trigger sets, and any "
+                f"starting with {', '.join(RESERVED_ENV_PREFIXES)}, could redirect the "
+                "connection, load code or change the pod's AWS identity",
+            )  # fmt: skip
     return tuple(sorted(raw.items()))
 
 
 def _resources(profile: str, key: str, raw: Any) -> Mapping[str, Any]:
     if not isinstance(raw, dict):
-        raise _fail(profile, f"'{key}' must be an object (requests/limits)")
-    return raw
+        raise _fail(profile, key, "must be an object with 'requests' and/or 'limits'")
+    _only(profile, key, raw, ("limits", "requests"), "")
+    resources: dict[str, dict[str, str]] = {}
+    for part, amounts in raw.items():
+        where = f"{key}.{part}"
+        if not isinstance(amounts, dict):
+            raise _fail(profile, where, f"must be an object of {list(RESOURCE_NAMES)}")
+        _only(profile, where, amounts, RESOURCE_NAMES, "")
+        for name, amount in amounts.items():
+            _matching(
+                profile, f"{where}.{name}", amount, _QUANTITY,
+                f"a quantity string such as '500m' or '256Mi', not {_show(amount)}",
+            )  # fmt: skip
+            if amount.startswith("-"):
+                # Kubernetes refuses it too (ValidateNonnegativeQuantity), but only at create-job.
+                raise _fail(profile, f"{where}.{name}", f"must not be negative ({amount})")
+        resources[part] = dict(amounts)
+    return resources
 
 
-def _credentials(profile: str, _key: str, raw: Any) -> CredentialMode:
-    try:
-        return CredentialMode(raw)
-    except ValueError as error:
-        raise _fail(profile, str(error)) from None
+def _credentials(profile: str, key: str, raw: Any) -> CredentialMode:
+    choices = [str(mode) for mode in CredentialMode]
+    if raw not in choices:
+        raise _fail(profile, key, f"must be one of {choices}, not {_show(raw)}")
+    return CredentialMode(raw)
 
 
 def _triggers(profile: str, key: str, raw: Any) -> frozenset[TriggerKind]:
-    try:
-        triggers = frozenset(TriggerKind(t) for t in raw)
-    except (ValueError, TypeError) as error:
-        raise _fail(profile, str(error)) from None
-    if not triggers:
-        raise _fail(profile, f"'{key}' must name at least one trigger")
-    return triggers
+    choices = sorted(str(kind) for kind in TriggerKind)
+    if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
+        raise _fail(profile, key, f"must be a list of triggers from {choices}")
+    unknown = sorted({t for t in raw if t not in choices})
+    if unknown:
+        raise _fail(profile, key, f"names unknown triggers {unknown}; allowed: {choices}")
+    if not raw:
+        raise _fail(profile, key, "must name at least one trigger")
+    return frozenset(TriggerKind(t) for t in raw)
 
 
 def _query(profile: str, key: str, raw: Any) -> str:
-    if not isinstance(raw, str) or any(c.isspace() or c in "#?" for c in raw):
-        raise _fail(profile, f"'{key}' must be a query string without '?', '#' or spaces")
-    return raw
+    if not _printable(raw, " #?"):
+        raise _fail(profile, key, "must be a query string without '?', '#' or spaces")
+    return str(raw)
 
 
 def _integer(low: int, high: int) -> Reader:
     def read(profile: str, key: str, raw: Any) -> int:
         if not isinstance(raw, int) or isinstance(raw, bool) or not low <= raw <= high:
-            raise _fail(profile, f"'{key}' must be an integer from {low} to {high}")
+            raise _fail(profile, key, f"must be an integer from {low} to {high}")
         return raw
 
     return read
@@ -191,16 +274,17 @@ KEYS: dict[str, Key] = {
     key.field: key
     for key in (
         Key("cluster", "cluster", _cluster, _REQUIRED,
-            "`{eksClusterName, region?}` or `{kubeconfigContext}`: where Jobs run"),
+            "`{eksClusterName, region?}` or `{kubeconfigContext}` (no other keys): where Jobs run"),
         Key("namespace", "namespace", _dns_label, _REQUIRED, "Kubernetes namespace of the Job"),
         Key("image", "image", _image, _REQUIRED, "the migration image"),
         Key("command", "command", _strings, (), "the container's command (list of strings)"),
         Key("args", "args", _strings, (), "the container's arguments (list of strings)"),
         Key("serviceAccount", "service_account", _dns_label, None,
             "the pod's service account; required by `secret-arn`"),
-        Key("env", "env", _env, (), "extra environment variables; reserved names refused"),
+        Key("env", "env", _env, (),
+            "extra environment variables; RESERVED_ENV and RESERVED_ENV_PREFIXES refused"),
         Key("resources", "resources", _resources, MappingProxyType({}),
-            "container requests/limits, as in a pod spec"),
+            "container `requests`/`limits` of RESOURCE_NAMES, in Kubernetes quantity syntax"),
         Key("credentials", "credentials", _credentials, CredentialMode.EPHEMERAL_SECRET,
             "`ephemeral-secret` or `secret-arn`: how the container gets the password"),
         Key("triggers", "triggers", _triggers, frozenset(TriggerKind),
@@ -260,25 +344,30 @@ _BY_JSON = {key.json: key for key in KEYS.values()}
 
 
 def _profile(name: str, raw: Any) -> Profile:
-    if not _NAME.match(name):
-        raise ConfigurationError(f"profile name '{name}' must be a DNS label (a-z, 0-9, '-')")
+    if not _NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"profile name {_show(name)} must be a DNS label (a-z, 0-9, '-'; up to 63)"
+        )
     if not isinstance(raw, dict):
-        raise _fail(name, "must be an object")
+        raise ConfigurationError(f"profile '{name}': must be an object of keys")
     unknown = sorted(set(raw) - set(_BY_JSON))
     if unknown:
-        raise _fail(name, f"unknown keys {unknown}; allowed: {sorted(_BY_JSON)}")
+        raise ConfigurationError(
+            f"profile '{name}': unknown keys {unknown}; allowed: {sorted(_BY_JSON)}"
+        )
     values: dict[str, Any] = {}
     for key in KEYS.values():
+        # null stands for the default, as if the key were absent.
         if raw.get(key.json) is not None:
             values[key.field] = key.read(name, key.json, raw[key.json])
         elif key.required:
-            # Read the missing value anyway: the reader's message says what the key must be.
-            values[key.field] = key.read(name, key.json, None)
+            raise _fail(name, key.json, f"is required: {key.doc}")
     profile = Profile(name=name, **values)
     if profile.credentials is CredentialMode.SECRET_ARN and profile.service_account is None:
         raise _fail(
-            name, "credentials 'secret-arn' needs a 'serviceAccount' allowed to read the secret"
-        )
+            name, "serviceAccount",
+            "is required by credentials 'secret-arn': the Job reads the secret with it",
+        )  # fmt: skip
     return profile
 
 

@@ -45,3 +45,26 @@ def test_a_parameter_the_function_may_not_read_is_a_reported_configuration_failu
     (message,) = world.notifications()
     assert json.loads(message["Message"])["status"] == "failed"
     assert world.jobs() == []
+
+
+def test_a_profile_breaking_the_schema_fails_the_invocation_naming_profile_and_key(world: World):
+    # Given a profile in the parameter whose env would send the password elsewhere: libpq
+    # connects to PGHOSTADDR, not PGHOST, when both are set
+    document = profiles(env={"PGHOSTADDR": "203.0.113.9"})
+    admin_client("ssm").put_parameter(Name=NAME, Type="String", Value=json.dumps(document))
+    world.monkeypatch.setenv("MIGRATION_PROFILES", "")
+    world.monkeypatch.setenv("MIGRATION_PROFILES_PARAMETER", NAME)
+    world.deploy_with({"HasProfilesParameter": True}, ProfilesParameterName=NAME)
+
+    # When an event arrives
+    run = world.run(world.event("rds-instance-created.json"))
+
+    # Then the invocation fails before any Job, saying which profile and which key is at fault
+    assert run.status is InvocationStatus.FAILED
+    assert (
+        "MIGRATION_PROFILES_PARAMETER: profile 'orders': 'env' name 'PGHOSTADDR' is reserved"
+        in (run.error or "")
+    )
+    (message,) = world.notifications()
+    assert json.loads(message["Message"])["status"] == "failed"
+    assert world.jobs() == []
