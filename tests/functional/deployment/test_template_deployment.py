@@ -11,13 +11,14 @@ TEMPLATE = load()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 PARAMETERS: dict[str, Any] = TEMPLATE["Parameters"]
 REFS = {
+    # Parameters not given take their defaults, as in CloudFormation.
+    **{name: str(spec["Default"]) for name, spec in PARAMETERS.items() if "Default" in spec},
     "AWS::Partition": "aws",
     "AWS::Region": "eu-west-1",
     "AWS::AccountId": "123456789012",
     "ClusterName": "platform-dev",
     "ResultsTopic": "arn:aws:sns:eu-west-1:123456789012:results",
     "DataKey.Arn": "arn:aws:kms:eu-west-1:123456789012:key/data",
-    "MigratedDatabases": "*",
 }
 
 

@@ -225,3 +225,21 @@ def enforce_function_policy(access_key: str, topic_arn: str) -> Enforcer:
         account=ACCOUNT,
         refs=deployment_refs(topic_arn),
     )
+
+
+def self_managed_instance(identifier: str) -> str:
+    """An opted-in instance without an RDS-managed secret (its credentials are a self-managed
+    secret's); returns its ARN."""
+    from tests.conftest import admin_client
+
+    rds = admin_client("rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier=identifier,
+        Engine="postgres",
+        DBInstanceClass="db.t3.micro",
+        MasterUsername="app",
+        MasterUserPassword="irrelevant-123",
+        Tags=[{"Key": PROFILE_TAG, "Value": "orders"}],
+    )
+    described = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"]
+    return str(described[0]["DBInstanceArn"])

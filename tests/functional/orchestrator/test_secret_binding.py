@@ -15,26 +15,13 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from kube_emulator import PodScript
 from tests.conftest import admin_client
-from tests.functional.orchestrator.conftest import PROFILE_TAG, World
+from tests.functional.orchestrator.conftest import World, self_managed_instance
 
 VICTIM_PASSWORD = "victim-password-never-given"
 
 
 def attacker_database() -> str:
-    rds = admin_client("rds")
-    rds.create_db_instance(
-        DBInstanceIdentifier="attacker-db",
-        Engine="postgres",
-        DBInstanceClass="db.t3.micro",
-        MasterUsername="app",
-        MasterUserPassword="irrelevant-123",
-        Tags=[{"Key": PROFILE_TAG, "Value": "orders"}],
-    )
-    return str(
-        rds.describe_db_instances(DBInstanceIdentifier="attacker-db")["DBInstances"][0][
-            "DBInstanceArn"
-        ]
-    )
+    return self_managed_instance("attacker-db")
 
 
 def secret(name: str, *, tagged_for: str, identifier: str | None) -> str:

@@ -9,7 +9,12 @@ import pytest
 from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from tests.conftest import admin_client
-from tests.functional.orchestrator.conftest import PROFILE_TAG, World, profiles
+from tests.functional.orchestrator.conftest import (
+    PROFILE_TAG,
+    World,
+    profiles,
+    self_managed_instance,
+)
 from tests.functional.orchestrator.test_aurora import add_instance, aurora_cluster
 
 
@@ -159,20 +164,7 @@ def test_deleted_database_is_skipped(world: World):
 
 def _legacy_database() -> str:
     """An opted-in instance without an RDS-managed secret; returns its ARN."""
-    rds = admin_client("rds")
-    rds.create_db_instance(
-        DBInstanceIdentifier="legacy-db",
-        Engine="postgres",
-        DBInstanceClass="db.t3.micro",
-        MasterUsername="app",
-        MasterUserPassword="irrelevant-123",
-        Tags=[{"Key": PROFILE_TAG, "Value": "orders"}],
-    )
-    return str(
-        rds.describe_db_instances(DBInstanceIdentifier="legacy-db")["DBInstances"][0][
-            "DBInstanceArn"
-        ]
-    )
+    return self_managed_instance("legacy-db")
 
 
 def _self_managed_secret(name: str, *, database: str | None) -> str:
