@@ -200,9 +200,14 @@ class JobController:
                 self._store.cond.wait(timeout=0.05)
 
     def reconcile_all(self) -> None:
-        """One pass over every Job."""
+        """One pass over every Job, and over pods created on their own (the kubelet runs them)."""
         jobs, _ = self._store.select(JOBS, None)
         pods, _ = self._store.select(PODS, None)
+        for pod in pods:
+            if _bare(pod) and (pod["metadata"]["namespace"], pod["metadata"]["name"]) not in (
+                self._ios
+            ):
+                self._run_bare(pod)
         for job in jobs:
             uid = job["metadata"]["uid"]
             owned = [
@@ -355,8 +360,45 @@ class JobController:
         ).start()
         return created
 
+    def _run_bare(self, pod: Obj) -> None:
+        """Schedule and run a pod no controller owns, as the scheduler and kubelet would."""
+        namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        stamp = timestamp(self._store.clock)
+
+        def schedule(obj: Obj) -> None:
+            obj["spec"].setdefault("nodeName", self._node)
+            status = obj.setdefault("status", {})
+            status.setdefault("conditions", _pod_conditions(ready=False, at=stamp))
+            status.setdefault(
+                "containerStatuses",
+                [
+                    {
+                        "name": c["name"],
+                        "image": c.get("image", ""),
+                        "imageID": "",
+                        "ready": False,
+                        "started": False,
+                        "restartCount": 0,
+                        "state": {"waiting": {"reason": "ContainerCreating"}},
+                    }
+                    for c in obj["spec"].get("containers", [])
+                ],
+            )
+
+        scheduled = self._store.mutate(PODS, namespace, name, schedule)
+        if scheduled is None:
+            return
+        io = _PodIO(
+            self._store, self._logs, namespace, name, scheduled["spec"]["containers"][0]["name"]
+        )
+        with self._store.cond:
+            self._ios[(namespace, name)] = io
+        threading.Thread(
+            target=self._execute, args=(scheduled, io, ""), name=f"pod-{name}", daemon=True
+        ).start()
+
     def _execute(self, pod: Obj, io: _PodIO, job_uid: str) -> None:
-        on_failure = pod["spec"].get("restartPolicy") == "OnFailure"
+        policy = pod["spec"].get("restartPolicy", "Always")
         while True:
             try:
                 code = self._runner().run(pod, io)
@@ -366,9 +408,10 @@ class JobController:
             if code is None or io.cancelled.is_set():
                 self._gone(io)
                 return
-            if code != 0 and on_failure:
+            if policy == "Always" or (code != 0 and policy == "OnFailure"):
+                # The kubelet restarts the container in place (after a back-off: 1 s here).
                 restarted = self._store.mutate(PODS, io.namespace, io.name, _count_restart)
-                if restarted is None:
+                if restarted is None or io.sleep(1.0 if policy == "Always" else 0.0):
                     self._gone(io)
                     return
                 continue
@@ -395,7 +438,7 @@ class JobController:
 
         for container in pod["spec"]["containers"]:
             self._logs.close((io.namespace, io.name, container["name"]))
-        if code != 0:
+        if code != 0 and job_uid:
             self._last_failure[job_uid] = self._store.clock()
         self._store.mutate(PODS, io.namespace, io.name, change)
         with self._store.cond:
@@ -554,6 +597,18 @@ def _set_condition(
         }
     )
     return True
+
+
+def _bare(pod: Obj) -> bool:
+    """A pod created on its own, not yet run: no controller owns it."""
+    meta = pod["metadata"]
+    owned = any(ref.get("controller") for ref in meta.get("ownerReferences") or [])
+    return (
+        not owned
+        and not meta.get("deletionTimestamp")
+        and (pod.get("status") or {}).get("phase", "Pending") == "Pending"
+        and not (pod.get("status") or {}).get("containerStatuses")
+    )
 
 
 def _count_restart(pod: Obj) -> None:

@@ -415,3 +415,46 @@ def pulls(admin: KubeClient, since: str) -> list[tuple[str, str]]:
                 if not seen or seen[-1] != said:
                     seen.append(said)
     return seen
+
+
+def test_a_pod_created_on_its_own_is_scheduled_and_run(runner: ScriptedRunner, admin: KubeClient):
+    """A bare pod leaves Pending as on a real node: scheduled, run, and finished by its policy."""
+    runner.when(
+        PodScript(logs="hello from a bare pod\n"), match=lambda p: p["metadata"]["name"] == "bare"
+    )
+
+    admin.create(
+        PODS,
+        {
+            "metadata": {"name": "bare"},
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "c", "image": "busybox:1.36"}],
+            },
+        },
+    )
+
+    done = eventually(lambda: admin.get(f"{PODS}/bare")["status"]["phase"] == "Succeeded")
+    assert done
+    pod = admin.get(f"{PODS}/bare")
+    assert pod["spec"]["nodeName"]
+    assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
+    assert admin.text(f"{PODS}/bare/log") == "hello from a bare pod\n"
+
+
+def test_a_bare_pod_that_always_restarts_stays_running(runner: ScriptedRunner, admin: KubeClient):
+    runner.when(PodScript(), match=lambda p: p["metadata"]["name"] == "looping")
+
+    admin.create(
+        PODS,
+        {
+            "metadata": {"name": "looping"},
+            "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]},
+        },
+    )
+
+    restarts = eventually(
+        lambda: admin.get(f"{PODS}/looping")["status"]["containerStatuses"][0]["restartCount"] >= 1
+    )
+    assert restarts
+    assert admin.get(f"{PODS}/looping")["status"]["phase"] in ("Pending", "Running")

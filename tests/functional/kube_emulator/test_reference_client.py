@@ -48,6 +48,18 @@ def pod(name: str, image: str = "busybox:1.36", **spec: Any) -> dict[str, Any]:
     }
 
 
+@pytest.fixture(autouse=True)
+def sleeping_pods(runner: ScriptedRunner) -> None:
+    """Pods here run `sleep`: once started, they stay Running (the emulator runs bare pods)."""
+    runner.when(PodScript(duration=3600))
+
+
+def running(core: client.CoreV1Api, name: str) -> Any:
+    """The pod as it is once running: what a client edits is the current object."""
+    eventually(lambda: core.read_namespaced_pod(name, NS).status.phase == "Running")
+    return core.read_namespaced_pod(name, NS)
+
+
 def failure(caught: pytest.ExceptionInfo[ApiException]) -> dict[str, Any]:
     """The Status body of a refused request."""
     body: dict[str, Any] = json.loads(caught.value.body)
@@ -86,7 +98,10 @@ def test_created_pod_is_pending_with_the_defaults_the_api_server_fills_in(core: 
     assert container.image_pull_policy == "IfNotPresent"
     assert container.termination_message_path == "/dev/termination-log"
     assert container.termination_message_policy == "File"
-    assert core.read_namespaced_pod("bare", NS).to_dict() == created.to_dict()
+    # Then the scheduler binds it to a node and the kubelet runs it: nothing else of the spec moves.
+    read = running(core, "bare").spec.to_dict()
+    assert read.pop("node_name")
+    assert read == {k: v for k, v in created.spec.to_dict().items() if k != "node_name"}
 
 
 @pytest.mark.parametrize(
@@ -144,6 +159,7 @@ def test_log_of_a_scheduled_pod_not_started_is_400_waiting_to_start(
 ):
     """The kubelet answers for a container not yet running (validateContainerLogStatus in
     pkg/kubelet/kubelet_pods.go): 400 `container "x" in pod "y" is waiting to start: <reason>`."""
+    runner.reset()
     runner.when(
         PodScript(waiting_reason="ContainerCreating"),
         match=lambda p: p["metadata"]["name"] == "waiting",
@@ -219,7 +235,8 @@ def test_every_namespace_has_a_default_service_account(core: client.CoreV1Api):
 def test_adding_a_container_to_a_pod_is_422(core: client.CoreV1Api):
     """ValidateContainerUpdates (pkg/apis/core/validation/validation.go) stops ValidatePodUpdate
     with `pod updates may not add or remove containers`."""
-    current = core.create_namespaced_pod(NS, pod("p"))
+    core.create_namespaced_pod(NS, pod("p"))
+    current = running(core, "p")
     current.spec.containers.append(client.V1Container(name="extra", image="busybox:1.36"))
 
     with pytest.raises(ApiException) as caught:
@@ -236,7 +253,8 @@ def test_adding_a_container_to_a_pod_is_422(core: client.CoreV1Api):
 
 def test_changing_a_container_other_than_its_image_is_422(core: client.CoreV1Api):
     """ValidatePodUpdate: `spec: Forbidden: pod updates may not change fields other than ...`."""
-    current = core.create_namespaced_pod(NS, pod("p"))
+    core.create_namespaced_pod(NS, pod("p"))
+    current = running(core, "p")
     current.spec.containers[0].args = ["sleep", "120"]
 
     with pytest.raises(ApiException) as caught:
@@ -253,14 +271,15 @@ def test_changing_a_container_other_than_its_image_is_422(core: client.CoreV1Api
 
 def test_a_pods_image_may_change_and_its_status_is_kept(core: client.CoreV1Api):
     """Images are updatable; PrepareForUpdate keeps the stored status over a client's."""
-    current = core.create_namespaced_pod(NS, pod("p"))
+    core.create_namespaced_pod(NS, pod("p"))
+    current = running(core, "p")
     current.spec.containers[0].image = "busybox:1.37"
     current.status.phase = "Succeeded"
 
     updated = core.replace_namespaced_pod("p", NS, current)
 
     assert updated.spec.containers[0].image == "busybox:1.37"
-    assert updated.status.phase == "Pending"
+    assert updated.status.phase == "Running"
 
 
 # -- 6. JSON patch ------------------------------------------------------------------------------
