@@ -19,7 +19,7 @@ import io
 import json
 import re
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -340,3 +340,53 @@ def _secret(secret_id: str, arn: str, *, region: str, account: str) -> tuple[str
         return (secret_id if secret_id.startswith("arn:") else f"{arn}:secret:{secret_id}"), {}
     tags = {t["Key"]: t["Value"] for t in getattr(secret, "tags", None) or []}
     return str(secret.arn), tags
+
+
+# -- resource-based policies ---------------------------------------------------------------------
+
+
+def resource_policy_decision(
+    statements: Iterable[Mapping[str, Any]], action: str, principal_arn: str
+) -> str | None:
+    """What a resource's policy says to `principal_arn` doing `action`: "Deny" if a statement
+    denies it (an explicit deny overrides every allow: IAM User Guide, "Policy evaluation
+    logic"), "Allow" if one allows it, None if none applies. Conditions: ArnLike/ArnNotLike and
+    StringEquals/StringNotEquals on aws:PrincipalArn."""
+    applies = [s for s in statements if _resource_statement_applies(s, action, principal_arn)]
+    if any(s["Effect"] == "Deny" for s in applies):
+        return "Deny"
+    if any(s["Effect"] == "Allow" for s in applies):
+        return "Allow"
+    return None
+
+
+def _resource_statement_applies(
+    statement: Mapping[str, Any], action: str, principal_arn: str
+) -> bool:
+    actions = _strings(statement.get("Action", ()))
+    if not any(_matches(p, action, case_sensitive=False) for p in actions):
+        return False
+    principal = statement.get("Principal")
+    account = principal_arn.split(":")[4] if principal_arn.count(":") >= 5 else ""
+    if principal != "*":
+        named = _strings((principal or {}).get("AWS", ()))
+        # An account's root as principal stands for every principal of that account.
+        if not any(n in (principal_arn, f"arn:aws:iam::{account}:root") for n in named):
+            return False
+    for operator, clauses in (statement.get("Condition") or {}).items():
+        for key, expected in clauses.items():
+            if key != "aws:PrincipalArn":
+                raise NotImplementedError(f"condition key {key} is not evaluated here: add it")
+            patterns = [str(p) for p in _strings(expected)]
+            like = operator in ("ArnLike", "StringLike")
+            hit = any(
+                _matches(p, principal_arn, case_sensitive=True)
+                if like or operator == "ArnNotLike"
+                else p == principal_arn
+                for p in patterns
+            )
+            if operator in ("ArnNotLike", "StringNotEquals", "StringNotLike"):
+                hit = not hit
+            if not hit:
+                return False
+    return True

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import boto3
 import yaml
@@ -74,16 +74,36 @@ def demo_profiles() -> dict[str, Any]:
     }
 
 
-def template_rules(*, self_managed_secret_prefix: str = "") -> dict[str, dict[str, Any]]:
-    """The patterns of template.yaml's enabled EventBridge rules, by name, as deployed here."""
+class Rule(NamedTuple):
+    """One of template.yaml's EventBridge rules as deployed: its bus and its pattern."""
+
+    bus: str
+    pattern: dict[str, Any]
+
+
+def requests_bus(environment: str) -> str:
+    """The name of the bus manual requests go to (template.yaml's RequestsBus)."""
+    return f"migration-trigger-{environment}-requests"
+
+
+def template_rules(
+    *, self_managed_secret_prefix: str = "", environment: str = "dev"
+) -> dict[str, Rule]:
+    """template.yaml's enabled EventBridge rules, by name, as deployed here."""
     context = deployed(
         region=REGION,
         account=ACCOUNT,
-        refs={"SelfManagedSecretPrefix": self_managed_secret_prefix},
+        refs={
+            "SelfManagedSecretPrefix": self_managed_secret_prefix,
+            "RequestsBus": requests_bus(environment),
+        },
         conditions={"HasSelfManagedSecretPrefix": bool(self_managed_secret_prefix)},
     )
     return {
-        name: resolve(event["Pattern"], context)
+        name: Rule(
+            resolve(event.get("EventBusName", "default"), context),
+            resolve(event["Pattern"], context),
+        )
         for name, event in function_events().items()
         if event["Type"] == "EventBridgeRule"
         and resolve(event.get("State", "ENABLED"), context) == "ENABLED"
@@ -225,9 +245,13 @@ class LocalStack:
         self.inbox_queue = sqs.create_queue(QueueName="function-inbox")["QueueUrl"]
         inbox_arn = queue_arn(sqs=sqs, queue_url=self.inbox_queue)
         events = self.client("events")
-        for name, pattern in template_rules().items():
-            events.put_rule(Name=name, EventPattern=json.dumps(pattern))
-            events.put_targets(Rule=name, Targets=[{"Id": "function", "Arn": inbox_arn}])
+        for name, rule in template_rules(environment="local").items():
+            if rule.bus != "default":
+                events.create_event_bus(Name=rule.bus)
+            events.put_rule(Name=name, EventBusName=rule.bus, EventPattern=json.dumps(rule.pattern))
+            events.put_targets(
+                Rule=name, EventBusName=rule.bus, Targets=[{"Id": "function", "Arn": inbox_arn}]
+            )
         # Whatever process runs the function (the demo, the CLI in a shell), moto answers its
         # requests under template.yaml's policy, as AWS would.
         self.iam = function_enforcer(

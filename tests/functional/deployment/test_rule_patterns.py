@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local_stack.stack import template_rules
+from local_stack.stack import requests_bus, template_rules
 from migration_trigger.domain.events import Ignored, Trigger, parse_event
 from tests.helpers import ROOT, event_files, load_event
 
@@ -19,30 +19,38 @@ def bus(aws: str) -> dict[str, str]:
     return rules_on_the_bus()
 
 
+BUSES = ("default", requests_bus("dev"))
+
+
 def rules_on_the_bus(self_managed_secret_prefix: str = "") -> dict[str, str]:
-    """template.yaml's enabled rules on moto's default bus, each with a queue of its own."""
+    """template.yaml's enabled rules on moto's buses (the default one, and the requests bus),
+    each with a queue of its own."""
     events, sqs = boto3.client("events"), boto3.client("sqs")
+    events.create_event_bus(Name=requests_bus("dev"))
     queues = {}
     rules = template_rules(self_managed_secret_prefix=self_managed_secret_prefix)
-    for name, pattern in rules.items():
+    for name, rule in rules.items():
         url = sqs.create_queue(QueueName=f"rule-{name}")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
-        events.put_rule(Name=name, EventPattern=json.dumps(pattern))
-        events.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": arn}])
+        events.put_rule(Name=name, EventBusName=rule.bus, EventPattern=json.dumps(rule.pattern))
+        events.put_targets(Rule=name, EventBusName=rule.bus, Targets=[{"Id": "q", "Arn": arn}])
         queues[name] = url
     return queues
 
 
-def matched(bus: dict[str, str], event: dict[str, Any]) -> list[str]:
+def matched(bus: dict[str, str], event: dict[str, Any], on: tuple[str, ...] = BUSES) -> list[str]:
+    """The rules an event matches, put on each of the buses `on`."""
     entry = {
         "Source": event["source"],
         "DetailType": event["detail-type"],
         "Detail": json.dumps(event["detail"]),
         "Resources": event.get("resources", []),
     }
-    assert boto3.client("events").put_events(Entries=[entry])["FailedEntryCount"] == 0
+    for name in on:
+        sent = boto3.client("events").put_events(Entries=[{**entry, "EventBusName": name}])
+        assert sent["FailedEntryCount"] == 0
     sqs = boto3.client("sqs")
     return [
         name
@@ -73,7 +81,15 @@ def test_put_events_sample_matches_the_manual_rule(bus: dict[str, str]):
         "detail": json.loads(entry["Detail"]),
     }
 
-    assert matched(bus, event) == ["MigrationRequested"]
+    assert matched(bus, event, on=(entry["EventBusName"],)) == ["MigrationRequested"]
+
+
+def test_a_manual_request_on_the_default_bus_matches_no_rule(bus: dict[str, str]):
+    """Requests are taken from the requests bus only, which only the listed principals may send
+    to: on the default bus, anyone allowed events:PutEvents could order a migration."""
+    event = load_event("manual-retrigger.json")
+
+    assert matched(bus, event, on=("default",)) == []
 
 
 @pytest.mark.parametrize(

@@ -152,14 +152,19 @@ def test_manual_request_put_on_the_bus_reaches_the_function_as_eventbridge_deliv
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
+    entries = json.loads((ROOT / "events" / "manual-retrigger.put-events.json").read_text())
+    requests = entries[0]["EventBusName"]
+    events.create_event_bus(Name=requests)
     events.put_rule(
         Name="manual",
+        EventBusName=requests,
         EventPattern=json.dumps(
             {"source": ["migration-trigger"], "detail-type": ["Migration Requested"]}
         ),
     )
-    events.put_targets(Rule="manual", Targets=[{"Id": "q", "Arn": queue_arn}])
-    entries = json.loads((ROOT / "events" / "manual-retrigger.put-events.json").read_text())
+    events.put_targets(
+        Rule="manual", EventBusName=requests, Targets=[{"Id": "q", "Arn": queue_arn}]
+    )
 
     assert events.put_events(Entries=entries)["FailedEntryCount"] == 0
     (message,) = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)["Messages"]
