@@ -5,19 +5,20 @@ Kept apart from server.py so the Kubernetes semantics can be read, and changed, 
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jsonpatch
 import jsonpointer
 
-from kube_emulator import resources
+from kube_emulator import apply, openapi, resources, strategic
 from kube_emulator.auth import Identity
 from kube_emulator.controller import LogBook
-from kube_emulator.errors import ApiError
+from kube_emulator.errors import ApiError, conflict, invalid, not_found
 from kube_emulator.namespaces import NamespaceController
 from kube_emulator.rbac import Attributes, RbacAuthorizer
 from kube_emulator.resources import ResourceType
@@ -26,12 +27,17 @@ from kube_emulator.store import Clock, Obj, Store, WatchEvent, timestamp
 
 VERSION = {
     "major": "1",
-    "minor": "31",
-    "gitVersion": "v1.31.0-emulator",
+    "minor": str(openapi.KUBERNETES_MINOR),
+    "gitVersion": f"{openapi.GIT_VERSION}-emulator",
     "platform": "linux/amd64",
 }
 JSON_PATCH = "application/json-patch+json"
-PATCH_TYPES = (JSON_PATCH, "application/merge-patch+json", "application/strategic-merge-patch+json")
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+PATCH_TYPES = openapi.PATCH_TYPES
+_FIELD_VALIDATION = ("Ignore", "Strict", "Warn")
+_UPDATE_ATTEMPTS = 10
 # Registries whose delete answers with the object (ReturnDeletedObject: true in
 # pkg/registry/core/{pod,namespace,serviceaccount}/storage); every other kind the emulator serves
 # answers with a Status (k8s.io/apiserver/pkg/registry/generic/registry/store.go finalizeDelete).
@@ -55,6 +61,8 @@ class Request:
     content_type: str = ""
     #: Seconds after which a watch ends at the latest (a fault shortening it), if any.
     watch_limit: float | None = None
+    #: The Accept header ("" when absent).
+    accept: str = ""
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,18 @@ class JsonReply:
 
     status: int
     body: Any
+    #: Texts for `Warning` headers (dropped unknown or duplicate fields under fieldValidation=Warn).
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RawReply:
+    """A document served as it is (the OpenAPI handlers), or an answer without a body."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -92,7 +112,7 @@ class LogReply:
     status: int = 200
 
 
-Reply = JsonReply | WatchReply | LogReply
+Reply = JsonReply | WatchReply | LogReply | RawReply
 
 
 class Api:
@@ -119,6 +139,9 @@ class Api:
 
     def handle(self, request: Request) -> Reply:
         """Authorize and answer a request; raise ApiError (before any stream starts) on failure."""
+        if request.path == "/openapi/v2" or request.path.split("/")[1:3] == ["openapi", "v3"]:
+            # Non-resource URLs of the system:discovery role, as the discovery documents are.
+            return openapi_reply(request)
         if is_discovery(request.path):
             return JsonReply(200, discovery(request.path))
         route = parse_route(request.path)
@@ -130,8 +153,7 @@ class Api:
             return self._logs(route, request.query)
         if verb == "delete" and route.rtype.kind == "Namespace":
             return JsonReply(200, self.namespaces.delete(route.name))
-        status, body = _VERBS[verb](self.store, route, request)
-        return JsonReply(status, body)
+        return _VERBS[verb](self.store, route, request)
 
     def _watch(self, route: Route, request: Request) -> WatchReply:
         query = request.query
@@ -182,6 +204,67 @@ class Api:
                 return  # the pod was deleted
             if more:
                 yield "".join(more)
+
+
+# -- the OpenAPI documents ------------------------------------------------------------------------
+
+
+def openapi_reply(request: Request) -> RawReply:
+    """/openapi/v2, /openapi/v3 and /openapi/v3/<group-version>, answered as kube-openapi's
+    handlers answer them (k8s.io/kube-openapi pkg/handler/handler.go, pkg/handler3/handler.go)."""
+    if request.path == "/openapi/v2":
+        return _negotiated(request.accept, openapi.v2_document())
+    if request.path == "/openapi/v3":
+        data = openapi.v3_discovery()
+        return RawReply(200, data, "application/json", {"Etag": f'"{openapi.etag(data)}"'})
+    path = request.path.removeprefix("/openapi/v3/")
+    document = openapi.v3_documents().get(path)
+    if document is None:
+        # getSingleGroupBytes fails and HandleGroupVersion returns without writing anything:
+        # Go's HTTP server then answers 200 with an empty body.
+        return RawReply(200, b"", "", {"Vary": "Accept"})
+    reply = _negotiated(request.accept, document)
+    digest = openapi.etag(document)
+    wanted = request.query.get("hash")
+    if reply.status != 200 or not wanted:
+        return reply
+    if wanted != digest:
+        location = f"/openapi/v3/{path}?hash={digest}"
+        # http.Redirect's answer to a GET.
+        page = f'<a href="{location}">Moved Permanently</a>.\n\n'.encode()
+        return RawReply(301, page, "text/html; charset=utf-8", {"Location": location})
+    return RawReply(
+        200, document, reply.content_type, {**reply.headers, "Cache-Control": "public, immutable"}
+    )
+
+
+def _negotiated(accept: str, data: bytes) -> RawReply:
+    """The first Accept clause (goautoneg order: by q, then specificity) that JSON satisfies. The
+    handlers also offer protobuf, which the emulator cannot encode: a clause asking only for it
+    is passed over, and with none left the answer is the handlers' bare 406."""
+    for media, sub in _accept_clauses(accept):
+        if media in ("application", "*") and sub in ("json", "*"):
+            headers = {"Etag": f'"{openapi.etag(data)}"', "Vary": "Accept"}
+            return RawReply(200, data, "application/json", headers)
+    return RawReply(406, b"", "", {"Vary": "Accept"})
+
+
+def _accept_clauses(accept: str) -> list[tuple[str, str]]:
+    ranked = []
+    for position, part in enumerate((accept or "*/*").split(",")):
+        media, *params = (p.strip() for p in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        kind, _, sub = media.partition("/")
+        if kind and sub and quality > 0:
+            ranked.append(((-quality, kind == "*", sub == "*", position), kind, sub))
+    return [(kind, sub) for _, kind, sub in sorted(ranked)]
 
 
 # -- paths and verbs ---------------------------------------------------------------------------
@@ -273,59 +356,278 @@ def attributes(verb: str, route: Route) -> Attributes:
 # -- verbs -------------------------------------------------------------------------------------
 
 
-def _get(store: Store, route: Route, _request: Request) -> tuple[int, Obj]:
-    return 200, store.get(route.rtype, route.namespace, route.name)
+def _get(store: Store, route: Route, _request: Request) -> JsonReply:
+    return JsonReply(200, store.get(route.rtype, route.namespace, route.name))
 
 
-def _list(store: Store, route: Route, request: Request) -> tuple[int, Obj]:
+def _list(store: Store, route: Route, request: Request) -> JsonReply:
     items, rv = _select(store, route, request.query)
     for item in items:
         # Items of a typed list carry no kind/apiVersion; the list does.
         item.pop("kind", None)
         item.pop("apiVersion", None)
-    return 200, _list_of(route.rtype, items, {"resourceVersion": str(rv)})
+    return JsonReply(200, _list_of(route.rtype, items, {"resourceVersion": str(rv)}))
 
 
-def _create(store: Store, route: Route, request: Request) -> tuple[int, Obj]:
-    body = decode_object(request.body)
+def _create(store: Store, route: Route, request: Request) -> JsonReply:
+    body, warnings = _decode_typed(route, request, "CreateOptions")
     if route.rtype.kind == "Pod":
         # PrepareForCreate (pkg/registry/core/pod/strategy.go) resets any status a client sent.
         body.pop("status", None)
     if request.query.get("dryRun") == "All":
-        return 201, body
-    return 201, store.create(route.rtype, route.namespace, body)
+        return JsonReply(201, body, warnings)
+    return JsonReply(201, store.create(route.rtype, route.namespace, body), warnings)
 
 
-def _update(store: Store, route: Route, request: Request) -> tuple[int, Obj]:
-    body = decode_object(request.body)
+def _update(store: Store, route: Route, request: Request) -> JsonReply:
+    body, warnings = _decode_typed(route, request, "UpdateOptions")
     current = store.get(route.rtype, route.namespace, route.name)
-    return 200, store.replace(
-        route.rtype, route.namespace, route.name, _prepare_update(route, current, body)
+    updated = store.replace(
+        route.rtype,
+        route.namespace,
+        route.name,
+        _prepare_update(route, current, body),
+        dry_run=_dry_run(request),
     )
+    return JsonReply(200, updated, warnings)
 
 
-def _patch(store: Store, route: Route, request: Request) -> tuple[int, Obj]:
+def _patch(store: Store, route: Route, request: Request) -> JsonReply:
     if request.content_type not in PATCH_TYPES:
         raise ApiError(
             415,
             "the body of the request was in an unknown format - accepted media types "
             f"include: {', '.join(PATCH_TYPES)}",
         )
-    current = store.get(route.rtype, route.namespace, route.name)
+    directive = _patch_options(request)
+    if request.content_type == APPLY_PATCH:
+        return _apply(store, route, request)
+    schema = openapi.kind_schema(route.rtype)
+    duplicates = _duplicates(request.body) if directive in ("Strict", "Warn") else []
     if request.content_type == JSON_PATCH:
-        patched = json_patch(current, request.body)
-    else:
-        patched = merge_patch(current, decode_object(request.body))
-    # The patch applies to the object just read: a resourceVersion inside it is no precondition.
-    patched.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
-    return 200, store.replace(
-        route.rtype, route.namespace, route.name, _prepare_update(route, current, patched)
+        duplicates = [f"json patch {d}" for d in duplicates]
+    warnings: list[str] = []
+
+    def patched(current: Obj) -> Obj:
+        if request.content_type == JSON_PATCH:
+            result = json_patch(current, request.body)
+            shown = json.dumps(result, separators=(",", ":"))
+        else:
+            patch = decode_object(request.body)
+            shown = strategic.go_format(patch)
+            if request.content_type == STRATEGIC_MERGE_PATCH:
+                result = strategic.apply(current, patch, schema)
+            else:
+                result = merge_patch(current, patch)
+        problems = duplicates + [
+            f'unknown field "{f}"' for f in openapi.unknown_fields(schema, result)
+        ]
+        if problems and directive == "Strict":
+            # jsonPatcher / applyPatchToObject (k8s.io/apiserver pkg/endpoints/handlers/patch.go).
+            detail = f"Invalid value: {json.dumps(shown)}: strict decoding error: "
+            raise invalid(
+                "", "", "", [("patch", "FieldValueInvalid", detail + ", ".join(problems))]
+            )
+        warnings[:] = problems if directive == "Warn" else []
+        pruned: Obj = openapi.prune(schema, result)
+        # The patch applies to the object just read: a resourceVersion inside it is no
+        # precondition.
+        version = current["metadata"]["resourceVersion"]
+        pruned.setdefault("metadata", {})["resourceVersion"] = version
+        return pruned
+
+    return JsonReply(200, _guaranteed_update(store, route, request, patched), tuple(warnings))
+
+
+def _apply(store: Store, route: Route, request: Request) -> JsonReply:
+    """Server-side apply: see apply.py for what is served and what is left out. Unknown fields
+    fail the typed conversion whatever the fieldValidation directive."""
+    rtype = route.rtype
+    applied = apply.decode(request.body)
+    name = (applied.get("metadata") or {}).get("name")
+    if name is not None and name != route.name:
+        # checkName (k8s.io/apiserver pkg/endpoints/handlers/rest.go).
+        raise ApiError(
+            400,
+            f"the name of the object ({name}) does not match the name on the URL ({route.name})",
+        )
+
+    def merged(live: Obj | None) -> Obj:
+        result = apply.apply(
+            rtype,
+            live,
+            copy.deepcopy(applied),
+            openapi.kind_schema(rtype),
+            manager=request.query.get("fieldManager", ""),
+            force=request.query.get("force") in ("true", "1"),
+            now=timestamp(store.clock),
+            namespace=route.namespace,
+            name=route.name,
+        )
+        pruned: Obj = openapi.prune(openapi.kind_schema(rtype), result)
+        pruned.setdefault("metadata", {})["name"] = route.name
+        if live is not None:
+            pruned["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+        return pruned
+
+    if store.find(rtype, route.namespace, route.name) is None:
+        if route.subresource:
+            raise not_found(rtype.qualified, route.name, group=rtype.group, resource=rtype.resource)
+        created = merged(None)
+        if rtype.kind == "Pod":
+            created.pop("status", None)
+        if _dry_run(request):
+            return JsonReply(201, created)
+        return JsonReply(201, store.create(rtype, route.namespace, created))
+    return JsonReply(200, _guaranteed_update(store, route, request, merged))
+
+
+def _guaranteed_update(
+    store: Store, route: Route, request: Request, change: Callable[[Obj], Obj]
+) -> Obj:
+    """GuaranteedUpdate (k8s.io/apiserver pkg/storage/etcd3/store.go): the change is made to the
+    stored object and, when another write got in first, made again to the newer one; a patch never
+    fails because a controller wrote the object meanwhile."""
+    for _ in range(_UPDATE_ATTEMPTS):
+        current = store.get(route.rtype, route.namespace, route.name)
+        updated = _prepare_update(route, current, change(current))
+        try:
+            return store.replace(
+                route.rtype, route.namespace, route.name, updated, dry_run=_dry_run(request)
+            )
+        except ApiError as error:
+            if error.reason != "Conflict":
+                raise
+    raise conflict(
+        route.rtype.qualified, route.name, group=route.rtype.group, resource=route.rtype.resource
     )
+
+
+def _dry_run(request: Request) -> bool:
+    return request.query.get("dryRun") == "All"
+
+
+def _patch_options(request: Request) -> str:
+    """ValidatePatchOptions (apimachinery pkg/apis/meta/v1/validation): 422 on PatchOptions;
+    the fieldValidation directive, Warn when absent (fieldValidation in handlers/rest.go)."""
+    causes = _options_causes(request)
+    manager = request.query.get("fieldManager", "")
+    if request.content_type == APPLY_PATCH:
+        if not manager:
+            causes.insert(
+                0,
+                (
+                    "fieldManager",
+                    "FieldValueRequired",
+                    "Required value: is required for apply patch",
+                ),
+            )
+    elif "force" in request.query:
+        causes.insert(
+            0,
+            ("force", "FieldValueForbidden", "Forbidden: may not be specified for non-apply patch"),
+        )
+    if causes:
+        raise invalid("PatchOptions", "meta.k8s.io", "", causes)
+    return request.query.get("fieldValidation") or "Warn"
+
+
+def _options_causes(request: Request) -> list[tuple[str, str, str]]:
+    causes = []
+    manager = request.query.get("fieldManager", "")
+    if len(manager) > 128:
+        causes.append(
+            ("fieldManager", "FieldValueTooLong", "Too long: must have at most 128 bytes")
+        )
+    if any(not ch.isprintable() for ch in manager):
+        causes.append(
+            ("fieldManager", "FieldValueInvalid", "Invalid value: invalid character in the name")
+        )
+    dry_run = request.query.get("dryRun", "")
+    if dry_run not in ("", "All"):
+        causes.append(
+            (
+                "dryRun",
+                "FieldValueNotSupported",
+                f'Unsupported value: []string{{"{dry_run}"}}: supported values: "All"',
+            )
+        )
+    directive = request.query.get("fieldValidation", "")
+    if directive and directive not in _FIELD_VALIDATION:
+        causes.append(
+            (
+                "fieldValidation",
+                "FieldValueNotSupported",
+                f'Unsupported value: "{directive}": supported values: "", "Ignore", "Strict", '
+                '"Warn"',
+            )
+        )
+    return causes
+
+
+def _decode_typed(route: Route, request: Request, options: str) -> tuple[Obj, tuple[str, ...]]:
+    """A create or update body decoded as the kind it must be: unknown fields dropped, and with
+    fieldValidation Strict a 400, with Warn (the default) a warning, per unknown or duplicate field
+    (createHandler/UpdateResource and transformDecodeError in k8s.io/apiserver)."""
+    causes = _options_causes(request)
+    if causes:
+        raise invalid(options, "meta.k8s.io", "", causes)
+    directive = request.query.get("fieldValidation") or "Warn"
+    body = decode_object(request.body)
+    schema = openapi.kind_schema(route.rtype)
+    problems: list[str] = []
+    if directive in ("Strict", "Warn"):
+        problems = _duplicates(request.body)
+        problems += [f'unknown field "{f}"' for f in openapi.unknown_fields(schema, body)]
+    if problems and directive == "Strict":
+        kind = body.get("kind") or route.rtype.kind
+        version = str(body.get("apiVersion") or route.rtype.api_version).rsplit("/", 1)[-1]
+        raise ApiError(
+            400,
+            f'{kind} in version "{version}" cannot be handled as a {route.rtype.kind}: '
+            f"strict decoding error: {', '.join(problems)}",
+        )
+    return openapi.prune(schema, body), tuple(problems)
+
+
+def _duplicates(raw: bytes) -> list[str]:
+    """`duplicate field "metadata.name"` for each key a JSON object repeats (sigs.k8s.io/json)."""
+    repeated: dict[int, list[str]] = {}
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        for key, value in items:
+            if key in obj:
+                repeated.setdefault(id(obj), []).append(key)
+            obj[key] = value
+        return obj
+
+    try:
+        decoded = json.loads(raw or b"{}", object_pairs_hook=pairs)
+    except ValueError:
+        return []
+    return [f'duplicate field "{path}"' for path in _repeated_paths(decoded, "", repeated)]
+
+
+def _repeated_paths(value: Any, path: str, repeated: Mapping[int, list[str]]) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key in repeated.get(id(value), []):
+            yield f"{path}.{key}" if path else key
+        for key, child in value.items():
+            yield from _repeated_paths(child, f"{path}.{key}" if path else key, repeated)
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield from _repeated_paths(child, f"{path}[{i}]", repeated)
 
 
 def _prepare_update(route: Route, current: Obj, body: Obj) -> Obj:
     """What an update may change: the status subresource takes only status; a pod's own resource
-    keeps its status (PrepareForUpdate in pkg/registry/core/pod/strategy.go)."""
+    keeps its status (PrepareForUpdate in pkg/registry/core/pod/strategy.go). An update without
+    managedFields keeps the object's (the field manager decodes the live object's)."""
+    meta = body.get("metadata")
+    managed = current.get("metadata", {}).get("managedFields")
+    if isinstance(meta, dict) and managed and "managedFields" not in meta:
+        body = {**body, "metadata": {**meta, "managedFields": managed}}
     if route.subresource == "status":
         updated = dict(current)
         updated["status"] = body.get("status", {})
@@ -336,7 +638,11 @@ def _prepare_update(route: Route, current: Obj, body: Obj) -> Obj:
     return body
 
 
-def _delete(store: Store, route: Route, request: Request) -> tuple[int, Obj]:
+def _delete(store: Store, route: Route, request: Request) -> JsonReply:
+    return JsonReply(200, _deleted(store, route, request))
+
+
+def _deleted(store: Store, route: Route, request: Request) -> Obj:
     options = decode_object(request.body) if request.body else {}
     policy = request.query.get("propagationPolicy") or options.get("propagationPolicy")
     if policy is None and options.get("orphanDependents") is not None:
@@ -344,7 +650,7 @@ def _delete(store: Store, route: Route, request: Request) -> tuple[int, Obj]:
     deleted = store.delete(route.rtype, route.namespace, route.name, policy)
     effective = policy or route.rtype.default_propagation
     if route.rtype.kind in _RETURNS_DELETED_OBJECT:
-        return 200, deleted
+        return deleted
     if effective in ("Orphan", "Foreground"):
         # The garbage collector's finalizer keeps the object until its dependents are orphaned or
         # gone, and Store.Delete answers with the object while a finalizer is pending. Here that
@@ -354,9 +660,9 @@ def _delete(store: Store, route: Route, request: Request) -> tuple[int, Obj]:
         meta.setdefault("deletionTimestamp", timestamp(store.clock))
         if finalizer not in meta.setdefault("finalizers", []):
             meta["finalizers"].append(finalizer)
-        return 200, deleted
+        return deleted
     meta = deleted["metadata"]
-    return 200, {
+    return {
         "kind": "Status",
         "apiVersion": "v1",
         "metadata": {},
@@ -371,17 +677,17 @@ def _delete(store: Store, route: Route, request: Request) -> tuple[int, Obj]:
     }
 
 
-def _delete_collection(store: Store, route: Route, request: Request) -> tuple[int, Obj]:
+def _delete_collection(store: Store, route: Route, request: Request) -> JsonReply:
     items, _ = _select(store, route, request.query)
     policy = request.query.get("propagationPolicy")
     deleted = [
         store.delete(route.rtype, i["metadata"].get("namespace", ""), i["metadata"]["name"], policy)
         for i in items
     ]
-    return 200, _list_of(route.rtype, deleted, {})
+    return JsonReply(200, _list_of(route.rtype, deleted, {}))
 
 
-_VERBS: dict[str, Callable[[Store, Route, Request], tuple[int, Obj]]] = {
+_VERBS: dict[str, Callable[[Store, Route, Request], JsonReply]] = {
     "get": _get,
     "list": _list,
     "create": _create,

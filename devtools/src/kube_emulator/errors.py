@@ -34,7 +34,9 @@ class ApiError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-        self.reason = reason or _REASONS.get(code, "Unknown")
+        # "" is StatusReasonUnknown: what a plain Go error reaching the API server's error writer
+        # gets (ErrorToAPIStatus), and the Status then carries no reason at all.
+        self.reason = reason if reason is not None else _REASONS.get(code, "Unknown")
         self.details = details
 
     def status(self) -> dict[str, Any]:
@@ -45,7 +47,7 @@ class ApiError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
+            **({"reason": self.reason} if self.reason else {}),
             "code": self.code,
         }
         if self.details is not None:

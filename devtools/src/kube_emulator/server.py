@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from kube_emulator import resources
-from kube_emulator.api import Api, JsonReply, Reply, Request, WatchReply
+from kube_emulator.api import Api, JsonReply, RawReply, Reply, Request, WatchReply
 from kube_emulator.auth import AccessEntry, EksAuthenticator, SecretLookup, StaticToken
 from kube_emulator.controller import JobController, LogBook
 from kube_emulator.errors import ApiError
@@ -339,6 +339,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body=raw,
                 content_type=(self.headers.get("Content-Type") or "").split(";")[0].strip(),
                 watch_limit=fault.close_watch_after if fault is not None else None,
+                accept=self.headers.get("Accept") or "",
             )
         )
         record.status = reply.status
@@ -385,7 +386,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reply(self, reply: Reply) -> None:
         if isinstance(reply, JsonReply):
-            self._send_json(reply.status, reply.body)
+            # The warning filter's header (net.NewWarningHeader: code 299, agent "-").
+            warnings = [_warning_header(text) for text in reply.warnings]
+            self._send_json(reply.status, reply.body, warnings=warnings)
+        elif isinstance(reply, RawReply):
+            self._send(reply.status, reply.body, reply.content_type, dict(reply.headers))
         elif isinstance(reply, WatchReply):
             self._stream("application/json", (json.dumps(e) + "\n" for e in reply.events))
         elif reply.status == 204:
@@ -400,19 +405,37 @@ class _Handler(BaseHTTPRequestHandler):
     # -- responses -----------------------------------------------------------------------------
 
     def _send(
-        self, status: int, payload: bytes, content_type: str, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        payload: bytes,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+        *,
+        warnings: Sequence[str] = (),
     ) -> None:
         self._responded = True
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
+        if content_type:
+            self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
+        for warning in warnings:
+            self.send_header("Warning", warning)
         self.end_headers()
         self.wfile.write(payload)
 
-    def _send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        self._send(status, json.dumps(body).encode(), "application/json", headers)
+    def _send_json(
+        self,
+        status: int,
+        body: Any,
+        headers: dict[str, str] | None = None,
+        *,
+        warnings: Sequence[str] = (),
+    ) -> None:
+        self._send(
+            status, json.dumps(body).encode(), "application/json", headers, warnings=warnings
+        )
 
     def _stream(self, content_type: str, pieces: Iterable[str]) -> None:
         # Chunked, and flushed per piece, so clients see each event or log line as it happens.
@@ -437,3 +460,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except OSError:
             self.close_connection = True
+
+
+def _warning_header(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'299 - "{escaped}"'

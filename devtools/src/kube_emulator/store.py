@@ -135,8 +135,11 @@ class Store:
                 hook(rtype, obj)
             return copy.deepcopy(obj)
 
-    def replace(self, rtype: ResourceType, namespace: str, name: str, body: Obj) -> Obj:
-        """PUT semantics: optimistic concurrency on resourceVersion, immutable fields kept."""
+    def replace(
+        self, rtype: ResourceType, namespace: str, name: str, body: Obj, *, dry_run: bool = False
+    ) -> Obj:
+        """PUT semantics: optimistic concurrency on resourceVersion, immutable fields kept; with
+        `dry_run` (dryRun=All) everything but the write."""
         with self.cond:
             key = self._key(rtype, namespace, name)
             current = self._objects.get(key)
@@ -156,6 +159,9 @@ class Store:
             defaults.decoded(rtype, obj)
             validation.validate(rtype, obj)
             validation.validate_update(rtype, current, obj)
+            if dry_run:
+                meta["resourceVersion"] = current["metadata"]["resourceVersion"]
+                return obj
             self._write(key, rtype, obj, "MODIFIED")
             return copy.deepcopy(obj)
 
