@@ -4,13 +4,17 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 TOOLS := .venv-tools
-.PHONY: setup setup-validators lint validate test unit functional e2e demo bench clean build-MigrationFunction
+.PHONY: setup setup-validators setup-sam-local lint validate test unit functional e2e demo sam-local bench clean build-MigrationFunction
 
 setup:
 	@bash scripts/setup.sh
 
 setup-validators:
 	@bash scripts/setup.sh --validators
+
+# Docker (docker.io) and debootstrap, for `sam local invoke` in a container: only this path needs them.
+setup-sam-local:
+	@bash scripts/setup.sh --validators --sam-local
 
 lint: setup
 	$(BIN)/ruff check src devtools tests scripts
@@ -29,7 +33,7 @@ validate: setup-validators
 	done
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
-test: lint validate
+test: lint validate setup-sam-local
 	$(BIN)/pytest
 
 unit: setup
@@ -44,6 +48,13 @@ e2e: setup
 demo: setup
 	$(BIN)/migration-trigger-local demo
 
+# `sam build` + `sam local invoke` of the function in a container, on the local stack (README:
+# "Try it in a container"). SAM_LOCAL_ARCH=arm64 runs the deployed architecture under emulation;
+# SAM_LOCAL_BASE_IMAGE names a base image to use instead of the stand-in built here.
+sam-local: setup-sam-local
+	$(BIN)/migration-trigger-local sam-local $(if $(SAM_LOCAL_ARCH),--architecture $(SAM_LOCAL_ARCH)) \
+		$(if $(SAM_LOCAL_BASE_IMAGE),--base-image $(SAM_LOCAL_BASE_IMAGE))
+
 bench: setup
 	$(BIN)/python scripts/bench.py
 
@@ -51,12 +62,15 @@ clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .pytest_cache .ruff_cache build dist tools/node_modules devtools/build
 
 # `sam build` (BuildMethod: makefile) calls this with ARTIFACTS_DIR: the runtime dependencies as
-# wheels for the Lambda platform (arm64, Python 3.13), the package, then precompiled modules so
-# the function does not compile them on every cold start.
+# wheels for the Lambda platform (Python 3.13 on LAMBDA_ARCHITECTURE, which must match the
+# template's Architecture parameter: SAM does not pass it to make), the package, then precompiled
+# modules so the function does not compile them on every cold start.
 BUILD_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) python3.13)
+LAMBDA_ARCHITECTURE ?= arm64
+WHEEL_PLATFORM = $(if $(filter x86_64,$(LAMBDA_ARCHITECTURE)),manylinux2014_x86_64,manylinux2014_aarch64)
 build-MigrationFunction:
 	$(BUILD_PYTHON) -m pip install --quiet --no-compile --target "$(ARTIFACTS_DIR)" \
-		--platform manylinux2014_aarch64 --implementation cp --python-version 3.13 \
+		--platform $(WHEEL_PLATFORM) --implementation cp --python-version 3.13 \
 		--only-binary=:all: $$($(BUILD_PYTHON) scripts/runtime_requirements.py)
 	$(BUILD_PYTHON) -m pip install --quiet --no-compile --no-deps --target "$(ARTIFACTS_DIR)" .
 	rm -rf "$(ARTIFACTS_DIR)"/bin  # console scripts: nothing in Lambda runs them

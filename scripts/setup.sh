@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
 # Sets up everything the project needs on a fresh Debian machine: system packages (PostgreSQL,
 # kubectl), a virtual environment with the project and its development tools, and the npm-packaged
-# migration tool used by the demo; with --validators, also the SAM CLI, cfn-lint and checkov.
+# migration tool used by the demo; with --validators, also the SAM CLI, cfn-lint and checkov; with
+# --sam-local, also Docker's engine and debootstrap (`make sam-local`: `sam local invoke` in a
+# container, its image built from Debian packages).
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+validators=false sam_local=false
+for option in "$@"; do
+  case $option in
+    --validators) validators=true ;;
+    --sam-local) sam_local=true ;;
+    *) echo "setup: unknown option $option" >&2; exit 2 ;;
+  esac
+done
 
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
@@ -12,6 +23,15 @@ need_apt=()
 [[ -x /usr/lib/postgresql/15/bin/initdb ]] || command -v initdb >/dev/null || need_apt+=(postgresql)
 command -v kubectl >/dev/null || need_apt+=(kubernetes-client)
 command -v npm >/dev/null || need_apt+=(npm)
+if $sam_local; then
+  # An engine that already runs (Docker Desktop, a CI runner's) is used as it is.
+  command -v dockerd >/dev/null || [[ -S /var/run/docker.sock ]] || need_apt+=(docker.io)
+  command -v debootstrap >/dev/null || [[ -x /usr/sbin/debootstrap ]] || need_apt+=(debootstrap)
+  # The deployed architecture (arm64) on an x86_64 machine runs under emulation.
+  if [[ ${SAM_LOCAL_ARCH:-} == arm64 && $(uname -m) != aarch64 ]]; then
+    [[ -x /usr/bin/qemu-aarch64-static ]] || need_apt+=(qemu-user-static)
+  fi
+fi
 if ((${#need_apt[@]})); then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   as_root apt-get update -qq
@@ -50,9 +70,12 @@ tool_venv() {
     touch "$stamp"
   fi
 }
-if [[ ${1:-} == --validators ]]; then
+if $validators; then
   tool_venv sam "aws-sam-cli==1.170.0" "cfn-lint==1.58.0"
   tool_venv checkov "checkov==3.3.30"
+  # The reference EKS token minter the tests compare ours with: it wraps awscli v1 (291 MB with
+  # its botocore, past Lambda's 250 MB), so it never enters the bundle or the dev venv.
+  tool_venv eks-token "eks-token==0.3.0"
 fi
 
 if [[ -f tools/package.json ]] && [[ ! -d tools/node_modules || tools/package-lock.json -nt tools/node_modules ]]; then

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 # Cold start: boto3, the durable execution SDK and Powertools create some 70,000 objects that live
@@ -43,15 +44,22 @@ class _Stdout:
 logger = Logger(service="migration-trigger", stream=_Stdout())  # type: ignore[arg-type]
 
 
-def home_of(context: DurableContext) -> Home | None:
+def home_of(context: DurableContext, env: Mapping[str, str] = os.environ) -> Home | None:
     """The function's partition, region and account, from the ARN it was invoked by.
 
     `invoked_function_arn` is the ARN used to invoke the function, with its version or alias
     (Lambda Developer Guide, "Using the Lambda context object to retrieve Python function
-    information").
+    information"). Under `sam local invoke` that ARN is a fixed one of the Runtime Interface
+    Emulator's; SAM says so with AWS_SAM_LOCAL=true and sets the session's region and its own
+    account id in AWS_REGION and AWS_ACCOUNT_ID (samcli/local/lambdafn/env_vars.py).
     """
     arn = context.lambda_context.invoked_function_arn if context.lambda_context else None
-    return Home.of(arn or "")
+    home = Home.of(arn or "")
+    if home is not None and env.get("AWS_SAM_LOCAL") == "true":
+        region, account = env.get("AWS_REGION"), env.get("AWS_ACCOUNT_ID")
+        if region and account:
+            return home._replace(region=region, account=account)
+    return home
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -51,8 +51,24 @@ def test_the_handler_takes_its_home_from_the_arn_it_was_invoked_by():
     invoked: Any = SimpleNamespace(lambda_context=LambdaContext())
     without: Any = SimpleNamespace(lambda_context=None)
 
-    assert home_of(invoked) == HOME
-    assert home_of(without) is None
+    assert home_of(invoked, {}) == HOME
+    assert home_of(without, {}) is None
+
+
+def test_under_sam_local_the_home_is_the_one_sam_declares():
+    """The Runtime Interface Emulator invokes with a fixed ARN (us-east-1, 012345678912); SAM
+    sets AWS_SAM_LOCAL, AWS_REGION and AWS_ACCOUNT_ID (samcli/local/lambdafn/env_vars.py)."""
+    from migration_trigger.handler import home_of
+
+    rie: Any = SimpleNamespace(
+        lambda_context=SimpleNamespace(
+            invoked_function_arn="arn:aws:lambda:us-east-1:012345678912:function:MigrationFunction"
+        )
+    )
+    sam = {"AWS_SAM_LOCAL": "true", "AWS_REGION": "eu-west-1", "AWS_ACCOUNT_ID": "123456789012"}
+
+    assert home_of(rie, sam) == HOME
+    assert home_of(rie, {}) == Home("aws", "us-east-1", "012345678912"), "only under SAM"
 
 
 @pytest.mark.parametrize("file", envelopes())

@@ -2,6 +2,8 @@
 
 migration-trigger-local up                   start the local stack, until Ctrl-C or SIGTERM
 migration-trigger-local demo [--skip-failure]   the end-to-end story on the local stack
+migration-trigger-local sam-local [--architecture A] [--base-image I]   `sam local invoke` of
+                                                the function in a container, on the local stack
 """
 
 from __future__ import annotations
@@ -62,9 +64,26 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("up", help="start the local stack in the foreground")
     demo = commands.add_parser("demo", help="the end-to-end story on the local stack")
     demo.add_argument("--skip-failure", action="store_true", help="leave out the failure path")
+    sam_local = commands.add_parser(
+        "sam-local", help="sam build + sam local invoke in a container, on the local stack"
+    )
+    sam_local.add_argument(
+        "--architecture",
+        choices=("x86_64", "arm64"),
+        help="the function's architecture for this run (default: this machine's)",
+    )
+    sam_local.add_argument(
+        "--base-image",
+        help="a base image instead of the stand-in built here, e.g. the real "
+        "public.ecr.aws/lambda/python:3.13-x86_64 where a registry serves it",
+    )
     args = parser.parse_args(argv)
     if args.command == "up":
         return up()
+    if args.command == "sam-local":
+        from local_stack.sam_local import run as sam_local_run
+
+        return sam_local_run(architecture=args.architecture, base_image=args.base_image)
     from local_stack.demo import run  # the demo pulls in the handler: load it only when asked
 
     return run(skip_failure=args.skip_failure)
