@@ -15,7 +15,7 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
-from kube_emulator import apply, openapi, resources, strategic
+from kube_emulator import apply, openapi, resources, strategic, tables
 from kube_emulator.auth import Identity
 from kube_emulator.controller import LogBook
 from kube_emulator.errors import ApiError, conflict, invalid, not_found
@@ -45,6 +45,7 @@ _RETURNS_DELETED_OBJECT = frozenset({"Pod", "Namespace", "ServiceAccount"})
 _HEALTH = {"/healthz", "/livez", "/readyz"}
 _NON_RESOURCE = {"/version", "/api", "/apis", *_HEALTH}
 _NOT_FOUND = "the server could not find the requested resource"
+SELF_SUBJECT_ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 _LogKey = tuple[str, str, str]
 
 
@@ -144,16 +145,110 @@ class Api:
             return openapi_reply(request)
         if is_discovery(request.path):
             return JsonReply(200, discovery(request.path))
+        if request.path == SELF_SUBJECT_ACCESS_REVIEWS:
+            return self._self_subject_access_review(request)
         route = parse_route(request.path)
         verb = verb_for(request.method, route, request.query)
         self.authorizer.authorize(request.who, attributes(verb, route))
         if verb == "watch":
-            return self._watch(route, request)
+            return self._printed(route, request, self._watch(route, request))
         if route.subresource == "log":
             return self._logs(route, request.query)
         if verb == "delete" and route.rtype.kind == "Namespace":
             return JsonReply(200, self.namespaces.delete(route.name))
-        return _VERBS[verb](self.store, route, request)
+        reply = _VERBS[verb](self.store, route, request)
+        return self._printed(route, request, reply) if verb in ("get", "list") else reply
+
+    def _printed(self, route: Route, request: Request, reply: Reply) -> Reply:
+        """The answer as a Table when the client asks for one and the kind has a printer."""
+        if route.subresource or not (
+            tables.wants_table(request.accept) and tables.supported(route.rtype)
+        ):
+            return reply
+        include = request.query.get("includeObject", "")
+        if isinstance(reply, WatchReply):
+            return WatchReply(self._printed_events(reply, include))
+        if not isinstance(reply, JsonReply) or reply.status != 200:
+            return reply
+        body = reply.body
+        if body.get("kind", "").endswith("List"):
+            items = [
+                {"kind": route.rtype.kind, "apiVersion": route.rtype.api_version, **i}
+                for i in body["items"]
+            ]
+            return JsonReply(
+                200,
+                tables.table(items, now=self.clock(), include=include, metadata=body["metadata"]),
+            )
+        metadata = {"resourceVersion": body["metadata"].get("resourceVersion", "")}
+        return JsonReply(
+            200, tables.table([body], now=self.clock(), include=include, metadata=metadata)
+        )
+
+    def _printed_events(self, reply: WatchReply, include: str) -> Iterator[dict[str, Any]]:
+        # A watch in Table form: each event's object is a one-row Table (the watch encoder runs
+        # transformObject on every event, k8s.io/apiserver pkg/endpoints/handlers/watch.go).
+        for event in reply.events:
+            if event["type"] in ("ERROR", "BOOKMARK"):
+                yield event
+                continue
+            obj = event["object"]
+            metadata = {"resourceVersion": obj.get("metadata", {}).get("resourceVersion", "")}
+            printed = tables.table([obj], now=self.clock(), include=include, metadata=metadata)
+            yield {"type": event["type"], "object": printed}
+
+    def _self_subject_access_review(self, request: Request) -> JsonReply:
+        """What `kubectl auth can-i` asks: may the caller do this? Answered from the RBAC objects
+        as pkg/registry/authorization/selfsubjectaccessreview/rest.go answers it (the user from
+        the request, Allowed/Denied/Reason from the authorizer; RBAC never denies, it has no
+        opinion). Every authenticated user may create one: the system:basic-user ClusterRole
+        bound to system:authenticated (plugin/pkg/auth/authorizer/rbac/bootstrappolicy)."""
+        if request.method != "POST":
+            raise ApiError(405, "the server does not allow this method on the requested resource")
+        review = decode_object(request.body)
+        spec = review.get("spec") or {}
+        wanted = spec.get("resourceAttributes")
+        if bool(wanted) == bool(spec.get("nonResourceAttributes")):
+            # ValidateSelfSubjectAccessReviewSpec (pkg/apis/authorization/validation).
+            raise invalid(
+                "SelfSubjectAccessReview",
+                "authorization.k8s.io",
+                "",
+                [
+                    (
+                        "spec.resourceAttributes",
+                        "FieldValueInvalid",
+                        'Invalid value: "null": exactly one of nonResourceAttributes or '
+                        "resourceAttributes must be specified",
+                    )
+                ],
+            )
+        if wanted:
+            allowed, reason = self.authorizer.review(
+                request.who,
+                Attributes(
+                    verb=wanted.get("verb", ""),
+                    group=wanted.get("group", ""),
+                    resource=wanted.get("resource", ""),
+                    subresource=wanted.get("subresource", ""),
+                    namespace=wanted.get("namespace", ""),
+                    name=wanted.get("name", ""),
+                ),
+            )
+        else:
+            # The emulator models no non-resource rules beyond discovery: only system:masters.
+            allowed, reason = self.authorizer.review(request.who, Attributes("*", "*", "*"))
+        status: dict[str, Any] = {"allowed": allowed}
+        if reason:
+            status["reason"] = reason
+        answer = {
+            "kind": "SelfSubjectAccessReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "spec": spec,
+            "status": status,
+        }
+        return JsonReply(201, answer)
 
     def _watch(self, route: Route, request: Request) -> WatchReply:
         query = request.query

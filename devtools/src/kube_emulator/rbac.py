@@ -38,19 +38,34 @@ class RbacAuthorizer:
 
     def authorize(self, who: Identity, attrs: Attributes) -> None:
         """Return when allowed; raise ApiError 403 with the API server's message otherwise."""
-        if SUPERUSER_GROUP in who.groups:
-            return
-        if any(_rule_allows(rule, attrs) for rule in self._rules_for(who, attrs.namespace)):
-            return
-        raise forbidden(who, attrs)
+        allowed, _ = self.review(who, attrs)
+        if not allowed:
+            raise forbidden(who, attrs)
 
-    def _rules_for(self, who: Identity, namespace: str) -> Iterable[dict[str, Any]]:
+    def review(self, who: Identity, attrs: Attributes) -> tuple[bool, str]:
+        """Whether a request is allowed, and the reason a SubjectAccessReview reports: the RBAC
+        authorizer's "RBAC: allowed by <binding>" (authorizingVisitor in
+        plugin/pkg/auth/authorizer/rbac/rbac.go), and no reason when no rule allows it (its
+        NoOpinion). system:masters is allowed by the privileged-group authorizer ahead of RBAC
+        (pkg/kubeapiserver/authorizer), which gives no reason."""
+        if SUPERUSER_GROUP in who.groups:
+            return True, ""
+        for source, rule in self._rules_for(who, attrs.namespace):
+            if _rule_allows(rule, attrs):
+                return True, f"RBAC: allowed by {source}"
+        return False, ""
+
+    def _rules_for(self, who: Identity, namespace: str) -> Iterable[tuple[str, dict[str, Any]]]:
         bindings, _ = self._store.select(_CLUSTER_ROLE_BINDINGS, None)
         if namespace:
             local, _ = self._store.select(_ROLE_BINDINGS, namespace)
             bindings += local
         for binding in bindings:
-            if not any(_subject_matches(s, who, binding) for s in binding.get("subjects") or []):
+            subject = next(
+                (s for s in binding.get("subjects") or [] if _subject_matches(s, who, binding)),
+                None,
+            )
+            if subject is None:
                 continue
             ref = binding.get("roleRef") or {}
             if ref.get("kind") == "Role":
@@ -60,7 +75,29 @@ class RbacAuthorizer:
             else:
                 role = self._store.find(_CLUSTER_ROLES, "", ref.get("name", ""))
             if role is not None:
-                yield from role.get("rules") or []
+                source = _describe_binding(binding, subject)
+                for rule in role.get("rules") or []:
+                    yield source, rule
+
+
+def _describe_binding(binding: dict[str, Any], subject: dict[str, Any]) -> str:
+    """roleBindingDescriber / clusterRoleBindingDescriber and describeSubject
+    (pkg/registry/rbac/validation/rule.go)."""
+    meta, ref = binding["metadata"], binding.get("roleRef") or {}
+    namespace = meta.get("namespace", "")
+    name = subject.get("name", "")
+    if subject.get("kind") == "ServiceAccount":
+        name = f"{subject.get('namespace') or namespace}/{name}"
+    described = f'{subject.get("kind")} "{name}"'
+    if namespace:
+        return (
+            f'RoleBinding "{meta["name"]}/{namespace}" of {ref.get("kind")} '
+            f'"{ref.get("name")}" to {described}'
+        )
+    return (
+        f'ClusterRoleBinding "{meta["name"]}" of {ref.get("kind")} "{ref.get("name")}" '
+        f"to {described}"
+    )
 
 
 def _subject_matches(subject: dict[str, Any], who: Identity, binding: dict[str, Any]) -> bool:

@@ -65,6 +65,31 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         field_labels=("status.successful",),
         default_propagation="Orphan",
     ),
+    # Served so that `kubectl describe` finds the object's events (searchEvents in
+    # k8s.io/kubectl/pkg/describe/describe.go lists core/v1 events with an involvedObject field
+    # selector). The emulator's controllers record none, so the list is empty, as on a cluster
+    # whose events have expired. Field labels: ToSelectableFields in
+    # pkg/registry/core/event/strategy.go ("source" left out: it names source.component).
+    ResourceType(
+        "",
+        "v1",
+        "events",
+        "Event",
+        namespaced=True,
+        short_names=("ev",),
+        field_labels=(
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "type",
+        ),
+    ),
     ResourceType("rbac.authorization.k8s.io", "v1", "roles", "Role", namespaced=True),
     ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", namespaced=True),
     ResourceType(
