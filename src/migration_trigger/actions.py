@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from migration_trigger.domain import jobspec, masking
-from migration_trigger.domain.database import DatabaseFacts
+from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret
 from migration_trigger.domain.decision import (
     Bound,
     Fail,
@@ -284,6 +284,15 @@ def start_job(plan: jobspec.JobPlan, job_uid: str, services: Services) -> Starte
             version = secret.version
             kind, identifier = jobspec.database_kind_and_identifier(plan.database_arn)
             other = secret.names_another_database(kind, identifier)
+            if other is None and _unbound(secret, plan, services):
+                return Refused(
+                    Status.FAILED,
+                    f"secret {plan.secret_arn} names no database and its user is not the master "
+                    f"user of {plan.database_arn}: a tag alone does not give its password to "
+                    "this migration, and the Job is not started. Add dbInstanceIdentifier (or "
+                    "dbClusterIdentifier) to the secret, or deploy with SelfManagedSecretPrefix "
+                    "and keep the secret under it",
+                )
             if other is not None:
                 return Refused(
                     Status.FAILED,
@@ -310,6 +319,17 @@ def start_job(plan: jobspec.JobPlan, job_uid: str, services: Services) -> Starte
         return Refused(Status.FAILED, f"could not start Job {plan.name}: {error}")
     services.log.info("started migration Job", job=plan.name)
     return Started(at=services.clock(), secret_version=version)
+
+
+def _unbound(secret: DatabaseSecret, plan: jobspec.JobPlan, services: Services) -> bool:
+    """A self-managed secret bound by tags alone: it names no database, no prefix confines the
+    secrets the function may read, and its user is not the database's master user."""
+    return (
+        plan.master_username is not None
+        and not secret.database
+        and not services.settings.SELF_MANAGED_SECRET_PREFIX
+        and secret.username != plan.master_username
+    )
 
 
 def check_job(plan: jobspec.JobPlan, services: Services, *, with_tail: bool = False) -> Observation:

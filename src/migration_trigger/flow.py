@@ -185,6 +185,7 @@ def job_plan(resolved: Resolved, facts: DatabaseFacts, execution: str) -> JobPla
         secret_arn=resolved.secret_arn,
         endpoint=facts.endpoint,
         execution=execution,
+        master_username=None if facts.managed_secret_arn else facts.master_username,
     )
 
 

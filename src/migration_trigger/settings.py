@@ -34,6 +34,9 @@ class Settings(NamedTuple):
     DATABASE_TAG_KEY: str = "migration-trigger:database"
     #: Tag on a database naming its self-managed credentials secret.
     SECRET_TAG_KEY: str = "migration-trigger:secret"
+    #: The deployment's SelfManagedSecretPrefix: when set, its IAM policy reads tagged secrets
+    #: under it only, and those may bind to the database that tags them.
+    SELF_MANAGED_SECRET_PREFIX: str = ""
     #: CloudWatch namespace of the metrics.
     METRICS_NAMESPACE: str = "MigrationTrigger"
     #: Lines of the migration log kept in the result and the notification.
@@ -95,6 +98,7 @@ class Settings(NamedTuple):
             PROFILE_TAG_KEY=env.get("PROFILE_TAG_KEY") or default["PROFILE_TAG_KEY"],
             DATABASE_TAG_KEY=env.get("DATABASE_TAG_KEY") or default["DATABASE_TAG_KEY"],
             SECRET_TAG_KEY=env.get("SECRET_TAG_KEY") or default["SECRET_TAG_KEY"],
+            SELF_MANAGED_SECRET_PREFIX=env.get("SELF_MANAGED_SECRET_PREFIX", ""),
             METRICS_NAMESPACE=env.get("METRICS_NAMESPACE") or default["METRICS_NAMESPACE"],
         )
 

@@ -107,6 +107,9 @@ class JobPlan(NamedTuple):
     execution: str
     #: Once started: the secret version whose password the Job was given (see records.Started).
     secret_version: str | None = None
+    #: For a self-managed secret (None for RDS-managed): the database's master user, which a
+    #: secret that names no database must hold (actions.start_job).
+    master_username: str | None = None
 
     @property
     def secret_name(self) -> str:

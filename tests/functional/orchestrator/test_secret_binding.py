@@ -86,3 +86,32 @@ def test_with_a_prefix_only_tagged_secrets_under_it_can_be_read(world: World):
     assert run.result["status"] == "rejected"
     assert "cannot be read (AccessDeniedException)" in run.result["reason"]
     assert world.jobs() == []
+
+
+def test_a_secret_bound_by_tags_alone_must_hold_the_master_user(world: World):
+    """No identifier in the secret, no prefix deployed: only the database's own master user may
+    bind (the victim's `payments` user is not `attacker-db`'s master user `app`)."""
+    attacker = attacker_database()
+    victim = secret("payments-creds", tagged_for=attacker, identifier=None)
+    bind(attacker, victim)
+
+    run = world.run(world.event("manual-retrigger.json", database=attacker))
+
+    assert run.status is InvocationStatus.FAILED
+    assert f"secret {victim} names no database and its user is not the master user" in (
+        run.error or ""
+    )
+    assert secrets_in_cluster(world) == []
+
+
+def test_under_a_deployed_prefix_a_tagged_secret_binds_whatever_its_user(world: World):
+    world.monkeypatch.setenv("SELF_MANAGED_SECRET_PREFIX", "db-credentials/")
+    world.deploy_with({}, SelfManagedSecretPrefix="db-credentials/")
+    world.pods.when(PodScript(logs="Applied 1 migration\n"))
+    database = attacker_database()
+    migrator = secret("db-credentials/attacker-migrator", tagged_for=database, identifier=None)
+    bind(database, migrator)
+
+    run = world.run(world.event("manual-retrigger.json", database=database))
+
+    assert run.result["status"] == "succeeded", run.error
