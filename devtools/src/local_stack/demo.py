@@ -123,6 +123,15 @@ class Function:
         return results[-1], metrics
 
 
+def public_tables(stack: LocalStack) -> str:
+    """The tables of orders_db's public schema, comma-separated: what the migrations made."""
+    return stack.postgres.sql(
+        "SELECT string_agg(table_name, ', ' ORDER BY table_name) "
+        "FROM information_schema.tables WHERE table_schema = 'public'",
+        database="orders_db",
+    )
+
+
 def put_and_deliver(stack: LocalStack, entry: dict[str, Any]) -> dict[str, Any]:
     """Put an event on the local bus; return it as the rule delivers it to the function."""
     sent = stack.client("events").put_events(Entries=[entry])
@@ -247,11 +256,7 @@ def show_first_result(
     )
     duration = [m["MigrationDuration"][0] for m in metrics if "MigrationDuration" in m]
     check(len(duration) == 1, f"EMF metric MigrationDuration = {duration[0] if duration else '?'}s")
-    tables = stack.postgres.sql(
-        "SELECT string_agg(table_name, ', ' ORDER BY table_name) "
-        "FROM information_schema.tables WHERE table_schema = 'public'",
-        database="orders_db",
-    )
+    tables = public_tables(stack)
     check(
         tables == "customers, orders, schema_migrations",
         f"PostgreSQL orders_db has tables: {tables}",

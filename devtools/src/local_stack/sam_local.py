@@ -31,7 +31,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from local_stack.demo import DemoError, check, notifications, say, stage
+from local_stack.demo import DemoError, check, notifications, public_tables, say, stage
 from local_stack.docker_engine import DockerUnavailableError, engine_for_sam, free_port
 from local_stack.runtime_image import ImageBuildError, emulation, ensure_image, host_architecture
 from local_stack.stack import ACCOUNT, CLUSTER, REGION, LocalStack, demo_profiles
@@ -338,11 +338,7 @@ def _run(resources: ExitStack, architecture: str, base_image: str | None) -> Non
         "Applied: 20261101090100_create_orders.sql" in (result.get("log_tail") or ""),
         "dbmate applied the migrations (the Job's log tail)",
     )
-    tables = stack.postgres.sql(
-        "SELECT string_agg(table_name, ', ' ORDER BY table_name) "
-        "FROM information_schema.tables WHERE table_schema = 'public'",
-        database="orders_db",
-    )
+    tables = public_tables(stack)
     check(
         tables == "customers, orders, schema_migrations",
         f"PostgreSQL orders_db has tables: {tables}",

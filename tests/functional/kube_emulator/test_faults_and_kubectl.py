@@ -15,7 +15,7 @@ from kube_emulator import Emulator, Fault, PodScript, ScriptedRunner
 from migration_trigger.adapters.eks_auth import eks_token
 from migration_trigger.adapters.kube import KubeClient
 from migration_trigger.errors import KubernetesError
-from tests.conftest import CLUSTER, STATIC_KEY, STATIC_SECRET, assume_function_role
+from tests.conftest import CLUSTER, assume_function_role
 from tests.helpers import eventually, manifests, sts_for_tokens
 
 CONFIGMAPS = "/api/v1/namespaces/migrations/configmaps"
@@ -106,19 +106,6 @@ def test_registry_records_requests_and_redacts_secret_values(emulator: Emulator,
 # -- kubectl -----------------------------------------------------------------------------------
 
 KUBECTL = shutil.which("kubectl")
-
-
-@pytest.fixture
-def kubeconfig(emulator: Emulator, tmp_path: Path) -> Path:
-    token = eks_token(
-        sts_for_tokens(
-            "eu-west-1", {"aws_access_key_id": STATIC_KEY, "aws_secret_access_key": STATIC_SECRET}
-        ),
-        CLUSTER,
-    )
-    path = tmp_path / "kubeconfig"
-    path.write_text(json.dumps(emulator.kubeconfig(token=token, namespace="migrations")))
-    return path
 
 
 def kubectl(kubeconfig: Path, *args: str) -> str:

@@ -21,27 +21,13 @@ import yaml
 
 from kube_emulator import Emulator, PodScript, ScriptedRunner
 from migration_trigger.adapters.eks_auth import eks_token
-from tests.conftest import CLUSTER, STATIC_KEY, STATIC_SECRET, assume_function_role
+from tests.conftest import CLUSTER, assume_function_role
 from tests.helpers import ROOT, manifests, sts_for_tokens
 
 pytestmark = pytest.mark.kubectl
 
 KUBECTL = shutil.which("kubectl")
 JOB = "database-migration"
-
-
-@pytest.fixture
-def kubeconfig(emulator: Emulator, tmp_path: Path) -> Path:
-    """A kubeconfig of a cluster admin, in the migrations namespace."""
-    token = eks_token(
-        sts_for_tokens(
-            "eu-west-1", {"aws_access_key_id": STATIC_KEY, "aws_secret_access_key": STATIC_SECRET}
-        ),
-        CLUSTER,
-    )
-    path = tmp_path / "kubeconfig"
-    path.write_text(json.dumps(emulator.kubeconfig(token=token, namespace="migrations")))
-    return path
 
 
 @pytest.fixture
