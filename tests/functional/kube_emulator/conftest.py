@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kubernetes import client, config
 
-from kube_emulator import Emulator
+from kube_emulator import Emulator, StaticToken
 from migration_trigger.adapters.eks_auth import eks_token
 from tests.conftest import CLUSTER, STATIC_KEY, STATIC_SECRET
 from tests.helpers import sts_for_tokens
@@ -26,3 +29,29 @@ def kubeconfig(emulator: Emulator, tmp_path: Path) -> Path:
     path = tmp_path / "kubeconfig"
     path.write_text(json.dumps(emulator.kubeconfig(token=token, namespace="migrations")))
     return path
+
+
+@pytest.fixture
+def token(emulator: Emulator) -> str:
+    """A bearer token of a cluster admin (system:masters)."""
+    value = secrets.token_urlsafe(16)
+    emulator.authenticator.static_tokens = [
+        *emulator.authenticator.static_tokens,
+        StaticToken(value, "reference-client"),
+    ]
+    return value
+
+
+@pytest.fixture
+def api(emulator: Emulator, token: str) -> Iterator[client.ApiClient]:
+    """An official-client ApiClient built from a kubeconfig, as its users build one."""
+    api_client = config.new_client_from_config_dict(
+        emulator.kubeconfig(token=token, namespace="migrations")
+    )
+    yield api_client
+    api_client.close()
+
+
+@pytest.fixture
+def core(api: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(api)

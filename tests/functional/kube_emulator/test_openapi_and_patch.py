@@ -11,49 +11,23 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import secrets
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.rest import ApiException, RESTResponse
 
-from kube_emulator import Emulator, PodScript, ScriptedRunner, StaticToken
+from kube_emulator import Emulator, PodScript, ScriptedRunner
 from kube_emulator.resources import RESOURCE_TYPES
 from tests.helpers import eventually
 
 NS = "migrations"
 V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
 APPLY = "application/apply-patch+yaml"
-
-
-@pytest.fixture
-def token(emulator: Emulator) -> str:
-    """A bearer token of a cluster admin (system:masters)."""
-    value = secrets.token_urlsafe(16)
-    emulator.authenticator.static_tokens = [
-        *emulator.authenticator.static_tokens,
-        StaticToken(value, "reference-client"),
-    ]
-    return value
-
-
-@pytest.fixture
-def api(emulator: Emulator, token: str) -> Iterator[client.ApiClient]:
-    """An ApiClient built from a kubeconfig, as a user of the reference client builds one."""
-    api_client = config.new_client_from_config_dict(emulator.kubeconfig(token=token, namespace=NS))
-    yield api_client
-    api_client.close()
-
-
-@pytest.fixture
-def core(api: client.ApiClient) -> client.CoreV1Api:
-    return client.CoreV1Api(api)
 
 
 @pytest.fixture

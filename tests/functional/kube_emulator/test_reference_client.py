@@ -9,36 +9,16 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from kube_emulator import Emulator, PodScript, ScriptedRunner, StaticToken
+from kube_emulator import Emulator, PodScript, ScriptedRunner
 from tests.helpers import eventually, fail_on_handler_errors
 
 NS = "migrations"
-
-
-@pytest.fixture
-def api(emulator: Emulator) -> Iterator[client.ApiClient]:
-    """An ApiClient built from a kubeconfig, as a user of the reference client builds one."""
-    token = secrets.token_urlsafe(16)
-    emulator.authenticator.static_tokens = [
-        *emulator.authenticator.static_tokens,
-        StaticToken(token, "reference-client"),
-    ]
-    api_client = config.new_client_from_config_dict(emulator.kubeconfig(token=token, namespace=NS))
-    yield api_client
-    api_client.close()
-
-
-@pytest.fixture
-def core(api: client.ApiClient) -> client.CoreV1Api:
-    return client.CoreV1Api(api)
 
 
 def pod(name: str, image: str = "busybox:1.36", **spec: Any) -> dict[str, Any]:
