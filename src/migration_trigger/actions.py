@@ -26,10 +26,12 @@ from migration_trigger.domain.events import Trigger, TriggerKind
 from migration_trigger.domain.jobstate import (
     JobPhase,
     JobState,
+    execution_ended,
     is_abandoned,
     is_finished,
     job_state,
     latest_pod,
+    waits_to_start,
 )
 from migration_trigger.domain.profiles import CredentialMode
 from migration_trigger.domain.result import MAX_TAIL_BYTES, Result, Status, keep_end, printable
@@ -196,9 +198,7 @@ def create_job(plan: jobspec.JobPlan, services: Services) -> Launched | Refused:
         if error.status != 409:
             return Refused(Status.FAILED, _cluster_refusal(error, plan))
         existing = jobs.get_job(plan.name)
-        owner = ((existing or {}).get("metadata", {}).get("annotations") or {}).get(
-            f"{jobspec.LABEL_PREFIX}/execution"
-        )
+        owner = jobspec.execution_of(existing or {})
         if existing is not None and owner == plan.execution:
             services.log.info("adopted the Job this execution created earlier", job=plan.name)
             return Launched(existing["metadata"]["uid"])
@@ -239,9 +239,11 @@ def _cluster_refusal(error: KubernetesError, plan: jobspec.JobPlan) -> str:
 def jobs_ahead(plan: jobspec.JobPlan, services: Services) -> Queue:
     """Unfinished Jobs of the same database ordered before this one (creation time, then name).
 
-    A Job still suspended past its start-by time was left by an execution that ended without
-    cleaning up (stopped, timed out, its role removed): it would block the database for good, so
-    it is deleted here, and logged, instead of waited for.
+    A suspended Job ahead that no execution will ever start would block the database for good:
+    one still suspended past its start-by time, or one whose durable execution has ended
+    (stopped, timed out, failed without cleaning up). It is deleted here, and logged, instead of
+    waited for. A running Job ahead is always waited for: it is migrating the database, and its
+    activeDeadlineSeconds ends it.
     """
     gateway = services.jobs_for(plan.profile)
     jobs = gateway.database_jobs(jobspec.database_key(plan.database_arn))
@@ -259,19 +261,51 @@ def jobs_ahead(plan: jobspec.JobPlan, services: Services) -> Queue:
         and not is_finished(j)
         and not j["metadata"].get("deletionTimestamp")
     ]
-    now = services.clock()
-    orphans = [j["metadata"]["name"] for j in earlier if is_abandoned(j, now)]
-    for name in orphans:
-        gateway.delete_job(name)
-        services.log.warning(
-            "deleted a migration Job its execution never started (past its start-by time)",
-            job=name,
-            ahead_of=plan.name,
-        )
+    orphans: list[str] = []
+    for job in earlier:
+        why = _left_behind(job, plan, services)
+        if why is not None:
+            name = job["metadata"]["name"]
+            gateway.delete_job(name)
+            services.log.warning(
+                f"deleted a migration Job ahead that will never start: {why}",
+                job=name,
+                execution=jobspec.execution_of(job),
+                ahead_of=plan.name,
+            )
+            orphans.append(name)
     return Queue(
         ahead=tuple(j["metadata"]["name"] for j in earlier if j["metadata"]["name"] not in orphans),
         removed=tuple(orphans),
     )
+
+
+def _left_behind(job: dict[str, Any], plan: jobspec.JobPlan, services: Services) -> str | None:
+    """Why a Job ahead will never be started by its execution; None if it may still be."""
+    if not waits_to_start(job):
+        return None
+    if is_abandoned(job, services.clock()):
+        return "still suspended past its start-by time"
+    execution = jobspec.execution_of(job)
+    if (
+        services.executions is None
+        or execution is None
+        or execution == plan.execution
+        or not jobspec.same_function(execution, plan.execution)
+    ):
+        return None
+    try:
+        status = services.executions.status(execution)
+    except AwsError as error:
+        # Not knowing is not a reason to delete: the start-by time still ends the wait.
+        services.log.warning(
+            "could not ask Lambda whether the execution of a suspended Job ahead has ended; "
+            "waiting behind it",
+            job=job["metadata"]["name"],
+            error=str(error),
+        )
+        return None
+    return f"its durable execution has ended ({status})" if execution_ended(status) else None
 
 
 def start_job(plan: jobspec.JobPlan, job_uid: str, services: Services) -> Started | Refused:

@@ -55,7 +55,11 @@ def _load_event(path: str) -> Any:
 def _services() -> Services:
     settings = Settings.from_env(os.environ, read_parameter=read_parameter)
     _ = settings.profiles  # the CLI refuses a broken profiles document at once
-    return build_services(settings, log=PrintLog())
+    services = build_services(settings, log=PrintLog())
+    # A CLI run is no durable execution of Lambda's: there is no one to ask whether the run that
+    # left a Job has ended, so only the Job's start-by time ends the wait behind it.
+    services.executions = None
+    return services
 
 
 def _print_result(result: Result, *, as_json: bool) -> None:

@@ -131,8 +131,9 @@ def launch(plan: JobPlan, resolved: Resolved, steps: Steps, services: Services) 
         except MigrationTriggerError as cleanup:
             left = (
                 f"; the Job could not be deleted ({cleanup}): delete it with `kubectl delete job "
-                f"{plan.name} -n {plan.profile.namespace}`, or the next migration of this "
-                "database waits until its start deadline passes"
+                f"{plan.name} -n {plan.profile.namespace}`; otherwise the next migration of "
+                "this database deletes it, as this execution has ended (or, if it cannot ask "
+                "Lambda, once the Job's start deadline has passed)"
             )
         else:
             left = f"; Job {plan.name} and its credentials Secret were deleted"

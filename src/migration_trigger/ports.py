@@ -64,6 +64,14 @@ class Jobs(Protocol):
         """Delete a Job with its pods and Secret; gone already is fine."""
 
 
+class Executions(Protocol):
+    """Lambda's durable executions of this function, as GetDurableExecution tells them."""
+
+    def status(self, execution: str) -> str:
+        """RUNNING, SUCCEEDED, FAILED, TIMED_OUT, STOPPED, ... (domain.jobstate); GONE when
+        Lambda no longer knows the execution; AwsError when it could not be asked."""
+
+
 class Notifier(Protocol):
     """Tells people about a result, in the form its channel wants (subject, body, attributes)."""
 
@@ -96,6 +104,7 @@ class Services:
 
     __slots__ = (
         "clock",
+        "executions",
         "home",
         "job_template",
         "jobs_for",
@@ -120,6 +129,7 @@ class Services:
         job_template: Callable[[], Obj],
         clock: Callable[[], float] = time.time,
         home: Home | None = None,
+        executions: Executions | None = None,
     ) -> None:
         self.settings = settings
         self.rds = rds
@@ -133,3 +143,6 @@ class Services:
         #: The function's partition, region and account, from the ARN it was invoked by; None
         #: where there is no Lambda context (the CLI). Events about elsewhere are not ours.
         self.home = home
+        #: Where the status of the execution that made a Job can be asked; None where there are
+        #: no durable executions to ask about (the CLI).
+        self.executions = executions

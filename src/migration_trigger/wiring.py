@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from migration_trigger.adapters import ssm
-from migration_trigger.adapters.aws import Rds, Secrets, cached_cluster
+from migration_trigger.adapters.aws import DurableExecutions, Rds, Secrets, cached_cluster
 from migration_trigger.adapters.cluster import JobGateway
 from migration_trigger.adapters.eks_auth import TokenSource
 from migration_trigger.adapters.kube import KubeClient
@@ -136,6 +136,7 @@ def build_services(
         ),
         job_template=load_template,
         home=home,
+        executions=DurableExecutions(lambda: boto3_client("lambda", region)),
     )
 
 

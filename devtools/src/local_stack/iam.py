@@ -289,7 +289,16 @@ def function_enforcer(
         function_policy(context),
         access_key=access_key,
         principal=role_arn.replace(":iam::", ":sts::").replace(":role/", ":assumed-role/"),
-        resolve=moto_resolver(partition="aws", region=region, account=account),
+        resolve=moto_resolver(
+            partition="aws",
+            region=region,
+            account=account,
+            function_name=str(
+                resolve(
+                    load()["Resources"]["MigrationFunction"]["Properties"]["FunctionName"], context
+                )
+            ),
+        ),
     )
 
 
@@ -307,8 +316,15 @@ def enforce_on_default_session(**deployment: Any) -> Enforcer:
 # -- what each call is about, in moto -----------------------------------------------------------
 
 
-def moto_resolver(*, partition: str, region: str, account: str) -> Resolver:
-    """The ARN and tags of what a call names, looked up in the in-process moto backends."""
+def moto_resolver(
+    *, partition: str, region: str, account: str, function_name: str = "migration-trigger"
+) -> Resolver:
+    """The ARN and tags of what a call names, looked up in the in-process moto backends.
+
+    A durable execution of the testing SDK's runner is named by a bare id; Lambda names it
+    `arn:…:function:<name>:<version>/durable-execution/<name>/<id>` (Lambda API reference,
+    Execution: DurableExecutionArn), and that ARN is what IAM sees.
+    """
 
     def resolve(
         service: str, operation: str, params: Mapping[str, Any]
@@ -326,9 +342,17 @@ def moto_resolver(*, partition: str, region: str, account: str) -> Resolver:
             return f"{arn}:parameter/{str(params['Name']).lstrip('/')}", {}
         if service == "eks" and "name" in params:
             return f"{arn}:cluster/{params['name']}", {}
+        if service == "lambda" and "DurableExecutionArn" in params:
+            return _execution(str(params["DurableExecutionArn"]), arn, function_name), {}
         return "*", {}
 
     return resolve
+
+
+def _execution(execution: str, arn: str, function_name: str) -> str:
+    if execution.startswith("arn:"):
+        return execution
+    return f"{arn}:function:{function_name}:$LATEST/durable-execution/{execution}/{execution}"
 
 
 def _secret(secret_id: str, arn: str, *, region: str, account: str) -> tuple[str, dict[str, str]]:

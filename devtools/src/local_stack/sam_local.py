@@ -61,13 +61,17 @@ LOCAL_PROPERTIES = (
 )
 
 
-def local_template(*, architecture: str, topic_arn: str, aws_endpoint: str) -> dict[str, Any]:
+def local_template(
+    *, architecture: str, topic_arn: str, aws_endpoint: str, lambda_endpoint: str | None = None
+) -> dict[str, Any]:
     """template.yaml's MigrationFunction as this stack deploys it, for `sam build` here.
 
     Values come from the template itself (its parameters' defaults, resolved intrinsics); the
     differences are the local ones: the architecture (the `Architecture` parameter), the profiles
     and topic of the local stack, the code at this checkout, and AWS_ENDPOINT_URL (moto), which
     SAM passes only if the template declares it (samcli/local/lambdafn/env_vars.py, `resolve`).
+    GetDurableExecution goes to `lambda_endpoint` (AWS_ENDPOINT_URL_LAMBDA), the durable-execution
+    emulator that runs this invocation's execution: moto does not model durable executions.
     """
     template = load()
     resource = template["Resources"]["MigrationFunction"]
@@ -92,6 +96,8 @@ def local_template(*, architecture: str, topic_arn: str, aws_endpoint: str) -> d
     }
     properties["CodeUri"] = str(ROOT)
     properties["Environment"]["Variables"]["AWS_ENDPOINT_URL"] = aws_endpoint
+    if lambda_endpoint:
+        properties["Environment"]["Variables"]["AWS_ENDPOINT_URL_LAMBDA"] = lambda_endpoint
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Transform": "AWS::Serverless-2016-10-31",
@@ -256,7 +262,10 @@ def _run(resources: ExitStack, architecture: str, base_image: str | None) -> Non
     template.write_text(
         json.dumps(
             local_template(
-                architecture=architecture, topic_arn=stack.topic_arn, aws_endpoint=stack.aws_url
+                architecture=architecture,
+                topic_arn=stack.topic_arn,
+                aws_endpoint=stack.aws_url,
+                lambda_endpoint=f"http://127.0.0.1:{port}",
             ),
             indent=2,
         )

@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret, SecretFacts
 from migration_trigger.domain.events import parse_database_reference
+from migration_trigger.domain.jobstate import EXECUTION_GONE
 from migration_trigger.errors import AwsError
 
 _RETRYABLE_CODES = {
@@ -156,6 +157,36 @@ _SHAPES = {
 
 def _default_db_name(engine: str) -> str:
     return "postgres" if "postgres" in engine else ""
+
+
+class DurableExecutions:
+    """What Lambda says of this function's durable executions (GetDurableExecution).
+
+    The client is made on first use: most executions never ask (only a queue check that finds a
+    suspended Job of an earlier execution does).
+    """
+
+    __slots__ = ("_client", "_make_client")
+
+    def __init__(self, make_client: Callable[[], Any]) -> None:
+        self._make_client = make_client
+        self._client: Any = None
+
+    def status(self, execution: str) -> str:
+        """The execution's status; GONE once Lambda no longer knows it (its retention period is
+        over: ResourceNotFoundException). AwsError when Lambda could not be asked."""
+        if self._client is None:
+            self._client = self._make_client()
+        try:
+            found = call(
+                f"get durable execution {execution}",
+                lambda: self._client.get_durable_execution(DurableExecutionArn=execution),
+            )
+        except AwsError as error:
+            if error.code == "ResourceNotFoundException":
+                return EXECUTION_GONE
+            raise
+        return str(found.get("Status") or "")
 
 
 class Secrets:

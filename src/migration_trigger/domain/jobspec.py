@@ -214,6 +214,12 @@ def start_deadline(job: dict[str, Any]) -> float | None:
         return None
 
 
+def execution_of(job: dict[str, Any]) -> str | None:
+    """The execution that created a Job (its execution annotation), if it names one."""
+    value = ((job.get("metadata") or {}).get("annotations") or {}).get(f"{LABEL_PREFIX}/execution")
+    return str(value) if value else None
+
+
 def same_function(execution: str | None, ours: str) -> bool:
     """Whether an execution id (a Job's execution annotation) may be one of this function's, in
     any version. A durable execution ARN is `arn:…:function:<name>:<version>/durable-execution/…`

@@ -90,10 +90,29 @@ def is_finished(job: dict[str, Any]) -> bool:
     return _condition(job, "Complete") is not None or _condition(job, "Failed") is not None
 
 
+#: Durable execution statuses after which no code of that execution runs again: Lambda's
+#: GetDurableExecution answers SUCCEEDED, FAILED, TIMED_OUT or STOPPED once an execution has ended
+#: (Lambda API reference, GetDurableExecution: EndTimestamp "only present if the execution has
+#: completed"), DELETING while it is removed, and ResourceNotFoundException (GONE here) once its
+#: retention period is over. RUNNING, PAUSING and PAUSED executions may still act.
+ENDED_EXECUTION_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "DELETING"})
+EXECUTION_GONE = "GONE"
+
+
+def execution_ended(status: str | None) -> bool:
+    """Whether a durable execution with this status will never act again (None: unknown)."""
+    return status == EXECUTION_GONE or status in ENDED_EXECUTION_STATUSES
+
+
+def waits_to_start(job: dict[str, Any]) -> bool:
+    """A Job still suspended: it runs only if its execution un-suspends it."""
+    return bool((job.get("spec") or {}).get("suspend"))
+
+
 def is_abandoned(job: dict[str, Any], now: float) -> bool:
     """A Job still suspended after the time its execution would have started it by."""
     deadline = start_deadline(job)
-    return bool((job.get("spec") or {}).get("suspend")) and deadline is not None and now > deadline
+    return waits_to_start(job) and deadline is not None and now > deadline
 
 
 def latest_pod(pods: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -15,8 +15,10 @@ import boto3
 import pytest
 from aws_durable_execution_sdk_python.execution import InvocationStatus
 from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
+from aws_durable_execution_sdk_python_testing.stores.memory import InMemoryExecutionStore
 
 from kube_emulator import Emulator, ScriptedRunner
+from local_stack.durable_service import durable_execution_api
 from local_stack.iam import Enforcer, enforce_on_default_session
 from local_stack.world import create_eks_cluster, topic_with_queue
 from migration_trigger.wiring import reset_caches
@@ -74,6 +76,8 @@ class World:
     iam: Enforcer
     skip_time: bool = True
     _sqs: Any = None
+    #: Every execution run in this world, as Lambda's durable-execution API serves them.
+    executions: InMemoryExecutionStore = field(default_factory=InMemoryExecutionStore)
 
     def event(self, name: str, **detail: Any) -> dict[str, Any]:
         """A sample event from events/, pointed at this world's database or secret."""
@@ -96,7 +100,7 @@ class World:
         from migration_trigger.handler import lambda_handler
 
         with DurableFunctionTestRunner(
-            handler=lambda_handler, skip_time=self.skip_time, region=REGION
+            handler=lambda_handler, skip_time=self.skip_time, region=REGION, store=self.executions
         ) as runner:
             arn = runner.run_async(
                 input=json.dumps(event), execution_timeout=timeout, execution_name=name
@@ -199,11 +203,22 @@ def world(
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "migration-trigger")
     monkeypatch.setenv("NOTIFY_STATUSES", "succeeded,failed,timed_out,rejected,skipped")
     monkeypatch.setenv("MIGRATION_PROFILES", json.dumps(profiles()))
-    reset_caches()
-    iam = enforce_function_policy(credentials["aws_access_key_id"], topic)
-    yield World(
-        emulator, runner, db["DBInstanceArn"], secret_arn, queue_url, monkeypatch, iam, _sqs=sqs
-    )
+    executions = InMemoryExecutionStore()
+    with durable_execution_api(executions, region=REGION) as lambda_endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", lambda_endpoint)
+        reset_caches()
+        iam = enforce_function_policy(credentials["aws_access_key_id"], topic)
+        yield World(
+            emulator,
+            runner,
+            db["DBInstanceArn"],
+            secret_arn,
+            queue_url,
+            monkeypatch,
+            iam,
+            _sqs=sqs,
+            executions=executions,
+        )
     reset_caches()
 
 

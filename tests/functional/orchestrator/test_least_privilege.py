@@ -24,6 +24,7 @@ from tests.functional.orchestrator.conftest import (
     profiles,
 )
 from tests.functional.orchestrator.test_aurora import CLUSTER_ID, add_instance, aurora_cluster
+from tests.functional.orchestrator.test_outages import outage
 
 #: Granted, but called by AWS on the function's behalf, never by its code.
 ON_ITS_BEHALF = {
@@ -60,15 +61,21 @@ def test_every_granted_action_is_one_the_function_calls(world: World):
     cluster = aurora_cluster()
     add_instance(f"{CLUSTER_ID}-1")
 
-    # When each kind of migration runs: a creation, a rotation, a cluster's creation
+    # When each kind of migration runs: a creation, a rotation, a cluster's creation, and one
+    # queued behind a Job that an ended execution left suspended (it asks Lambda about it)
     runs = [
         world.run(world.event("rds-instance-created.json"), name="created"),
         world.run(world.event("secret-label-updated.json"), name="rotated"),
         world.run(cluster_created(cluster["DBClusterArn"]), name="cluster"),
     ]
+    outage(world, "PATCH", "/jobs/migrate-")
+    outage(world, "DELETE", "/jobs/migrate-")
+    assert world.run(world.event("manual-retrigger.json"), name="left").error
+    world.emulator.faults.clear()
+    runs.append(world.run(world.event("manual-retrigger.json", requestId="orders-db-again"), name="queued"))
 
     # Then everything was allowed, and every granted action was needed
-    assert [r.status for r in runs] == [InvocationStatus.SUCCEEDED] * 3, [r.error for r in runs]
+    assert [r.status for r in runs] == [InvocationStatus.SUCCEEDED] * 4, [r.error for r in runs]
     denied = [c for c in world.iam.calls if not c.allowed]
     assert denied == []
     called = {c.action for c in world.iam.calls}

@@ -86,6 +86,53 @@ def test_a_job_its_execution_abandoned_is_deleted_once_past_its_start_by_time(wo
     assert left["metadata"]["name"] not in [j["metadata"]["name"] for j in world.jobs()]
 
 
+def test_a_suspended_job_whose_execution_has_ended_is_deleted_without_waiting(world: World):
+    """The second line of defence, before any start-by time: the execution that made the Job
+    has ended (here FAILED: its start and its clean-up were both refused), so nothing will ever
+    start the Job. The next migration of the database asks Lambda (GetDurableExecution, served
+    for these executions by the durable SDK's testing API, as template.yaml's SeeOwnExecutions
+    allows), deletes the Job and runs at once."""
+    outage(world, "PATCH", "/jobs/migrate-")
+    outage(world, "DELETE", "/jobs/migrate-")
+    first = world.run(world.event("rds-instance-created.json"))
+    assert first.status.name == "FAILED" and "could not be deleted" in (first.error or "")
+    (left,) = world.jobs()
+    assert left["spec"]["suspend"] is True
+    assert left["metadata"]["annotations"][START_BY] > time.strftime(
+        "%Y-%m-%dT%H:%M:%SZ", time.gmtime()
+    )
+    world.emulator.faults.clear()
+    world.set_profiles(profiles(queueTimeoutSeconds=3600))
+
+    again = world.run(world.event("manual-retrigger.json"), name="next")
+
+    assert again.result["status"] == "succeeded", again.error
+    assert "queued-0" not in names(again)
+    assert left["metadata"]["name"] not in [j["metadata"]["name"] for j in world.jobs()]
+    asked = [call for call in world.iam.calls if call.action == "lambda:GetDurableExecution"]
+    assert asked and all(call.allowed for call in asked)
+
+
+def test_a_suspended_job_is_waited_for_while_lambda_cannot_say_its_execution_ended(
+    world: World, monkeypatch: pytest.MonkeyPatch
+):
+    """Not knowing is no reason to delete: when Lambda cannot be asked, the queue waits behind
+    the Job (its start-by time stays the backstop) and says why in the log."""
+    outage(world, "PATCH", "/jobs/migrate-")
+    outage(world, "DELETE", "/jobs/migrate-")
+    world.run(world.event("rds-instance-created.json"))
+    (left,) = world.jobs()
+    world.emulator.faults.clear()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", "http://127.0.0.1:9")  # nothing listens
+    world.set_profiles(profiles(queueTimeoutSeconds=30))
+
+    again = world.run(world.event("manual-retrigger.json"), name="next")
+
+    assert "timed_out: waited 30s behind" in (again.error or "")
+    assert "queued-0" in names(again)
+    assert left["metadata"]["name"] in [j["metadata"]["name"] for j in world.jobs()]
+
+
 def test_an_outage_while_following_does_not_end_the_migration(world: World):
     """A check whose retries are spent is one missed look: following goes on."""
     world.pods.when(PodScript(logs="Applied 1 migration\n", duration=0.5))
