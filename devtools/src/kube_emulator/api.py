@@ -388,8 +388,19 @@ def discovery(path: str) -> dict[str, Any]:
     group, version = ("", parts[1]) if parts[0] == "api" else (parts[1], parts[2])
     found = resources.api_resource_list(group, version)
     if found is None:
-        raise ApiError(404, _NOT_FOUND)
+        raise _not_served()
     return found
+
+
+def _not_served() -> ApiError:
+    """404 for a path naming no resource that is served, with empty details as kube-apiserver's.
+
+    go-restful's 404 goes through serviceErrorHandler (k8s.io/apiserver/pkg/server/handler.go),
+    which writes NewGenericServerResponse(404, "", schema.GroupResource{}, "", ...)
+    (k8s.io/apimachinery/pkg/api/errors/errors.go): a Status whose Details is set but empty, so
+    the body carries `"details": {}`.
+    """
+    return ApiError(404, _NOT_FOUND, details={})
 
 
 def parse_route(path: str) -> Route:
@@ -400,13 +411,13 @@ def parse_route(path: str) -> Route:
         namespace, rest = rest[1], rest[2:]
     rtype = resources.lookup(group, version, rest[0])
     if rtype is None or (namespace and not rtype.namespaced) or len(rest) > 3:
-        raise ApiError(404, _NOT_FOUND)
+        raise _not_served()
     name = rest[1] if len(rest) >= 2 else ""
     sub = rest[2] if len(rest) == 3 else ""
     if sub and sub not in rtype.subresources:
-        raise ApiError(404, _NOT_FOUND)
+        raise _not_served()
     if rtype.namespaced and name and not namespace:
-        raise ApiError(404, _NOT_FOUND)
+        raise _not_served()
     return Route(rtype, namespace, name, sub)
 
 
@@ -416,7 +427,7 @@ def _split_group_version(path: str) -> tuple[str, str, list[str]]:
         return "", "v1", parts[2:]
     if parts[0] == "apis" and len(parts) >= 4:
         return parts[1], parts[2], parts[3:]
-    raise ApiError(404, _NOT_FOUND)
+    raise _not_served()
 
 
 def verb_for(method: str, route: Route, query: Mapping[str, str]) -> str:

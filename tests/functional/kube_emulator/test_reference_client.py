@@ -487,3 +487,37 @@ def test_deleting_a_pod_or_service_account_answers_the_object(
 
     assert body["kind"] == returned
     assert body["metadata"]["uid"] == uid
+
+
+# -- a kind the emulator does not serve -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda core: core.create_namespaced_service(NS, {"metadata": {"name": "web"}}),
+        lambda core: core.list_node(),
+        lambda core: core.read_namespaced_replication_controller("web", NS),
+    ],
+    ids=["service", "node", "replicationcontroller"],
+)
+def test_a_kind_not_served_is_404_with_the_status_of_an_unknown_resource(
+    core: client.CoreV1Api, call: Any
+):
+    """An unknown resource in a served group version reaches go-restful's serviceErrorHandler
+    (k8s.io/apiserver/pkg/server/handler.go): NewGenericServerResponse(404, ...) with empty,
+    non-nil Details (k8s.io/apimachinery/pkg/api/errors/errors.go)."""
+    with pytest.raises(ApiException) as caught:
+        call(core)
+
+    assert caught.value.status == 404
+    assert json.loads(caught.value.body) == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "the server could not find the requested resource",
+        "reason": "NotFound",
+        "details": {},
+        "code": 404,
+    }
