@@ -1,25 +1,32 @@
 """The `migration-trigger-local` command: the local stack, and the demo that tells its story.
 
-migration-trigger-local up                   start the local stack, until Ctrl-C or SIGTERM
-migration-trigger-local demo [--skip-failure]   the end-to-end story on the local stack
+migration-trigger-local up [--pod-runner R]  start the local stack, until Ctrl-C or SIGTERM
+migration-trigger-local demo [--skip-failure] [--pod-runner R]   the end-to-end story on the
+                                                local stack
 migration-trigger-local sam-local [--architecture A] [--base-image I]   `sam local invoke` of
                                                 the function in a container, on the local stack
+
+Job pods run as containers when a Docker engine runs or can be started here, as local processes
+otherwise (--pod-runner, or MIGRATION_TRIGGER_POD_RUNNER: auto, container or process).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import signal
 import sys
 import threading
 
-from local_stack.stack import LocalStack
+from local_stack.stack import POD_RUNNERS, LocalStack
 
 OUT = sys.__stdout__ or sys.stdout
+#: The environment variable that chooses the pod runner when --pod-runner is not given.
+POD_RUNNER_VARIABLE = "MIGRATION_TRIGGER_POD_RUNNER"
 
 
-def up() -> int:
+def up(*, pod_runner: str = "auto") -> int:
     """Start the stack with a tagged `orders-db`, print the shell environment, wait for a signal."""
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
@@ -27,8 +34,11 @@ def up() -> int:
     with LocalStack(
         on_pod_output=lambda pod, line: print(
             f"| {pod['metadata']['name']}: {line.rstrip()}", file=OUT, flush=True
-        )
+        ),
+        pod_runner=pod_runner,
+        on_status=lambda text: print(f"# {text}", file=OUT, flush=True),
     ) as stack:
+        print(f"# Job pods run as {stack.pod_runner_choice}", file=OUT, flush=True)
         stack.create_database("orders-db", profile="demo", sample_secret=True)
         print("# The local stack is up. In another shell, paste these exports:", file=OUT)
         for key, value in stack.environment().items():
@@ -61,9 +71,18 @@ def main(argv: list[str] | None = None) -> int:
         prog="migration-trigger-local", description=__doc__.split("\n\n")[0]
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="start the local stack in the foreground")
+    up_command = commands.add_parser("up", help="start the local stack in the foreground")
     demo = commands.add_parser("demo", help="the end-to-end story on the local stack")
     demo.add_argument("--skip-failure", action="store_true", help="leave out the failure path")
+    for command in (up_command, demo):
+        command.add_argument(
+            "--pod-runner",
+            choices=POD_RUNNERS,
+            default=os.environ.get(POD_RUNNER_VARIABLE) or "auto",
+            help="how Job pods run: containers when Docker can run them here (auto, the "
+            "default), always containers, or local processes; also "
+            f"{POD_RUNNER_VARIABLE}",
+        )
     sam_local = commands.add_parser(
         "sam-local", help="sam build + sam local invoke in a container, on the local stack"
     )
@@ -79,11 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.command == "up":
-        return up()
+        return up(pod_runner=args.pod_runner)
     if args.command == "sam-local":
         from local_stack.sam_local import run as sam_local_run
 
         return sam_local_run(architecture=args.architecture, base_image=args.base_image)
     from local_stack.demo import run  # the demo pulls in the handler: load it only when asked
 
-    return run(skip_failure=args.skip_failure)
+    return run(skip_failure=args.skip_failure, pod_runner=args.pod_runner)

@@ -205,10 +205,7 @@ def story(stack: LocalStack, *, failure: bool) -> None:
         f"local stack up: AWS (moto) {stack.aws_url}, EKS (emulator) {stack.emulator.url}, "
         f"PostgreSQL 127.0.0.1:{stack.postgres.port}"
     )
-    say(
-        "images are not pulled: the emulated cluster runs each container's command as a local "
-        "process"
-    )
+    say(f"Job pods run as {stack.pod_runner_choice}")
 
     stage(1, "An RDS-managed database `orders-db` exists, tagged migration-trigger:profile=demo")
     db = stack.create_database("orders-db", profile="demo", sample_secret=True)
@@ -337,13 +334,15 @@ def fail_on_purpose(stack: LocalStack, function: Function) -> None:
     )
 
 
-def run(*, skip_failure: bool = False) -> int:
+def run(*, skip_failure: bool = False, pod_runner: str = "auto") -> int:
     """Run the demo; 0 only if every step did what it says."""
     began = time.monotonic()
     # The durable SDK logs a failed execution with its traceback; the story reports it instead.
     logging.getLogger("aws_durable_execution_sdk_python").setLevel(logging.CRITICAL)
     logging.getLogger("aws_durable_execution_sdk_python_testing").setLevel(logging.CRITICAL)
-    with LocalStack(on_pod_output=pod_output) as stack:
+    with LocalStack(
+        on_pod_output=pod_output, pod_runner=pod_runner, on_status=lambda text: say(f"    {text}")
+    ) as stack:
         try:
             story(stack, failure=not skip_failure)
         except DemoError as error:

@@ -190,6 +190,11 @@ class DockerEngine:
         env = {**os.environ, **self.environment()}
         return subprocess.run(["docker", *args], env=env, check=False, **kwargs)
 
+    def docker_popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
+        """Start the docker CLI against this engine (to stream its output)."""
+        env = {**os.environ, **self.environment()}
+        return subprocess.Popen(["docker", *args], env=env, **kwargs)
+
     def __enter__(self) -> DockerEngine:
         return self.start()
 

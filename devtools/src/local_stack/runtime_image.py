@@ -32,9 +32,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from local_stack.docker_engine import DockerEngine
 
@@ -118,9 +119,10 @@ def ensure_image(engine: DockerEngine, architecture: str, *, log: Path) -> str:
         raise ImageBuildError(f"{architecture} binaries cannot run here: enter emulation() first")
     with tempfile.TemporaryDirectory(prefix="migration-trigger-rootfs-") as scratch:
         root = Path(scratch) / "root"
-        _debootstrap(root, architecture, log)
+        debootstrap(root, architecture, log, include=(PYTHON,))
         _runtime(root, architecture, log)
-        _import(engine, root, name, architecture, log)
+        changes = [f"ENV {key}={value}" for key, value in ENVIRONMENT.items()]
+        import_root(engine, root, name, architecture, log, changes=[*changes, "WORKDIR /var/task"])
     return name
 
 
@@ -167,35 +169,42 @@ def emulation(architecture: str) -> Iterator[None]:
             subprocess.run(["umount", str(BINFMT)], check=False)
 
 
-def _run(command: list[str], log: Path, step: str) -> None:
+def run_step(command: list[str], log: Path, step: str, **kwargs: Any) -> None:
+    """Run one build step with its output appended to `log`; ImageBuildError with its tail."""
     with log.open("ab") as out:
         out.write(f"$ {' '.join(command)}\n".encode())
         out.flush()
-        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False)
+        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False, **kwargs)
     if done.returncode != 0:
         tail = log.read_text(errors="replace")[-1500:]
         raise ImageBuildError(f"{step} failed (exit {done.returncode}); the end of {log}:\n{tail}")
 
 
-def _debootstrap(root: Path, architecture: str, log: Path) -> None:
+def debootstrap(root: Path, architecture: str, log: Path, *, include: Sequence[str]) -> None:
+    """A minimal Debian SUITE root at `root` with the packages `include` names, without caches."""
     debootstrap = shutil.which("debootstrap") or "/usr/sbin/debootstrap"
     if not Path(debootstrap).exists():
         raise ImageBuildError(
             "debootstrap is not installed (scripts/setup.sh --sam-local installs it)"
         )
     debian_arch = ARCHITECTURES[architecture][0]
-    command = [debootstrap, "--variant=minbase", f"--arch={debian_arch}", f"--include={PYTHON}"]
+    command = [
+        debootstrap,
+        "--variant=minbase",
+        f"--arch={debian_arch}",
+        f"--include={','.join(include)}",
+    ]
     if architecture != host_architecture():
         # The second stage runs the new root's own binaries: under emulation, through binfmt.
         command.append("--foreign")
-    _run([*command, SUITE, str(root), *debian_mirror()], log, "debootstrap")
+    run_step([*command, SUITE, str(root), *debian_mirror()], log, "debootstrap")
     if architecture != host_architecture():
-        _run(
+        run_step(
             ["chroot", str(root), "/debootstrap/debootstrap", "--second-stage"],
             log,
             "debootstrap (second stage)",
         )
-    # What apt downloaded and the documentation: not needed to run a function.
+    # What apt downloaded and the documentation: not needed to run a program.
     for leftover in (
         "var/cache/apt/archives",
         "var/lib/apt/lists",
@@ -211,7 +220,7 @@ def _debootstrap(root: Path, architecture: str, log: Path) -> None:
 
 def _runtime(root: Path, architecture: str, log: Path) -> None:
     runtime = root / "var" / "runtime"
-    _run(
+    run_step(
         [
             sys.executable,
             "-m",
@@ -241,8 +250,16 @@ def _runtime(root: Path, architecture: str, log: Path) -> None:
         (root / directory).mkdir(parents=True, exist_ok=True)
 
 
-def _import(engine: DockerEngine, root: Path, name: str, architecture: str, log: Path) -> None:
-    changes = [f"ENV {key}={value}" for key, value in ENVIRONMENT.items()] + ["WORKDIR /var/task"]
+def import_root(
+    engine: DockerEngine,
+    root: Path,
+    name: str,
+    architecture: str,
+    log: Path,
+    *,
+    changes: Sequence[str],
+) -> None:
+    """`docker import` of the directory `root` as image `name`, with Dockerfile `changes`."""
     command = ["docker", "import", "--platform", ARCHITECTURES[architecture][1]]
     for change in changes:
         command += ["--change", change]

@@ -22,10 +22,14 @@ import boto3
 import yaml
 from moto.server import ThreadedMotoServer
 
-from kube_emulator import Emulator, StaticToken
+from kube_emulator import Emulator, PodRunner, StaticToken
+from local_stack.container_runner import ContainerPodRunner
+from local_stack.docker_engine import CACHE, DockerEngine, DockerUnavailableError
 from local_stack.iam import Enforcer, function_enforcer, gate
+from local_stack.pod_image import ensure_example_images
 from local_stack.pod_runner import ProcessPodRunner
 from local_stack.postgres import LocalPostgres
+from local_stack.runtime_image import ImageBuildError
 from local_stack.template import ROOT, deployed, function_events, resolve
 from local_stack.world import (
     assume_role,
@@ -52,6 +56,11 @@ IMAGES = {
     "ghcr.io/example/orders-db-migrations:demo": ROOT / "examples" / "orders-db",
     "ghcr.io/example/broken-migrations:demo": ROOT / "examples" / "broken-db",
 }
+#: How pods run: `process` (a local process, the default: fast, no Docker), `container` (a
+#: container built from the image's example directory, the security context enforced by the
+#: runtime; fails if no Docker engine runs or can be started), `auto` (containers when they can
+#: run here, processes otherwise).
+POD_RUNNERS = ("auto", "container", "process")
 
 
 def demo_profiles() -> dict[str, Any]:
@@ -126,6 +135,12 @@ class LocalStack:
     """Start with `start()`; `stop()` leaves no process or directory behind."""
 
     on_pod_output: Callable[[dict[str, Any], str], None] | None = None
+    #: One of POD_RUNNERS.
+    pod_runner: str = "process"
+    #: Told what takes time while starting (the first build of the pod images takes minutes).
+    on_status: Callable[[str], None] | None = None
+    #: Which runner runs the pods, and why: set by `start()`.
+    pod_runner_choice: str = field(init=False, default="")
     directory: Path = field(init=False)
     moto: ThreadedMotoServer = field(init=False)
     postgres: LocalPostgres = field(init=False)
@@ -163,11 +178,7 @@ class LocalStack:
         self.postgres = LocalPostgres().start()
         self._started.append(self.postgres.stop)
         self.admin_token = secrets.token_urlsafe(24)
-        runner = ProcessPodRunner(
-            images=IMAGES,
-            path=[str(ROOT / "tools" / "node_modules" / ".bin")],
-            on_output=self.on_pod_output,
-        )
+        runner = self._pod_runner()
         self.emulator = Emulator(
             emulator_config(
                 cluster=CLUSTER,
@@ -196,6 +207,48 @@ class LocalStack:
             f"[{ADMIN_PROFILE}]\naws_access_key_id = {DUMMY_KEY}\n"
             f"aws_secret_access_key = {DUMMY_SECRET}\n"
         )
+
+    def _pod_runner(self) -> PodRunner:
+        """The runner `pod_runner` asks for, or processes when `auto` finds no way to containers."""
+        if self.pod_runner not in POD_RUNNERS:
+            raise ValueError(f"pod_runner must be one of {POD_RUNNERS}, not {self.pod_runner!r}")
+        why = f"pod runner {self.pod_runner!r} asked for"
+        if self.pod_runner != "process":
+            try:
+                return self._container_runner()
+            except (DockerUnavailableError, ImageBuildError) as error:
+                if self.pod_runner == "container":
+                    raise
+                why = f"containers cannot run here: {str(error).splitlines()[0]}"
+        self.pod_runner_choice = f"local processes, each image an examples/ directory ({why})"
+        return ProcessPodRunner(
+            images=IMAGES,
+            path=[str(ROOT / "tools" / "node_modules" / ".bin")],
+            on_output=self.on_pod_output,
+        )
+
+    def _container_runner(self) -> ContainerPodRunner:
+        engine = DockerEngine().start()
+        try:
+            CACHE.mkdir(parents=True, exist_ok=True)
+            images = ensure_example_images(
+                engine,
+                IMAGES,
+                log=CACHE / "pod-images.log",
+                announce=self.on_status or (lambda _: None),
+            )
+        except BaseException:
+            engine.stop()
+            raise
+        self._started.append(engine.stop)
+        runner = ContainerPodRunner(engine=engine, images=images, on_output=self.on_pod_output)
+        self._started.append(runner.close)
+        whose = "started by the local stack" if engine.started else "already running"
+        self.pod_runner_choice = (
+            f"containers (Docker engine {whose}; images built from examples/: "
+            f"{', '.join(sorted(images.values()))})"
+        )
+        return runner
 
     def stop(self) -> None:
         """Stop in reverse order of starting."""
