@@ -98,7 +98,10 @@ class Function:
         captured = Narrator()
         with (
             DurableFunctionTestRunner(
-                handler=lambda_handler, skip_time=False, region="eu-west-1"
+                handler=lambda_handler,
+                skip_time=False,
+                region="eu-west-1",
+                store=self.stack.executions,  # served as Lambda's durable-execution API
             ) as runner,
             contextlib.redirect_stdout(captured),
         ):

@@ -20,11 +20,13 @@ from typing import Any, NamedTuple
 
 import boto3
 import yaml
+from aws_durable_execution_sdk_python_testing.stores.memory import InMemoryExecutionStore
 from moto.server import ThreadedMotoServer
 
 from kube_emulator import Emulator, PodRunner, StaticToken
 from local_stack.container_runner import ContainerPodRunner
 from local_stack.docker_engine import CACHE, DockerEngine, DockerUnavailableError
+from local_stack.durable_service import durable_execution_api
 from local_stack.iam import Enforcer, function_enforcer, gate
 from local_stack.pod_image import ensure_example_images
 from local_stack.pod_runner import ProcessPodRunner
@@ -144,6 +146,10 @@ class LocalStack:
     directory: Path = field(init=False)
     moto: ThreadedMotoServer = field(init=False)
     postgres: LocalPostgres = field(init=False)
+    #: The durable executions the local stack's function ran (the demo's), and Lambda's
+    #: durable-execution API over them (GetDurableExecution), which moto does not model.
+    executions: InMemoryExecutionStore = field(init=False)
+    lambda_url: str = field(init=False)
     emulator: Emulator = field(init=False)
     aws_url: str = field(init=False)
     topic_arn: str = field(init=False)
@@ -177,6 +183,10 @@ class LocalStack:
         self._started.append(self.moto.stop)
         self.postgres = LocalPostgres().start()
         self._started.append(self.postgres.stop)
+        self.executions = InMemoryExecutionStore()
+        api = contextlib.ExitStack()
+        self.lambda_url = api.enter_context(durable_execution_api(self.executions, region=REGION))
+        self._started.append(api.close)
         self.admin_token = secrets.token_urlsafe(24)
         runner = self._pod_runner()
         self.emulator = Emulator(
@@ -411,6 +421,7 @@ class LocalStack:
         creds = self.function_credentials
         return {
             "AWS_ENDPOINT_URL": self.aws_url,
+            "AWS_ENDPOINT_URL_LAMBDA": self.lambda_url,
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_ACCESS_KEY_ID": creds["aws_access_key_id"],
