@@ -55,7 +55,7 @@ from typing import Any
 
 from kube_emulator import PodIO
 from local_stack.docker_engine import DockerEngine
-from local_stack.pod_runner import _env_from, _env_value
+from local_stack.pod_runner import _env_from, _env_value, relay
 
 Obj = dict[str, Any]
 #: The label that marks a runner's containers (its value: the runner's session).
@@ -424,11 +424,7 @@ class ContainerPodRunner:
                 stdin=subprocess.DEVNULL,
             ) as logs:
                 assert logs.stdout is not None
-                for raw in iter(logs.stdout.readline, b""):
-                    line = raw.decode(errors="replace")
-                    io.log(line)
-                    if self.on_output:
-                        self.on_output(pod, line)
+                relay(logs.stdout, pod, io, self.on_output)
             waited = self.engine.docker("wait", container_id, capture_output=True)
         finally:
             finished.set()

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from kube_emulator import PodIO
 
@@ -148,15 +148,25 @@ class ProcessPodRunner:
 
         threading.Thread(target=kill_when_cancelled, daemon=True).start()
         assert process.stdout is not None
-        for raw in iter(process.stdout.readline, b""):
-            line = raw.decode(errors="replace")
-            io.log(line)
-            if self.on_output:
-                self.on_output(pod, line)
+        relay(process.stdout, pod, io, self.on_output)
         code = process.wait()
         if io.cancelled.is_set():
             return None
         return code
+
+
+def relay(
+    stream: IO[bytes],
+    pod: Obj,
+    io: PodIO,
+    on_output: Callable[[Obj, str], None] | None,
+) -> None:
+    """Copy a pod's output, line by line, to its log (and to `on_output`) until it ends."""
+    for raw in iter(stream.readline, b""):
+        line = raw.decode(errors="replace")
+        io.log(line)
+        if on_output:
+            on_output(pod, line)
 
 
 def _lookup(io: PodIO, kind: str, name: str) -> Obj:
