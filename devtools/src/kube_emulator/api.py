@@ -15,7 +15,7 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
-from kube_emulator import apply, openapi, resources, strategic, tables
+from kube_emulator import admission, apply, openapi, resources, strategic, tables
 from kube_emulator.auth import Identity
 from kube_emulator.controller import LogBook
 from kube_emulator.errors import ApiError, conflict, invalid, not_found
@@ -480,6 +480,7 @@ def _create(store: Store, route: Route, request: Request) -> JsonReply:
     if route.rtype.kind == "Pod":
         # PrepareForCreate (pkg/registry/core/pod/strategy.go) resets any status a client sent.
         body.pop("status", None)
+    admission.admit(store, route, request, body)
     if request.query.get("dryRun") == "All":
         return JsonReply(201, body, warnings)
     return JsonReply(201, store.create(route.rtype, route.namespace, body), warnings)
@@ -488,12 +489,10 @@ def _create(store: Store, route: Route, request: Request) -> JsonReply:
 def _update(store: Store, route: Route, request: Request) -> JsonReply:
     body, warnings = _decode_typed(route, request, "UpdateOptions")
     current = store.get(route.rtype, route.namespace, route.name)
+    prepared = _prepare_update(route, current, body)
+    admission.admit(store, route, request, prepared, current)
     updated = store.replace(
-        route.rtype,
-        route.namespace,
-        route.name,
-        _prepare_update(route, current, body),
-        dry_run=_dry_run(request),
+        route.rtype, route.namespace, route.name, prepared, dry_run=_dry_run(request)
     )
     return JsonReply(200, updated, warnings)
 
@@ -582,6 +581,7 @@ def _apply(store: Store, route: Route, request: Request) -> JsonReply:
         created = merged(None)
         if rtype.kind == "Pod":
             created.pop("status", None)
+        admission.admit(store, route, request, created)
         if _dry_run(request):
             return JsonReply(201, created)
         return JsonReply(201, store.create(rtype, route.namespace, created))
@@ -597,6 +597,7 @@ def _guaranteed_update(
     for _ in range(_UPDATE_ATTEMPTS):
         current = store.get(route.rtype, route.namespace, route.name)
         updated = _prepare_update(route, current, change(current))
+        admission.admit(store, route, request, updated, current)
         try:
             return store.replace(
                 route.rtype, route.namespace, route.name, updated, dry_run=_dry_run(request)

@@ -102,6 +102,21 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         "ClusterRoleBinding",
         namespaced=False,
     ),
+    # Enforced on writes by admission.py.
+    ResourceType(
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingadmissionpolicies",
+        "ValidatingAdmissionPolicy",
+        namespaced=False,
+    ),
+    ResourceType(
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingadmissionpolicybindings",
+        "ValidatingAdmissionPolicyBinding",
+        namespaced=False,
+    ),
 )
 
 _BY_PATH = {(t.group, t.version, t.resource): t for t in RESOURCE_TYPES}

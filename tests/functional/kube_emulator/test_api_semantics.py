@@ -214,7 +214,11 @@ def test_discovery_documents_list_served_resources(admin: KubeClient):
         "namespaces",
     } <= core_names
     assert {r["name"] for r in batch["resources"]} >= {"jobs", "jobs/status"}
-    assert {g["name"] for g in groups["groups"]} == {"batch", "rbac.authorization.k8s.io"}
+    assert {g["name"] for g in groups["groups"]} == {
+        "batch",
+        "rbac.authorization.k8s.io",
+        "admissionregistration.k8s.io",
+    }
     assert admin.get("/version")["major"] == "1"
 
 

@@ -131,7 +131,12 @@ def test_openapi_v3_lists_each_served_group_version_with_its_document_hash(
     with that ETag."""
     listing = json.loads(raw(api, "GET", "/openapi/v3").data)
 
-    assert set(listing["paths"]) == {"api/v1", "apis/batch/v1", "apis/rbac.authorization.k8s.io/v1"}
+    assert set(listing["paths"]) == {
+        "api/v1",
+        "apis/batch/v1",
+        "apis/rbac.authorization.k8s.io/v1",
+        "apis/admissionregistration.k8s.io/v1",
+    }
     for gv_path, entry in listing["paths"].items():
         url, _, digest = entry["serverRelativeURL"].partition("?hash=")
         assert url == f"/openapi/v3/{gv_path}"

@@ -164,7 +164,9 @@ def world(
     emulator: Emulator, runner: ScriptedRunner, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[World]:
     """An opted-in RDS instance with an RDS-managed secret, a topic with a queue, and the cluster."""
-    emulator.apply_all(manifests("namespace.yaml", "rbac.yaml"))
+    # The project's manifests as `kubectl apply -f k8s/` installs them: every Job the function
+    # creates here passes the admission policy, as on EKS.
+    emulator.apply_all(manifests("namespace.yaml", "rbac.yaml", "admission-policy.yaml"))
     create_eks_cluster(
         eks=boto3.client("eks"),
         name=CLUSTER,

@@ -72,7 +72,9 @@ def test_every_granted_action_is_one_the_function_calls(world: World):
     outage(world, "DELETE", "/jobs/migrate-")
     assert world.run(world.event("manual-retrigger.json"), name="left").error
     world.emulator.faults.clear()
-    runs.append(world.run(world.event("manual-retrigger.json", requestId="orders-db-again"), name="queued"))
+    runs.append(
+        world.run(world.event("manual-retrigger.json", requestId="orders-db-again"), name="queued")
+    )
 
     # Then everything was allowed, and every granted action was needed
     assert [r.status for r in runs] == [InvocationStatus.SUCCEEDED] * 4, [r.error for r in runs]
