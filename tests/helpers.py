@@ -26,6 +26,28 @@ def manifests(*names: str) -> list[dict[str, Any]]:
     return docs
 
 
+def sample_plan(profile: Any, trigger: Any = None, *, suffix: str = "") -> Any:
+    """The plan of a migration of the sample database (events/rds-instance-created.json unless
+    `trigger` is given) with `profile`, as the function makes one; `suffix` varies the name."""
+    from migration_trigger.domain import jobspec
+    from migration_trigger.domain.events import Trigger, parse_event
+
+    trigger = trigger or parse_event(load_event("rds-instance-created.json"))
+    assert isinstance(trigger, Trigger)
+    key = f"{trigger.dedup_key}-{suffix}" if suffix else trigger.dedup_key
+    return jobspec.JobPlan(
+        name=jobspec.job_name(trigger.database or "", key),
+        profile=profile,
+        trigger=trigger,
+        database_arn=trigger.database or "",
+        secret_arn="arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1-AbCdEf",
+        endpoint=jobspec.Endpoint(
+            "postgres", "orders-db.abc.eu-west-1.rds.amazonaws.com", 5432, "orders"
+        ),
+        execution="arn:aws:lambda:eu-west-1:123456789012:function:f:live/durable-execution/x",
+    )
+
+
 def sts_for_tokens(region: str, credentials: dict[str, Any]) -> Any:
     """An STS client that presigns for the real regional endpoint, as production does."""
     return boto3.client(

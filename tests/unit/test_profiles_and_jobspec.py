@@ -19,7 +19,7 @@ from migration_trigger.domain.profiles import (
 )
 from migration_trigger.errors import ConfigurationError
 from migration_trigger.steps import plain, typed
-from tests.helpers import ROOT, load_event
+from tests.helpers import ROOT, load_event, sample_plan
 from tests.pss import violations
 
 CANARY = "canary-Pa55:w/rd@#%"
@@ -33,19 +33,8 @@ def profile_doc(**overrides: Any) -> str:
 
 
 def plan(profile: Profile, trigger: Trigger | None = None) -> jobspec.JobPlan:
-    trigger = trigger or parse_event(load_event("rds-instance-created.json"))  # type: ignore[assignment]
-    assert isinstance(trigger, Trigger)
-    return jobspec.JobPlan(
-        name=jobspec.job_name(trigger.database or "", trigger.dedup_key),
-        profile=profile,
-        trigger=trigger,
-        database_arn=trigger.database or "",
-        secret_arn="arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1-AbCdEf",
-        endpoint=jobspec.Endpoint(
-            "postgres", "orders-db.abc.eu-west-1.rds.amazonaws.com", 5432, "orders"
-        ),
-        execution="arn:aws:lambda:eu-west-1:123456789012:function:f:live/durable-execution/x",
-    )
+    built: jobspec.JobPlan = sample_plan(profile, trigger)
+    return built
 
 
 def test_example_profiles_for_each_tool_are_valid():

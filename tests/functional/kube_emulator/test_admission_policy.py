@@ -27,10 +27,9 @@ from kubernetes.client.rest import ApiException
 from kube_emulator import Emulator
 from migration_trigger.adapters.eks_auth import eks_token
 from migration_trigger.domain import jobspec
-from migration_trigger.domain.events import Trigger, parse_event
 from migration_trigger.domain.profiles import Profile, parse_profiles
 from tests.conftest import CLUSTER, assume_function_role
-from tests.helpers import ROOT, load_event, manifests, sts_for_tokens
+from tests.helpers import ROOT, manifests, sample_plan, sts_for_tokens
 
 NS = "migrations"
 POLICY = "migration-trigger-jobs"
@@ -72,19 +71,8 @@ def as_admin(policy_loaded: Emulator, token: str) -> Iterator[client.BatchV1Api]
 
 
 def plan_for(profile: Profile) -> jobspec.JobPlan:
-    trigger = parse_event(load_event("rds-instance-created.json"))
-    assert isinstance(trigger, Trigger)
-    return jobspec.JobPlan(
-        name=jobspec.job_name(trigger.database or "", f"{trigger.dedup_key}-{profile.name}"),
-        profile=profile,
-        trigger=trigger,
-        database_arn=trigger.database or "",
-        secret_arn="arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1-AbCdEf",
-        endpoint=jobspec.Endpoint(
-            "postgres", "orders-db.abc.eu-west-1.rds.amazonaws.com", 5432, "orders"
-        ),
-        execution="arn:aws:lambda:eu-west-1:123456789012:function:f:live/durable-execution/x",
-    )
+    built: jobspec.JobPlan = sample_plan(profile, suffix=profile.name)
+    return built
 
 
 def product_job(**profile: Any) -> dict[str, Any]:

@@ -31,11 +31,10 @@ from migration_trigger.adapters.cluster import JobGateway
 from migration_trigger.adapters.eks_auth import eks_token
 from migration_trigger.adapters.kube import KubeClient
 from migration_trigger.domain import jobspec
-from migration_trigger.domain.events import Trigger, parse_event
 from migration_trigger.domain.profiles import parse_profiles
 from migration_trigger.errors import KubernetesError
 from tests.conftest import CLUSTER, REGION, assume_function_role
-from tests.helpers import ROOT, eventually, load_event, sts_for_tokens
+from tests.helpers import ROOT, eventually, sample_plan, sts_for_tokens
 
 NS = "migrations"
 TEMPLATE = yaml.safe_load((ROOT / "k8s" / "templates" / "migration-job.yaml").read_text())
@@ -48,17 +47,8 @@ Transcript = list[tuple[str, Any]]
 
 
 def plan() -> jobspec.JobPlan:
-    trigger = parse_event(load_event("rds-instance-created.json"))
-    assert isinstance(trigger, Trigger)
-    return jobspec.JobPlan(
-        name=jobspec.job_name(trigger.database or "", trigger.dedup_key),
-        profile=PROFILE,
-        trigger=trigger,
-        database_arn=trigger.database or "",
-        secret_arn=f"arn:aws:secretsmanager:{REGION}:123456789012:secret:rds!db-1-AbCdEf",
-        endpoint=jobspec.Endpoint("postgres", "db.internal", 5432, "orders"),
-        execution=f"arn:aws:lambda:{REGION}:123456789012:function:f:live/durable-execution/parity",
-    )
+    built: jobspec.JobPlan = sample_plan(PROFILE)
+    return built
 
 
 class Product:
