@@ -207,23 +207,29 @@ class Api:
             raise ApiError(405, "the server does not allow this method on the requested resource")
         review = decode_object(request.body)
         spec = review.get("spec") or {}
+        # Present, even as {}, is a non-nil pointer to the validation.
         wanted = spec.get("resourceAttributes")
-        if bool(wanted) == bool(spec.get("nonResourceAttributes")):
-            # ValidateSelfSubjectAccessReviewSpec (pkg/apis/authorization/validation).
-            raise invalid(
-                "SelfSubjectAccessReview",
-                "authorization.k8s.io",
-                "",
-                [
-                    (
-                        "spec.resourceAttributes",
-                        "FieldValueInvalid",
-                        'Invalid value: "null": exactly one of nonResourceAttributes or '
-                        "resourceAttributes must be specified",
-                    )
-                ],
+        other = spec.get("nonResourceAttributes")
+        if (wanted is None) == (other is None):
+            # ValidateSelfSubjectAccessReviewSpec (pkg/apis/authorization/validation/
+            # validation.go); field.Invalid prints a non-nil struct with %#v.
+            cause = (
+                (
+                    "spec.nonResourceAttributes",
+                    "FieldValueInvalid",
+                    f"Invalid value: {self._go_non_resource_attributes(other)}: "
+                    "cannot be specified in combination with resourceAttributes",
+                )
+                if wanted is not None
+                else (
+                    "spec.resourceAttributes",
+                    "FieldValueInvalid",
+                    'Invalid value: "null": exactly one of nonResourceAttributes or '
+                    "resourceAttributes must be specified",
+                )
             )
-        if wanted:
+            raise invalid("SelfSubjectAccessReview", "authorization.k8s.io", "", [cause])
+        if wanted is not None:
             allowed, reason = self.authorizer.review(
                 request.who,
                 Attributes(
@@ -236,8 +242,15 @@ class Api:
                 ),
             )
         else:
-            # The emulator models no non-resource rules beyond discovery: only system:masters.
-            allowed, reason = self.authorizer.review(request.who, Attributes("*", "*", "*"))
+            # A non-resource request (IsResourceRequest false): matched against the rules'
+            # nonResourceURLs with the verb (RuleAllows in plugin/pkg/auth/authorizer/rbac).
+            asked: dict[str, Any] = other or {}
+            allowed, reason = self.authorizer.review(
+                request.who,
+                Attributes(
+                    verb=asked.get("verb", ""), group="", resource="", path=asked.get("path", "")
+                ),
+            )
         status: dict[str, Any] = {"allowed": allowed}
         if reason:
             status["reason"] = reason
@@ -249,6 +262,15 @@ class Api:
             "status": status,
         }
         return JsonReply(201, answer)
+
+    @staticmethod
+    def _go_non_resource_attributes(value: Any) -> str:
+        """authorization.NonResourceAttributes as Go's %#v prints it."""
+        fields = value if isinstance(value, dict) else {}
+        path, verb = (
+            json.dumps(str(fields.get(k) or ""), ensure_ascii=False) for k in ("path", "verb")
+        )
+        return f"authorization.NonResourceAttributes{{Path:{path}, Verb:{verb}}}"
 
     def _watch(self, route: Route, request: Request) -> WatchReply:
         query = request.query

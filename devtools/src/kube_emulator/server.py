@@ -137,8 +137,11 @@ class Emulator:
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "ClusterRole",
                 "metadata": {"name": "cluster-admin"},
+                # As the bootstrap policy's (plugin/pkg/auth/authorizer/rbac/bootstrappolicy/
+                # policy.go, ClusterRoles(): cluster-admin): every resource and every URL.
                 "rules": [
                     {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+                    {"nonResourceURLs": ["*"], "verbs": ["*"]},
                 ],
             }
         )

@@ -8,47 +8,41 @@ with its own NAME/AGE fallback.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
+from kube_emulator.openapi import definitions
 from kube_emulator.resources import ResourceType
 
 Obj = dict[str, Any]
+_OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 
-_NAME_DOC = (
-    "Name must be unique within a namespace. Is required when creating resources, although some "
-    "resources may allow a client to request the generation of an appropriate name "
-    "automatically. Name is primarily intended for creation idempotence and configuration "
-    "definition. Cannot be updated. More info: "
-    "https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names"
-)
-_AGE_DOC = (
-    "CreationTimestamp is a timestamp representing the server time when this object was created."
-)
-_JOB_COLUMNS: list[dict[str, Any]] = [
-    {"name": "Name", "type": "string", "format": "name", "description": _NAME_DOC},
-    {"name": "Status", "type": "string", "description": "Status of the job."},
-    {
-        "name": "Completions",
-        "type": "string",
-        "description": "The number of pods which reached phase Succeeded.",
-    },
-    {"name": "Duration", "type": "string", "description": "Time required to complete the job."},
-    {"name": "Age", "type": "string", "description": _AGE_DOC},
-    {
-        "name": "Containers",
-        "type": "string",
-        "priority": 1,
-        "description": "Names of each container in the template.",
-    },
-    {
-        "name": "Images",
-        "type": "string",
-        "priority": 1,
-        "description": "Images referenced by each container in the template.",
-    },
-    {"name": "Selector", "type": "string", "priority": 1, "description": "Selector for the job."},
-]
+
+def _doc(definition: str, field: str) -> str:
+    """A field's SwaggerDoc: the description kube-openapi gives it in the definitions."""
+    return str(definitions()[definition]["properties"][field]["description"])
+
+
+@functools.cache
+def _job_columns() -> list[dict[str, Any]]:
+    """jobColumnDefinitions (pkg/printers/internalversion/printers.go, 1.31): descriptions are
+    the SwaggerDoc of the field printed where upstream uses one, and every column carries
+    `format` and `priority`, which metav1.TableColumnDefinition does not omit when empty."""
+    columns = [
+        ("Name", "name", 0, _doc(_OBJECT_META, "name")),
+        ("Status", "", 0, "Status of the job."),
+        ("Completions", "", 0, _doc("io.k8s.api.batch.v1.JobStatus", "succeeded")),
+        ("Duration", "", 0, "Time required to complete the job."),
+        ("Age", "", 0, _doc(_OBJECT_META, "creationTimestamp")),
+        ("Containers", "", 1, "Names of each container in the template."),
+        ("Images", "", 1, "Images referenced by each container in the template."),
+        ("Selector", "", 1, _doc("io.k8s.api.batch.v1.JobSpec", "selector")),
+    ]
+    return [
+        {"name": name, "type": "string", "format": fmt, "description": doc, "priority": priority}
+        for name, fmt, priority, doc in columns
+    ]
 
 
 def wants_table(accept: str) -> bool:
@@ -84,7 +78,7 @@ def table(
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": metadata or {},
-        "columnDefinitions": [{"priority": 0, **c} for c in _JOB_COLUMNS] if headers else [],
+        "columnDefinitions": [dict(c) for c in _job_columns()] if headers else [],
         "rows": rows,
     }
     return answer
@@ -104,9 +98,9 @@ def _job_cells(job: Obj, now: float) -> list[Any]:
     elif "Suspended" in kinds:
         state = "Suspended"
     elif "FailureTarget" in kinds:
+        # 1.31 has no SuccessCriteriaMet branch (kubernetes/kubernetes#132832 added it in 1.34):
+        # a Job with only that condition prints Running until the controller adds Complete.
         state = "FailureTarget"
-    elif "SuccessCriteriaMet" in kinds:
-        state = "SuccessCriteriaMet"
     else:
         state = "Running"
     succeeded = int(status.get("succeeded") or 0)
@@ -125,7 +119,6 @@ def _job_cells(job: Obj, now: float) -> list[Any]:
     created = _time(meta.get("creationTimestamp"))
     age = "<unknown>" if created is None else human_duration(now - created)
     containers = job.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
-    selector = (spec.get("selector") or {}).get("matchLabels") or {}
     return [
         meta.get("name", ""),
         state,
@@ -134,8 +127,36 @@ def _job_cells(job: Obj, now: float) -> list[Any]:
         age,
         ",".join(c.get("name", "") for c in containers),
         ",".join(c.get("image", "") for c in containers),
-        ",".join(f"{k}={v}" for k, v in sorted(selector.items())),
+        format_label_selector(spec.get("selector")),
     ]
+
+
+def format_label_selector(selector: Obj | None) -> str:
+    """metav1.FormatLabelSelector (apimachinery pkg/apis/meta/v1/helpers.go, v0.31): the
+    selector as LabelSelectorAsSelector builds it, printed by labels.Selector String()
+    (pkg/labels/selector.go): requirements sorted by key (matchLabels ahead of expressions on
+    the same key, as Go's insertion sort keeps them), values sorted, joined with ",";
+    "<none>" for a nil selector (Nothing) or an empty one (Everything), "<error>" for one
+    NewRequirement refuses."""
+    if not selector:
+        return "<none>"
+    requirements = [
+        (key, f"{key}={value}") for key, value in (selector.get("matchLabels") or {}).items()
+    ]
+    for expression in selector.get("matchExpressions") or []:
+        key, values = expression.get("key", ""), sorted(expression.get("values") or [])
+        match expression.get("operator"):
+            case "In" | "NotIn" as operator if values:
+                word = "in" if operator == "In" else "notin"
+                requirements.append((key, f"{key} {word} ({','.join(values)})"))
+            case "Exists" if not values:
+                requirements.append((key, key))
+            case "DoesNotExist" if not values:
+                requirements.append((key, f"!{key}"))
+            case _:
+                return "<error>"
+    requirements.sort(key=lambda requirement: requirement[0])
+    return ",".join(text for _, text in requirements) or "<none>"
 
 
 def _time(value: Any) -> float | None:
@@ -146,9 +167,11 @@ def _time(value: Any) -> float | None:
 
 def human_duration(seconds: float) -> str:
     """HumanDuration (k8s.io/apimachinery/pkg/util/duration/duration.go)."""
-    if seconds < -1:
+    # Go's int() truncates toward zero before the comparison: -1.9s is "0s", -2s "<invalid>".
+    s = int(seconds)
+    if s < -1:
         return "<invalid>"
-    s = max(int(seconds), 0)
+    s = max(s, 0)
     minutes, hours = s // 60, s // 3600
     if s < 120:
         return f"{s}s"
