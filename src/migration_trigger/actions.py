@@ -264,16 +264,8 @@ def jobs_ahead(plan: jobspec.JobPlan, services: Services) -> Queue:
     orphans: list[str] = []
     for job in earlier:
         why = _left_behind(job, plan, services)
-        if why is not None:
-            name = job["metadata"]["name"]
-            gateway.delete_job(name)
-            services.log.warning(
-                f"deleted a migration Job ahead that will never start: {why}",
-                job=name,
-                execution=jobspec.execution_of(job),
-                ahead_of=plan.name,
-            )
-            orphans.append(name)
+        if why is not None and _delete_left_behind(job, why, plan, services):
+            orphans.append(job["metadata"]["name"])
     return Queue(
         ahead=tuple(j["metadata"]["name"] for j in earlier if j["metadata"]["name"] not in orphans),
         removed=tuple(orphans),
@@ -286,26 +278,49 @@ def _left_behind(job: dict[str, Any], plan: jobspec.JobPlan, services: Services)
         return None
     if is_abandoned(job, services.clock()):
         return "still suspended past its start-by time"
-    execution = jobspec.execution_of(job)
-    if (
-        services.executions is None
-        or execution is None
-        or execution == plan.execution
-        or not jobspec.same_function(execution, plan.execution)
-    ):
+    execution = jobspec.execution_to_ask(jobspec.execution_of(job) or "", plan.execution)
+    if services.executions is None or execution is None:
         return None
     try:
         status = services.executions.status(execution)
     except AwsError as error:
         # Not knowing is not a reason to delete: the start-by time still ends the wait.
         services.log.warning(
-            "could not ask Lambda whether the execution of a suspended Job ahead has ended; "
-            "waiting behind it",
+            "could not learn from Lambda whether the execution of a suspended Job ahead has "
+            "ended; waiting behind it",
             job=job["metadata"]["name"],
             error=str(error),
         )
         return None
     return f"its durable execution has ended ({status})" if execution_ended(status) else None
+
+
+def _delete_left_behind(
+    job: dict[str, Any], why: str, plan: jobspec.JobPlan, services: Services
+) -> bool:
+    """Delete a Job ahead that will never start, only as it was seen (uid and resourceVersion
+    preconditions): one re-created at its name, or un-suspended meanwhile, is kept. Whether it
+    was deleted; if not, the queue waits behind it and checks again."""
+    meta = job["metadata"]
+    try:
+        services.jobs_for(plan.profile).delete_job(
+            meta["name"], uid=meta.get("uid"), resource_version=meta.get("resourceVersion")
+        )
+    except KubernetesError as error:
+        services.log.warning(
+            "could not delete a migration Job ahead that will never start; waiting behind it",
+            job=meta["name"],
+            reason=why,
+            error=str(error),
+        )
+        return False
+    services.log.warning(
+        f"deleted a migration Job ahead that will never start: {why}",
+        job=meta["name"],
+        execution=jobspec.execution_of(job),
+        ahead_of=plan.name,
+    )
+    return True
 
 
 def start_job(plan: jobspec.JobPlan, job_uid: str, services: Services) -> Started | Refused:

@@ -60,16 +60,19 @@ class Jobs(Protocol):
     def log(self, pod: str, *, tail_lines: int, container: str) -> str:
         """The last lines of a container's log."""
 
-    def delete_job(self, name: str) -> None:
-        """Delete a Job with its pods and Secret; gone already is fine."""
+    def delete_job(
+        self, name: str, *, uid: str | None = None, resource_version: str | None = None
+    ) -> None:
+        """Delete a Job with its pods and Secret; gone already is fine. With `uid` and
+        `resource_version`, only that Job as it was seen: KubernetesError 409 otherwise."""
 
 
 class Executions(Protocol):
     """Lambda's durable executions of this function, as GetDurableExecution tells them."""
 
     def status(self, execution: str) -> str:
-        """RUNNING, SUCCEEDED, FAILED, TIMED_OUT, STOPPED, ... (domain.jobstate); GONE when
-        Lambda no longer knows the execution; AwsError when it could not be asked."""
+        """RUNNING, SUCCEEDED, FAILED, TIMED_OUT, STOPPED, ... (domain.jobstate); AwsError
+        when Lambda could not be asked or does not know the execution."""
 
 
 class Notifier(Protocol):

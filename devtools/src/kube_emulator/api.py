@@ -776,6 +776,11 @@ def _deleted(store: Store, route: Route, request: Request) -> Obj:
     policy = request.query.get("propagationPolicy") or options.get("propagationPolicy")
     if policy is None and options.get("orphanDependents") is not None:
         policy = "Orphan" if options["orphanDependents"] else "Background"
+    preconditions = options.get("preconditions") or {}
+    if preconditions:
+        _check_preconditions(
+            route, store.get(route.rtype, route.namespace, route.name), preconditions
+        )
     deleted = store.delete(route.rtype, route.namespace, route.name, policy)
     effective = policy or route.rtype.default_propagation
     if route.rtype.kind in _RETURNS_DELETED_OBJECT:
@@ -804,6 +809,38 @@ def _deleted(store: Store, route: Route, request: Request) -> Obj:
             "uid": meta.get("uid", ""),
         },
     }
+
+
+def _check_preconditions(route: Route, current: Obj, preconditions: Obj) -> None:
+    """DeleteOptions.preconditions: the object must still have this uid and resourceVersion.
+
+    Preconditions.Check (k8s.io/apiserver pkg/storage/interfaces.go) returns an InvalidObjError
+    (`StorageError: invalid object, Code: 4, Key: …, ResourceVersion: 0, AdditionalErrorMsg: …`,
+    pkg/storage/errors.go), which InterpretDeleteError (pkg/storage/errors/storage.go) answers as
+    409 Conflict: `Operation cannot be fulfilled on <resource> "<name>": <that error>`.
+    """
+    meta = current.get("metadata") or {}
+    failed = ""
+    for key, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+        wanted = preconditions.get(key)
+        if wanted is not None and wanted != meta.get(key, ""):
+            failed = (
+                f"Precondition failed: {label} in precondition: {wanted}, "
+                f"{label} in object meta: {meta.get(key, '')}"
+            )
+            break
+    if not failed:
+        return
+    where = f"{route.namespace}/" if route.namespace else ""
+    rtype = route.rtype
+    raise ApiError(
+        409,
+        f'Operation cannot be fulfilled on {rtype.qualified} "{route.name}": StorageError: '
+        f"invalid object, Code: 4, Key: /registry/{rtype.resource}/{where}{route.name}, "
+        f"ResourceVersion: 0, AdditionalErrorMsg: {failed}",
+        reason="Conflict",
+        details={"name": route.name, "group": rtype.group, "kind": rtype.resource},
+    )
 
 
 def _delete_collection(store: Store, route: Route, request: Request) -> JsonReply:

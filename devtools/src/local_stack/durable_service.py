@@ -3,9 +3,11 @@
 The local stack runs the function durably in-process, on the durable execution SDK's testing
 runner (aws-durable-execution-sdk-python-testing). Its executions live in the runner's store, and
 the same package serves them over Lambda's REST API (`web/server.py`: GET
-/2025-12-01/durable-executions/{arn} is GetDurableExecution, with the service's statuses and
-errors). Serving the store the runs share lets the function ask about an earlier execution as it
-asks Lambda in AWS; moto does not model durable executions.
+/2025-12-01/durable-executions/{arn} is GetDurableExecution, with the service's statuses; an
+execution it does not know is a 404 without the error-type header Lambda sends, which botocore
+reports as code `404` rather than ResourceNotFoundException: the function takes neither for an
+ended execution). Serving the store the runs share lets the function ask about an earlier
+execution as it asks Lambda in AWS; moto does not model durable executions.
 """
 
 from __future__ import annotations

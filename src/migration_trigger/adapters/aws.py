@@ -16,7 +16,6 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret, SecretFacts
 from migration_trigger.domain.events import parse_database_reference
-from migration_trigger.domain.jobstate import EXECUTION_GONE
 from migration_trigger.errors import AwsError
 
 _RETRYABLE_CODES = {
@@ -173,19 +172,19 @@ class DurableExecutions:
         self._client: Any = None
 
     def status(self, execution: str) -> str:
-        """The execution's status; GONE once Lambda no longer knows it (its retention period is
-        over: ResourceNotFoundException). AwsError when Lambda could not be asked."""
-        if self._client is None:
-            self._client = self._make_client()
-        try:
-            found = call(
-                f"get durable execution {execution}",
-                lambda: self._client.get_durable_execution(DurableExecutionArn=execution),
-            )
-        except AwsError as error:
-            if error.code == "ResourceNotFoundException":
-                return EXECUTION_GONE
-            raise
+        """The execution's status. AwsError when Lambda could not be asked or does not know the
+        execution (ResourceNotFoundException): neither says it has ended."""
+
+        def ask() -> Any:
+            if self._client is None:
+                self._client = self._make_client()
+            request: dict[str, Any] = {"DurableExecutionArn": execution}
+            operation = self._client.meta.service_model.operation_model("GetDurableExecution")
+            if "IncludeExecutionData" in operation.input_shape.members:
+                request["IncludeExecutionData"] = False  # the status only, not the payloads
+            return self._client.get_durable_execution(**request)
+
+        found = call(f"get durable execution {execution}", ask)
         return str(found.get("Status") or "")
 
 

@@ -72,10 +72,24 @@ class JobGateway:
             f"{self._pods}/{pod}/log", tailLines=tail_lines, container=container
         )
 
-    def delete_job(self, name: str) -> None:
-        """Delete the Job and (Background propagation) its pods and Secret; gone already is fine."""
+    def delete_job(
+        self, name: str, *, uid: str | None = None, resource_version: str | None = None
+    ) -> None:
+        """Delete the Job and (Background propagation) its pods and Secret; gone already is fine.
+
+        `uid` and `resource_version` are DeleteOptions preconditions: the Job is deleted only as
+        it was seen (not one re-created at that name, nor one changed since); otherwise the API
+        server answers 409 Conflict (k8s.io/apiserver storage: checkPreconditions).
+        """
+        preconditions = {
+            key: value
+            for key, value in (("uid", uid), ("resourceVersion", resource_version))
+            if value is not None
+        }
         try:
-            self.client.delete(f"{self._jobs}/{name}", propagation="Background")
+            self.client.delete(
+                f"{self._jobs}/{name}", propagation="Background", preconditions=preconditions
+            )
         except KubernetesError as error:
             if error.status != 404:
                 raise

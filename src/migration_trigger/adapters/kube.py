@@ -91,9 +91,19 @@ class KubeClient:
         """JSON merge patch."""
         return self._json("PATCH", path, body=body, content_type="application/merge-patch+json")
 
-    def delete(self, path: str, *, propagation: str = "Background") -> Obj:
-        """DELETE with an explicit propagation policy (Jobs otherwise orphan their pods)."""
-        return self._json("DELETE", path, body={"propagationPolicy": propagation})
+    def delete(
+        self,
+        path: str,
+        *,
+        propagation: str = "Background",
+        preconditions: Mapping[str, str] | None = None,
+    ) -> Obj:
+        """DELETE with an explicit propagation policy (Jobs otherwise orphan their pods), and
+        the object's `uid`/`resourceVersion` as preconditions when given."""
+        options: Obj = {"propagationPolicy": propagation}
+        if preconditions:
+            options["preconditions"] = dict(preconditions)
+        return self._json("DELETE", path, body=options)
 
     def text(self, path: str, **query: str | int | None) -> str:
         """GET a text/plain resource such as pods/log."""

@@ -232,6 +232,31 @@ def same_function(execution: str | None, ours: str) -> bool:
     return theirs is None or mine is None or theirs == mine
 
 
+#: A durable execution ARN (Lambda API reference, Execution: DurableExecutionArn).
+_EXECUTION_ARN = re.compile(
+    r"arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:function:[a-zA-Z0-9_-]+:"
+    r"(\$LATEST(\.PUBLISHED)?|[0-9]+)/durable-execution/[a-zA-Z0-9_-]+/[a-zA-Z0-9_-]+"
+)
+
+
+def execution_to_ask(theirs: str, ours: str) -> str | None:
+    """The durable execution to ask Lambda about, for a Job made by execution id `theirs`, seen
+    from the execution `ours`; None when there is none to ask about.
+
+    A batch gives each event the id `<execution>#event-N/` (steps.PrefixedSteps): the execution
+    is what precedes `#`, and another event of our own batch is our own, running execution. From
+    a durable execution of Lambda's, only another durable execution ARN of the same function is
+    asked about (never a CLI run's id); from a local run (the testing runner's bare ids), only
+    another bare id."""
+    their, our = theirs.split("#", 1)[0], ours.split("#", 1)[0]
+    if not their or their == our:
+        return None
+    if _EXECUTION_ARN.fullmatch(our):
+        same = _EXECUTION_ARN.fullmatch(their) and _function_of(their) == _function_of(our)
+        return their if same else None
+    return None if their.startswith("arn:") else their
+
+
 def _function_of(execution: str) -> str | None:
     head = execution.split("/", 1)[0]
     return head.rsplit(":", 1)[0] if ":function:" in head else None

@@ -93,15 +93,15 @@ def is_finished(job: dict[str, Any]) -> bool:
 #: Durable execution statuses after which no code of that execution runs again: Lambda's
 #: GetDurableExecution answers SUCCEEDED, FAILED, TIMED_OUT or STOPPED once an execution has ended
 #: (Lambda API reference, GetDurableExecution: EndTimestamp "only present if the execution has
-#: completed"), DELETING while it is removed, and ResourceNotFoundException (GONE here) once its
-#: retention period is over. RUNNING, PAUSING and PAUSED executions may still act.
+#: completed"), and DELETING while it is removed (botocore's model of ExecutionStatus). RUNNING,
+#: PAUSING and PAUSED executions may still act. An execution Lambda does not find is not taken
+#: for ended: within a Job's start window its record cannot have expired (30 days' retention).
 ENDED_EXECUTION_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "DELETING"})
-EXECUTION_GONE = "GONE"
 
 
-def execution_ended(status: str | None) -> bool:
-    """Whether a durable execution with this status will never act again (None: unknown)."""
-    return status == EXECUTION_GONE or status in ENDED_EXECUTION_STATUSES
+def execution_ended(status: str) -> bool:
+    """Whether a durable execution with this status will never act again."""
+    return status in ENDED_EXECUTION_STATUSES
 
 
 def waits_to_start(job: dict[str, Any]) -> bool:

@@ -521,3 +521,43 @@ def test_a_kind_not_served_is_404_with_the_status_of_an_unknown_resource(
         "details": {},
         "code": 404,
     }
+
+
+# -- delete preconditions -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "failed"),
+    [
+        ({"uid": "00000000-0000-4000-8000-000000000001"}, "UID in precondition: 00000000-"),
+        ({"resourceVersion": "1"}, "ResourceVersion in precondition: 1, ResourceVersion in"),
+    ],
+    ids=["uid", "resourceVersion"],
+)
+def test_a_delete_whose_preconditions_fail_is_409_and_deletes_nothing(
+    core: client.CoreV1Api, change: dict[str, str], failed: str
+):
+    """Preconditions.Check (k8s.io/apiserver pkg/storage/interfaces.go) fails with an
+    InvalidObjError, which InterpretDeleteError answers as 409 Conflict."""
+    made = core.create_namespaced_config_map(NS, {"metadata": {"name": "seen"}, "data": {"a": "1"}})
+    seen = {"uid": made.metadata.uid, "resourceVersion": made.metadata.resource_version}
+
+    with pytest.raises(ApiException) as caught:
+        core.delete_namespaced_config_map(
+            "seen", NS, body=client.V1DeleteOptions(preconditions={**seen, **change})
+        )
+
+    body = failure(caught)
+    assert caught.value.status == 409 and body["reason"] == "Conflict"
+    assert body["message"].startswith(
+        'Operation cannot be fulfilled on configmaps "seen": StorageError: invalid object, '
+        f"Code: 4, Key: /registry/configmaps/{NS}/seen, ResourceVersion: 0, AdditionalErrorMsg: "
+        "Precondition failed: "
+    )
+    assert failed in body["message"]
+    assert core.read_namespaced_config_map("seen", NS).data == {"a": "1"}
+
+    core.delete_namespaced_config_map("seen", NS, body=client.V1DeleteOptions(preconditions=seen))
+    with pytest.raises(ApiException) as gone:
+        core.read_namespaced_config_map("seen", NS)
+    assert gone.value.status == 404

@@ -10,17 +10,33 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from typing import Any
 
 import pytest
 from aws_durable_execution_sdk_python.execution import InvocationStatus
+from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
 
 from kube_emulator import Fault, PodScript
-from migration_trigger.domain.jobspec import START_BY
-from tests.conftest import admin_client
+from migration_trigger.domain.events import parse_event
+from migration_trigger.domain.jobspec import START_BY, render_job
+from migration_trigger.domain.profiles import parse_profiles
+from tests.conftest import REGION, admin_client
 from tests.functional.deployment.test_failure_plumbing import alarms_on
 from tests.functional.orchestrator.conftest import World, profiles
+from tests.helpers import ROOT, sample_plan
+
+
+def manifests_template() -> dict[str, Any]:
+    """The Job template the function renders (k8s/templates/migration-job.yaml)."""
+    import yaml
+
+    loaded: dict[str, Any] = yaml.safe_load(
+        (ROOT / "k8s" / "templates" / "migration-job.yaml").read_text()
+    )
+    return loaded
+
 
 #: Every request a step makes through all its attempts: 5 client attempts, 5 step attempts.
 SPENT = 25
@@ -109,6 +125,38 @@ def test_a_suspended_job_whose_execution_has_ended_is_deleted_without_waiting(wo
     assert again.result["status"] == "succeeded", again.error
     assert "queued-0" not in names(again)
     assert left["metadata"]["name"] not in [j["metadata"]["name"] for j in world.jobs()]
+    asked = [call for call in world.iam.calls if call.action == "lambda:GetDurableExecution"]
+    assert asked and all(call.allowed for call in asked)
+
+
+def test_a_suspended_job_whose_execution_still_runs_is_waited_for(world: World):
+    """An execution Lambda reports RUNNING may yet start its Job: the queue waits behind it
+    (here until queueTimeoutSeconds) and does not delete it."""
+    release = threading.Event()
+
+    def still_working(_event: Any, _context: Any) -> dict[str, Any]:
+        release.wait(60)
+        return {}
+
+    with DurableFunctionTestRunner(
+        handler=still_working, region=REGION, store=world.executions
+    ) as other:
+        running = other.run_async(input="{}", execution_timeout=120, execution_name="running")
+        try:
+            trigger = parse_event(world.event("rds-instance-created.json"))
+            profile = parse_profiles(json.dumps(profiles()))["orders"]
+            left = sample_plan(profile, trigger)._replace(execution=running)
+            world.emulator.apply(
+                render_job(manifests_template(), left, start_by=time.time() + 3600)
+            )
+            world.set_profiles(profiles(queueTimeoutSeconds=30))
+
+            again = world.run(world.event("manual-retrigger.json"), name="next")
+        finally:
+            release.set()
+
+    assert "timed_out: waited 30s behind" in (again.error or "")
+    assert left.name in [j["metadata"]["name"] for j in world.jobs()]
     asked = [call for call in world.iam.calls if call.action == "lambda:GetDurableExecution"]
     assert asked and all(call.allowed for call in asked)
 
