@@ -203,7 +203,7 @@ class LocalStack:
         ).start()
         self._started.append(self.emulator.stop)
         manifests = []
-        for name in ("namespace.yaml", "rbac.yaml", "admission-policy.yaml"):
+        for name in ("namespace.yaml", "rbac.yaml", "validating-admission-policy.yaml"):
             manifests += list(yaml.safe_load_all((ROOT / "k8s" / name).read_text()))
         self.emulator.apply_all(manifests)
         self._aws_world()

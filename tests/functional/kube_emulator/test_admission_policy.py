@@ -1,7 +1,8 @@
-"""k8s/admission-policy.yaml, enforced by the emulator as kube-apiserver enforces it.
+"""k8s/validating-admission-policy.yaml, enforced by the emulator as kube-apiserver enforces it.
 
-The ValidatingAdmissionPolicy confines what the function's group (`migration-trigger`) may create:
-a request it denies answers 422 Invalid, `jobs.batch "<name>" is forbidden: ValidatingAdmissionPolicy
+Its two ValidatingAdmissionPolicies confine the Jobs and Secrets the function's group
+(`migration-trigger`) may create: a request one denies answers 422 Invalid,
+`jobs.batch "<name>" is forbidden: ValidatingAdmissionPolicy
 '<policy>' with binding '<binding>' denied request: <message>`, the sentence after "forbidden: "
 repeated as the Status' only cause (k8s.io/apiserver pkg/admission/plugin/policy/validating/
 dispatcher.go, admission.NewForbidden in pkg/admission/errors.go, reasonToCode in
@@ -33,18 +34,27 @@ from tests.helpers import ROOT, manifests, sample_plan, sts_for_tokens
 
 NS = "migrations"
 POLICY = "migration-trigger-jobs"
+SECRETS_POLICY = "migration-trigger-secrets"
 PARAMS = "migration-trigger-job-policy"
 DENIED = f"ValidatingAdmissionPolicy '{POLICY}' with binding '{POLICY}' denied request: "
 TEMPLATE = yaml.safe_load((ROOT / "k8s" / "templates" / "migration-job.yaml").read_text())
 EXAMPLES = (ROOT / "k8s" / "profiles" / "examples.json").read_text()
 KUBECTL = shutil.which("kubectl")
 ALLOWED = "ghcr.io/example/, docker.io/flyway/, docker.io/arigaio/, ghcr.io/amacneil/"
+SELINUX = (
+    "seLinuxOptions must set no user or role and a type from container_t, container_init_t, "
+    "container_kvm_t, container_engine_t (pod or container): "
+)
+APPARMOR = (
+    "AppArmor profiles must be RuntimeDefault or Localhost (pod, container or "
+    "container.apparmor.security.beta.kubernetes.io annotation): "
+)
 
 
 @pytest.fixture
 def policy_loaded(emulator: Emulator) -> Emulator:
     """The namespace, the function's RBAC and the admission policy, as `kubectl apply -f k8s/`."""
-    emulator.apply_all(manifests("namespace.yaml", "rbac.yaml", "admission-policy.yaml"))
+    emulator.apply_all(manifests("namespace.yaml", "rbac.yaml", "validating-admission-policy.yaml"))
     return emulator
 
 
@@ -68,6 +78,21 @@ def as_admin(policy_loaded: Emulator, token: str) -> Iterator[client.BatchV1Api]
     """BatchV1Api of a cluster admin: not in the group, so not subject to the policy."""
     for api in api_client(policy_loaded, token):
         yield client.BatchV1Api(api)
+
+
+@pytest.fixture
+def function_core(policy_loaded: Emulator) -> Iterator[client.CoreV1Api]:
+    """CoreV1Api authenticated as the function (group `migration-trigger`)."""
+    token = eks_token(sts_for_tokens("eu-west-1", assume_function_role()), CLUSTER)
+    for api in api_client(policy_loaded, token):
+        yield client.CoreV1Api(api)
+
+
+@pytest.fixture
+def admin_core(policy_loaded: Emulator, token: str) -> Iterator[client.CoreV1Api]:
+    """CoreV1Api of a cluster admin: not in the group, so not subject to the policies."""
+    for api in api_client(policy_loaded, token):
+        yield client.CoreV1Api(api)
 
 
 def plan_for(profile: Profile) -> jobspec.JobPlan:
@@ -103,16 +128,27 @@ def refusal(error: ApiException) -> dict[str, Any]:
     return body
 
 
-def assert_denied(error: ApiException, name: str, message: str) -> None:
+def assert_denied(
+    error: ApiException,
+    name: str,
+    message: str,
+    *,
+    policy: str = POLICY,
+    group: str = "batch",
+    kind: str = "jobs",
+) -> None:
     status = refusal(error)
-    cause = DENIED + message
+    cause = (
+        f"ValidatingAdmissionPolicy '{policy}' with binding '{policy}' denied request: {message}"
+    )
+    qualified = f"{kind}.{group}" if group else kind
     assert error.status == 422
     assert status["reason"] == "Invalid"
-    assert status["message"] == f'jobs.batch "{name}" is forbidden: {cause}'
+    assert status["message"] == f'{qualified} "{name}" is forbidden: {cause}'
     assert status["details"] == {
         "name": name,
-        "group": "batch",
-        "kind": "jobs",
+        "group": group,
+        "kind": kind,
         "causes": [{"message": cause}],
     }
 
@@ -203,6 +239,96 @@ def test_a_job_with_a_foreign_image_created_as_the_function_is_refused_with_the_
             id="hostPath",
         ),
         pytest.param(
+            lambda job: pod(job)["securityContext"].update(runAsUser=0),
+            "the pod must not set runAsUser: 0 (securityContext)",
+            id="pod-runAsUser-0",
+        ),
+        pytest.param(
+            lambda job: container(job).update(
+                ports=[{"containerPort": 8080, "hostPort": 8080, "protocol": "TCP"}]
+            ),
+            "containers must not use a hostPort (absent or 0): migrate",
+            id="hostPort",
+        ),
+        pytest.param(
+            lambda job: (
+                pod(job).update(hostUsers=False),
+                container(job)["securityContext"].update(procMount="Unmasked"),
+            ),
+            "containers must use procMount Default: migrate",
+            id="procMount-Unmasked",
+        ),
+        pytest.param(
+            # The API server accepts hostProcess only with hostNetwork: the hostProcess message
+            # comes first.
+            lambda job: (
+                pod(job).update(hostNetwork=True),
+                pod(job)["securityContext"].update(windowsOptions={"hostProcess": True}),
+            ),
+            "windowsOptions.hostProcess is not allowed (pod or container): the pod",
+            id="pod-hostProcess",
+        ),
+        pytest.param(
+            lambda job: (
+                pod(job).update(hostNetwork=True),
+                container(job)["securityContext"].update(windowsOptions={"hostProcess": True}),
+            ),
+            "windowsOptions.hostProcess is not allowed (pod or container): migrate",
+            id="container-hostProcess",
+        ),
+        pytest.param(
+            lambda job: pod(job)["securityContext"].update(
+                sysctls=[{"name": "kernel.msgmax", "value": "65536"}]
+            ),
+            "sysctls are not allowed: kernel.msgmax",
+            id="sysctl-unsafe",
+        ),
+        pytest.param(
+            lambda job: pod(job)["securityContext"].update(
+                sysctls=[{"name": "net.ipv4.tcp_syncookies", "value": "1"}]
+            ),
+            "sysctls are not allowed: net.ipv4.tcp_syncookies",
+            id="sysctl-even-a-safe-one",
+        ),
+        pytest.param(
+            lambda job: pod(job)["securityContext"].update(seLinuxOptions={"type": "spc_t"}),
+            f"{SELINUX}the pod",
+            id="pod-seLinux-type-spc_t",
+        ),
+        pytest.param(
+            lambda job: container(job)["securityContext"].update(
+                seLinuxOptions={"type": "container_t", "user": "system_u"}
+            ),
+            f"{SELINUX}migrate",
+            id="container-seLinux-user",
+        ),
+        pytest.param(
+            lambda job: container(job)["securityContext"].update(
+                seLinuxOptions={"role": "system_r"}
+            ),
+            f"{SELINUX}migrate",
+            id="container-seLinux-role",
+        ),
+        pytest.param(
+            lambda job: pod(job)["securityContext"].update(appArmorProfile={"type": "Unconfined"}),
+            f"{APPARMOR}the pod",
+            id="pod-appArmor-unconfined",
+        ),
+        pytest.param(
+            lambda job: container(job)["securityContext"].update(
+                appArmorProfile={"type": "Unconfined"}
+            ),
+            f"{APPARMOR}migrate",
+            id="container-appArmor-unconfined",
+        ),
+        pytest.param(
+            lambda job: job["spec"]["template"]["metadata"].update(
+                annotations={"container.apparmor.security.beta.kubernetes.io/migrate": "unconfined"}
+            ),
+            f"{APPARMOR}container.apparmor.security.beta.kubernetes.io/migrate",
+            id="appArmor-annotation-unconfined",
+        ),
+        pytest.param(
             lambda job: pod(job).update(serviceAccountName="cluster-admin-sa"),
             f"service account cluster-admin-sa is not allowed (default, migration-runner; "
             f"ConfigMap {PARAMS})",
@@ -265,6 +391,34 @@ def test_a_user_outside_the_group_is_not_subject_to_the_policy(as_admin: client.
     assert created.spec.template.spec.host_network is True
 
 
+def test_a_job_with_allowed_values_of_the_pod_security_fields_is_admitted(
+    as_function: client.BatchV1Api,
+):
+    """The allowed values are not mistaken for forbidden ones: hostPort 0, procMount Default,
+    hostProcess false, an allowed SELinux type, RuntimeDefault and Localhost AppArmor."""
+    job = product_job()
+    context = container(job)["securityContext"]
+    container(job)["ports"] = [{"containerPort": 8080, "hostPort": 0}]
+    context.update(
+        procMount="Default",
+        windowsOptions={"hostProcess": False},
+        seLinuxOptions={"type": "container_t", "level": "s0:c123,c456"},
+        appArmorProfile={"type": "Localhost", "localhostProfile": "k8s-migrate"},
+    )
+    pod(job)["securityContext"].update(
+        seLinuxOptions={"type": "container_init_t"},
+        appArmorProfile={"type": "RuntimeDefault"},
+        sysctls=[],
+    )
+    job["spec"]["template"]["metadata"]["annotations"] = {
+        "container.apparmor.security.beta.kubernetes.io/migrate": "localhost/k8s-migrate"
+    }
+
+    created = as_function.create_namespaced_job(NS, job)
+
+    assert created.metadata.name == job["metadata"]["name"]
+
+
 def test_the_product_own_job_passes_a_dry_run_and_a_refused_dry_run_writes_nothing(
     as_function: client.BatchV1Api, policy_loaded: Emulator
 ):
@@ -279,6 +433,84 @@ def test_the_product_own_job_passes_a_dry_run_and_a_refused_dry_run_writes_nothi
     assert refused.value.status == 422
     jobs, _ = policy_loaded.store.select(policy_loaded.store_types["jobs"], NS)
     assert jobs == []
+
+
+def service_account_token_secret(name: str) -> dict[str, Any]:
+    """What a stolen role would write to read migration-runner's token: the token controller fills
+    in a token for the service account the annotation names."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "annotations": {"kubernetes.io/service-account.name": "migration-runner"},
+        },
+        "type": "kubernetes.io/service-account-token",
+    }
+
+
+def test_a_service_account_token_secret_created_as_the_function_is_refused(
+    function_core: client.CoreV1Api, policy_loaded: Emulator
+):
+    with pytest.raises(ApiException) as refused:
+        function_core.create_namespaced_secret(NS, service_account_token_secret("runner-token"))
+
+    assert_denied(
+        refused.value,
+        "runner-token",
+        "the group migration-trigger may only write Secrets of type Opaque, not "
+        "kubernetes.io/service-account-token",
+        policy=SECRETS_POLICY,
+        group="",
+        kind="secrets",
+    )
+    secrets, _ = policy_loaded.store.select(policy_loaded.store_types["secrets"], NS)
+    assert secrets == []
+
+
+def test_a_secret_without_a_job_owner_created_as_the_function_is_refused(
+    function_core: client.CoreV1Api,
+):
+    """A Secret written without `type` is defaulted to Opaque before admission: the owner rule
+    is what refuses it."""
+    secret = {"metadata": {"name": "loose", "namespace": NS}, "stringData": {"k": "v"}}
+
+    with pytest.raises(ApiException) as refused:
+        function_core.create_namespaced_secret(NS, secret)
+
+    assert_denied(
+        refused.value,
+        "loose",
+        "the group migration-trigger may only write Secrets owned by a batch/v1 Job "
+        "(metadata.ownerReferences)",
+        policy=SECRETS_POLICY,
+        group="",
+        kind="secrets",
+    )
+
+
+def test_the_products_credentials_secret_created_as_the_function_is_admitted(
+    as_function: client.BatchV1Api, function_core: client.CoreV1Api
+):
+    """jobspec.render_secret's Secret: type Opaque, owned by the Job just created."""
+    profile = parse_profiles(EXAMPLES)["dbmate"]
+    plan = plan_for(profile)
+    job = as_function.create_namespaced_job(NS, jobspec.render_job(TEMPLATE, plan))
+    secret = jobspec.render_secret(plan, job.metadata.uid, {"DATABASE_URL": "postgres://x"})
+
+    created = function_core.create_namespaced_secret(NS, secret)
+
+    assert created.type == "Opaque"
+    assert created.metadata.owner_references[0].uid == job.metadata.uid
+
+
+def test_a_user_outside_the_group_may_create_a_service_account_token_secret(
+    admin_core: client.CoreV1Api,
+):
+    created = admin_core.create_namespaced_secret(NS, service_account_token_secret("admin-token"))
+
+    assert created.type == "kubernetes.io/service-account-token"
 
 
 def test_a_missing_params_configmap_refuses_every_job_of_the_group(
@@ -400,7 +632,7 @@ def test_policies_are_served_cluster_scoped(policy_loaded: Emulator, token: str)
         policies = registration.list_validating_admission_policy()
         binding = registration.read_validating_admission_policy_binding(POLICY)
 
-    assert [p.metadata.name for p in policies.items] == [POLICY]
+    assert sorted(p.metadata.name for p in policies.items) == [POLICY, SECRETS_POLICY]
     assert binding.spec.param_ref.name == PARAMS
     assert binding.spec.validation_actions == ["Deny"]
 
@@ -408,8 +640,8 @@ def test_policies_are_served_cluster_scoped(policy_loaded: Emulator, token: str)
 def test_kubectl_applies_the_manifest_and_shows_the_denial_to_the_function(
     emulator: Emulator, kubeconfig: Path, tmp_path: Path
 ):
-    """`kubectl apply -f k8s/admission-policy.yaml` (discovery, OpenAPI, the three kinds); then
-    kubectl, as the function, prints the API server's message for a foreign image."""
+    """`kubectl apply -f k8s/validating-admission-policy.yaml` (discovery, OpenAPI, the three
+    kinds); then kubectl, as the function, prints the API server's message for a foreign image."""
     assert KUBECTL, "kubectl is installed by scripts/setup.sh"
     emulator.apply_all(manifests("namespace.yaml", "rbac.yaml"))
 
@@ -422,7 +654,8 @@ def test_kubectl_applies_the_manifest_and_shows_the_denial_to_the_function(
             check=False,
         )
 
-    applied = kubectl(kubeconfig, "apply", "-f", str(ROOT / "k8s" / "admission-policy.yaml"))
+    manifest_path = ROOT / "k8s" / "validating-admission-policy.yaml"
+    applied = kubectl(kubeconfig, "apply", "-f", str(manifest_path))
     token = eks_token(sts_for_tokens("eu-west-1", assume_function_role()), CLUSTER)
     function = tmp_path / "function-kubeconfig"
     function.write_text(json.dumps(emulator.kubeconfig(token=token, namespace=NS)))
@@ -436,6 +669,8 @@ def test_kubectl_applies_the_manifest_and_shows_the_denial_to_the_function(
         f"configmap/{PARAMS} created",
         f"validatingadmissionpolicy.admissionregistration.k8s.io/{POLICY} created",
         f"validatingadmissionpolicybinding.admissionregistration.k8s.io/{POLICY} created",
+        f"validatingadmissionpolicy.admissionregistration.k8s.io/{SECRETS_POLICY} created",
+        f"validatingadmissionpolicybinding.admissionregistration.k8s.io/{SECRETS_POLICY} created",
     ]
     assert refused.returncode == 1
     assert refused.stderr.startswith(

@@ -166,7 +166,7 @@ def world(
     """An opted-in RDS instance with an RDS-managed secret, a topic with a queue, and the cluster."""
     # The project's manifests as `kubectl apply -f k8s/` installs them: every Job the function
     # creates here passes the admission policy, as on EKS.
-    emulator.apply_all(manifests("namespace.yaml", "rbac.yaml", "admission-policy.yaml"))
+    emulator.apply_all(manifests("namespace.yaml", "rbac.yaml", "validating-admission-policy.yaml"))
     create_eks_cluster(
         eks=boto3.client("eks"),
         name=CLUSTER,

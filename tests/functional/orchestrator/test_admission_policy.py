@@ -1,5 +1,5 @@
-"""The function under k8s/admission-policy.yaml (the world applies it, as `kubectl apply -f k8s/`
-does): its own Jobs pass, a foreign image does not.
+"""The function under k8s/validating-admission-policy.yaml (the world applies it, as
+`kubectl apply -f k8s/` does): its own Jobs and credentials Secret pass, a foreign image does not.
 
 The emulator enforces the ValidatingAdmissionPolicy as kube-apiserver does (kube_emulator/
 admission.py): the function's create of a Job whose image is from a registry outside the
@@ -63,3 +63,13 @@ def test_the_secret_arn_mode_runs_as_its_listed_service_account(world: World):
     assert run.result["status"] == "succeeded", run.error
     (job,) = world.jobs()
     assert job["spec"]["template"]["spec"]["serviceAccountName"] == "migration-runner"
+
+
+def test_the_ephemeral_credentials_secret_passes_the_secrets_policy(world: World):
+    """migration-trigger-secrets admits what jobspec.render_secret writes: type Opaque, owned by
+    the Job."""
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.result["status"] == "succeeded", run.error
+    (create,) = world.emulator.requests.find("POST", "/secrets$")
+    assert create.status == 201
