@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +26,20 @@ def manifests(*names: str) -> list[dict[str, Any]]:
     for name in names:
         docs += [d for d in yaml.safe_load_all((ROOT / "k8s" / name).read_text()) if d]
     return docs
+
+
+def kubectl(kubeconfig: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run kubectl (Debian's kubernetes-client, installed by scripts/setup.sh) with a kubeconfig;
+    its exit status is the caller's to check."""
+    found = shutil.which("kubectl")
+    assert found, "kubectl is installed by scripts/setup.sh"
+    return subprocess.run(
+        [found, "--kubeconfig", str(kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def sample_plan(profile: Any, trigger: Any = None, *, suffix: str = "") -> Any:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,7 @@ from migration_trigger.adapters.eks_auth import eks_token
 from migration_trigger.domain import jobspec
 from migration_trigger.domain.profiles import Profile, parse_profiles
 from tests.conftest import CLUSTER, assume_function_role
-from tests.helpers import ROOT, manifests, sample_plan, sts_for_tokens
+from tests.helpers import ROOT, kubectl, manifests, sample_plan, sts_for_tokens
 
 NS = "migrations"
 POLICY = "migration-trigger-jobs"
@@ -39,7 +37,6 @@ PARAMS = "migration-trigger-job-policy"
 DENIED = f"ValidatingAdmissionPolicy '{POLICY}' with binding '{POLICY}' denied request: "
 TEMPLATE = yaml.safe_load((ROOT / "k8s" / "templates" / "migration-job.yaml").read_text())
 EXAMPLES = (ROOT / "k8s" / "profiles" / "examples.json").read_text()
-KUBECTL = shutil.which("kubectl")
 ALLOWED = "ghcr.io/example/, docker.io/flyway/, docker.io/arigaio/, ghcr.io/amacneil/"
 SELINUX = (
     "seLinuxOptions must set no user or role and a type from container_t, container_init_t, "
@@ -642,17 +639,7 @@ def test_kubectl_applies_the_manifest_and_shows_the_denial_to_the_function(
 ):
     """`kubectl apply -f k8s/validating-admission-policy.yaml` (discovery, OpenAPI, the three
     kinds); then kubectl, as the function, prints the API server's message for a foreign image."""
-    assert KUBECTL, "kubectl is installed by scripts/setup.sh"
     emulator.apply_all(manifests("namespace.yaml", "rbac.yaml"))
-
-    def kubectl(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [KUBECTL, "--kubeconfig", str(config), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
 
     manifest_path = ROOT / "k8s" / "validating-admission-policy.yaml"
     applied = kubectl(kubeconfig, "apply", "-f", str(manifest_path))

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,12 +19,11 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from kube_emulator import Emulator, PodScript, ScriptedRunner, StaticToken
-from tests.helpers import eventually
+from tests.helpers import eventually, kubectl
 
 NS = "migrations"
 JOBS = f"/apis/batch/v1/namespaces/{NS}/jobs"
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
-KUBECTL = shutil.which("kubectl")
 
 
 def job(name: str, *, labels: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
@@ -60,17 +57,6 @@ def get_raw(api: client.ApiClient, path: str, *, accept: str, **query: str) -> b
     data: bytes = response.read()
     assert response.status == 200, data
     return data
-
-
-def kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    assert KUBECTL, "kubectl is installed by scripts/setup.sh"
-    return subprocess.run(
-        [KUBECTL, "--kubeconfig", str(kubeconfig), *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
 
 
 @pytest.fixture
