@@ -28,7 +28,9 @@ def manifests(*names: str) -> list[dict[str, Any]]:
     return docs
 
 
-def kubectl(kubeconfig: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_kubectl(
+    kubeconfig: Path, *args: str, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
     """Run kubectl (Debian's kubernetes-client, installed by scripts/setup.sh) with a kubeconfig;
     its exit status is the caller's to check."""
     found = shutil.which("kubectl")

@@ -28,7 +28,7 @@ from migration_trigger.adapters.eks_auth import eks_token
 from migration_trigger.domain import jobspec
 from migration_trigger.domain.profiles import Profile, parse_profiles
 from tests.conftest import CLUSTER, assume_function_role
-from tests.helpers import ROOT, kubectl, manifests, sample_plan, sts_for_tokens
+from tests.helpers import ROOT, manifests, run_kubectl, sample_plan, sts_for_tokens
 
 NS = "migrations"
 POLICY = "migration-trigger-jobs"
@@ -642,14 +642,14 @@ def test_kubectl_applies_the_manifest_and_shows_the_denial_to_the_function(
     emulator.apply_all(manifests("namespace.yaml", "rbac.yaml"))
 
     manifest_path = ROOT / "k8s" / "validating-admission-policy.yaml"
-    applied = kubectl(kubeconfig, "apply", "-f", str(manifest_path))
+    applied = run_kubectl(kubeconfig, "apply", "-f", str(manifest_path), timeout=60)
     token = eks_token(sts_for_tokens("eu-west-1", assume_function_role()), CLUSTER)
     function = tmp_path / "function-kubeconfig"
     function.write_text(json.dumps(emulator.kubeconfig(token=token, namespace=NS)))
     job = product_job(image="registry.evil.example/miner:latest")
     manifest = tmp_path / "job.json"
     manifest.write_text(json.dumps(job))
-    refused = kubectl(function, "create", "-f", str(manifest))
+    refused = run_kubectl(function, "create", "-f", str(manifest), timeout=60)
 
     assert applied.returncode == 0, applied.stderr
     assert applied.stdout.splitlines() == [

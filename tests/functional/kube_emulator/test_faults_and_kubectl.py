@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ from migration_trigger.adapters.eks_auth import eks_token
 from migration_trigger.adapters.kube import KubeClient
 from migration_trigger.errors import KubernetesError
 from tests.conftest import CLUSTER, assume_function_role
-from tests.helpers import eventually, manifests, sts_for_tokens
+from tests.helpers import eventually, manifests, run_kubectl, sts_for_tokens
 
 CONFIGMAPS = "/api/v1/namespaces/migrations/configmaps"
 SECRETS = "/api/v1/namespaces/migrations/secrets"
@@ -105,18 +103,9 @@ def test_registry_records_requests_and_redacts_secret_values(emulator: Emulator,
 
 # -- kubectl -----------------------------------------------------------------------------------
 
-KUBECTL = shutil.which("kubectl")
-
 
 def kubectl(kubeconfig: Path, *args: str) -> str:
-    assert KUBECTL, "kubectl is installed by scripts/setup.sh"
-    done = subprocess.run(
-        [KUBECTL, "--kubeconfig", str(kubeconfig), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_kubectl(kubeconfig, *args, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -169,13 +158,7 @@ def test_kubectl_as_the_function_role_meets_project_rbac(emulator: Emulator, tmp
     config = tmp_path / "function-kubeconfig"
     config.write_text(json.dumps(emulator.kubeconfig(token=token, namespace="default")))
 
-    denied = subprocess.run(
-        [KUBECTL or "kubectl", "--kubeconfig", str(config), "get", "jobs", "-n", "default"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    denied = run_kubectl(config, "get", "jobs", "-n", "default", timeout=60)
     allowed = kubectl(config, "get", "jobs", "-n", "migrations")
 
     assert denied.returncode != 0

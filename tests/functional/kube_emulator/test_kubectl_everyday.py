@@ -22,7 +22,7 @@ import yaml
 from kube_emulator import Emulator, PodScript, ScriptedRunner
 from migration_trigger.adapters.eks_auth import eks_token
 from tests.conftest import CLUSTER, assume_function_role
-from tests.helpers import ROOT, manifests, sts_for_tokens
+from tests.helpers import ROOT, manifests, run_kubectl, sts_for_tokens
 
 pytestmark = pytest.mark.kubectl
 
@@ -42,19 +42,8 @@ def job_file(tmp_path: Path) -> Path:
     return path
 
 
-def run(kubeconfig: Path, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    assert KUBECTL, "kubectl is installed by scripts/setup.sh"
-    return subprocess.run(
-        [KUBECTL, "--kubeconfig", str(kubeconfig), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def kubectl(kubeconfig: Path, *args: str, timeout: float = 30) -> str:
-    done = run(kubeconfig, *args, timeout=timeout)
+    done = run_kubectl(kubeconfig, *args, timeout=timeout)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -149,7 +138,7 @@ def test_wait_for_complete_times_out_when_the_job_fails(
     runner.when(PodScript(exit_code=1), job_name=JOB)
     apply_job(kubeconfig, job_file)
 
-    done = run(kubeconfig, "wait", f"job/{JOB}", "--for=condition=complete", "--timeout=2s")
+    done = run_kubectl(kubeconfig, "wait", f"job/{JOB}", "--for=condition=complete", "--timeout=2s")
 
     assert done.returncode == 1
     assert "timed out waiting for the condition" in done.stderr
@@ -239,7 +228,7 @@ def test_auth_can_i_answers_from_the_projects_rbac(
 ):
     """SelfSubjectAccessReview: yes (exit 0) when a rule allows it, a bare no (exit 1) when none
     does, since RBAC has no opinion and so gives no reason (kubectl pkg/cmd/auth/cani.go)."""
-    done = run(function_kubeconfig, "auth", "can-i", *args)
+    done = run_kubectl(function_kubeconfig, "auth", "can-i", *args)
 
     assert (done.stdout, done.returncode) == (f"{answer}\n", 0 if answer == "yes" else 1), (
         done.stderr
@@ -249,7 +238,7 @@ def test_auth_can_i_answers_from_the_projects_rbac(
 def test_access_review_reports_the_binding_that_allows(
     emulator: Emulator, function_kubeconfig: Path
 ):
-    run(function_kubeconfig, "auth", "can-i", "create", "jobs")
+    run_kubectl(function_kubeconfig, "auth", "can-i", "create", "jobs")
 
     (review,) = emulator.requests.find("POST", "/selfsubjectaccessreviews$")
     assert review.status == 201

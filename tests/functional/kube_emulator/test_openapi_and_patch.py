@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from kubernetes.client.rest import ApiException, RESTResponse
 
 from kube_emulator import Emulator, PodScript, ScriptedRunner
 from kube_emulator.resources import RESOURCE_TYPES
-from tests.helpers import eventually
+from tests.helpers import eventually, run_kubectl
 
 NS = "migrations"
 V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
@@ -627,18 +626,10 @@ def test_server_side_apply_refusals_answer_as_the_api_server(
 
 # -- kubectl -----------------------------------------------------------------------------------------
 
-KUBECTL = shutil.which("kubectl")
 
-
-def run_kubectl(kubeconfig: Path, cache: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    assert KUBECTL, "kubectl is installed by scripts/setup.sh"
-    return subprocess.run(
-        [KUBECTL, "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def cached_kubectl(kubeconfig: Path, cache: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """kubectl with its discovery and OpenAPI cache in `cache`."""
+    return run_kubectl(kubeconfig, "--cache-dir", str(cache), *args, timeout=60)
 
 
 @pytest.mark.kubectl
@@ -656,23 +647,23 @@ def test_kubectl_apply_validates_and_patches_with_the_openapi_document(
     first = job("from-apply", app="migrate")
     manifest.write_text(yaml.safe_dump(first))
 
-    created = run_kubectl(kubeconfig, cache, "apply", "-f", str(manifest))
+    created = cached_kubectl(kubeconfig, cache, "apply", "-f", str(manifest))
     second = copy.deepcopy(first)
     second["metadata"]["labels"]["tier"] = "db"
     manifest.write_text(yaml.safe_dump(second))
-    configured = run_kubectl(kubeconfig, cache, "apply", "-f", str(manifest))
-    labels = run_kubectl(
+    configured = cached_kubectl(kubeconfig, cache, "apply", "-f", str(manifest))
+    labels = cached_kubectl(
         kubeconfig, cache, "get", "job", "from-apply", "-o", "jsonpath={.metadata.labels}"
     )
     bad = job("typo")
     bad["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
     (tmp_path / "typo.yaml").write_text(yaml.safe_dump(bad))
-    refused = run_kubectl(kubeconfig, cache, "apply", "-f", str(tmp_path / "typo.yaml"))
+    refused = cached_kubectl(kubeconfig, cache, "apply", "-f", str(tmp_path / "typo.yaml"))
     (tmp_path / "ssa.yaml").write_text(yaml.safe_dump(job("server-side", app="migrate")))
-    server_side = run_kubectl(
+    server_side = cached_kubectl(
         kubeconfig, cache, "apply", "--server-side", "-f", str(tmp_path / "ssa.yaml")
     )
-    explained = run_kubectl(kubeconfig, cache, "explain", "job.spec.backoffLimit")
+    explained = cached_kubectl(kubeconfig, cache, "explain", "job.spec.backoffLimit")
 
     assert created.returncode == 0, created.stderr
     assert "job.batch/from-apply created" in created.stdout

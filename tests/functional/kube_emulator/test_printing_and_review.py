@@ -19,7 +19,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from kube_emulator import Emulator, PodScript, ScriptedRunner, StaticToken
-from tests.helpers import eventually, kubectl
+from tests.helpers import eventually, run_kubectl
 
 NS = "migrations"
 JOBS = f"/apis/batch/v1/namespaces/{NS}/jobs"
@@ -200,7 +200,7 @@ def test_wide_output_prints_the_selector_as_format_label_selector(
         NS, job("picky", labels=labels, suspend=True, manualSelector=True, selector=selector)
     )
 
-    done = kubectl(kubeconfig, "get", "job", "picky", "-o", "wide")
+    done = run_kubectl(kubeconfig, "get", "job", "picky", "-o", "wide")
 
     assert done.returncode == 0, done.stderr
     header, row = done.stdout.splitlines()
@@ -220,7 +220,7 @@ def test_age_under_two_seconds_in_the_future_is_0s_not_invalid(
     stamped = created.metadata.creation_timestamp.timestamp()
     emulator.advance_clock(stamped - 1.9 - emulator.clock())
 
-    done = kubectl(kubeconfig, "get", "job", "early")
+    done = run_kubectl(kubeconfig, "get", "job", "early")
 
     assert done.returncode == 0, done.stderr
     header, row = done.stdout.splitlines()
@@ -337,7 +337,7 @@ def test_kubectl_auth_can_i_prints_the_missing_role(orphan: tuple[client.ApiClie
     """`no - <reason>` (kubectl pkg/cmd/auth/cani.go)."""
     _, kubeconfig = orphan
 
-    done = kubectl(kubeconfig, "auth", "can-i", "create", "jobs")
+    done = run_kubectl(kubeconfig, "auth", "can-i", "create", "jobs")
 
     assert (done.stdout, done.returncode) == (f"no - {MISSING}\n", 1), done.stderr
 
@@ -455,7 +455,7 @@ def test_can_i_on_a_url_is_matched_against_non_resource_urls(
 ):
     """RuleAllows for a non-resource request: the verb and NonResourceURLMatches (exact, "*",
     or a prefix ending in "*"; pkg/apis/rbac/v1/evaluation_helpers.go)."""
-    done = kubectl(prober_kubeconfigs[user], "auth", "can-i", verb, url)
+    done = run_kubectl(prober_kubeconfigs[user], "auth", "can-i", verb, url)
 
     assert (done.stdout, done.returncode) == (f"{answer}\n", 0 if answer == "yes" else 1), (
         done.stderr
@@ -466,6 +466,6 @@ def test_cluster_admin_may_get_any_url(kubeconfig: Path):
     """The bootstrap cluster-admin ClusterRole grants `nonResourceURLs: ["*"]` with every verb
     (plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go); the tests' admins are bound to
     it through a group, not system:masters."""
-    done = kubectl(kubeconfig, "auth", "can-i", "get", "/healthz")
+    done = run_kubectl(kubeconfig, "auth", "can-i", "get", "/healthz")
 
     assert done.stdout.strip() == "yes", done.stderr
