@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local_stack.net import free_port
+
 #: Where a dockerd of ours keeps its images between runs (the stand-in image is built once).
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "migration-trigger"
 #: Seconds a dockerd of ours may take to answer, and to stop once asked.
@@ -75,13 +77,6 @@ def _mounts_under(directory: Path) -> list[str]:
     prefix = f"{directory}/"
     points = (line.split()[1] for line in Path("/proc/mounts").read_text().splitlines())
     return [point for point in points if point.startswith(prefix)]
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 (free now: the caller binds it soon after)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

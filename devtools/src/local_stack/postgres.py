@@ -6,11 +6,12 @@ import contextlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from local_stack.net import free_port
 
 _SEARCH = ["/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"]
 
@@ -30,17 +31,11 @@ def _binary(name: str) -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class LocalPostgres:
     """Start with `start()`, stop with `stop()` (or use as a context manager)."""
 
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     directory: Path = field(init=False)
     _as_user: list[str] = field(init=False, default_factory=list)
 

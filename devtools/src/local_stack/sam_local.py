@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from local_stack.demo import DemoError, check, notifications, public_tables, say, stage
-from local_stack.docker_engine import DockerUnavailableError, engine_for_sam, free_port
+from local_stack.docker_engine import DockerUnavailableError, engine_for_sam
+from local_stack.net import free_port
 from local_stack.runtime_image import ImageBuildError, emulation, ensure_image, host_architecture
 from local_stack.stack import ACCOUNT, CLUSTER, REGION, LocalStack, demo_profiles
 from local_stack.template import ROOT, deployed, load, resolve
