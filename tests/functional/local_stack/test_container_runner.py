@@ -137,7 +137,10 @@ def test_orders_example_migrates_real_postgres_in_a_container(
     assert eventually(lambda: not containers(engine, runner), timeout=10)
 
 
+# One stream: `docker logs` relays a container's stdout and stderr separately, so lines written
+# to both can arrive out of order; the probe's error must come after "written".
 PROBE = """
+exec 2>&1
 id -u; id -g
 grep -E '^(CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status
 echo written > /tmp/probe && cat /tmp/probe
