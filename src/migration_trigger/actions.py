@@ -37,7 +37,7 @@ from migration_trigger.domain.profiles import CredentialMode
 from migration_trigger.domain.result import MAX_TAIL_BYTES, Result, Status, keep_end, printable
 from migration_trigger.domain.schedule import start_window
 from migration_trigger.errors import AwsError, KubernetesError
-from migration_trigger.ports import Services
+from migration_trigger.ports import Jobs, Services
 from migration_trigger.records import (
     Declined,
     Launched,
@@ -264,7 +264,7 @@ def jobs_ahead(plan: jobspec.JobPlan, services: Services) -> Queue:
     orphans: list[str] = []
     for job in earlier:
         why = _left_behind(job, plan, services)
-        if why is not None and _delete_left_behind(job, why, plan, services):
+        if why is not None and _delete_left_behind(gateway, job, why, plan, services):
             orphans.append(job["metadata"]["name"])
     return Queue(
         ahead=tuple(j["metadata"]["name"] for j in earlier if j["metadata"]["name"] not in orphans),
@@ -296,14 +296,14 @@ def _left_behind(job: dict[str, Any], plan: jobspec.JobPlan, services: Services)
 
 
 def _delete_left_behind(
-    job: dict[str, Any], why: str, plan: jobspec.JobPlan, services: Services
+    gateway: Jobs, job: dict[str, Any], why: str, plan: jobspec.JobPlan, services: Services
 ) -> bool:
     """Delete a Job ahead that will never start, only as it was seen (uid and resourceVersion
     preconditions): one re-created at its name, or un-suspended meanwhile, is kept. Whether it
     was deleted; if not, the queue waits behind it and checks again."""
     meta = job["metadata"]
     try:
-        services.jobs_for(plan.profile).delete_job(
+        gateway.delete_job(
             meta["name"], uid=meta.get("uid"), resource_version=meta.get("resourceVersion")
         )
     except KubernetesError as error:
