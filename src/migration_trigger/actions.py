@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from migration_trigger.domain import jobspec, masking
-from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret
+from migration_trigger.domain import binding, jobspec, masking
+from migration_trigger.domain.database import DatabaseFacts
 from migration_trigger.domain.decision import (
-    Bound,
+    Claim,
     Fail,
     Reject,
     Route,
     Skip,
-    bind_secret,
     cluster_of,
     keyed_by_database,
     route,
@@ -31,6 +30,8 @@ from migration_trigger.domain.jobstate import (
     is_finished,
     job_state,
     latest_pod,
+    left_behind,
+    replaceable,
     waits_to_start,
 )
 from migration_trigger.domain.profiles import CredentialMode
@@ -120,12 +121,15 @@ def _resolve(trigger: Trigger, services: Services) -> Resolved | Declined:
             return _declined(Skip(f"{database} no longer exists"), trigger, database)
         raise
     trigger = keyed_by_database(trigger, facts)
-    decision = route(trigger, facts, dict(settings.profiles), tag_key=settings.PROFILE_TAG_KEY)
+    claim = Claim(settings.ENVIRONMENT, unqualified=settings.CLAIM_UNQUALIFIED_TAGS)
+    decision = route(
+        trigger, facts, dict(settings.profiles), tag_key=settings.PROFILE_TAG_KEY, claim=claim
+    )
     if not isinstance(decision, Route):
         return _declined(decision, trigger, facts.arn)
-    binding = _bind(facts, rotated, services)
-    if not isinstance(binding, Bound):
-        return _declined(binding, trigger, facts.arn)
+    bound = _bind(facts, rotated, services)
+    if isinstance(bound, binding.Unbound):
+        return Declined(bound.status, bound.reason, trigger, facts.arn)
     services.log.info(
         "routed",
         database=facts.arn,
@@ -138,15 +142,21 @@ def _resolve(trigger: Trigger, services: Services) -> Resolved | Declined:
         trigger=trigger,
         facts=facts,
         profile=decision.profile,
-        secret_arn=binding.secret_arn,
+        secret_arn=bound.secret_arn,
         job=jobspec.job_name(facts.arn, trigger.dedup_key),
     )
 
 
 def _bind(
     facts: DatabaseFacts, rotated: str | None, services: Services
-) -> Bound | Skip | Reject | Fail:
+) -> binding.Bound | binding.Unbound:
+    """Every binding rule (domain/binding.py), with what Secrets Manager says the rules ask."""
     settings = services.settings
+    keys = binding.Keys(
+        database_tag=settings.DATABASE_TAG_KEY,
+        secret_tag=settings.SECRET_TAG_KEY,
+        prefix=settings.SELF_MANAGED_SECRET_PREFIX,
+    )
     # A tag may name a self-managed secret by name or partial ARN: Secrets Manager resolves it.
     reference = facts.tags.get(settings.SECRET_TAG_KEY)
     tagged = None
@@ -156,17 +166,29 @@ def _bind(
         except AwsError as error:
             if error.code not in _NOT_OURS:
                 raise
-            return Reject(
-                f"secret {reference}, named by the {settings.SECRET_TAG_KEY} tag, cannot be read "
-                f"({error.code}): it must exist and be tagged "
-                f"{settings.DATABASE_TAG_KEY}={facts.arn}"
-            )
-    return bind_secret(
-        facts,
-        tagged=tagged,
-        rotated=rotated,
-        database_tag_key=settings.DATABASE_TAG_KEY,
-        secret_tag_key=settings.SECRET_TAG_KEY,
+            return _unreadable(reference, error, facts, keys)
+    chosen = binding.choose(facts, tagged=tagged, rotated=rotated, keys=keys)
+    if not isinstance(chosen, binding.Unconfirmed):
+        return chosen
+    try:
+        # Only the database identifiers are kept from the value (secret-arn mode included).
+        named = services.secrets.names(chosen.secret.arn)
+    except AwsError as error:
+        if error.retryable:
+            raise
+        if error.code not in _NOT_OURS:
+            return binding.Unbound(Status.REJECTED, str(error))
+        return _unreadable(reference or chosen.secret.arn, error, facts, keys)
+    return binding.confirm(facts, chosen.secret, named, keys=keys)
+
+
+def _unreadable(
+    reference: str, error: AwsError, facts: DatabaseFacts, keys: binding.Keys
+) -> binding.Unbound:
+    return binding.Unbound(
+        Status.REJECTED,
+        f"secret {reference}, named by the {keys.secret_tag} tag, cannot be read "
+        f"({error.code}): it must exist and be tagged {keys.database_tag}={facts.arn}",
     )
 
 
@@ -184,9 +206,10 @@ def database_status(arn: str, services: Services) -> DatabaseFacts:
 
 
 def create_job(plan: jobspec.JobPlan, services: Services) -> Launched | Refused:
-    """Create the Job suspended; a 409 is adopted only if this execution created it, is a
-    duplicate if another execution of this function did, and fails naming the Job otherwise
-    (planted at the predictable name: it must not silence the event)."""
+    """Create the Job suspended. A 409 is adopted if this execution created it; fails naming the
+    Job if this function did not (planted at the predictable name: it must not silence the
+    event); replaces it if it failed or never started and its execution has ended (the same event
+    sent again re-runs); and is a duplicate otherwise."""
     jobs = services.jobs_for(plan.profile)
     start_by = services.clock() + start_window(plan.profile)
     manifest = jobspec.render_job(services.job_template(), plan, start_by=start_by)
@@ -197,28 +220,80 @@ def create_job(plan: jobspec.JobPlan, services: Services) -> Launched | Refused:
             raise
         if error.status != 409:
             return Refused(Status.FAILED, _cluster_refusal(error, plan))
-        existing = jobs.get_job(plan.name)
-        owner = jobspec.execution_of(existing or {})
-        if existing is not None and owner == plan.execution:
-            services.log.info("adopted the Job this execution created earlier", job=plan.name)
-            return Launched(existing["metadata"]["uid"])
-        if existing is not None and not jobspec.same_function(owner, plan.execution):
-            return Refused(
-                Status.FAILED,
-                f"Job {plan.name} already exists in namespace {plan.profile.namespace} but was "
-                "not created by this function (no execution annotation of it): nothing was run "
-                "for this event. Check who created it (`kubectl describe job`) and who may "
-                "create Jobs in this namespace; delete it and trigger the migration again",
-            )
-        return Refused(
-            Status.DUPLICATE,
-            f"Job {plan.name} already exists for this event: a redelivery; the execution "
-            "that created it reports the outcome",
-        )
+        return _name_taken(plan, manifest, services)
     services.log.info(
         "created migration Job (suspended)", job=plan.name, namespace=plan.profile.namespace
     )
     return Launched(created["metadata"]["uid"])
+
+
+def _name_taken(
+    plan: jobspec.JobPlan, manifest: dict[str, Any], services: Services
+) -> Launched | Refused:
+    """What a Job already at the migration's name means for this execution."""
+    jobs = services.jobs_for(plan.profile)
+    existing = jobs.get_job(plan.name)
+    if existing is None:
+        # Deleted since the 409: the step's retry creates it.
+        raise KubernetesError(f"Job {plan.name} was deleted while it was created")  # retryable
+    owner = jobspec.execution_of(existing)
+    if owner == plan.execution:
+        services.log.info("adopted the Job this execution created earlier", job=plan.name)
+        return Launched(existing["metadata"]["uid"])
+    if not jobspec.same_function(owner, plan.execution):
+        return Refused(
+            Status.FAILED,
+            f"Job {plan.name} already exists in namespace {plan.profile.namespace} but was "
+            "not created by this function (no execution annotation of it): nothing was run "
+            "for this event. Check who created it (`kubectl describe job`) and who may "
+            "create Jobs in this namespace; delete it and trigger the migration again",
+        )
+    if is_finished(existing) and not replaceable(existing):
+        return Refused(
+            Status.DUPLICATE,
+            f"Job {plan.name} already ran for this event and completed: a redelivery; the "
+            "migration is not run twice",
+        )
+    status = _execution_status(existing, plan, services) if replaceable(existing) else None
+    if status is None or not execution_ended(status):
+        return Refused(
+            Status.DUPLICATE,
+            f"Job {plan.name} already exists for this event and its execution is still running "
+            "(or Lambda could not say it ended): a redelivery; that execution reports the outcome",
+        )
+    meta = existing["metadata"]
+    try:
+        jobs.delete_job(
+            plan.name, uid=meta.get("uid"), resource_version=meta.get("resourceVersion")
+        )
+    except KubernetesError as error:
+        if error.status != 409:
+            raise
+        # Changed since it was seen (the preconditions): the step's retry looks again.
+        raise KubernetesError(f"Job {plan.name} changed while it was replaced: {error}") from None
+    services.log.warning(
+        f"replaced a migration Job whose execution has ended ({status}): the event was sent again",
+        job=plan.name,
+        execution=owner,
+    )
+    return Launched(jobs.create_job(manifest)["metadata"]["uid"])
+
+
+def _execution_status(job: dict[str, Any], plan: jobspec.JobPlan, services: Services) -> str | None:
+    """What Lambda says of the execution that created `job`; None if it cannot be asked or
+    does not answer (not knowing is never taken for ended)."""
+    execution = jobspec.execution_to_ask(jobspec.execution_of(job) or "", plan.execution)
+    if services.executions is None or execution is None:
+        return None
+    try:
+        return services.executions.status(execution)
+    except AwsError as error:
+        services.log.warning(
+            "could not learn from Lambda whether the execution of a migration Job has ended",
+            job=job["metadata"]["name"],
+            error=str(error),
+        )
+        return None
 
 
 def _cluster_refusal(error: KubernetesError, plan: jobspec.JobPlan) -> str:
@@ -240,16 +315,20 @@ def jobs_ahead(plan: jobspec.JobPlan, services: Services) -> Queue:
     """Unfinished Jobs of the same database ordered before this one (creation time, then name).
 
     A suspended Job ahead that no execution will ever start would block the database for good:
-    one still suspended past its start-by time, or one whose durable execution has ended
-    (stopped, timed out, failed without cleaning up). It is deleted here, and logged, instead of
-    waited for. A running Job ahead is always waited for: it is migrating the database, and its
-    activeDeadlineSeconds ends it.
+    one whose durable execution has ended (stopped, timed out, failed without cleaning up), or,
+    when Lambda cannot say, one still suspended past its start-by time. It is deleted here, and
+    logged, instead of waited for. A running Job ahead is always waited for: it is migrating the
+    database, and its activeDeadlineSeconds ends it. Our own Job past its start-by time is
+    `overran`: another migration of the database that cannot ask Lambda may take it for
+    abandoned, so this execution gives up rather than start it.
     """
     gateway = services.jobs_for(plan.profile)
     jobs = gateway.database_jobs(jobspec.database_key(plan.database_arn))
     ours = next((j for j in jobs if j["metadata"]["name"] == plan.name), None)
     if ours is None:
         return Queue(ahead=(), missing=True)
+    if is_abandoned(ours, services.clock()):
+        return Queue(ahead=(), overran=True)
 
     def order(job: dict[str, Any]) -> tuple[str, str]:
         return (job["metadata"].get("creationTimestamp", ""), job["metadata"]["name"])
@@ -273,26 +352,11 @@ def jobs_ahead(plan: jobspec.JobPlan, services: Services) -> Queue:
 
 
 def _left_behind(job: dict[str, Any], plan: jobspec.JobPlan, services: Services) -> str | None:
-    """Why a Job ahead will never be started by its execution; None if it may still be."""
+    """Why a Job ahead will never be started by its execution; None if it may still be. Lambda
+    is asked first; the start-by time decides only when it cannot answer."""
     if not waits_to_start(job):
         return None
-    if is_abandoned(job, services.clock()):
-        return "still suspended past its start-by time"
-    execution = jobspec.execution_to_ask(jobspec.execution_of(job) or "", plan.execution)
-    if services.executions is None or execution is None:
-        return None
-    try:
-        status = services.executions.status(execution)
-    except AwsError as error:
-        # Not knowing is not a reason to delete: the start-by time still ends the wait.
-        services.log.warning(
-            "could not learn from Lambda whether the execution of a suspended Job ahead has "
-            "ended; waiting behind it",
-            job=job["metadata"]["name"],
-            error=str(error),
-        )
-        return None
-    return f"its durable execution has ended ({status})" if execution_ended(status) else None
+    return left_behind(job, services.clock(), _execution_status(job, plan, services))
 
 
 def _delete_left_behind(
@@ -329,26 +393,9 @@ def start_job(plan: jobspec.JobPlan, job_uid: str, services: Services) -> Starte
     version = None
     try:
         if plan.profile.credentials is CredentialMode.EPHEMERAL_SECRET:
+            # Which secret was decided once, at resolve (domain/binding.py).
             secret = services.secrets.read(plan.secret_arn)
             version = secret.version
-            kind, identifier = jobspec.database_kind_and_identifier(plan.database_arn)
-            other = secret.names_another_database(kind, identifier)
-            if other is None and _unbound(secret, plan, services):
-                return Refused(
-                    Status.FAILED,
-                    f"secret {plan.secret_arn} names no database and its user is not the master "
-                    f"user of {plan.database_arn}: a tag alone does not give its password to "
-                    "this migration, and the Job is not started. Add dbInstanceIdentifier (or "
-                    "dbClusterIdentifier) to the secret, or deploy with SelfManagedSecretPrefix "
-                    "and keep the secret under it",
-                )
-            if other is not None:
-                return Refused(
-                    Status.FAILED,
-                    f"secret {plan.secret_arn} is for another database ({other}), not "
-                    f"{plan.database_arn}: its password is not given to this migration, and the "
-                    "Job is not started. Check who tagged it (migration-trigger:database)",
-                )
             values = jobspec.credential_values(
                 plan.endpoint, secret.username, secret.password, plan.profile.url_query
             )
@@ -370,23 +417,13 @@ def start_job(plan: jobspec.JobPlan, job_uid: str, services: Services) -> Starte
     return Started(at=services.clock(), secret_version=version)
 
 
-def _unbound(secret: DatabaseSecret, plan: jobspec.JobPlan, services: Services) -> bool:
-    """A self-managed secret bound by tags alone: it names no database, no prefix confines the
-    secrets the function may read, and its user is not the database's master user."""
-    return (
-        plan.master_username is not None
-        and not secret.database
-        and not services.settings.SELF_MANAGED_SECRET_PREFIX
-        and secret.username != plan.master_username
-    )
-
-
 def check_job(plan: jobspec.JobPlan, services: Services, *, with_tail: bool = False) -> Observation:
-    """One observation of the Job and its pods; with the running pod's log tail if asked."""
+    """One observation of the Job and the pods it controls; with the running pod's log tail if
+    asked. The check that sees the Job finished deletes its credentials Secret."""
     jobs = services.jobs_for(plan.profile)
     try:
         job = jobs.get_job(plan.name)
-        pods = jobs.pods(plan.name) if job is not None else []
+        pods = jobs.pods(job["metadata"]["uid"]) if job is not None else []
     except KubernetesError as error:
         if error.retryable:
             raise
@@ -398,10 +435,33 @@ def check_job(plan: jobspec.JobPlan, services: Services, *, with_tail: bool = Fa
         state = JobState(JobPhase.FAILED, f"Job {plan.name} was deleted before it finished")
     else:
         state = job_state(job, pods)
+        if is_finished(job):
+            _remove_credentials(plan, services)
     tail = None
     if with_tail and not state.finished and state.pod:
         tail = _evidence(plan, state.pod, services)
     return Observation(state, at=services.clock(), tail=tail)
+
+
+def _remove_credentials(plan: jobspec.JobPlan, services: Services) -> None:
+    """Delete the Job's credentials Secret once no pod of it can start again (Complete or
+    Failed): nothing outlives the migration. The Job stays for its log. A delete the cluster
+    refuses is a warning: the Secret is garbage-collected with the Job (its TTL)."""
+    if plan.profile.credentials is not CredentialMode.EPHEMERAL_SECRET:
+        return
+    try:
+        services.jobs_for(plan.profile).delete_secret(plan.secret_name)
+    except KubernetesError as error:
+        if error.retryable:
+            raise
+        services.log.warning(
+            "could not delete the credentials Secret of a finished Job; it is deleted with the "
+            "Job. Apply this version's k8s/rbac.yaml and k8s/validating-admission-policy.yaml",
+            secret=plan.secret_name,
+            error=str(error),
+        )
+        return
+    services.log.info("deleted the credentials Secret of a finished Job", secret=plan.secret_name)
 
 
 def _evidence(plan: jobspec.JobPlan, pod: str, services: Services) -> str | None:
@@ -418,12 +478,13 @@ def _evidence(plan: jobspec.JobPlan, pod: str, services: Services) -> str | None
     return _last_lines(scrub(text, plan, services), keep, EVIDENCE_BYTES)
 
 
-def collect_logs(plan: jobspec.JobPlan, services: Services) -> Logs:
-    """Read the last pod's log before anything deletes it; the full log goes to the function log."""
+def collect_logs(plan: jobspec.JobPlan, job_uid: str, services: Services) -> Logs:
+    """Read the Job's last pod's log before anything deletes it; the full log goes to the
+    function log."""
     jobs = services.jobs_for(plan.profile)
     tail: str | None = None
     try:
-        pod = latest_pod(jobs.pods(plan.name))
+        pod = latest_pod(jobs.pods(job_uid))
         if pod is not None:
             text = jobs.log(
                 pod["metadata"]["name"], tail_lines=FUNCTION_LOG_LINES, container=jobspec.CONTAINER

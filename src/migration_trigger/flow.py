@@ -21,8 +21,9 @@ from migration_trigger.domain.events import (
     TriggerKind,
     parse_event,
 )
-from migration_trigger.domain.jobspec import JobPlan
+from migration_trigger.domain.jobspec import START_BY, JobPlan
 from migration_trigger.domain.jobstate import JobPhase, JobState, Watch
+from migration_trigger.domain.masking import shareable_tail
 from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.result import FAILING, Result, Status
 from migration_trigger.domain.schedule import (
@@ -155,7 +156,7 @@ def run(
 
     state, evidence, last_at = follow(plan, started.at, steps, services)
     try:
-        logs = steps.step("collect-logs", lambda: actions.collect_logs(plan, services))
+        logs = steps.step("collect-logs", lambda: actions.collect_logs(plan, job_uid, services))
     except MigrationTriggerError as error:
         # The outcome is known; a log that cannot be read (an outage outlasting the step's
         # retries) is a warning in the result, not a failure.
@@ -172,7 +173,7 @@ def run(
         state.reason,
         job=plan.name,
         duration_seconds=round(logs.at - started.at, 1),
-        log_tail=tail,
+        log_tail=shareable_tail(tail, share=plan.profile.shares_log_tail),
     )
 
 
@@ -186,7 +187,6 @@ def job_plan(resolved: Resolved, facts: DatabaseFacts, execution: str) -> JobPla
         secret_arn=resolved.secret_arn,
         endpoint=facts.endpoint,
         execution=execution,
-        master_username=None if facts.managed_secret_arn else facts.master_username,
     )
 
 
@@ -220,6 +220,14 @@ def wait_for_turn(plan: JobPlan, steps: Steps, services: Services) -> Refused | 
         queue = steps.step(f"queue-{check}", lambda: actions.jobs_ahead(plan, services))
         if queue.missing:
             return Refused(Status.FAILED, f"Job {plan.name} was deleted while it waited its turn")
+        if queue.overran:
+            steps.step("stop-job", lambda: actions.stop_job(plan, services))
+            return Refused(
+                Status.TIMED_OUT,
+                f"Job {plan.name} was not started by its start-by time (its "
+                f"{START_BY} annotation), after which another migration of the database may "
+                "take it for abandoned: it was deleted and nothing ran. Send the event again",
+            )
         if not queue.ahead:
             return None
         if waited >= plan.profile.queue_timeout_seconds:
@@ -241,10 +249,11 @@ def follow(
     """Check the Job with growing pauses until it finishes, is stuck, or overruns its deadline.
 
     Returns the final state, the log tail last read while it ran (read on the second check, then
-    every EVIDENCE_SECONDS of waiting) and when it was last seen. A pod that cannot pull its image
-    is stuck once that lasted PULL_GRACE_SECONDS; one that has not started within
-    startTimeoutSeconds, too. A check whose retries are spent (an API outage) does not end the
-    migration: following goes on with the same durable pauses until the deadline has passed.
+    every EVIDENCE_SECONDS of waiting) and when it was last seen. A pod that cannot pull its
+    image or create its container is stuck once that lasted PERSIST_GRACE_SECONDS; one that has
+    not started within startTimeoutSeconds, too. A check whose retries are spent (an API outage)
+    does not end the migration: following goes on with the same durable pauses until the
+    deadline has passed.
     """
     check, waited, read_at, evidence, seen_at, unseen = 0, 0, 0, None, started_at, 0
     watch = Watch(start_timeout=plan.profile.start_timeout_seconds)

@@ -35,6 +35,9 @@ class Secrets(Protocol):
     def read(self, secret_arn: str, version: str | None = None) -> DatabaseSecret:
         """The username and password of a version of the secret (AWSCURRENT if none is named)."""
 
+    def names(self, secret_arn: str) -> tuple[tuple[str, str], ...]:
+        """What the secret's JSON says its database is: ("db" | "cluster", identifier) pairs."""
+
 
 class Jobs(Protocol):
     """Migration Jobs in one namespace of one cluster."""
@@ -54,8 +57,11 @@ class Jobs(Protocol):
     def resume(self, name: str) -> None:
         """Un-suspend a Job."""
 
-    def pods(self, job_name: str) -> list[Obj]:
-        """Pods of a Job."""
+    def delete_secret(self, name: str) -> None:
+        """Delete a Secret; gone already is fine."""
+
+    def pods(self, job_uid: str) -> list[Obj]:
+        """Pods the Job with this uid controls (no pod that merely carries its labels)."""
 
     def log(self, pod: str, *, tail_lines: int, container: str) -> str:
         """The last lines of a container's log."""

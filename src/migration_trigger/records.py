@@ -79,8 +79,11 @@ class Queue(NamedTuple):
     ahead: tuple[str, ...]
     #: Our own Job is gone (deleted while it waited).
     missing: bool = False
-    #: Jobs ahead that were abandoned (suspended past their start-by time) and deleted.
+    #: Jobs ahead that will never start (their execution ended, or past their start-by time
+    #: when Lambda could not say) and were deleted.
     removed: tuple[str, ...] = ()
+    #: Our own Job is still suspended past its start-by time: this execution gives up.
+    overran: bool = False
 
 
 class Started(NamedTuple):

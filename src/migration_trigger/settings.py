@@ -37,6 +37,11 @@ class Settings(NamedTuple):
     #: The deployment's SelfManagedSecretPrefix: when set, its IAM policy reads tagged secrets
     #: under it only, and those may bind to the database that tags them.
     SELF_MANAGED_SECRET_PREFIX: str = ""
+    #: Whether this deployment migrates databases whose opt-in tag names a profile alone
+    #: (`orders`). A tag may also name the deployment: `<ENVIRONMENT>/<profile>` (`prod/orders`)
+    #: is claimed by that deployment only. Where several deployments share an account and
+    #: region, all but one set this to false, so each database is migrated by exactly one.
+    CLAIM_UNQUALIFIED_TAGS: bool = True
     #: CloudWatch namespace of the metrics.
     METRICS_NAMESPACE: str = "MigrationTrigger"
     #: Lines of the migration log kept in the result and the notification.
@@ -99,6 +104,7 @@ class Settings(NamedTuple):
             DATABASE_TAG_KEY=env.get("DATABASE_TAG_KEY") or default["DATABASE_TAG_KEY"],
             SECRET_TAG_KEY=env.get("SECRET_TAG_KEY") or default["SECRET_TAG_KEY"],
             SELF_MANAGED_SECRET_PREFIX=env.get("SELF_MANAGED_SECRET_PREFIX", ""),
+            CLAIM_UNQUALIFIED_TAGS=_boolean(env, "CLAIM_UNQUALIFIED_TAGS", default=True),
             METRICS_NAMESPACE=env.get("METRICS_NAMESPACE") or default["METRICS_NAMESPACE"],
         )
 
@@ -116,6 +122,15 @@ class Settings(NamedTuple):
             TOPIC_ARN=env.get("TOPIC_ARN", ""),
             METRICS_NAMESPACE=env.get("METRICS_NAMESPACE") or default["METRICS_NAMESPACE"],
         )
+
+
+def _boolean(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false"):
+        raise ConfigurationError(f"{name} must be true or false")
+    return raw == "true"
 
 
 def _integer(env: Mapping[str, str], name: str, low: int, high: int, default: int) -> int:

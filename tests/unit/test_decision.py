@@ -1,19 +1,15 @@
-"""Routing and secret binding: the rules that decide whether, and with which secret, a migration runs."""
+"""Routing: the rules that decide whether, and with which profile, a migration runs."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from migration_trigger.domain.database import DatabaseFacts, SecretFacts
+from migration_trigger.domain.database import DatabaseFacts
 from migration_trigger.domain.decision import (
-    Bound,
-    Fail,
+    Claim,
     Reject,
     Route,
     Skip,
-    bind_secret,
     cluster_of,
     keyed_by_database,
     route,
@@ -23,13 +19,6 @@ from migration_trigger.domain.profiles import parse_profiles
 from tests.helpers import ROOT
 
 DB = "arn:aws:rds:eu-west-1:123456789012:db:legacy-db"
-OWN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:legacy-db-AbCdEf"
-ADMIN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:legacy-db-admin-GhIjKl"
-MANAGED = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1234-MnOpQr"
-KEYS: dict[str, Any] = {
-    "database_tag_key": "migration-trigger:database",
-    "secret_tag_key": "migration-trigger:secret",
-}
 PROFILES = parse_profiles((ROOT / "k8s" / "profiles" / "examples.json").read_text())
 
 
@@ -49,56 +38,8 @@ def facts(*, managed: str | None = None, **tags: str) -> DatabaseFacts:
     )
 
 
-def secret(arn: str, *, database: str | None) -> SecretFacts:
-    tags = {"migration-trigger:database": database} if database else {}
-    return SecretFacts(arn=arn, current_version="v1", tags=tags)
-
-
 def trigger(kind: TriggerKind) -> Trigger:
     return Trigger(kind, "event-1", "aws.rds", "RDS-EVENT-0005", "eu-west-1", "123456789012", DB)
-
-
-def test_rds_managed_secret_is_bound_without_any_tag():
-    assert bind_secret(facts(managed=MANAGED), tagged=None, rotated=None, **KEYS) == Bound(MANAGED)
-
-
-def test_self_managed_secret_is_bound_when_it_names_the_database_back():
-    bound = bind_secret(facts(), tagged=secret(OWN, database=DB), rotated=None, **KEYS)
-
-    assert bound == Bound(OWN)
-
-
-@pytest.mark.parametrize("named", [None, "arn:aws:rds:eu-west-1:123456789012:db:other-db"])
-def test_self_managed_secret_that_does_not_name_the_database_is_rejected(named: str | None):
-    decision = bind_secret(facts(), tagged=secret(OWN, database=named), rotated=None, **KEYS)
-
-    assert decision == Reject(f"secret {OWN} is not tagged migration-trigger:database={DB}")
-
-
-def test_database_without_any_secret_fails_naming_the_tag_to_add():
-    decision = bind_secret(facts(), tagged=None, rotated=None, **KEYS)
-
-    assert isinstance(decision, Fail)
-    assert "no RDS-managed master secret and no 'migration-trigger:secret' tag" in decision.reason
-
-
-def test_rotation_of_the_bound_secret_runs():
-    decision = bind_secret(facts(), tagged=secret(OWN, database=DB), rotated=OWN, **KEYS)
-
-    assert decision == Bound(OWN)
-
-
-def test_rotation_of_another_secret_is_skipped_even_if_its_name_extends_ours():
-    # `legacy-db-admin` starts with `legacy-db`: a prefix match would take one for the other.
-    decision = bind_secret(facts(), tagged=secret(OWN, database=DB), rotated=ADMIN, **KEYS)
-
-    assert decision == Skip(f"secret {ADMIN} is not the credentials secret of legacy-db ({OWN})")
-
-
-def test_rotation_of_a_foreign_secret_is_skipped_for_a_managed_database():
-    decision = bind_secret(facts(managed=MANAGED), tagged=None, rotated=OWN, **KEYS)
-
-    assert isinstance(decision, Skip)
 
 
 def test_database_without_the_opt_in_tag_is_skipped():
@@ -147,14 +88,6 @@ def test_tagged_profile_that_runs_on_the_trigger_is_routed():
     assert decision == Route(PROFILES["prisma"])
 
 
-def test_secret_belongs_to_the_database_rds_tags_before_ours():
-    tags = {"aws:rds:primaryDBClusterArn": "cluster-arn", "migration-trigger:database": "other"}
-
-    owner = SecretFacts(MANAGED, "v1", tags).database(database_tag_key="migration-trigger:database")
-
-    assert owner == "cluster-arn"
-
-
 def test_a_member_instance_is_migrated_as_its_cluster():
     member = facts()._replace(cluster="billing-cluster")
 
@@ -199,3 +132,30 @@ def test_a_database_is_ready_when_a_migration_can_connect(
     assert database.ready is ready
     if not ready:
         assert database.waiting_for() == why
+
+
+@pytest.mark.parametrize(
+    ("tag", "claim", "routed"),
+    [
+        ("prod/prisma", Claim("prod", unqualified=False), True),
+        ("prod/prisma", Claim("dev"), False),
+        ("prisma", Claim("prod"), True),
+        ("prisma", Claim("dev", unqualified=False), False),
+        ("dev/prisma", Claim("dev", unqualified=False), True),
+    ],
+)
+def test_a_database_is_claimed_by_the_deployment_its_tag_names(
+    tag: str, claim: Claim, routed: bool
+):
+    decision = route(
+        trigger(TriggerKind.DB_CREATED),
+        facts(**{"migration-trigger:profile": tag}),
+        PROFILES,
+        tag_key="migration-trigger:profile",
+        claim=claim,
+    )
+
+    assert (decision == Route(PROFILES["prisma"])) is routed
+    if not routed:
+        assert isinstance(decision, Skip)
+        assert f"migration-trigger:profile={tag}" in decision.reason

@@ -141,6 +141,18 @@ def test_cloudtrail_rotation_secret_found_in_every_published_shape(where: dict[s
     assert parsed.secret_id == SECRET
 
 
+@pytest.mark.parametrize("resources", [5, True, 1.5, {"ARN": SECRET}, "arn"])
+def test_cloudtrail_rotation_whose_detail_resources_is_not_a_list_is_rejected(resources: Any):
+    event = load_event("cloudtrail-rotation-succeeded.json")
+    del event["detail"]["additionalEventData"]
+    event["detail"]["resources"] = resources
+
+    parsed = parse_event(event)
+
+    assert isinstance(parsed, Rejected)
+    assert parsed.reason == "the RotationSucceeded event names no secret"
+
+
 def test_label_other_than_awscurrent_is_ignored():
     event = load_event("secret-label-updated.json")
     event["detail"]["labelUpdated"] = "AWSPENDING"

@@ -9,7 +9,7 @@ import pytest
 
 from migration_trigger.domain import jobspec
 from migration_trigger.domain.jobstate import (
-    PULL_GRACE_SECONDS,
+    PERSIST_GRACE_SECONDS,
     Hold,
     JobPhase,
     JobState,
@@ -110,10 +110,32 @@ def test_pull_errors_are_held_naming_the_image(reason: str):
     assert state.reason == f"pod p-1 cannot pull image {IMAGE}: {reason}: manifest unknown"
 
 
-@pytest.mark.parametrize(
-    "reason",
-    ["InvalidImageName", "ErrImageNeverPull", "CreateContainerConfigError", "CreateContainerError"],
-)
+@pytest.mark.parametrize("reason", ["CreateContainerConfigError", "CreateContainerError"])
+def test_create_errors_are_held_as_the_kubelet_retries_them(reason: str):
+    """ "failed to sync secret cache" for a new Secret clears by itself (kubernetes#117972)."""
+    state = job_state(job(), [pod(state=waiting(reason, "failed to sync secret cache"))])
+
+    assert (state.phase, state.hold) == (JobPhase.RUNNING, Hold.CREATE_ERROR)
+    assert state.reason == f"pod p-1 cannot start: {reason}: failed to sync secret cache"
+
+
+def test_the_grace_is_the_kubelets_first_five_back_offs():
+    """10 s doubled, capped at 300 s (pkg/kubelet/kubelet.go): 10 + 20 + 40 + 80 + 160."""
+    assert PERSIST_GRACE_SECONDS == 310
+
+
+def test_a_create_error_that_persists_is_final_after_the_grace():
+    create = JobState(JobPhase.RUNNING, "cannot create", "p-1", Hold.CREATE_ERROR)
+    watch, state = Watch(start_timeout=3600).see(create, 10)
+    assert state.phase is JobPhase.RUNNING
+
+    _, state = watch.see(create, 10 + PERSIST_GRACE_SECONDS)
+
+    assert state.phase is JobPhase.STUCK
+    assert state.reason == f"cannot create (for {PERSIST_GRACE_SECONDS}s of checks)"
+
+
+@pytest.mark.parametrize("reason", ["InvalidImageName", "ErrImageNeverPull"])
 def test_waiting_reasons_that_never_resolve_are_stuck_at_once(reason: str):
     state = job_state(job(), [pod(state=waiting(reason, "why"))])
 
@@ -139,21 +161,21 @@ def pull(pod_name: str = "p-1") -> JobState:
 
 def test_a_pull_error_is_final_only_after_the_grace_of_checks():
     watch = Watch(start_timeout=600)
-    for waited in range(10, 10 + PULL_GRACE_SECONDS, 10):
+    for waited in range(10, 10 + PERSIST_GRACE_SECONDS, 10):
         watch, state = watch.see(pull(), waited)
         assert state.phase is JobPhase.RUNNING, waited
 
-    _, state = watch.see(pull(), 10 + PULL_GRACE_SECONDS)
+    _, state = watch.see(pull(), 10 + PERSIST_GRACE_SECONDS)
 
     assert state.phase is JobPhase.STUCK
-    assert state.reason == f"cannot pull (for {PULL_GRACE_SECONDS}s of checks)"
+    assert state.reason == f"cannot pull (for {PERSIST_GRACE_SECONDS}s of checks)"
 
 
 def test_a_pull_error_that_clears_starts_the_grace_again():
     watch = Watch(start_timeout=600)
     watch, _ = watch.see(pull(), 10)
     watch, _ = watch.see(JobState(JobPhase.RUNNING, "the migration is running", "p-1"), 20)
-    watch, state = watch.see(pull(), 30 + PULL_GRACE_SECONDS - 1)
+    watch, state = watch.see(pull(), 30 + PERSIST_GRACE_SECONDS - 1)
 
     assert state.phase is JobPhase.RUNNING
 

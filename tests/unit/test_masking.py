@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shlex
 import urllib.parse
 
 import pytest
@@ -45,6 +46,9 @@ FORMS = {
     "base64 without padding": b64(CANARY).rstrip("="),
     "URL-safe base64": b64(CANARY, urlsafe=True),
     "base64 of user:password": b64(f"{USER}:{CANARY}"),
+    "shell single-quoted, ' as '\\''": "'" + CANARY.replace("'", "'\\''") + "'",
+    "shell single-quoted, ' as '\"'\"' (shlex.quote)": shlex.quote(CANARY),
+    "Python repr, inside its quotes": repr(CANARY)[1:-1],
 }
 
 
@@ -53,6 +57,23 @@ def test_every_form_of_the_password_is_masked_and_the_line_around_it_kept(form: 
     masked = mask(f"before {form} after", [CANARY], username=USER)
 
     assert masked == f"before {MASK} after"
+
+
+@pytest.mark.parametrize(
+    "printed",
+    [
+        "'it'\\''s-S3cret'",
+        "'it'\"'\"'s-S3cret'",
+        '"it\'s-S3cret"',
+        "'it\\'s-S3cret'",
+        "it\\'s-S3cret",
+    ],
+)
+def test_a_password_with_a_quote_printed_shell_quoted_or_as_a_python_repr_is_masked(printed: str):
+    masked = mask(f"password is {printed} here", ["it's-S3cret"])
+
+    assert "S3cret" not in masked
+    assert masked.startswith("password is ") and masked.endswith(" here") and MASK in masked
 
 
 @pytest.mark.parametrize("prefix", [b"", b"x", b"xy"], ids=["aligned", "after-1", "after-2"])

@@ -99,3 +99,11 @@ def test_no_rule_is_open_to_the_whole_internet():
         for peer in rule["to"]:
             cidr = peer.get("ipBlock", {}).get("cidr")
             assert cidr is None or ipaddress.ip_network(cidr).prefixlen >= 8, cidr
+
+
+def test_the_policy_holds_every_pod_of_the_namespace_whatever_its_labels():
+    """The function's identity may create Jobs with any labels the admission policy admits: a
+    selector on a label would leave the others unconfined."""
+    assert POLICY["spec"]["podSelector"] == {}
+    assert POLICY["metadata"]["namespace"] == "migrations"
+    assert set(POLICY["spec"]["policyTypes"]) == {"Ingress", "Egress"}

@@ -65,6 +65,12 @@ def test_example_profiles_for_each_tool_are_valid():
         ({"cluster": {"eksClusterName": "c", "regoin": "eu-west-1"}}, "unknown keys ['regoin']"),
         ({"cluster": {"eksClusterName": "c", "region": 1}}, "'cluster.region' must be"),
         ({"databaseUrlQuery": "?sslmode=require"}, "'databaseUrlQuery' must be a query string"),
+        ({"databaseUrlQuery": "sslmode=require;host=x"}, "'databaseUrlQuery' must be a query"),
+        *[
+            ({"databaseUrlQuery": f"sslmode=require&{name}=x"}, f"may not set ['{name}']")
+            for name in ("host", "hostaddr", "port", "service", "passfile", "user", "password")
+        ],
+        ({"databaseUrlQuery": "dbname=other&options=-csearch_path%3Dx"}, "['dbname', 'options']"),
     ],
 )
 def test_invalid_profiles_are_refused_naming_profile_and_field(
@@ -296,3 +302,112 @@ def test_an_execution_annotation_of_this_function_in_any_version(theirs: str | N
     ours = "arn:aws:lambda:eu-west-1:123456789012:function:mt:8/durable-execution/x/y"
 
     assert jobspec.same_function(theirs, ours) is same
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "sslmode=verify-full&sslrootcert=/etc/ssl/rds.pem",
+        "connect_timeout=10&application_name=migrations",
+        "schema=app&connection_limit=1",
+        "tls=true&parseTime=true",
+    ],
+)
+def test_known_safe_url_query_keys_are_accepted(query: str):
+    (profile,) = parse_profiles(profile_doc(databaseUrlQuery=query)).values()
+
+    assert profile.url_query == query
+
+
+PLACEMENT = {
+    "nodeSelector": {"workload": "migrations", "kubernetes.io/arch": "arm64"},
+    "tolerations": [
+        {"key": "dedicated", "operator": "Equal", "value": "migrations", "effect": "NoSchedule"},
+        {"key": "spot", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60},
+    ],
+    "affinity": {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {
+                                "key": "topology.kubernetes.io/zone",
+                                "operator": "In",
+                                "values": ["a"],
+                            }
+                        ]
+                    }
+                ]
+            },
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 10,
+                    "preference": {"matchExpressions": [{"key": "ssd", "operator": "Exists"}]},
+                }
+            ],
+        }
+    },
+    "priorityClassName": "migrations-high",
+}
+
+
+def test_a_profile_places_the_jobs_pod_on_its_nodes():
+    """Users of other migration operators ask for this on tainted node groups (ariga/atlas#3250)."""
+    (profile,) = parse_profiles(profile_doc(**PLACEMENT)).values()
+
+    pod = jobspec.render_job(TEMPLATE, plan(profile))["spec"]["template"]["spec"]
+
+    assert pod["nodeSelector"] == PLACEMENT["nodeSelector"]
+    assert pod["tolerations"] == PLACEMENT["tolerations"]
+    assert pod["affinity"] == PLACEMENT["affinity"]
+    assert pod["priorityClassName"] == "migrations-high"
+
+
+def test_without_placement_the_pod_spec_has_none():
+    (profile,) = parse_profiles(profile_doc()).values()
+
+    pod = jobspec.render_job(TEMPLATE, plan(profile))["spec"]["template"]["spec"]
+
+    assert not {"nodeSelector", "tolerations", "affinity", "priorityClassName"} & set(pod)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"nodeSelector": ["a"]}, "'nodeSelector' must map node label keys to values"),
+        ({"nodeSelector": {"bad key!": "x"}}, "key 'bad key!' is not a label key"),
+        ({"nodeSelector": {"a": "x" * 64}}, "'nodeSelector.a' must be a label value"),
+        ({"tolerations": [{"operator": "Equal", "value": "x"}]}, "without a key, operator must"),
+        ({"tolerations": [{"key": "k", "operator": "Maybe"}]}, "'tolerations[0].operator' must"),
+        ({"tolerations": [{"key": "k", "effect": "NoSchedule", "tolerationSeconds": 5}]}, "only"),
+        ({"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]}, "must be empty"),
+        ({"tolerations": [{"key": "k", "colour": "red"}]}, "unknown keys ['colour']"),
+        ({"affinity": {"podAntiAffinity": {}}}, "unknown keys ['podAntiAffinity']"),
+        (
+            {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {}}}},
+            "must be an object with a list 'nodeSelectorTerms'",
+        ),
+        (
+            {
+                "affinity": {
+                    "nodeAffinity": {
+                        "preferredDuringSchedulingIgnoredDuringExecution": [
+                            {"weight": 0, "preference": {}}
+                        ]
+                    }
+                }
+            },
+            "weight' must be an integer from 1 to 100",
+        ),
+        ({"priorityClassName": "High Priority"}, "'priorityClassName' must be a PriorityClass"),
+    ],
+)
+def test_invalid_placement_is_refused_naming_profile_and_field(
+    overrides: dict[str, Any], message: str
+):
+    with pytest.raises(ConfigurationError) as caught:
+        parse_profiles(profile_doc(**overrides))
+
+    assert str(caught.value).startswith("profile 'p': ")
+    assert message in str(caught.value)

@@ -13,6 +13,9 @@ the variables the API server binds: `object`, `oldObject`, `request`, `params`,
 
 Read in kubernetes/kubernetes (staging/src/k8s.io/apiserver/pkg/admission/plugin/, release 1.31):
 
+* registry/rest/delete.go (AdmissionToValidateObjectDeleteFunc): a DELETE is admitted with
+  `object` null and `oldObject` the object as stored (`DeleteOptions` as `request.options`),
+  for a delete and for each object of a deletecollection.
 * policy/validating/plugin.go: CREATE, UPDATE, DELETE and CONNECT reach the plugin; variables,
   matchConditions, validations and messageExpressions compiled per policy.
 * policy/validating/dispatcher.go: per policy, matchConstraints; then per binding its
@@ -46,7 +49,7 @@ Read in kubernetes/kubernetes (staging/src/k8s.io/apiserver/pkg/admission/plugin
 
 Left out: validationActions Warn and Audit (only Deny acts), auditAnnotations, the `authorizer`
 variable, type checking and cost budgets, matchPolicy Equivalent (the emulator serves each kind at
-one version), DELETE and CONNECT (only writes of objects are admitted), paramRef.selector's
+one version), CONNECT, paramRef.selector's
 ordering guarantees, and the status.typeChecking the API server writes back. Objects written with
 `Emulator.apply` (the tests' and local stack's admin shortcut) bypass admission, as they bypass
 authorization.
@@ -121,30 +124,34 @@ class _Denial:
 class _Attributes:
     """admission.Attributes: what the request does, to what, as whom."""
 
-    operation: str  # CREATE | UPDATE
+    operation: str  # CREATE | UPDATE | DELETE
     rtype: ResourceType
     namespace: str
     name: str
     subresource: str
     who: Identity
-    obj: Obj
+    obj: Obj | None  # None for a DELETE
     old: Obj | None
     dry_run: bool
     options: Mapping[str, str]
 
 
-def admit(store: Store, route: _Route, request: _Request, obj: Obj, old: Obj | None = None) -> None:
-    """Refuse the create (`old` None) or update of `obj` as the matching policies say: ApiError
-    with the API server's Status when one denies; nothing when all admit."""
+def admit(
+    store: Store, route: _Route, request: _Request, obj: Obj | None, old: Obj | None = None
+) -> None:
+    """Refuse the create (`old` None), update, or delete (`obj` None) of an object as the
+    matching policies say: ApiError with the API server's Status when one denies; nothing when
+    all admit."""
     rtype = route.rtype
     if rtype.group == GROUP and rtype.kind in _EXEMPT_KINDS:
         return
     policies, _ = store.select(POLICIES, None)
     if not policies:
         return
-    meta = obj.get("metadata") or {}
+    operation = "DELETE" if obj is None else "CREATE" if old is None else "UPDATE"
+    meta = (obj if obj is not None else old or {}).get("metadata") or {}
     attributes = _Attributes(
-        operation="CREATE" if old is None else "UPDATE",
+        operation=operation,
         rtype=rtype,
         namespace=route.namespace if rtype.namespaced else "",
         name=route.name or str(meta.get("name") or meta.get("generateName") or ""),
@@ -158,7 +165,10 @@ def admit(store: Store, route: _Route, request: _Request, obj: Obj, old: Obj | N
     if not any(_may_match(store, attributes, p) for p in policies):
         return
     # Only now, so that a write no policy concerns fails (or not) exactly as it would without.
-    attributes = dataclasses.replace(attributes, obj=_prepared(rtype, route.namespace, obj, old))
+    if obj is not None:
+        attributes = dataclasses.replace(
+            attributes, obj=_prepared(rtype, route.namespace, obj, old)
+        )
     bindings, _ = store.select(BINDINGS, None)
     for denial in _denials(store, attributes, policies, bindings):
         raise _forbidden(attributes, denial)
@@ -291,7 +301,7 @@ def _namespace_selected(
     if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
         return True
     if is_namespace:
-        labels = attributes.obj.get("metadata", {}).get("labels") or {}
+        labels = (attributes.obj or attributes.old or {}).get("metadata", {}).get("labels") or {}
     else:
         namespace = store.get(NAMESPACES, "", attributes.namespace)
         labels = namespace["metadata"].get("labels") or {}
@@ -514,7 +524,9 @@ def _admission_request(attributes: _Attributes) -> dict[str, Any]:
     user: dict[str, Any] = {"username": attributes.who.username}
     if attributes.who.groups:
         user["groups"] = list(attributes.who.groups)
-    options_kind = "CreateOptions" if attributes.operation == "CREATE" else "UpdateOptions"
+    options_kind = {"CREATE": "CreateOptions", "DELETE": "DeleteOptions"}.get(
+        attributes.operation, "UpdateOptions"
+    )
     options: dict[str, Any] = {"kind": options_kind, "apiVersion": "meta.k8s.io/v1"}
     if attributes.dry_run:
         options["dryRun"] = ["All"]

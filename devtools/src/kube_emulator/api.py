@@ -777,10 +777,10 @@ def _deleted(store: Store, route: Route, request: Request) -> Obj:
     if policy is None and options.get("orphanDependents") is not None:
         policy = "Orphan" if options["orphanDependents"] else "Background"
     preconditions = options.get("preconditions") or {}
+    current = store.get(route.rtype, route.namespace, route.name)
     if preconditions:
-        _check_preconditions(
-            route, store.get(route.rtype, route.namespace, route.name), preconditions
-        )
+        _check_preconditions(route, current, preconditions)
+    admission.admit(store, route, request, None, current)
     deleted = store.delete(route.rtype, route.namespace, route.name, policy)
     effective = policy or route.rtype.default_propagation
     if route.rtype.kind in _RETURNS_DELETED_OBJECT:
@@ -846,6 +846,8 @@ def _check_preconditions(route: Route, current: Obj, preconditions: Obj) -> None
 def _delete_collection(store: Store, route: Route, request: Request) -> JsonReply:
     items, _ = _select(store, route, request.query)
     policy = request.query.get("propagationPolicy")
+    for item in items:
+        admission.admit(store, route, request, None, item)
     deleted = [
         store.delete(route.rtype, i["metadata"].get("namespace", ""), i["metadata"]["name"], policy)
         for i in items

@@ -24,7 +24,8 @@ class Fault:
     method: str | None = None
     times: int = 1
     status: int | None = None
-    retry_after: int | None = None
+    #: The Retry-After header's value as sent (a malformed one too, to test a client with it).
+    retry_after: int | str | None = None
     hang: float | None = None
     drop: bool = False
     close_watch_after: float | None = None

@@ -57,7 +57,9 @@ class PodScript:
     Before it runs, a pod can be unschedulable (forever: `unschedulable` is the scheduler's
     message), or fail to pull its image: `pull_error` is the registry's answer, repeated for
     `pull_failures` attempts (None: every attempt), each followed by the kubelet's back-off on the
-    emulator's clock, shown as ImagePullBackOff.
+    emulator's clock, shown as ImagePullBackOff. `waiting_reason` shows the container waiting
+    for `waiting_seconds` of the emulator's clock (None: forever), then it runs: the kubelet's
+    CreateContainerConfigError for a Secret its cache has not synced yet clears that way.
     """
 
     exit_code: int = 0
@@ -66,6 +68,7 @@ class PodScript:
     start_delay: float = 0.0
     waiting_reason: str | None = None
     waiting_message: str = ""
+    waiting_seconds: float | None = None
     unschedulable: str | None = None
     pull_error: str | None = None
     pull_failures: int | None = None
@@ -80,9 +83,7 @@ class PodScript:
             return None
         if self.pull_error is not None and not self._pull(io, image):
             return None
-        if self.waiting_reason:
-            io.waiting(self.waiting_reason, self.waiting_message)
-            io.cancelled.wait()
+        if self.waiting_reason and not self._wait(io):
             return None
         io.running()
         lines = (
@@ -96,6 +97,18 @@ class PodScript:
         if not lines and pause and io.sleep(pause):
             return None
         return self.exit_code
+
+    def _wait(self, io: PodIO) -> bool:
+        """Show the waiting reason for `waiting_seconds` (forever if None); False if killed."""
+        io.waiting(self.waiting_reason or "", self.waiting_message)
+        if self.waiting_seconds is None:
+            io.cancelled.wait()
+            return False
+        until = io.now() + self.waiting_seconds
+        while io.now() < until:
+            if io.sleep(0.02):
+                return False
+        return True
 
     def _pull(self, io: PodIO, image: str) -> bool:
         """Fail the pulls this script fails, as the kubelet reports them; False if killed."""

@@ -85,6 +85,7 @@ def _pod_spec_causes(spec: Any, prefix: str, *, job: bool) -> list[Cause]:
             causes.append((f"{path}.name", "FieldValueRequired", "Required value"))
         if not container.get("image"):
             causes.append((f"{path}.image", "FieldValueRequired", "Required value"))
+        causes += _mount_causes(container.get("volumeMounts"), f"{path}.volumeMounts")
     policy = spec.get("restartPolicy", "Always")
     if job and policy not in ("OnFailure", "Never"):
         causes.append(
@@ -94,6 +95,26 @@ def _pod_spec_causes(spec: Any, prefix: str, *, job: bool) -> list[Cause]:
                 f'Unsupported value: "{policy}": supported values: "OnFailure", "Never"',
             )
         )
+    return causes
+
+
+def _mount_causes(mounts: Any, prefix: str) -> list[Cause]:
+    """validateLocalDescendingPath (pkg/apis/core/validation/validation.go) on each subPath: a
+    relative path without a `..` element, so a mount never reaches outside its volume."""
+    causes: list[Cause] = []
+    for i, mount in enumerate(mounts if isinstance(mounts, list) else []):
+        sub = mount.get("subPath") if isinstance(mount, dict) else None
+        if not isinstance(sub, str) or not sub:
+            continue
+        field = f"{prefix}[{i}].subPath"
+        if sub.startswith("/"):
+            causes.append(
+                (field, "FieldValueInvalid", f'Invalid value: "{sub}": must be a relative path')
+            )
+        if ".." in sub.replace("\\", "/").split("/"):
+            causes.append(
+                (field, "FieldValueInvalid", f"Invalid value: \"{sub}\": must not contain '..'")
+            )
     return causes
 
 

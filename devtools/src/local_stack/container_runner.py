@@ -375,7 +375,7 @@ class ContainerPodRunner:
                 continue
             source, read_only = _volume(volume, scratch / "volumes" / volume["name"], pod, io)
             if mount.get("subPath"):
-                source = source / mount["subPath"]
+                source = _within(source, mount["subPath"], mount["name"])
             spec = f"type=bind,source={source},target={mount['mountPath']}"
             read_only = read_only or bool(mount.get("readOnly"))
             options.append(f"--mount={spec},readonly" if read_only else f"--mount={spec}")
@@ -434,3 +434,17 @@ class ContainerPodRunner:
             # Gone without being killed: the Job controller fails the pod (exit 128).
             raise RuntimeError(f"container {container_id[:12]} vanished: {waited.stderr!r}")
         return int(waited.stdout.decode().strip())
+
+
+def _within(volume: Path, sub_path: str, name: str) -> Path:
+    """The subPath inside its volume, symlinks resolved; never a path outside it (the kubelet
+    refuses one: pkg/volume/util/subpath, "subpath ... not within volume path")."""
+    root = volume.resolve()
+    target = (volume / sub_path).resolve()
+    if not target.is_relative_to(root):
+        raise PodConfigError(
+            "CreateContainerConfigError",
+            f'failed to prepare subPath for volumeMount "{name}": subpath "{sub_path}" not '
+            "within volume path",
+        )
+    return target

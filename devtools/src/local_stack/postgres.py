@@ -53,8 +53,19 @@ class LocalPostgres:
             os.chown(self.directory, owner.pw_uid, owner.pw_gid)
             self._as_user = ["runuser", "-u", "postgres", "--"]
         data, log = self.directory / "data", self.directory / "server.log"
+        # Trust only the superuser's own socket (in the server's private directory); every TCP
+        # login, even on loopback, must give its password: a laptop's other users and processes
+        # cannot use the stack's databases, and a Job given the wrong password fails as on RDS.
         self._run(
-            _binary("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
+            _binary("initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "-E",
+            "UTF8",
         )
         self._run(
             _binary("pg_ctl"),

@@ -103,6 +103,9 @@ def _intrinsic(value: Intrinsic, context: Context) -> Any:
         if condition not in context.conditions:
             raise KeyError(f"the template's condition {condition}: give its truth")
         return resolve(then if context.conditions[condition] else otherwise, context)
+    if value.function == "Select":
+        index, items = value.value
+        return resolve(items, context)[int(resolve(index, context))]
     raise NotImplementedError(f"!{value.function} is not resolved here: add it")
 
 

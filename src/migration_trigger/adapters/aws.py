@@ -97,6 +97,11 @@ class Rds:
             created=str(db.get(shape.created_key) or ""),
             cluster=db.get("DBClusterIdentifier") if shape.kind == "instance" else None,
             writer_status=writer,
+            members=tuple(
+                str(m["DBInstanceIdentifier"])
+                for m in db.get("DBClusterMembers") or []
+                if m.get("DBInstanceIdentifier")
+            ),
         )
 
     def _writer_status(self, cluster: dict[str, Any]) -> str | None:
@@ -213,10 +218,30 @@ class Secrets:
             arn=described.get("ARN", secret_id),
             current_version=current,
             tags=_tags(described.get("Tags")),
+            name=str(described.get("Name") or ""),
+            owning_service=described.get("OwningService"),
         )
 
     def read(self, secret_arn: str, version: str | None = None) -> DatabaseSecret:
         """The username and password of a version of the secret (AWSCURRENT if none is named)."""
+        data, version_id = self._value(secret_arn, version)
+        username, password = data.get("username"), data.get("password")
+        if not isinstance(username, str) or not isinstance(password, str):
+            # Say what is wrong with the shape, never what is in it.
+            raise AwsError(f"secret {secret_arn}: 'username' and 'password' must be strings")
+        return DatabaseSecret(username, password, version_id)
+
+    def names(self, secret_arn: str) -> tuple[tuple[str, str], ...]:
+        """What the secret's current JSON says its database is: ("db" | "cluster", identifier)
+        from `dbInstanceIdentifier` / `dbClusterIdentifier`. Nothing else of the value is kept."""
+        data, _ = self._value(secret_arn, None)
+        return tuple(
+            (kind, data[key])
+            for kind, key in (("db", "dbInstanceIdentifier"), ("cluster", "dbClusterIdentifier"))
+            if isinstance(data.get(key), str) and data[key]
+        )
+
+    def _value(self, secret_arn: str, version: str | None) -> tuple[dict[str, Any], str | None]:
         which = {"VersionId": version} if version else {"VersionStage": "AWSCURRENT"}
         value = call(
             f"read secret {secret_arn}",
@@ -224,20 +249,13 @@ class Secrets:
         )
         try:
             data = json.loads(value.get("SecretString") or "")
-            username, password = data["username"], data["password"]
-        except (ValueError, KeyError, TypeError):
-            # Say what is wrong with the shape, never what is in it.
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or "username" not in data or "password" not in data:
             raise AwsError(
                 f"secret {secret_arn} is not a JSON object with 'username' and 'password'"
             ) from None
-        if not isinstance(username, str) or not isinstance(password, str):
-            raise AwsError(f"secret {secret_arn}: 'username' and 'password' must be strings")
-        named = tuple(
-            (kind, data[key])
-            for kind, key in (("db", "dbInstanceIdentifier"), ("cluster", "dbClusterIdentifier"))
-            if isinstance(data.get(key), str) and data[key]
-        )
-        return DatabaseSecret(username, password, value.get("VersionId"), named)
+        return data, value.get("VersionId")
 
 
 class ClusterInfo(NamedTuple):

@@ -6,6 +6,7 @@ from typing import Any
 
 from migration_trigger.adapters.kube import KubeClient
 from migration_trigger.domain.jobspec import LABEL_PREFIX
+from migration_trigger.domain.jobstate import CONTROLLER_UID_LABEL, controlled_by
 from migration_trigger.errors import KubernetesError
 
 
@@ -44,27 +45,39 @@ class JobGateway:
         selector = f"{LABEL_PREFIX}/database-key={database_key}"
         return list(self.client.get(self._jobs, labelSelector=selector).get("items", []))
 
+    @property
+    def _secrets(self) -> str:
+        return f"/api/v1/namespaces/{self.namespace}/secrets"
+
     def create_secret(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
         """Create a Secret; None if created, else the Secret that already has its name (left by
         an earlier attempt of the same step, or planted: the caller checks its owner)."""
-        secrets = f"/api/v1/namespaces/{self.namespace}/secrets"
         try:
-            self.client.create(secrets, manifest)
+            self.client.create(self._secrets, manifest)
         except KubernetesError as error:
             if error.status != 409:
                 raise
-            return dict(self.client.get(f"{secrets}/{manifest['metadata']['name']}"))
+            return dict(self.client.get(f"{self._secrets}/{manifest['metadata']['name']}"))
         return None
+
+    def delete_secret(self, name: str) -> None:
+        """Delete a Secret; gone already is fine."""
+        try:
+            self.client.delete(f"{self._secrets}/{name}")
+        except KubernetesError as error:
+            if error.status != 404:
+                raise
 
     def resume(self, name: str) -> None:
         """Un-suspend the Job so its pod starts."""
         self.client.patch(f"{self._jobs}/{name}", {"spec": {"suspend": False}})
 
-    def pods(self, job_name: str) -> list[dict[str, Any]]:
-        """Pods of the Job."""
-        return list(
-            self.client.get(self._pods, labelSelector=f"job-name={job_name}").get("items", [])
-        )
+    def pods(self, job_uid: str) -> list[dict[str, Any]]:
+        """Pods the Job with this uid controls (selected by the label its controller sets, then
+        held to its controller ownerReference)."""
+        selector = f"{CONTROLLER_UID_LABEL}={job_uid}"
+        items = self.client.get(self._pods, labelSelector=selector).get("items", [])
+        return [pod for pod in items if controlled_by(pod, job_uid)]
 
     def log(self, pod: str, *, tail_lines: int, container: str) -> str:
         """The last `tail_lines` lines of a container's log."""

@@ -9,6 +9,7 @@ refreshes its bearer token once on 401, and turns API failures into KubernetesEr
 from __future__ import annotations
 
 import json
+import math
 import ssl
 import time
 import urllib.parse
@@ -271,10 +272,15 @@ def _decode(data: bytes) -> Obj:
 
 
 def _seconds(value: str | None, *, default: float, cap: float) -> float:
+    """A Retry-After header's seconds within [0, cap]; `default` when absent or not a finite
+    number (RFC 9110 allows an HTTP date too: the backoff is as good as parsing one)."""
     try:
-        return min(float(value), cap) if value is not None else default
+        seconds = float(value) if value is not None else default
     except ValueError:
         return default
+    if not math.isfinite(seconds):
+        return default
+    return min(max(seconds, 0.0), cap)
 
 
 def _status_error(status: Obj, code: int, *, method: str = "", path: str = "") -> KubernetesError:

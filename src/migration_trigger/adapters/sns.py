@@ -10,6 +10,8 @@ from migration_trigger.domain.result import Result, Status, keep_end
 
 #: SNS takes messages of up to 256 KiB, subject and attributes included: keep a margin for them.
 MAX_BODY_BYTES = 256 * 1024 - 4 * 1024
+#: SNS subjects are "less than 100 characters long".
+MAX_SUBJECT_CHARS = 99
 
 _VERBS = {
     Status.SUCCEEDED: "succeeded",
@@ -23,14 +25,15 @@ _VERBS = {
 
 
 def subject(result: Result, environment: str) -> str:
-    """A mail subject: `[prod] Migration FAILED: orders-db (db-created)`, at most 100 characters."""
+    """A mail subject: `[prod] Migration FAILED: orders-db (db-created)`, under 100 characters."""
     database = (result.database or "unknown database").rsplit(":", 1)[-1]
     text = f"[{environment}] Migration {_VERBS[result.status]}: {database}"
     if result.trigger:
         text += f" ({result.trigger})"
-    # SNS subjects: ASCII without control characters, 100 characters at most.
+    # SNS Publish: "Subjects must be UTF-8 text with no line breaks or control characters, and
+    # less than 100 characters long" (Amazon SNS API Reference, Publish). ASCII is kept for mail.
     clean = "".join(c if 32 <= ord(c) < 127 else "?" for c in text)
-    return clean[:100]
+    return clean[:MAX_SUBJECT_CHARS]
 
 
 def body(result: Result) -> str:

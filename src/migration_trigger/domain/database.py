@@ -39,6 +39,8 @@ class DatabaseFacts(NamedTuple):
     cluster: str | None = None
     #: For a cluster: the status of its writer instance; None while it has none.
     writer_status: str | None = None
+    #: For a cluster: the identifiers of its member instances, as RDS lists them.
+    members: tuple[str, ...] = ()
 
     @property
     def endpoint(self) -> Endpoint:
@@ -66,19 +68,35 @@ class DatabaseFacts(NamedTuple):
 
 
 class SecretFacts(NamedTuple):
-    """A secret's full ARN, its current version and its tags. Never its value."""
+    """A secret's full ARN, its current version, tags, name and owner. Never its value."""
 
     arn: str
     current_version: str | None
     tags: dict[str, str]
+    name: str = ""
+    #: The AWS service that manages the secret (DescribeSecret's OwningService), if any.
+    owning_service: str | None = None
+
+    def rds_owner(self) -> str | None:
+        """The database RDS manages the secret for, from the tags RDS sets (keys under `aws:`
+        are reserved for AWS: no user can set them)."""
+        return self.tags.get(RDS_INSTANCE_TAG) or self.tags.get(RDS_CLUSTER_TAG)
+
+    @property
+    def rds_managed(self) -> bool:
+        """Whether RDS manages it: its owner, its `rds!` name, or its RDS tags say so."""
+        return (
+            self.owning_service == "rds"
+            or self.name.startswith("rds!")
+            or self.rds_owner() is not None
+        )
 
     def database(self, *, database_tag_key: str) -> str | None:
-        """The database the secret belongs to: RDS's own tags first, then ours."""
-        return (
-            self.tags.get(RDS_INSTANCE_TAG)
-            or self.tags.get(RDS_CLUSTER_TAG)
-            or self.tags.get(database_tag_key)
-        )
+        """The database the secret belongs to: RDS's own tags, else (never for a secret RDS
+        manages) ours."""
+        if self.rds_managed:
+            return self.rds_owner()
+        return self.tags.get(database_tag_key)
 
 
 class DatabaseSecret:
@@ -87,31 +105,13 @@ class DatabaseSecret:
     A plain class, not a tuple: it cannot be unpacked, iterated or serialised by accident.
     """
 
-    __slots__ = ("database", "password", "username", "version")
+    __slots__ = ("password", "username", "version")
 
-    def __init__(
-        self,
-        username: str,
-        password: str,
-        version: str | None = None,
-        database: tuple[tuple[str, str], ...] = (),
-    ) -> None:
+    def __init__(self, username: str, password: str, version: str | None = None) -> None:
         self.username = username
         self.password = password
         #: The secret version it was read from (its VersionId: not secret).
         self.version = version
-        #: What the secret says its database is, if it says: ("db" or "cluster", identifier) from
-        #: its `dbInstanceIdentifier` / `dbClusterIdentifier` (the JSON of Secrets Manager's
-        #: "Credentials for Amazon RDS database" secrets). Not secret.
-        self.database = database
-
-    def names_another_database(self, kind: str, identifier: str) -> str | None:
-        """The identifier the secret gives for a database of this `kind` ("db" or "cluster"), if
-        it is not `identifier`. (A host is not compared: proxies and CNAMEs differ by design.)"""
-        for named_kind, named in self.database:
-            if named_kind == kind and named.lower() != identifier.lower():
-                return named
-        return None
 
     def __repr__(self) -> str:
         return f"DatabaseSecret(username={self.username!r}, password=<redacted>)"

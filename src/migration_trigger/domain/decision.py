@@ -1,11 +1,11 @@
-"""Routing and binding, decided from the database itself: its opt-in tag selects a profile, and
-its credentials secret is the only one a migration of it may use."""
+"""Routing, decided from the database itself: its opt-in tag selects a profile. (Which secret a
+migration of it may use: binding.py.)"""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from migration_trigger.domain.database import DatabaseFacts, SecretFacts
+from migration_trigger.domain.database import DatabaseFacts
 from migration_trigger.domain.events import Home, Ignored, Trigger, TriggerKind, outside
 from migration_trigger.domain.profiles import Profile
 
@@ -34,12 +34,6 @@ class Fail(NamedTuple):
     reason: str
 
 
-class Bound(NamedTuple):
-    """The credentials secret a migration of the database uses (full ARN)."""
-
-    secret_arn: str
-
-
 def cluster_of(facts: DatabaseFacts) -> str | None:
     """The ARN of the cluster an instance belongs to; None for a cluster or a lone instance.
 
@@ -63,13 +57,28 @@ def keyed_by_database(trigger: Trigger, facts: DatabaseFacts) -> Trigger:
     return trigger._replace(dedup_key=f"creation|{facts.arn}|{facts.created}")
 
 
+class Claim(NamedTuple):
+    """Which databases this deployment migrates: those whose opt-in tag names its environment
+    (`prod/orders`), and, if `unqualified`, those whose tag names a profile alone (`orders`)."""
+
+    environment: str
+    unqualified: bool = True
+
+
 def route(
-    trigger: Trigger, facts: DatabaseFacts, profiles: dict[str, Profile], *, tag_key: str
+    trigger: Trigger,
+    facts: DatabaseFacts,
+    profiles: dict[str, Profile],
+    *,
+    tag_key: str,
+    claim: Claim | None = None,
 ) -> Route | Skip | Reject:
     """Pick the profile the database's tag names, if the profile runs on this trigger.
 
     First, the event must be about this database, not a namesake elsewhere: the database was
-    found here, so its ARN names the function's own partition, region and account.
+    found here, so its ARN names the function's own partition, region and account. Then the tag
+    must be this deployment's to act on: several deployments (dev and prod) in one account and
+    region all receive every database's events, and exactly one may migrate each database.
     """
     home = Home.of(facts.arn)
     elsewhere = outside(trigger, home) if home else None
@@ -80,7 +89,10 @@ def route(
     chosen = facts.tags.get(tag_key)
     if chosen is None:
         return Skip(f"{facts.identifier} has no '{tag_key}' tag: not opted in to migrations")
-    profile = profiles.get(chosen.strip())
+    name = _claimed(facts, chosen.strip(), tag_key, claim)
+    if isinstance(name, Skip):
+        return name
+    profile = profiles.get(name)
     if profile is None:
         known = ", ".join(sorted(profiles)) or "none"
         return Reject(
@@ -93,38 +105,20 @@ def route(
     return Route(profile)
 
 
-def credentials_secret(facts: DatabaseFacts, *, secret_tag_key: str) -> str | None:
-    """The secret holding the database's credentials: RDS-managed, else the one its tag names."""
-    return facts.managed_secret_arn or facts.tags.get(secret_tag_key)
-
-
-def bind_secret(
-    facts: DatabaseFacts,
-    *,
-    tagged: SecretFacts | None,
-    rotated: str | None,
-    database_tag_key: str,
-    secret_tag_key: str,
-) -> Bound | Skip | Reject | Fail:
-    """The secret a migration of `facts` may use, checked against the secret that rotated.
-
-    `tagged` is the self-managed secret the database's tag names, as Secrets Manager describes
-    it (None when RDS manages the secret). RDS gives its managed secret's full ARN; a tag may give
-    a name or a partial ARN, which Secrets Manager resolved, so secrets are compared by full ARN
-    alone, never by a prefix (`orders` is not `orders-db`).
-    """
-    expected = tagged.arn if tagged else facts.managed_secret_arn
-    if expected is None:
-        return Fail(
-            f"{facts.identifier} has no credentials to migrate with: no RDS-managed master secret "
-            f"and no '{secret_tag_key}' tag"
-        )
-    if rotated is not None and rotated != expected:
+def _claimed(facts: DatabaseFacts, value: str, tag_key: str, claim: Claim | None) -> str | Skip:
+    """The profile name of a tag value this deployment claims; Skip if another one does."""
+    environment, _, name = value.rpartition("/")
+    if claim is None:
+        return name
+    if environment and environment != claim.environment:
         return Skip(
-            f"secret {rotated} is not the credentials secret of {facts.identifier} ({expected})"
+            f"{facts.identifier} is tagged {tag_key}={value}: deployment '{environment}' "
+            f"migrates it, not this one ('{claim.environment}')"
         )
-    # A self-managed secret counts only if it names this database back: a tag on the database
-    # alone must not be able to hand any secret to the migration.
-    if tagged and tagged.tags.get(database_tag_key) != facts.arn:
-        return Reject(f"secret {expected} is not tagged {database_tag_key}={facts.arn}")
-    return Bound(expected)
+    if not environment and not claim.unqualified:
+        return Skip(
+            f"{facts.identifier} is tagged {tag_key}={value}, naming no deployment: this one "
+            f"('{claim.environment}') migrates only databases tagged "
+            f"{tag_key}={claim.environment}/<profile> (ClaimUnqualifiedTags is false)"
+        )
+    return name

@@ -310,7 +310,8 @@ def _rotated_secret(event: dict[str, Any], detail: dict[str, Any]) -> str | None
         inner = detail.get(container)
         if isinstance(inner, dict) and (found := _text(inner, key)):
             return found
-    for resource in detail.get("resources") or []:
+    listed = detail.get("resources")
+    for resource in listed if isinstance(listed, list) else []:
         if isinstance(resource, dict):
             found = next(
                 (v for k, v in resource.items() if k.lower() == "arn" and isinstance(v, str)),

@@ -10,6 +10,7 @@ import time
 import urllib.parse
 from typing import Any, NamedTuple
 
+from migration_trigger.domain import placement
 from migration_trigger.domain.database import Endpoint
 from migration_trigger.domain.events import Trigger, parse_rds_arn
 from migration_trigger.domain.profiles import CredentialMode, Profile
@@ -38,12 +39,6 @@ def job_name(database_arn: str, dedup_key: str) -> str:
     identifier = parsed[3] if parsed else database_arn
     digest = hashlib.sha256(f"{database_arn}\n{dedup_key}".encode()).hexdigest()[:10]
     return f"migrate-{_dns_label(identifier, 40)}-{digest}"
-
-
-def database_kind_and_identifier(database_arn: str) -> tuple[str, str]:
-    """("db" or "cluster", identifier) of an RDS ARN; ("", "") if it is not one."""
-    parsed = parse_rds_arn(database_arn)
-    return (parsed[2], parsed[3]) if parsed else ("", "")
 
 
 def engine_family(engine: str) -> str:
@@ -107,9 +102,6 @@ class JobPlan(NamedTuple):
     execution: str
     #: Once started: the secret version whose password the Job was given (see records.Started).
     secret_version: str | None = None
-    #: For a self-managed secret (None for RDS-managed): the database's master user, which a
-    #: secret that names no database must hold (actions.start_job).
-    master_username: str | None = None
 
     @property
     def secret_name(self) -> str:
@@ -174,6 +166,7 @@ def render_job(
     pod["restartPolicy"] = "Never"
     if profile.service_account:
         pod["serviceAccountName"] = profile.service_account
+    placement.place(pod, profile)
     containers = pod.get("containers") or []
     container = next((c for c in containers if c.get("name") == CONTAINER), None)
     if container is None:

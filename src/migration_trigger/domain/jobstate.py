@@ -8,11 +8,16 @@ enactJobFinished). A Job with an interim condition is still running here: its po
 the database, and the next migration of that database must not start yet.
 
 A pod that has not started is `held`: the scheduler found no node for it (`PodScheduled=False`,
-reason `Unschedulable`), the kubelet cannot pull its image, or it is still being created. The
-kubelet reports `ErrImagePull` for any failed pull, transient ones included, then
-`ImagePullBackOff` while it waits 10 s, 20 s, 40 s... up to 5 minutes before the next attempt
-(pkg/kubelet/images/image_manager.go: EnsureImageExists, `Back-off pulling image %q`); so a pull
-error is only taken as final once it has lasted PULL_GRACE_SECONDS of checks.
+reason `Unschedulable`), the kubelet cannot pull its image or create its container, or it is
+still being created. The kubelet reports `ErrImagePull` for any failed pull, transient ones
+included, then `ImagePullBackOff` while it waits 10 s, 20 s, 40 s... up to 5 minutes before the
+next attempt (pkg/kubelet/images/image_manager.go: EnsureImageExists, `Back-off pulling image
+%q`; pkg/kubelet/kubelet.go: imageBackOffPeriod 10 s, MaxImageBackOff 300 s, doubled by
+flowcontrol.Backoff.Next). It reports `CreateContainerConfigError` and `CreateContainerError`
+for conditions that clear by themselves too: a new Secret its cache has not synced yet ("failed
+to sync secret cache", kubernetes#117972), services not yet read on a fresh node
+(kubernetes#129294), containerd's name reservation (containerd#4604). So each of these is only
+taken as final once it has lasted PERSIST_GRACE_SECONDS of checks, naming the kubelet's message.
 """
 
 from __future__ import annotations
@@ -24,19 +29,22 @@ from typing import Any, NamedTuple
 from migration_trigger.domain.jobspec import start_deadline
 
 #: Waiting reasons that will not resolve by waiting: fail fast instead of sitting out the deadline.
-STUCK_REASONS = frozenset(
-    {
-        "InvalidImageName",
-        "ErrImageNeverPull",
-        "CreateContainerConfigError",
-        "CreateContainerError",
-    }
-)
+STUCK_REASONS = frozenset({"InvalidImageName", "ErrImageNeverPull"})
 #: Waiting reasons of a failed image pull, which the kubelet retries.
 PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff"})
-#: Seconds of checks a pull error must last to be final: the kubelet's first retries (after 10,
-#: 20 and 40 s of back-off) happen within them.
-PULL_GRACE_SECONDS = 60
+#: Waiting reasons of a container the kubelet could not create (yet): it retries on every sync.
+CREATE_REASONS = frozenset({"CreateContainerConfigError", "CreateContainerError"})
+#: The kubelet's image pull back-off: 10 s (imageBackOffPeriod) doubled after each failed pull,
+#: at most 300 s (MaxImageBackOff), pkg/kubelet/kubelet.go.
+IMAGE_BACKOFF_SECONDS, MAX_IMAGE_BACKOFF_SECONDS = 10, 300
+#: Retries the kubelet gets before a hold is final.
+PERSIST_RETRIES = 5
+#: Seconds of checks a pull or create error must last to be final: the kubelet's first
+#: PERSIST_RETRIES retries after it (10 + 20 + 40 + 80 + 160 = 310 s of back-off) fall within them.
+PERSIST_GRACE_SECONDS = sum(
+    min(IMAGE_BACKOFF_SECONDS * 2**attempt, MAX_IMAGE_BACKOFF_SECONDS)
+    for attempt in range(PERSIST_RETRIES)
+)
 
 
 class Hold(StrEnum):
@@ -44,6 +52,7 @@ class Hold(StrEnum):
 
     UNSCHEDULABLE = "unschedulable"  # no node fits it (PodScheduled=False, Unschedulable)
     IMAGE_PULL = "image_pull"  # the kubelet cannot pull its image (yet)
+    CREATE_ERROR = "create_error"  # the kubelet cannot create its container (yet)
     STARTING = "starting"  # being created, or no pod exists yet
 
 
@@ -113,6 +122,50 @@ def is_abandoned(job: dict[str, Any], now: float) -> bool:
     """A Job still suspended after the time its execution would have started it by."""
     deadline = start_deadline(job)
     return waits_to_start(job) and deadline is not None and now > deadline
+
+
+def left_behind(job: dict[str, Any], now: float, execution: str | None) -> str | None:
+    """Why a suspended Job of another execution will never be started; None if it may still be.
+
+    `execution` is what Lambda says of the Job's execution (its status), or None when Lambda
+    could not be asked or could not answer. Lambda's answer decides: an execution it reports
+    running may still start its Job, whatever the time. Only without an answer does the Job's
+    start-by time, the promise its execution made, decide.
+    """
+    if not waits_to_start(job):
+        return None
+    if execution is not None:
+        return (
+            f"its durable execution has ended ({execution})" if execution_ended(execution) else None
+        )
+    if is_abandoned(job, now):
+        return (
+            "still suspended past its start-by time, and Lambda could not say its execution ended"
+        )
+    return None
+
+
+def replaceable(job: dict[str, Any]) -> bool:
+    """A Job at a migration's name that may be replaced by a new run once its execution has ended:
+    one that failed, or that never started. A completed Job is never replaced (the migration ran),
+    nor one running (it is migrating the database right now)."""
+    if is_finished(job):
+        return _condition(job, "Complete") is None
+    return waits_to_start(job)
+
+
+#: The label the Job controller puts on its pods (Kubernetes 1.27+; `controller-uid` before).
+CONTROLLER_UID_LABEL = "batch.kubernetes.io/controller-uid"
+
+
+def controlled_by(pod: dict[str, Any], job_uid: str) -> bool:
+    """Whether the Job with `job_uid` controls the pod: its controller ownerReference, which the
+    Job controller sets on every pod it creates (pkg/controller/job: metav1.NewControllerRef).
+    A pod that only carries the Job's `job-name` label is someone else's: never judged or read."""
+    return any(
+        ref.get("controller") and ref.get("uid") == job_uid and ref.get("kind") == "Job"
+        for ref in (pod.get("metadata") or {}).get("ownerReferences") or []
+    )
 
 
 def latest_pod(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -221,6 +274,8 @@ def _held(pod: dict[str, Any]) -> tuple[Hold, str]:
         if waiting.get("reason") in PULL_REASONS:
             image = status.get("image") or _image(pod, status.get("name"))
             return Hold.IMAGE_PULL, f"pod {name} cannot pull image {image}: {_waiting(status)}"
+        if waiting.get("reason") in CREATE_REASONS:
+            return Hold.CREATE_ERROR, f"pod {name} cannot start: {_waiting(status)}"
     waiting_on = ", ".join(_waiting(s) for s in _statuses(pod)) or "not yet scheduled"
     return Hold.STARTING, f"pod {name} has not started: {waiting_on}"
 
@@ -235,11 +290,11 @@ def _image(pod: dict[str, Any], container: str | None) -> str:
 @dataclass(frozen=True)
 class Watch:
     """What earlier checks of a started Job tell the next one: since when its pod has failed to
-    pull its image, and what held the pod that never started. Pure; rebuilt on every replay
-    from the checkpointed observations."""
+    pull its image or create its container, and what held the pod that never started. Pure;
+    rebuilt on every replay from the checkpointed observations."""
 
     start_timeout: int
-    pull_since: int | None = None
+    failing_since: int | None = None
     held: str | None = None
 
     def see(self, state: JobState, waited: int) -> tuple[Watch, JobState]:
@@ -248,14 +303,16 @@ class Watch:
             if state.phase is JobPhase.TIMED_OUT and self.held:
                 state = state._replace(reason=f"{state.reason}; its pod never started: {self.held}")
             return self, state
-        pulling = state.hold is Hold.IMAGE_PULL
-        since = (self.pull_since if self.pull_since is not None else waited) if pulling else None
+        failing = state.hold in (Hold.IMAGE_PULL, Hold.CREATE_ERROR)
+        since = (
+            (self.failing_since if self.failing_since is not None else waited) if failing else None
+        )
         held = None
         if state.hold and not state.ran_before:
             # A pod's own hold says more than "no pod" (seen as a killed pod goes).
             held = self.held if state.pod is None and self.held else state.reason
-        watch = replace(self, pull_since=since, held=held)
-        if since is not None and waited - since >= PULL_GRACE_SECONDS:
+        watch = replace(self, failing_since=since, held=held)
+        if since is not None and waited - since >= PERSIST_GRACE_SECONDS:
             reason = f"{state.reason} (for {waited - since}s of checks)"
             return watch, state._replace(phase=JobPhase.STUCK, reason=reason)
         if state.hold and not state.ran_before and waited >= self.start_timeout:

@@ -3,8 +3,9 @@
 Two kinds of rule, in this order:
 
 1. Every form of a known password, longest first: as it is, percent-encoded (any choice of
-   escaped characters, either case of hex), `+` for a space, JSON-escaped, and base64 (alone, as
-   `user:password`, or inside a longer base64 text). Exact whatever characters it holds.
+   escaped characters, either case of hex), `+` for a space, JSON-escaped, shell-quoted or as a
+   Python repr (a password holding `'` or `\\`), and base64 (alone, as `user:password`, or
+   inside a longer base64 text). Exact whatever characters it holds.
 2. Patterns, for a password the function does not know: the userinfo of any URL, and the value
    of a `…PASSWORD=` (or `…PWD=`) assignment. A pattern cannot know where an unknown password
    ends, so it errs on the side of hiding: a URL's userinfo runs to the last `@` of its line (the
@@ -17,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shlex
 import urllib.parse
 from collections.abc import Callable, Iterable
 
@@ -27,6 +29,20 @@ PASSWORD_NOT_READ = (
     "values of ...PASSWORD and ...PWD variables are masked in this log; printed any other way, "
     "the password shows]"
 )
+#: What a result carries instead of the log tail when its profile keeps the tail out of results
+#: (secret-arn by default: its log is masked by pattern alone).
+TAIL_KEPT_IN_FUNCTION_LOG = (
+    "[the log is in the function's log only (its 'migration log' line): this profile keeps it out "
+    "of results and notifications (logTailInResult; the default for secret-arn, whose log can "
+    "only be masked by pattern)]"
+)
+
+
+def shareable_tail(tail: str | None, *, share: bool) -> str | None:
+    """The log tail a result may carry: as it is, or a pointer to the function's log."""
+    return tail if share or not tail else TAIL_KEPT_IN_FUNCTION_LOG
+
+
 #: Shortest base64 run masked where a password sits inside longer base64 text: shorter runs would
 #: mask unrelated text and hide next to nothing of the password.
 _MIN_BASE64_CORE = 8
@@ -97,10 +113,25 @@ def password_forms(passwords: Iterable[str], *, username: str = "") -> list[str]
             json.dumps(password)[1:-1],
             json.dumps(password, ensure_ascii=False)[1:-1],
         }
+        forms |= _quoted_forms(password)
         forms |= _base64_forms(password.encode())
         if username:
             forms |= _base64_forms(f"{username}:{password}".encode(), cores=False)
     return sorted(forms, key=len, reverse=True)
+
+
+def _quoted_forms(password: str) -> set[str]:
+    """The password as shells and Python quote it: single-quoted with each `'` closed, escaped
+    and reopened (`'\\''` as sh users write it, `'"'"'` as shlex.quote does), and a repr's
+    body (`\\'` inside single quotes, `\\\\` for a backslash)."""
+    if "'" not in password and "\\" not in password:
+        return set()
+    return {
+        "'" + password.replace("'", "'\\''") + "'",
+        shlex.quote(password),
+        repr(password)[1:-1],
+        password.replace("\\", "\\\\").replace("'", "\\'"),
+    }
 
 
 def _base64_forms(data: bytes, *, cores: bool = True) -> set[str]:

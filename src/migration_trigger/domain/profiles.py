@@ -14,6 +14,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from migration_trigger.domain import placement
 from migration_trigger.domain.events import TriggerKind
 from migration_trigger.errors import ConfigurationError
 
@@ -236,10 +237,77 @@ def _triggers(profile: str, key: str, raw: Any) -> frozenset[TriggerKind]:
     return frozenset(TriggerKind(t) for t in raw)
 
 
+#: The DATABASE_URL query parameters a profile may set: TLS, timeouts, keepalives, names and
+#: pool settings of libpq ("Connection Strings", "Parameter Key Words"), pgx, Prisma and the MySQL
+#: drivers. Anything else is refused: `host`, `hostaddr`, `port`, `service`, `passfile`, `user`,
+#: `password`, `dbname` (and `options`, which sets server settings) would send the migration, or
+#: its password, somewhere other than the database the function resolved.
+URL_QUERY_KEYS = frozenset(
+    {
+        "application_name",
+        "channel_binding",
+        "charset",
+        "connect_timeout",
+        "connection_limit",
+        "gssencmode",
+        "keepalives",
+        "keepalives_count",
+        "keepalives_idle",
+        "keepalives_interval",
+        "parseTime",
+        "pgbouncer",
+        "pool_timeout",
+        "readTimeout",
+        "require_auth",
+        "schema",
+        "socket_timeout",
+        "ssl-mode",
+        "sslaccept",
+        "sslcert",
+        "sslcompression",
+        "sslcrl",
+        "sslkey",
+        "sslmode",
+        "sslnegotiation",
+        "sslrootcert",
+        "statement_cache_size",
+        "target_session_attrs",
+        "tcp_user_timeout",
+        "timeout",
+        "tls",
+        "writeTimeout",
+    }
+)
+
+
 def _query(profile: str, key: str, raw: Any) -> str:
-    if not _printable(raw, " #?"):
-        raise _fail(profile, key, "must be a query string without '?', '#' or spaces")
+    if not _printable(raw, " #?;"):
+        raise _fail(profile, key, "must be a query string without '?', '#', ';' or spaces")
+    names = [part.split("=", 1)[0] for part in str(raw).split("&") if part]
+    refused = sorted({name for name in names if name not in URL_QUERY_KEYS})
+    if refused:
+        raise _fail(
+            profile,
+            key,
+            f"may not set {refused}: only {', '.join(sorted(URL_QUERY_KEYS))} (host, port, "
+            "user, password, dbname and the like would redirect the migration or its password)",
+        )
     return str(raw)
+
+
+def _placed(reader: Callable[[Any, placement.Fail, str], Any]) -> Reader:
+    """A placement reader (placement.py) as a profile key's reader."""
+
+    def read(profile: str, key: str, raw: Any) -> Any:
+        return reader(raw, lambda where, message: _fail(profile, where, message), key)
+
+    return read
+
+
+def _boolean(profile: str, key: str, raw: Any) -> bool:
+    if not isinstance(raw, bool):
+        raise _fail(profile, key, "must be true or false")
+    return raw
 
 
 def _integer(low: int, high: int) -> Reader:
@@ -308,6 +376,18 @@ KEYS: dict[str, Key] = {
         Key("startTimeoutSeconds", "start_timeout_seconds", _integer(30, 7 * _DAY), 600,
             "seconds the Job's first pod may take to start (scheduled, image pulled) before the "
             "migration fails with what holds it"),
+        Key("nodeSelector", "node_selector", _placed(placement.node_selector),
+            MappingProxyType({}), "node labels the Job's pod must run on"),
+        Key("tolerations", "tolerations", _placed(placement.tolerations), (),
+            "taints the Job's pod tolerates, as a pod spec lists them"),
+        Key("affinity", "affinity", _placed(placement.affinity), MappingProxyType({}),
+            "the Job's pod's `nodeAffinity` (required or preferred node selector terms)"),
+        Key("priorityClassName", "priority_class_name", _placed(placement.priority_class), None,
+            "the PriorityClass of the Job's pod"),
+        Key("logTailInResult", "log_tail_in_result", _boolean, None,
+            "whether the result (and so its notification) carries the log's last lines; default: "
+            "yes for ephemeral-secret, no for secret-arn, whose log can only be masked by pattern "
+            "(the full log is in the function's log either way)"),
     )
 }  # fmt: skip
 
@@ -338,6 +418,19 @@ class Profile(NamedTuple):
     rotation_settle_seconds: int = KEYS["rotation_settle_seconds"].default
     url_query: str = KEYS["url_query"].default
     start_timeout_seconds: int = KEYS["start_timeout_seconds"].default
+    log_tail_in_result: bool | None = KEYS["log_tail_in_result"].default
+    node_selector: Mapping[str, str] = KEYS["node_selector"].default
+    tolerations: tuple[Mapping[str, Any], ...] = KEYS["tolerations"].default
+    affinity: Mapping[str, Any] = KEYS["affinity"].default
+    priority_class_name: str | None = KEYS["priority_class_name"].default
+
+    @property
+    def shares_log_tail(self) -> bool:
+        """Whether results carry the log tail: as set, else only where the password is masked
+        by value (ephemeral-secret), not by pattern alone (secret-arn)."""
+        if self.log_tail_in_result is not None:
+            return self.log_tail_in_result
+        return self.credentials is CredentialMode.EPHEMERAL_SECRET
 
 
 _BY_JSON = {key.json: key for key in KEYS.values()}

@@ -66,3 +66,56 @@ def test_a_function_in_a_vpc_can_have_the_endpoints_it_calls():
     assert services == {"lambda", "rds", "secretsmanager", "sns", "eks", "ssm"}
     # SSM only when the profiles come from a parameter.
     assert {r["Condition"] for r in endpoints} == {"WithVpcEndpoints", "WithSsmEndpoint"}
+
+
+def test_the_endpoints_admit_https_from_the_function_through_a_group_of_their_own():
+    """An interface endpoint admits only what its security groups admit: the function's own
+    groups need not admit anything inbound, so the endpoints get a group that takes 443 from
+    them (a rule naming a group admits every interface carrying it)."""
+    endpoints = [r for r in RESOURCES.values() if r["Type"] == "AWS::EC2::VPCEndpoint"]
+    group = RESOURCES["EndpointSecurityGroup"]
+    refs = {**REFS, "SecurityGroupIds": ["sg-function", "sg-other"], "VpcId": "vpc-1"}
+
+    refs["EndpointSecurityGroup"] = "sg-endpoints"
+    assert {
+        str(resolve(r["Properties"]["SecurityGroupIds"], Context(refs))) for r in endpoints
+    } == {"['sg-endpoints']"}
+    assert group["Condition"] == "WithVpcEndpoints"
+    (ingress,) = group["Properties"]["SecurityGroupIngress"]
+    assert (ingress["IpProtocol"], ingress["FromPort"], ingress["ToPort"]) == ("tcp", 443, 443)
+    assert resolve(ingress["SourceSecurityGroupId"], Context(refs)) == "sg-function"
+
+
+def test_two_environments_in_one_account_have_distinct_bus_policy_statement_ids():
+    """CloudFormation treats an EventBusPolicy's StatementId as unique per account and Region:
+    dev and prod, as samconfig.toml deploys them, must not collide."""
+    policies = [r for r in RESOURCES.values() if r["Type"] == "AWS::Events::EventBusPolicy"]
+
+    def ids(environment: str) -> set[str]:
+        context = Context({**REFS, "Environment": environment})
+        return {resolve(p["Properties"]["StatementId"], context) for p in policies}
+
+    assert len(ids("dev")) == len(policies)
+    assert ids("dev").isdisjoint(ids("prod"))
+
+
+def test_migrated_databases_accepts_only_lowercase_patterns_as_rds_stores_identifiers():
+    import re
+
+    pattern = re.compile(PARAMETERS["MigratedDatabases"]["AllowedPattern"])
+
+    assert pattern.fullmatch("orders-*") and pattern.fullmatch("*")
+    assert not pattern.fullmatch("Orders-*")
+
+
+def test_samconfig_does_not_notify_rejected_events_one_by_one():
+    """Rejected events are counted and alarmed on; per-event messages would flood the topic."""
+    import tomllib
+
+    from tests.helpers import ROOT
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    for environment in ("dev", "prod"):
+        overrides = config[environment]["deploy"]["parameters"]["parameter_overrides"]
+        statuses = [o for o in overrides if o.startswith("NotifyStatuses=")]
+        assert all("rejected" not in o for o in statuses), environment

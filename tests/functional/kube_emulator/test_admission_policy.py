@@ -456,7 +456,7 @@ def test_a_service_account_token_secret_created_as_the_function_is_refused(
     assert_denied(
         refused.value,
         "runner-token",
-        "the group migration-trigger may only write Secrets of type Opaque, not "
+        "the group migration-trigger may only write or delete Secrets of type Opaque, not "
         "kubernetes.io/service-account-token",
         policy=SECRETS_POLICY,
         group="",
@@ -479,7 +479,7 @@ def test_a_secret_without_a_job_owner_created_as_the_function_is_refused(
     assert_denied(
         refused.value,
         "loose",
-        "the group migration-trigger may only write Secrets owned by a batch/v1 Job "
+        "the group migration-trigger may only write or delete Secrets owned by a batch/v1 Job "
         "(metadata.ownerReferences)",
         policy=SECRETS_POLICY,
         group="",
@@ -500,6 +500,55 @@ def test_the_products_credentials_secret_created_as_the_function_is_admitted(
 
     assert created.type == "Opaque"
     assert created.metadata.owner_references[0].uid == job.metadata.uid
+
+
+def test_the_function_may_delete_the_credentials_secret_of_its_job(
+    as_function: client.BatchV1Api, function_core: client.CoreV1Api, policy_loaded: Emulator
+):
+    """A DELETE is admitted with `object` null and `oldObject` the stored Secret
+    (k8s.io/apiserver pkg/registry/rest/delete.go, AdmissionToValidateObjectDeleteFunc)."""
+    plan = plan_for(parse_profiles(EXAMPLES)["dbmate"])
+    job = as_function.create_namespaced_job(NS, jobspec.render_job(TEMPLATE, plan))
+    secret = jobspec.render_secret(plan, job.metadata.uid, {"DATABASE_URL": "postgres://x"})
+    function_core.create_namespaced_secret(NS, secret)
+
+    function_core.delete_namespaced_secret(plan.secret_name, NS)
+
+    secrets, _ = policy_loaded.store.select(policy_loaded.store_types["secrets"], NS)
+    assert secrets == []
+
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [
+        (
+            {"metadata": {"name": "app-config", "namespace": NS}, "stringData": {"k": "v"}},
+            "the group migration-trigger may only write or delete Secrets owned by a batch/v1 "
+            "Job (metadata.ownerReferences)",
+        ),
+        (
+            service_account_token_secret("runner-token"),
+            "the group migration-trigger may only write or delete Secrets of type Opaque, not "
+            "kubernetes.io/service-account-token",
+        ),
+    ],
+    ids=["not-owned-by-a-job", "service-account-token"],
+)
+def test_the_function_may_not_delete_other_secrets(
+    admin_core: client.CoreV1Api,
+    function_core: client.CoreV1Api,
+    policy_loaded: Emulator,
+    secret: dict[str, Any],
+    message: str,
+):
+    name = secret["metadata"]["name"]
+    admin_core.create_namespaced_secret(NS, secret)
+
+    with pytest.raises(ApiException) as refused:
+        function_core.delete_namespaced_secret(name, NS)
+
+    assert_denied(refused.value, name, message, policy=SECRETS_POLICY, group="", kind="secrets")
+    assert admin_core.read_namespaced_secret(name, NS).metadata.name == name
 
 
 def test_a_user_outside_the_group_may_create_a_service_account_token_secret(
@@ -663,3 +712,18 @@ def test_kubectl_applies_the_manifest_and_shows_the_denial_to_the_function(
     assert refused.stderr.startswith(
         f'The jobs "{job["metadata"]["name"]}" is invalid: : {DENIED}images must come from'
     ), refused.stderr
+
+
+def test_a_job_placed_on_tainted_nodes_is_admitted(as_function: client.BatchV1Api):
+    """Profiles' nodeSelector, tolerations, nodeAffinity and priorityClassName are placement, not
+    privilege: the Jobs policy admits them."""
+    from tests.unit.test_profiles_and_jobspec import PLACEMENT
+
+    job = product_job(**PLACEMENT)
+
+    created = as_function.create_namespaced_job(NS, job)
+
+    placed = created.spec.template.spec
+    assert placed.node_selector == PLACEMENT["nodeSelector"]
+    assert [t.key for t in placed.tolerations] == ["dedicated", "spot"]
+    assert placed.priority_class_name == "migrations-high"

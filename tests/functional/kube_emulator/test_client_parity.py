@@ -79,14 +79,17 @@ class Product:
     def resume(self, name: str) -> None:
         self.jobs.resume(name)
 
-    def pods(self, job: str) -> list[dict[str, Any]]:
-        return self.jobs.pods(job)
+    def pods(self, job_uid: str) -> list[dict[str, Any]]:
+        return self.jobs.pods(job_uid)
 
     def log(self, pod: str, tail_lines: int) -> str:
         return self.jobs.log(pod, tail_lines=tail_lines, container=jobspec.CONTAINER)
 
     def delete_job(self, name: str) -> None:
         self.jobs.delete_job(name)
+
+    def delete_secret(self, name: str) -> None:
+        self.jobs.delete_secret(name)
 
     def get_secret(self, name: str) -> int:
         try:
@@ -155,9 +158,15 @@ class Reference:
             name, NS, {"spec": {"suspend": False}}, _content_type="application/merge-patch+json"
         )
 
-    def pods(self, job: str) -> list[dict[str, Any]]:
-        found = self.core.list_namespaced_pod(NS, label_selector=f"job-name={job}")
-        return [self.plain(pod) for pod in found.items]
+    def pods(self, job_uid: str) -> list[dict[str, Any]]:
+        found = self.core.list_namespaced_pod(
+            NS, label_selector=f"batch.kubernetes.io/controller-uid={job_uid}"
+        )
+        return [
+            self.plain(pod)
+            for pod in found.items
+            if any(r.controller and r.uid == job_uid for r in pod.metadata.owner_references or [])
+        ]
 
     def log(self, pod: str, tail_lines: int) -> str:
         return str(
@@ -169,6 +178,13 @@ class Reference:
     def delete_job(self, name: str) -> None:
         try:
             self.batch.delete_namespaced_job(name, NS, propagation_policy="Background")
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    def delete_secret(self, name: str) -> None:
+        try:
+            self.core.delete_namespaced_secret(name, NS)
         except ApiException as error:
             if error.status != 404:
                 raise
@@ -207,8 +223,9 @@ def conversation(side: Product | Reference, run: jobspec.JobPlan) -> Transcript:
     said.append(("create it again: the one there", side.create_secret(secret)))
     side.resume(run.name)
     said.append(("the Job once started and complete", eventually(lambda: _done(side, run.name))))
-    pods = side.pods(run.name)
-    said.append(("list its pods by job-name", pods))
+    uid = created["metadata"]["uid"]
+    pods = side.pods(uid)
+    said.append(("list the pods it controls", pods))
     said.append(("its log, last 2 lines", side.log(pods[0]["metadata"]["name"], 2)))
     said.append(("its log, all lines", side.log(pods[0]["metadata"]["name"], 100)))
     said.append(
@@ -217,15 +234,13 @@ def conversation(side: Product | Reference, run: jobspec.JobPlan) -> Transcript:
             side.watch(f"{jobspec.LABEL_PREFIX}/database-key={key}", since),
         )
     )
+    side.delete_secret(run.secret_name)
+    said.append(("its Secret deleted once it finished", side.get_secret(run.secret_name)))
+    side.delete_secret(run.secret_name)
+    said.append(("deleted again: nothing to do", side.get_secret(run.secret_name)))
     side.delete_job(run.name)
     said.append(("deleted", eventually(lambda: side.get_job(run.name) is None)))
-    said.append(("its pods garbage-collected", eventually(lambda: side.pods(run.name) == [])))
-    said.append(
-        (
-            "its Secret garbage-collected",
-            eventually(lambda: side.get_secret(run.secret_name) == 404),
-        )
-    )
+    said.append(("its pods garbage-collected", eventually(lambda: side.pods(uid) == [])))
     side.delete_job(run.name)
     said.append(("deleted again: nothing to do", side.get_job(run.name)))
     return said
@@ -298,7 +313,8 @@ def test_the_official_client_makes_every_call_of_the_product_and_gets_the_same_a
     assert (
         answers["create it again: the one there"]["metadata"]["ownerReferences"][0]["kind"] == "Job"
     )
-    assert len(answers["list its pods by job-name"]) == 1
+    assert len(answers["list the pods it controls"]) == 1
+    assert answers["its Secret deleted once it finished"] == 404
     assert answers["its log, last 2 lines"] == "".join(LOG.splitlines(keepends=True)[-2:])
     assert answers["its log, all lines"] == LOG
     events = [kind for kind, _ in answers["watch the Job from before it was made"]]

@@ -36,6 +36,24 @@ def test_throttled_request_is_retried_after_retry_after(emulator: Emulator, admi
     assert [r.status for r in emulator.requests.find("GET", "/configmaps$")] == [429, 429, 200]
 
 
+@pytest.mark.parametrize(
+    ("header", "waits"),
+    [("-5", [0.0, 0.0]), ("nan", [0.5, 1.0]), ("inf", [0.5, 1.0]), ("soon", [0.5, 1.0])],
+)
+def test_a_negative_or_non_finite_retry_after_is_clamped_not_a_crash(
+    emulator: Emulator, admin: KubeClient, header: str, waits: list[float]
+):
+    slept: list[float] = []
+    client = no_sleep_client(admin, slept)
+    emulator.fault(
+        Fault(path="/configmaps$", method="GET", status=429, retry_after=header, times=2)
+    )
+
+    client.get(CONFIGMAPS)
+
+    assert slept == waits
+
+
 @pytest.mark.parametrize("status", [500, 503])
 def test_server_errors_are_retried_with_backoff(emulator: Emulator, admin: KubeClient, status: int):
     slept: list[float] = []

@@ -218,7 +218,8 @@ def function_kubeconfig(emulator: Emulator, tmp_path: Path) -> Path:
         (("get", "pods", "--subresource=log"), "yes"),
         # TYPE/NAME: a pod named "log", not the subresource (kubectl auth can-i's argument form).
         (("get", "pods/log"), "no"),
-        (("delete", "secrets"), "no"),
+        (("delete", "secrets"), "yes"),  # the admission policy narrows it to Job-owned ones
+        (("delete", "configmaps"), "no"),
         (("list", "secrets"), "no"),
         (("create", "jobs", "-n", "default"), "no"),
     ],

@@ -7,7 +7,9 @@ emulated EKS cluster with a presigned token, and is authorized by the project's 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -222,6 +224,41 @@ def world(
             executions=executions,
         )
     reset_caches()
+
+
+@contextmanager
+def running_execution(world: World) -> Iterator[str]:
+    """A durable execution Lambda reports RUNNING until the block ends; yields its ARN."""
+    release = threading.Event()
+
+    def still_working(_event: Any, _context: Any) -> dict[str, Any]:
+        release.wait(60)
+        return {}
+
+    with DurableFunctionTestRunner(
+        handler=still_working, region=REGION, store=world.executions
+    ) as other:
+        try:
+            yield other.run_async(input="{}", execution_timeout=120, execution_name="running")
+        finally:
+            release.set()
+
+
+def left_by(world: World, execution: str, event: str, *, start_by: float) -> Any:
+    """The plan of a Job of `event` that `execution` created (and left), applied to the cluster
+    suspended with that start-by time (epoch seconds); returns the plan and the manifest."""
+    import yaml
+
+    from migration_trigger.domain.events import parse_event
+    from migration_trigger.domain.jobspec import render_job
+    from migration_trigger.domain.profiles import parse_profiles
+    from tests.helpers import ROOT, sample_plan
+
+    trigger = parse_event(world.event(event))
+    profile = parse_profiles(json.dumps(profiles()))["orders"]
+    plan = sample_plan(profile, trigger)._replace(execution=execution)
+    template = yaml.safe_load((ROOT / "k8s" / "templates" / "migration-job.yaml").read_text())
+    return plan, render_job(template, plan, start_by=start_by)
 
 
 def deployment_refs(topic_arn: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ import pytest
 from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from kube_emulator import PodScript
+from kube_emulator.faults import RecordedRequest
 from tests.functional.orchestrator.conftest import CANARY, World, profiles
 
 
@@ -27,10 +28,12 @@ def test_canary_password_is_found_nowhere_but_the_ephemeral_secret(
         )
     )
 
+    # The Secret as it was while the Job ran (it is deleted once the Job has finished).
+    while_running = secrets_when_started(world)
+
     run = world.run(world.event("rds-instance-created.json"))
 
-    secrets, _ = world.emulator.store.select(world.emulator.store_types["secrets"], "migrations")
-    (secret,) = secrets
+    (secret,) = while_running
     # The function sends stringData; the API server stores it as base64 data, as a real one does.
     stored = base64.b64decode(secret["data"]["DB_PASSWORD"]).decode()
     assert stored == CANARY, "the one place it must be"
@@ -70,6 +73,50 @@ def test_secret_arn_mode_never_reads_the_password(world: World):
     }
     assert env["DB_SECRET_ARN"] == world.secret_arn
     assert job["spec"]["template"]["spec"]["serviceAccountName"] == "migration-runner"
+
+
+def secrets_when_started(world: World) -> list[dict[str, Any]]:
+    """The namespace's Secrets as they are when the function un-suspends its Job (filled in then)."""
+    seen: list[dict[str, Any]] = []
+
+    def snapshot(request: RecordedRequest) -> None:
+        if request.method == "PATCH" and "/jobs/" in request.path and not seen:
+            items, _ = world.emulator.store.select(
+                world.emulator.store_types["secrets"], "migrations"
+            )
+            seen.extend(items)
+
+    world.emulator.requests.on_request(snapshot)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("script", "status"),
+    [(PodScript(logs="Applied 1 migration\n"), "succeeded"), (PodScript(exit_code=1), "failed")],
+    ids=["succeeded", "failed"],
+)
+def test_the_credentials_secret_is_deleted_once_the_job_has_finished_and_the_job_stays(
+    world: World, script: PodScript, status: str
+):
+    world.pods.when(script)
+    while_running = secrets_when_started(world)
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert outcome(run) == status
+    assert len(while_running) == 1, "the Job had its credentials while it ran"
+    secrets, _ = world.emulator.store.select(world.emulator.store_types["secrets"], "migrations")
+    assert secrets == [], "no credentials outlive the migration"
+    (job,) = world.jobs()  # kept, with its pod, for its log and status
+    assert {c["type"] for c in job["status"]["conditions"]} & {"Complete", "Failed"}
+    deletes = [
+        r for r in world.emulator.requests.all() if r.method == "DELETE" and "/secrets/" in r.path
+    ]
+    assert len(deletes) == 1
+
+
+def outcome(run: Any) -> str:
+    return run.result["status"] if run.result else (run.error or "").split(":", 1)[0]
 
 
 def test_ephemeral_secret_is_deleted_with_its_job(world: World):

@@ -21,7 +21,7 @@ def test_duplicate_event_delivered_three_times_gives_one_job_and_one_notificatio
     runs = [world.run(event, name=f"delivery-{i}") for i in range(3)]
 
     assert [r.result["status"] for r in runs] == ["succeeded", "duplicate", "duplicate"]
-    assert "already exists for this event" in runs[1].result["reason"]
+    assert "already ran for this event and completed" in runs[1].result["reason"]
     assert len(world.jobs()) == 1
     assert len(world.emulator.requests.find("POST", "/jobs$")) == 3
     assert len(world.notifications()) == 1

@@ -42,7 +42,6 @@ def test_failing_migration_is_failed_with_exit_code_and_log_tail(world: World):
             "ErrImageNeverPull",
             'Container image "orders:1" is not present with pull policy of Never',
         ),
-        ("CreateContainerConfigError", 'secret "missing" not found'),
     ],
 )
 def test_stuck_pod_fails_fast_with_the_reason_and_the_job_is_deleted(
@@ -61,11 +60,46 @@ def test_stuck_pod_fails_fast_with_the_reason_and_the_job_is_deleted(
     assert '"status": "failed"' in notification["Message"]
 
 
+@pytest.mark.parametrize("reason", ["CreateContainerConfigError", "CreateContainerError"])
+def test_a_create_error_the_kubelet_clears_by_itself_is_waited_out(world: World, reason: str):
+    """ "failed to sync secret cache" for the Secret created just before the start clears on the
+    kubelet's next sync (kubernetes#117972): the migration runs."""
+    world.pods.when(
+        PodScript(
+            waiting_reason=reason,
+            waiting_message="failed to sync secret cache: timed out waiting for the condition",
+            waiting_seconds=0.5,
+            logs="Applied 1 migration\n",
+        )
+    )
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.result["status"] == "succeeded", run.error
+
+
+def test_a_create_error_that_persists_fails_naming_the_kubelets_message(world: World):
+    world.pods.when(
+        PodScript(
+            waiting_reason="CreateContainerConfigError", waiting_message='secret "x" not found'
+        )
+    )
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.status is InvocationStatus.FAILED
+    assert (
+        'cannot start: CreateContainerConfigError: secret "x" not found (for 310s of checks)'
+        in (run.error or "")
+    )
+    assert world.jobs() == []
+
+
 def test_image_that_keeps_failing_to_pull_fails_naming_the_image_and_the_kubelets_message(
     world: World,
 ):
     """The kubelet alternates ErrImagePull and ImagePullBackOff while it retries; the function
-    gives up once pulls have failed for PULL_GRACE_SECONDS of checks, and deletes the Job."""
+    gives up once pulls have failed for PERSIST_GRACE_SECONDS of checks, and deletes the Job."""
     world.pods.when(PodScript(pull_error="manifest unknown"))
 
     run = world.run(world.event("rds-instance-created.json"))
@@ -80,11 +114,11 @@ def test_image_that_keeps_failing_to_pull_fails_naming_the_image_and_the_kubelet
         or 'ImagePullBackOff: Back-off pulling image "ghcr.io/example/orders-migrations:1.0.0"'
         in error
     )
-    assert "(for 60s of checks)" in error
+    assert "(for 310s of checks)" in error
     assert world.jobs() == []
     names = [op.name for op in run.operations]
     assert names.count("stop-job") == 1
-    assert sum(name.startswith("check-") for name in names) >= 30, "pollSeconds 2: 60 s of checks"
+    assert sum(name.startswith("check-") for name in names) >= 155, "pollSeconds 2: 310 s"
 
 
 def test_a_pull_error_the_kubelet_recovers_from_is_waited_out(world: World):

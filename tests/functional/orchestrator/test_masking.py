@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from kube_emulator import PodScript
-from migration_trigger.domain.masking import MASK, PASSWORD_NOT_READ
+from migration_trigger.domain.masking import MASK, PASSWORD_NOT_READ, TAIL_KEPT_IN_FUNCTION_LOG
 from tests.conftest import admin_client
 from tests.functional.orchestrator.conftest import World, profiles
 
@@ -123,17 +123,35 @@ def test_secret_arn_mode_masks_only_url_and_assigned_passwords_and_says_so(
     # When the migration runs
     run = world.run(world.event("rds-instance-created.json"))
 
-    # Then the password was not read, URL and assigned passwords are masked, and the log tail ends
-    # with the line that says what was not
+    # Then the password was not read, URL and assigned passwords are masked in the function's
+    # log, which ends with the line that says what was not; the result and the notification
+    # carry no log lines, only where to find them
     assert run.result["status"] == "succeeded"
     assert [c for c in world.iam.calls if c.action == "secretsmanager:GetSecretValue"] == []
-    assert run.result["log_tail"].splitlines() == [
+    (logged,) = [
+        json.loads(line)["log"]
+        for line in capfd.readouterr().out.splitlines()
+        if '"message":"migration log"' in line
+    ]
+    assert logged.splitlines() == [
         f"connecting to postgresql://app:{MASK}@orders-db:5432/orders",
         f"PGPASSWORD={MASK}",
         "Applied 20261101_init.sql",
         PASSWORD_NOT_READ,
     ]
-    assert PASSWORD_NOT_READ in capfd.readouterr().out
+    assert run.result["log_tail"] == TAIL_KEPT_IN_FUNCTION_LOG
+    (message,) = world.notifications()
+    assert "Applied 20261101_init.sql" not in message["Message"]
+
+
+def test_a_secret_arn_profile_may_opt_in_to_carry_the_log_tail_in_results(world: World):
+    arn_mode = profiles()["profiles"]["arn-mode"]
+    world.set_profiles({"profiles": {"orders": {**arn_mode, "logTailInResult": True}}})
+    world.pods.when(PodScript(logs=["Applied 20261101_init.sql"]))
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.result["log_tail"].splitlines() == ["Applied 20261101_init.sql", PASSWORD_NOT_READ]
 
 
 def test_a_rotation_during_the_migration_does_not_unmask_the_password_the_job_was_given(

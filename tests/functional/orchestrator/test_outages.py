@@ -10,33 +10,17 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from typing import Any
 
 import pytest
 from aws_durable_execution_sdk_python.execution import InvocationStatus
-from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
 
 from kube_emulator import Fault, PodScript
-from migration_trigger.domain.events import parse_event
-from migration_trigger.domain.jobspec import START_BY, render_job
-from migration_trigger.domain.profiles import parse_profiles
-from tests.conftest import REGION, admin_client
+from migration_trigger.domain.jobspec import START_BY
+from tests.conftest import admin_client
 from tests.functional.deployment.test_failure_plumbing import alarms_on
-from tests.functional.orchestrator.conftest import World, profiles
-from tests.helpers import ROOT, sample_plan
-
-
-def manifests_template() -> dict[str, Any]:
-    """The Job template the function renders (k8s/templates/migration-job.yaml)."""
-    import yaml
-
-    loaded: dict[str, Any] = yaml.safe_load(
-        (ROOT / "k8s" / "templates" / "migration-job.yaml").read_text()
-    )
-    return loaded
-
+from tests.functional.orchestrator.conftest import World, left_by, profiles, running_execution
 
 #: Every request a step makes through all its attempts: 5 client attempts, 5 step attempts.
 SPENT = 25
@@ -75,10 +59,12 @@ def test_a_start_refused_until_retries_are_spent_leaves_no_job_and_no_secret(wor
     assert "queued-0" not in names(again)
 
 
-def test_a_job_its_execution_abandoned_is_deleted_once_past_its_start_by_time(world: World):
-    """The second line of defence, for what no code ran to clean: the execution's clean-up
-    failed too. The Job says when it must have started; past that, the next migration of the
-    database deletes it instead of waiting behind it."""
+def test_a_job_its_execution_abandoned_is_deleted_once_past_its_start_by_time(
+    world: World, monkeypatch: pytest.MonkeyPatch
+):
+    """The last line of defence, for what no code ran to clean (the execution's clean-up failed
+    too) when Lambda cannot say whether its execution ended: the Job says when it must have
+    started; past that, the next migration of the database deletes it instead of waiting."""
     outage(world, "PATCH", "/jobs/migrate-")
     outage(world, "DELETE", "/jobs/migrate-")
     first = world.run(world.event("rds-instance-created.json"))
@@ -94,12 +80,58 @@ def test_a_job_its_execution_abandoned_is_deleted_once_past_its_start_by_time(wo
     world.emulator.store.mutate(
         world.emulator.store_types["jobs"], "migrations", left["metadata"]["name"], past
     )
+    world.emulator.faults.clear()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", "http://127.0.0.1:9")  # nothing listens
     world.set_profiles(profiles(queueTimeoutSeconds=3600))
     again = world.run(world.event("manual-retrigger.json"), name="next")
 
     assert again.result["status"] == "succeeded", again.error
     assert "queued-0" not in names(again)
     assert left["metadata"]["name"] not in [j["metadata"]["name"] for j in world.jobs()]
+
+
+def test_a_job_past_its_start_by_time_whose_execution_lambda_reports_running_is_waited_for(
+    world: World,
+):
+    """Lambda is asked first: an execution it reports running may still start its Job, whatever
+    the Job's start-by time says (a clock, or a suspension longer than planned)."""
+    with running_execution(world) as running:
+        left, job = left_by(world, running, "rds-instance-created.json", start_by=time.time() - 60)
+        world.emulator.apply(job)
+        world.set_profiles(profiles(queueTimeoutSeconds=30))
+
+        again = world.run(world.event("manual-retrigger.json"), name="next")
+
+    assert "timed_out: waited 30s behind" in (again.error or "")
+    assert left.name in [j["metadata"]["name"] for j in world.jobs()]
+
+
+def test_an_execution_whose_own_job_overran_its_start_by_time_gives_up_and_says_so(
+    world: World,
+):
+    """Past its start-by time another migration of the database that cannot ask Lambda may
+    delete the Job as abandoned: its own execution does not start it, deletes it, and says so."""
+
+    def past(job: dict[str, Any]) -> None:
+        job["metadata"]["annotations"][START_BY] = "2026-01-01T00:00:00Z"
+
+    def overrun(request: Any) -> None:
+        if request.method == "GET" and request.path.endswith("/jobs") and world.jobs():
+            (job,) = world.jobs()
+            world.emulator.store.mutate(
+                world.emulator.store_types["jobs"], "migrations", job["metadata"]["name"], past
+            )
+
+    world.emulator.requests.on_request(overrun)
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.status is InvocationStatus.FAILED
+    assert "timed_out: Job migrate-orders-db-" in (run.error or "")
+    assert "was not started by its start-by time" in (run.error or "")
+    assert world.jobs() == []
+    pods, _ = world.emulator.store.select(world.emulator.store_types["pods"], "migrations")
+    assert pods == [], "nothing ran"
 
 
 def test_a_suspended_job_whose_execution_has_ended_is_deleted_without_waiting(world: World):
@@ -132,28 +164,14 @@ def test_a_suspended_job_whose_execution_has_ended_is_deleted_without_waiting(wo
 def test_a_suspended_job_whose_execution_still_runs_is_waited_for(world: World):
     """An execution Lambda reports RUNNING may yet start its Job: the queue waits behind it
     (here until queueTimeoutSeconds) and does not delete it."""
-    release = threading.Event()
+    with running_execution(world) as running:
+        left, job = left_by(
+            world, running, "rds-instance-created.json", start_by=time.time() + 3600
+        )
+        world.emulator.apply(job)
+        world.set_profiles(profiles(queueTimeoutSeconds=30))
 
-    def still_working(_event: Any, _context: Any) -> dict[str, Any]:
-        release.wait(60)
-        return {}
-
-    with DurableFunctionTestRunner(
-        handler=still_working, region=REGION, store=world.executions
-    ) as other:
-        running = other.run_async(input="{}", execution_timeout=120, execution_name="running")
-        try:
-            trigger = parse_event(world.event("rds-instance-created.json"))
-            profile = parse_profiles(json.dumps(profiles()))["orders"]
-            left = sample_plan(profile, trigger)._replace(execution=running)
-            world.emulator.apply(
-                render_job(manifests_template(), left, start_by=time.time() + 3600)
-            )
-            world.set_profiles(profiles(queueTimeoutSeconds=30))
-
-            again = world.run(world.event("manual-retrigger.json"), name="next")
-        finally:
-            release.set()
+        again = world.run(world.event("manual-retrigger.json"), name="next")
 
     assert "timed_out: waited 30s behind" in (again.error or "")
     assert left.name in [j["metadata"]["name"] for j in world.jobs()]

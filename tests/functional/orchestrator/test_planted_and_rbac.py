@@ -96,6 +96,55 @@ def test_a_job_planted_at_the_migrations_name_fails_the_event_loudly(world: Worl
     assert left["spec"]["suspend"] is True, "the planted Job is not started"
 
 
+def planted_pod(job: str) -> dict[str, Any]:
+    """A bare pod carrying the Job's `job-name` label, shown as unable to start."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": f"{job}-planted",
+            "namespace": "migrations",
+            "labels": {"job-name": job},
+        },
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "migrate", "image": "x"}]},
+        "status": {
+            "phase": "Pending",
+            "containerStatuses": [
+                {
+                    "name": "migrate",
+                    "image": "x",
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "state": {"waiting": {"reason": "InvalidImageName", "message": "planted"}},
+                }
+            ],
+        },
+    }
+
+
+def test_a_pod_the_job_does_not_control_is_never_judged_or_read(world: World):
+    """Only pods the Job controls count (its controller ownerReference and the
+    batch.kubernetes.io/controller-uid label the Job controller sets): a bare pod labelled
+    job-name=<job> neither fails the migration nor supplies its log."""
+    world.pods.when(PodScript(logs="Applied 1 migration\n", duration=3))
+    planted: list[str] = []
+
+    def plant(request: RecordedRequest) -> None:
+        if request.method == "PATCH" and "/jobs/" in request.path and not planted:
+            planted.append(request.path.rsplit("/", 1)[-1])
+            world.emulator.apply(planted_pod(planted[0]))
+
+    world.emulator.requests.on_request(plant)
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.result["status"] == "succeeded", run.error
+    assert "Applied 1 migration" in run.result["log_tail"]
+    (job,) = world.jobs()
+    assert job["metadata"]["name"] == planted[0]
+
+
 def without(resource: str, verb: str) -> list[dict[str, Any]]:
     rbac = manifests("rbac.yaml")
     for rule in rbac[0]["rules"]:
@@ -130,6 +179,7 @@ VERBS = [
     ("pods/log", "get", "normal"),
     ("secrets", "create", "normal"),
     ("secrets", "get", "planted"),
+    ("secrets", "delete", "normal"),
 ]
 
 
@@ -152,6 +202,12 @@ def test_each_granted_verb_is_used(world: World, resource: str, verb: str, scena
         assert outcome(run) == "failed"
         assert "could not be deleted" in (run.error or "")
         assert len(world.jobs()) == 1
+    elif (resource, verb) == ("secrets", "delete"):
+        assert outcome(run) == "succeeded", "a Secret left behind is a warning, not a failure"
+        secrets, _ = world.emulator.store.select(
+            world.emulator.store_types["secrets"], "migrations"
+        )
+        assert len(secrets) == 1, "without the verb the Secret waits for the Job's TTL"
     elif (resource, verb) == ("secrets", "get"):
         assert outcome(run) == "failed"
         assert "was not made for Job" not in (run.error or ""), "the check needs the verb"

@@ -168,11 +168,13 @@ def _legacy_database() -> str:
 
 
 def _self_managed_secret(name: str, *, database: str | None) -> str:
-    """A credentials secret, tagged with its database when one is given; returns its ARN."""
+    """legacy-db's credentials secret (its JSON names the instance, as Secrets Manager's RDS
+    credentials secrets do), tagged with its database when one is given; returns its ARN."""
     tags = [{"Key": "migration-trigger:database", "Value": database}] if database else []
+    value = {"username": "app", "password": "x", "dbInstanceIdentifier": "legacy-db"}
     return str(
         admin_client("secretsmanager").create_secret(
-            Name=name, SecretString=json.dumps({"username": "app", "password": "x"}), Tags=tags
+            Name=name, SecretString=json.dumps(value), Tags=tags
         )["ARN"]
     )
 

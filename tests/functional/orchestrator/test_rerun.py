@@ -1,0 +1,93 @@
+"""A re-run re-runs: the same event sent again after a failure runs the migration again.
+
+The Job's name is derived from the database and the event, so the event sent again (the original
+event from the dead-letter queue, invoked again) meets the Job of its first run. What happens then
+depends on that Job and on its execution, as Lambda reports it (GetDurableExecution, served here
+for these executions by the durable SDK's testing API, as template.yaml's SeeOwnExecutions allows):
+
+- the Job completed: a redelivery, `duplicate`; the migration is not run twice;
+- the Job failed (or never started) and its execution has ended: it is deleted, only as it was
+  seen (uid and resourceVersion preconditions), and the migration runs again;
+- its execution is still running: `duplicate`; that execution reports the outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from aws_durable_execution_sdk_python.execution import InvocationStatus
+
+from kube_emulator import PodScript
+from tests.functional.orchestrator.conftest import World, left_by, running_execution
+
+
+def test_the_same_event_after_a_failure_runs_the_migration_again(world: World):
+    # Given a creation whose migration failed (its execution ended FAILED)
+    world.pods.when(PodScript(exit_code=1, logs="relation orders already exists\n"))
+    first = world.run(world.event("rds-instance-created.json"))
+    assert first.status is InvocationStatus.FAILED
+    (failed,) = world.jobs()
+
+    # When the same event is sent again once the migration is fixed
+    world.pods.reset()
+    world.pods.when(PodScript(logs="Applied 1 migration\n"))
+    again = world.run(world.event("rds-instance-created.json"), name="re-sent")
+
+    # Then the failed Job is replaced by a new run of the same migration
+    assert again.result["status"] == "succeeded", again.error
+    (job,) = world.jobs()
+    assert job["metadata"]["name"] == failed["metadata"]["name"]
+    assert job["metadata"]["uid"] != failed["metadata"]["uid"]
+    deletes = world.emulator.requests.find("DELETE", r"/jobs/migrate-")
+    assert [json.loads(json.dumps(d.body))["preconditions"] for d in deletes] == [
+        {
+            "uid": failed["metadata"]["uid"],
+            "resourceVersion": failed["metadata"]["resourceVersion"],
+        }
+    ]
+    statuses = [json.loads(m["Message"])["status"] for m in world.notifications()]
+    assert statuses == ["failed", "succeeded"]
+
+
+def test_the_same_event_after_a_success_is_a_duplicate(world: World):
+    world.pods.when(PodScript(logs="Applied 1 migration\n"))
+    world.run(world.event("rds-instance-created.json"))
+    (done,) = world.jobs()
+
+    again = world.run(world.event("rds-instance-created.json"), name="re-sent")
+
+    assert again.result["status"] == "duplicate"
+    assert "completed" in again.result["reason"]
+    (job,) = world.jobs()
+    assert job["metadata"]["uid"] == done["metadata"]["uid"]
+
+
+def test_a_failed_job_whose_execution_still_runs_is_left_to_it(world: World):
+    """Its execution may still be reading the log or reporting: the Job is not deleted."""
+    with running_execution(world) as running:
+        event = world.event("manual-retrigger.json")
+        left, job = left_by(world, running, "manual-retrigger.json", start_by=time.time() + 3600)
+        job["spec"]["suspend"] = False
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        job["status"] = {
+            "failed": 1,
+            "startTime": now,
+            "conditions": [
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "reason": "BackoffLimitExceeded",
+                    "message": "Job has reached the specified backoff limit",
+                    "lastProbeTime": now,
+                    "lastTransitionTime": now,
+                }
+            ],
+        }
+        world.emulator.apply(job)
+
+        again = world.run(event, name="re-sent")
+
+    assert again.result["status"] == "duplicate", again.error
+    assert "still running" in again.result["reason"]
+    assert [j["metadata"]["name"] for j in world.jobs()] == [left.name]
