@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 TOOLS := .venv-tools
-.PHONY: setup setup-validators setup-sam-local lint validate test unit functional e2e demo sam-local bench clean build-MigrationFunction
+.PHONY: setup setup-validators setup-sam-local setup-kubernetes lint validate test unit functional e2e demo sam-local bench clean build-MigrationFunction
 
 setup:
 	@bash scripts/setup.sh
@@ -15,6 +15,11 @@ setup-validators:
 # Docker (docker.io) and debootstrap, for `sam local invoke` in a container: only this path needs them.
 setup-sam-local:
 	@bash scripts/setup.sh --validators --sam-local
+
+# The real control plane (kube-apiserver, kube-controller-manager, kube-scheduler, etcd), built
+# with Go from the modules tools/kubernetes/go.mod pins, cached outside the work tree.
+setup-kubernetes:
+	@bash scripts/setup_kubernetes.sh
 
 lint: setup
 	$(BIN)/ruff check src devtools tests scripts
@@ -33,7 +38,7 @@ validate: setup-validators
 	done
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
-test: lint validate setup-sam-local
+test: lint validate setup-sam-local setup-kubernetes
 	$(BIN)/pytest
 
 unit: setup
