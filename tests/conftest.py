@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 
+from control_plane import ControlPlane, available
 from kube_emulator import AccessEntry, Emulator, ScriptedRunner
-from local_stack.world import assume_role, emulator_config, start_moto_server
+from kube_emulator.auth import EksAuthenticator
+from kube_emulator.moto_credentials import moto_secret_lookup
+from local_stack.world import FUNCTION_GROUP, assume_role, emulator_config, start_moto_server
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -125,3 +129,54 @@ def function_client(emulator: Emulator) -> Any:
 
     emulator.apply_all(manifests("namespace.yaml", "rbac.yaml"))
     return kube_client(emulator, assume_function_role())
+
+
+#: The pod runner of the real control plane's node, shared by the session; a test that uses the
+#: control plane gets it with its rules reset (`runner` on the emulator is per test).
+NODE_RUNNER = ScriptedRunner()
+
+
+@pytest.fixture(scope="session")
+def control_plane(moto_server: str) -> Iterator[ControlPlane]:
+    """The real control plane (devtools/README.md), shared by the session: EKS tokens checked
+    against moto's STS through the apiserver's token webhook, one node running pods with
+    NODE_RUNNER, and the project's k8s/ applied with kubectl as `kubectl apply -f k8s/` does."""
+    why = available()
+    if why is not None:
+        pytest.fail(f"the real control plane is part of `make test`: {why}")
+    authenticator = EksAuthenticator(
+        cluster_name=CLUSTER,
+        sts_endpoint=moto_server,
+        secret_for_access_key=moto_secret_lookup({STATIC_KEY: STATIC_SECRET}),
+        access_entries=[
+            AccessEntry(FUNCTION_ROLE, groups=(FUNCTION_GROUP,)),
+            AccessEntry(DEFAULT_CALLER, groups=(ADMIN_GROUP,), username="test-admin"),
+        ],
+        clock=time.time,
+    )
+    with ControlPlane(authenticator=authenticator, runner=NODE_RUNNER) as plane:
+        from tests.helpers import ROOT, control_plane_kubectl
+
+        control_plane_kubectl(plane, "apply", "-f", str(ROOT / "k8s"))
+        control_plane_kubectl(
+            plane,
+            "create",
+            "clusterrolebinding",
+            "test-admins",
+            "--clusterrole=cluster-admin",
+            f"--group={ADMIN_GROUP}",
+        )
+        yield plane
+
+
+@pytest.fixture
+def node_runner(control_plane: ControlPlane) -> Iterator[ScriptedRunner]:
+    """The real control plane's pod runner, its rules reset; the namespace emptied after."""
+    NODE_RUNNER.reset()
+    yield NODE_RUNNER
+    NODE_RUNNER.reset()
+    from tests.helpers import control_plane_kubectl
+
+    control_plane_kubectl(
+        control_plane, "delete", "jobs,secrets,pods", "--all", "-n", "migrations", "--wait=false"
+    )

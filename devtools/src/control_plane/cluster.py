@@ -4,7 +4,8 @@ kube-scheduler, built from Kubernetes' own modules by `make setup-kubernetes`.
 What a cluster gets from its provider is given here, small: EKS authentication (the apiserver's
 token webhook asks control_plane/webhook.py, which checks EKS tokens as aws-iam-authenticator
 does and maps access entries), and an administrator's client certificate in `system:masters`.
-No node is registered: pods are scheduled nowhere (the scheduler's own `Unschedulable` answer).
+A node is registered only when a pod runner is given (control_plane/node.py, a stand-in for the
+kubelet); without one, pods are scheduled nowhere (the scheduler's own `Unschedulable` answer).
 
 The flags follow what envtest (sigs.k8s.io/controller-runtime pkg/internal/testing/controlplane)
 and kubeadm's static pods give the same binaries, trimmed to one loopback process each.
@@ -32,9 +33,12 @@ from typing import Any
 
 import yaml
 
+from control_plane.admin import AdminClient
+from control_plane.node import Node
 from control_plane.pki import Authority, KeyPair, service_account_key
 from control_plane.webhook import TokenReviewServer
 from kube_emulator.auth import EksAuthenticator
+from kube_emulator.pods import PodRunner
 from local_stack.net import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -93,12 +97,16 @@ class ControlPlane:
     """Start with `start()` (or as a context manager); `stop()` leaves nothing behind."""
 
     authenticator: EksAuthenticator | None = None
+    #: Runs the pods bound to the one node, if given (none is registered otherwise).
+    runner: PodRunner | None = None
     #: Seconds to wait for each component to be ready.
     ready_seconds: float = 90.0
     directory: Path = field(init=False)
     port: int = field(init=False, default=0)
     _processes: list[tuple[str, subprocess.Popen[bytes]]] = field(init=False, default_factory=list)
     _webhook: TokenReviewServer | None = field(init=False, default=None)
+    node: Node | None = field(init=False, default=None)
+    admin: AdminClient = field(init=False)
     _authority: Authority = field(init=False)
     _admin: KeyPair = field(init=False)
     started_seconds: float = field(init=False, default=0.0)
@@ -119,6 +127,9 @@ class ControlPlane:
             self._start_apiserver()
             admin = self._write_kubeconfig("admin.kubeconfig", self.admin_kubeconfig())
             self._start_controllers(admin)
+            self.admin = AdminClient(self.url, self.ca_pem, self._admin.cert, self._admin.key)
+            if self.runner is not None:
+                self.node = Node(self.admin, self._authority, self.runner).start()
         except BaseException:
             self.stop()
             raise
@@ -126,7 +137,10 @@ class ControlPlane:
         return self
 
     def stop(self) -> None:
-        """Stop every process (newest first) and the webhook; remove the directory."""
+        """Stop the node, every process (newest first) and the webhook; remove the directory."""
+        if self.node is not None:
+            self.node.stop()
+            self.node = None
         for _name, process in reversed(self._processes):
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)
@@ -163,6 +177,11 @@ class ControlPlane:
     def ca_pem(self) -> bytes:
         """The CA that signed the apiserver's serving certificate."""
         return self._authority.pem
+
+    @property
+    def ca_data(self) -> str:
+        """The CA as EKS's DescribeCluster gives it (base64 of the PEM)."""
+        return _b64(self.ca_pem)
 
     def admin_kubeconfig(self, namespace: str = "default") -> dict[str, Any]:
         """A kubeconfig for the administrator (`system:masters`, by client certificate)."""
@@ -242,6 +261,8 @@ class ControlPlane:
             "--authorization-mode=RBAC",
             f"--kubelet-client-certificate={kubelet_client.cert}",
             f"--kubelet-client-key={kubelet_client.key}",
+            f"--kubelet-certificate-authority={self._authority.cert}",
+            "--kubelet-preferred-address-types=InternalIP",
             "--enable-priority-and-fairness=false",
             "--profiling=false",
             "--v=0",

@@ -10,11 +10,11 @@ moto's STS, and a results topic with a queue subscribed to it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from moto.server import ThreadedMotoServer
 
-from kube_emulator import AccessEntry, Emulator, EmulatorConfig
+from kube_emulator import AccessEntry, EmulatorConfig
 from kube_emulator.moto_credentials import moto_secret_lookup
 
 if TYPE_CHECKING:
@@ -56,10 +56,23 @@ def emulator_config(
     )
 
 
+class ClusterEndpoint(Protocol):
+    """Where a Kubernetes API server listens and the CA it presents (the emulator, or the real
+    control plane)."""
+
+    @property
+    def url(self) -> str:
+        """The API server's URL."""
+
+    @property
+    def ca_data(self) -> str:
+        """Its CA, base64 of the PEM, as EKS's DescribeCluster gives it."""
+
+
 def create_eks_cluster(
-    *, eks: EKSClient, name: str, role_arn: str, subnet_id: str, emulator: Emulator
+    *, eks: EKSClient, name: str, role_arn: str, subnet_id: str, emulator: ClusterEndpoint
 ) -> None:
-    """Create an EKS cluster in moto that reports the emulator's endpoint and CA, as EKS would."""
+    """Create an EKS cluster in moto that reports the API server's endpoint and CA, as EKS would."""
     from moto.eks.models import eks_backends
 
     arn = eks.create_cluster(

@@ -1,6 +1,6 @@
 """What the function relies on in Kubernetes, against the real kube-apiserver, controllers and
-etcd (Kubernetes v1.36, built from its own modules): EKS authentication through the token
-webhook, the project's RBAC and admission policies (type-checked and evaluated by the real CEL
+etcd (Kubernetes v1.36, built from its own modules), with one node (control_plane/node.py): EKS
+authentication through the token webhook, the project's RBAC and admission policies (type-checked and evaluated by the real CEL
 environment), suspended Jobs and their pods, delete preconditions, and garbage collection.
 
 Each answer the product reads is checked as the product reads it: through its own client
@@ -133,9 +133,11 @@ def test_the_function_deletes_its_jobs_secret_but_no_other(jobs: JobGateway, adm
 def test_a_started_job_has_a_pod_it_controls_which_no_node_can_take(
     jobs: JobGateway, admin: KubeClient
 ):
-    """The real Job controller labels and owns its pod; with no node, the real scheduler says
-    why it cannot place it, and the product reads that as a pod held unschedulable."""
-    run = plan("start")
+    """The real Job controller labels and owns its pod; placed by the profile on nodes that do
+    not exist, the real scheduler says why it cannot place it, and the product reads that as a
+    pod held unschedulable."""
+    profile = PROFILE._replace(node_selector={"pool": "none"})
+    run = sample_plan(profile, suffix="start")
     uid = jobs.create_job(jobspec.render_job(TEMPLATE, run))["metadata"]["uid"]
     jobs.create_secret(jobspec.render_secret(run, uid, {"DATABASE_URL": "x"}))
 
@@ -149,7 +151,8 @@ def test_a_started_job_has_a_pod_it_controls_which_no_node_can_take(
     pods = eventually(unschedulable, timeout=30)
     state = job_state(jobs.get_job(run.name) or {}, pods)
     assert state.hold is Hold.UNSCHEDULABLE
-    assert "0/0 nodes are available" in state.reason or "no nodes available" in state.reason
+    assert "0/1 nodes are available" in state.reason
+    assert "didn't match Pod's node affinity/selector" in state.reason
     assert pods[0]["metadata"]["labels"]["batch.kubernetes.io/controller-uid"] == uid
 
 

@@ -1,17 +1,22 @@
-"""A world for the orchestrator: moto as AWS, the emulator as EKS, the handler run durably.
+"""A world for the orchestrator: moto as AWS, a Kubernetes cluster as EKS, the handler run durably.
 
 The function runs as its IAM role (credentials issued by moto's STS), authenticates to the
-emulated EKS cluster with a presigned token, and is authorized by the project's k8s/ RBAC.
+cluster with a presigned token, and is authorized by the project's k8s/ RBAC. The cluster is the
+emulator, or, for a module that says `pytestmark = ON_BOTH_CLUSTERS`, the real control plane too
+(tests/conftest.py `control_plane`: real kube-apiserver, controllers, scheduler, and a node whose
+pods play the same scripts).
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import boto3
 import pytest
@@ -64,11 +69,72 @@ class Run:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+#: Run a test module's tests on the emulator and on the real control plane.
+ON_BOTH_CLUSTERS = pytest.mark.parametrize("world", ["emulator", "real"], indirect=True)
+
+
+class _Cluster:
+    """What the world needs of a cluster, whichever it is."""
+
+    url: str
+    ca_data: str
+
+    def apply_all(self, documents: list[Any]) -> None:
+        """Create or replace these objects as an administrator."""
+        raise NotImplementedError
+
+    def select(self, resource: str, namespace: str) -> list[dict[str, Any]]:
+        """The objects of a resource (jobs, secrets, pods) in a namespace."""
+        raise NotImplementedError
+
+
+class _Emulated(_Cluster):
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self.url, self.ca_data = emulator.url, emulator.ca_data
+
+    def apply_all(self, documents: list[Any]) -> None:
+        self.emulator.apply_all(documents)
+
+    def select(self, resource: str, namespace: str) -> list[dict[str, Any]]:
+        items, _ = self.emulator.store.select(self.emulator.store_types[resource], namespace)
+        return items
+
+
+class _Real(_Cluster):
+    _PATHS: ClassVar[dict[str, str]] = {
+        "jobs": "/apis/batch/v1/namespaces/{}/jobs",
+        "secrets": "/api/v1/namespaces/{}/secrets",
+    }
+
+    def __init__(self, plane: Any) -> None:
+        self.plane = plane
+        self.url, self.ca_data = plane.url, plane.ca_data
+
+    def apply_all(self, documents: list[Any]) -> None:
+        import yaml
+
+        from tests.helpers import control_plane_kubectl
+
+        path = Path(tempfile.mkdtemp()) / "manifests.yaml"
+        path.write_text(yaml.safe_dump_all([d for d in documents if d]))
+        try:
+            control_plane_kubectl(self.plane, "apply", "-f", str(path))
+        finally:
+            path.unlink()
+
+    def select(self, resource: str, namespace: str) -> list[dict[str, Any]]:
+        path = self._PATHS.get(resource, "/api/v1/namespaces/{}/" + resource).format(namespace)
+        items: list[dict[str, Any]] = self.plane.admin.get(path).get("items", [])
+        # As the emulator's store holds them: objects being deleted are still listed there too.
+        return items
+
+
 @dataclass
 class World:
     """Handles on everything a test needs to arrange and observe."""
 
-    emulator: Emulator
+    emulator: Emulator | None
     pods: ScriptedRunner
     db_arn: str
     secret_arn: str
@@ -80,6 +146,7 @@ class World:
     _sqs: Any = None
     #: Every execution run in this world, as Lambda's durable-execution API serves them.
     executions: InMemoryExecutionStore = field(default_factory=InMemoryExecutionStore)
+    cluster: _Cluster | None = None
 
     def event(self, name: str, **detail: Any) -> dict[str, Any]:
         """A sample event from events/, pointed at this world's database or secret."""
@@ -150,9 +217,14 @@ class World:
                 )
 
     def jobs(self) -> list[dict[str, Any]]:
-        """Jobs in the migrations namespace, straight from the emulator's store."""
-        items, _ = self.emulator.store.select(self.emulator.store_types["jobs"], "migrations")
-        return items
+        """Jobs in the migrations namespace, as the cluster holds them."""
+        assert self.cluster is not None
+        return self.cluster.select("jobs", "migrations")
+
+    def secrets(self) -> list[dict[str, Any]]:
+        """Secrets in the migrations namespace, as the cluster holds them."""
+        assert self.cluster is not None
+        return self.cluster.select("secrets", "migrations")
 
     def set_db_status(self, status: str) -> None:
         """Change the RDS instance's status in moto (it has no lifecycle of its own)."""
@@ -162,19 +234,28 @@ class World:
 
 
 @pytest.fixture
-def world(
-    emulator: Emulator, runner: ScriptedRunner, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[World]:
-    """An opted-in RDS instance with an RDS-managed secret, a topic with a queue, and the cluster."""
+def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """An opted-in RDS instance with an RDS-managed secret, a topic with a queue, and the cluster
+    (the emulator; or the real control plane, for modules on ON_BOTH_CLUSTERS)."""
+    emulator: Emulator | None = None
+    cluster: _Cluster
+    if getattr(request, "param", "emulator") == "real":
+        request.getfixturevalue("aws")
+        cluster = _Real(request.getfixturevalue("control_plane"))
+        runner: ScriptedRunner = request.getfixturevalue("node_runner")
+    else:
+        emulator = request.getfixturevalue("emulator")
+        cluster = _Emulated(emulator)
+        runner = request.getfixturevalue("runner")
     # The project's manifests as `kubectl apply -f k8s/` installs them: every Job the function
     # creates here passes the admission policy, as on EKS.
-    emulator.apply_all(manifests("namespace.yaml", "rbac.yaml", "validating-admission-policy.yaml"))
+    cluster.apply_all(manifests("namespace.yaml", "rbac.yaml", "validating-admission-policy.yaml"))
     create_eks_cluster(
         eks=boto3.client("eks"),
         name=CLUSTER,
         role_arn=f"arn:aws:iam::{ACCOUNT}:role/eks",
         subnet_id="subnet-1",
-        emulator=emulator,
+        emulator=cluster,
     )
     rds = boto3.client("rds")
     db = rds.create_db_instance(
@@ -222,6 +303,7 @@ def world(
             iam,
             _sqs=sqs,
             executions=executions,
+            cluster=cluster,
         )
     reset_caches()
 

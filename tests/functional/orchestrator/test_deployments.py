@@ -13,13 +13,15 @@ import pytest
 
 from kube_emulator import PodScript
 from tests.conftest import admin_client
-from tests.functional.orchestrator.conftest import PROFILE_TAG, World
+from tests.functional.orchestrator.conftest import ON_BOTH_CLUSTERS, PROFILE_TAG, World
 
 #: The two deployments as samconfig.toml configures them.
 DEPLOYMENTS = {
     "dev": {"ENVIRONMENT": "dev", "CLAIM_UNQUALIFIED_TAGS": "false"},
     "prod": {"ENVIRONMENT": "prod", "CLAIM_UNQUALIFIED_TAGS": "true"},
 }
+
+pytestmark = ON_BOTH_CLUSTERS
 
 
 def run_as(world: World, deployment: str, event: dict[str, Any]) -> Any:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.conftest import ACCOUNT, REGION
-from tests.functional.orchestrator.conftest import World
+from tests.functional.orchestrator.conftest import ON_BOTH_CLUSTERS, World
 
 OTHER_ACCOUNT = "210987654321"
 #: orders-db, elsewhere: the world's own orders-db is in aws / eu-west-1 / 123456789012.
@@ -17,6 +17,8 @@ ELSEWHERE = {
     "account": f"arn:aws:rds:{REGION}:{OTHER_ACCOUNT}:db:orders-db",
     "partition": f"arn:aws-cn:rds:{REGION}:{ACCOUNT}:db:orders-db",
 }
+
+pytestmark = ON_BOTH_CLUSTERS
 
 
 @pytest.mark.parametrize("where", ELSEWHERE, ids=ELSEWHERE.keys())

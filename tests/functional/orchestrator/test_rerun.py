@@ -15,41 +15,59 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from kube_emulator import PodScript
-from tests.functional.orchestrator.conftest import World, left_by, running_execution
+from tests.functional.orchestrator.conftest import (
+    ON_BOTH_CLUSTERS,
+    World,
+    left_by,
+    running_execution,
+)
 
 
-def test_the_same_event_after_a_failure_runs_the_migration_again(world: World):
-    # Given a creation whose migration failed (its execution ended FAILED)
+def fail_then_fix(world: World) -> tuple[dict[str, Any], Any]:
+    """A creation whose migration failed (its execution ended FAILED), then the same event sent
+    again once the migration is fixed; the failed Job and the second run."""
     world.pods.when(PodScript(exit_code=1, logs="relation orders already exists\n"))
     first = world.run(world.event("rds-instance-created.json"))
     assert first.status is InvocationStatus.FAILED
     (failed,) = world.jobs()
-
-    # When the same event is sent again once the migration is fixed
     world.pods.reset()
     world.pods.when(PodScript(logs="Applied 1 migration\n"))
-    again = world.run(world.event("rds-instance-created.json"), name="re-sent")
+    return failed, world.run(world.event("rds-instance-created.json"), name="re-sent")
 
-    # Then the failed Job is replaced by a new run of the same migration
+
+@ON_BOTH_CLUSTERS
+def test_the_same_event_after_a_failure_runs_the_migration_again(world: World):
+    failed, again = fail_then_fix(world)
+
+    # The failed Job is replaced by a new run of the same migration
     assert again.result["status"] == "succeeded", again.error
     (job,) = world.jobs()
     assert job["metadata"]["name"] == failed["metadata"]["name"]
     assert job["metadata"]["uid"] != failed["metadata"]["uid"]
+    statuses = [json.loads(m["Message"])["status"] for m in world.notifications()]
+    assert statuses == ["failed", "succeeded"]
+
+
+def test_the_failed_job_is_deleted_only_as_it_was_seen(world: World):
+    """uid and resourceVersion preconditions: a Job changed or re-created meanwhile is kept."""
+    failed, _ = fail_then_fix(world)
+
+    assert world.emulator is not None
     deletes = world.emulator.requests.find("DELETE", r"/jobs/migrate-")
-    assert [json.loads(json.dumps(d.body))["preconditions"] for d in deletes] == [
+    assert [d.body["preconditions"] for d in deletes] == [
         {
             "uid": failed["metadata"]["uid"],
             "resourceVersion": failed["metadata"]["resourceVersion"],
         }
     ]
-    statuses = [json.loads(m["Message"])["status"] for m in world.notifications()]
-    assert statuses == ["failed", "succeeded"]
 
 
+@ON_BOTH_CLUSTERS
 def test_the_same_event_after_a_success_is_a_duplicate(world: World):
     world.pods.when(PodScript(logs="Applied 1 migration\n"))
     world.run(world.event("rds-instance-created.json"))

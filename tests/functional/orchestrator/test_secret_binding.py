@@ -19,9 +19,11 @@ import json
 
 from kube_emulator import PodScript
 from tests.conftest import admin_client
-from tests.functional.orchestrator.conftest import World, self_managed_instance
+from tests.functional.orchestrator.conftest import ON_BOTH_CLUSTERS, World, self_managed_instance
 
 VICTIM_PASSWORD = "victim-password-never-given"
+
+pytestmark = ON_BOTH_CLUSTERS
 
 
 def attacker_database() -> str:
@@ -50,8 +52,7 @@ def bind(database: str, secret_arn: str) -> None:
 
 
 def secrets_in_cluster(world: World) -> list[dict[str, object]]:
-    items, _ = world.emulator.store.select(world.emulator.store_types["secrets"], "migrations")
-    return items
+    return world.secrets()
 
 
 def test_a_secret_naming_another_database_is_never_given_to_a_job(world: World):
