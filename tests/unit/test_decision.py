@@ -159,3 +159,17 @@ def test_a_database_is_claimed_by_the_deployment_its_tag_names(
     if not routed:
         assert isinstance(decision, Skip)
         assert f"migration-trigger:profile={tag}" in decision.reason
+
+
+@pytest.mark.parametrize("tag", ["../../etc/passwd", "Prod/prisma", "/prisma", "prod/"])
+def test_a_tag_that_names_no_deployment_is_read_as_a_profile_name_and_refused(tag: str):
+    decision = route(
+        trigger(TriggerKind.DB_CREATED),
+        facts(**{"migration-trigger:profile": tag}),
+        PROFILES,
+        tag_key="migration-trigger:profile",
+        claim=Claim("prod"),
+    )
+
+    assert isinstance(decision, Reject)
+    assert f"migration-trigger:profile={tag}, which names no profile" in decision.reason

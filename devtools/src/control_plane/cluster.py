@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ctypes
 import os
 import re
 import shutil
@@ -334,6 +335,7 @@ class ControlPlane:
             stderr=subprocess.STDOUT,
             cwd=self.directory,
             start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only a prctl call, before exec
         )
         self._processes.append((name, process))
 
@@ -363,6 +365,13 @@ class ControlPlane:
         path.write_text(yaml.safe_dump(document))
         path.chmod(0o600)
         return path
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: be killed when the process that started it dies, however it
+    ends (a test run killed mid-way leaves no control plane behind). Linux's PR_SET_PDEATHSIG."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
 
 
 def _b64(data: bytes) -> str:

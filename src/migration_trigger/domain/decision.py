@@ -3,6 +3,7 @@ migration of it may use: binding.py.)"""
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 from migration_trigger.domain.database import DatabaseFacts
@@ -105,9 +106,19 @@ def route(
     return Route(profile)
 
 
+#: An environment as the template's Environment parameter allows it.
+_ENVIRONMENT = re.compile(r"[a-z][a-z0-9-]{0,15}")
+
+
 def _claimed(facts: DatabaseFacts, value: str, tag_key: str, claim: Claim | None) -> str | Skip:
-    """The profile name of a tag value this deployment claims; Skip if another one does."""
-    environment, _, name = value.rpartition("/")
+    """The profile name of a tag value this deployment claims; Skip if another one does.
+
+    `<environment>/<profile>` names a deployment only if the part before the `/` is an
+    environment name; any other value is a profile name alone (and an unknown one is refused).
+    """
+    environment, slash, name = value.partition("/")
+    if not slash or not _ENVIRONMENT.fullmatch(environment):
+        environment, name = "", value
     if claim is None:
         return name
     if environment and environment != claim.environment:

@@ -11,10 +11,11 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from kube_emulator import Fault, PodScript
 from kube_emulator.faults import RecordedRequest
-from tests.functional.orchestrator.conftest import World, profiles
+from tests.functional.orchestrator.conftest import ON_BOTH_CLUSTERS, World, profiles
 from tests.helpers import eventually, manifests
 
 
+@ON_BOTH_CLUSTERS
 def test_failing_migration_is_failed_with_exit_code_and_log_tail(world: World):
     world.pods.when(
         PodScript(
@@ -34,6 +35,7 @@ def test_failing_migration_is_failed_with_exit_code_and_log_tail(world: World):
     assert job["status"]["failed"] == 1
 
 
+@ON_BOTH_CLUSTERS
 @pytest.mark.parametrize(
     ("reason", "message"),
     [
@@ -60,6 +62,7 @@ def test_stuck_pod_fails_fast_with_the_reason_and_the_job_is_deleted(
     assert '"status": "failed"' in notification["Message"]
 
 
+@ON_BOTH_CLUSTERS
 @pytest.mark.parametrize("reason", ["CreateContainerConfigError", "CreateContainerError"])
 def test_a_create_error_the_kubelet_clears_by_itself_is_waited_out(world: World, reason: str):
     """ "failed to sync secret cache" for the Secret created just before the start clears on the
@@ -78,6 +81,7 @@ def test_a_create_error_the_kubelet_clears_by_itself_is_waited_out(world: World,
     assert run.result["status"] == "succeeded", run.error
 
 
+@ON_BOTH_CLUSTERS
 def test_a_create_error_that_persists_fails_naming_the_kubelets_message(world: World):
     world.pods.when(
         PodScript(
@@ -95,6 +99,7 @@ def test_a_create_error_that_persists_fails_naming_the_kubelets_message(world: W
     assert world.jobs() == []
 
 
+@ON_BOTH_CLUSTERS
 def test_image_that_keeps_failing_to_pull_fails_naming_the_image_and_the_kubelets_message(
     world: World,
 ):
@@ -219,6 +224,7 @@ def test_migration_over_its_deadline_is_timed_out(world: World):
     assert notification["Subject"] == "[test] Migration TIMED OUT: orders-db (db-created)"
 
 
+@ON_BOTH_CLUSTERS
 def test_database_that_never_becomes_available_is_timed_out_without_a_job(world: World):
     world.set_profiles(profiles(waitForAvailableSeconds=90))
     world.set_db_status("backing-up")
@@ -230,6 +236,7 @@ def test_database_that_never_becomes_available_is_timed_out_without_a_job(world:
     assert world.jobs() == []
 
 
+@ON_BOTH_CLUSTERS
 def test_database_still_being_created_is_waited_for(world: World):
     from migration_trigger.wiring import boto3_client
 
@@ -255,10 +262,12 @@ def test_database_still_being_created_is_waited_for(world: World):
     assert "database-available-0" in names
 
 
+@ON_BOTH_CLUSTERS
 def test_rbac_denial_is_a_failed_result_that_says_what_to_check(world: World):
     rbac = manifests("rbac.yaml")
     rbac[0]["rules"][0]["verbs"].remove("create")
-    world.emulator.apply_all(rbac)
+    assert world.cluster is not None
+    world.cluster.apply_all(rbac)
 
     run = world.run(world.event("rds-instance-created.json"))
 
@@ -320,6 +329,7 @@ def test_job_deleted_by_someone_while_running_is_failed(world: World):
     assert "was deleted before it finished" in (run.error or "")
 
 
+@ON_BOTH_CLUSTERS
 @pytest.mark.parametrize(
     ("variable", "value", "named"),
     [

@@ -10,6 +10,7 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from tests.conftest import admin_client
 from tests.functional.orchestrator.conftest import (
+    ON_BOTH_CLUSTERS,
     PROFILE_TAG,
     World,
     profiles,
@@ -18,6 +19,7 @@ from tests.functional.orchestrator.conftest import (
 from tests.functional.orchestrator.test_aurora import add_instance, aurora_cluster
 
 
+@ON_BOTH_CLUSTERS
 @pytest.mark.parametrize(
     ("file", "trigger"),
     [
@@ -39,6 +41,7 @@ def test_each_instance_trigger_kind_runs_a_migration(world: World, file: str, tr
     assert job["metadata"]["labels"]["migration-trigger.io/trigger"] == trigger
 
 
+@ON_BOTH_CLUSTERS
 def test_cluster_created_event_runs_a_migration_for_the_cluster(world: World):
     cluster = aurora_cluster()
     # Its writer: a migration waits for one (test_aurora.py covers a cluster still without).
@@ -52,6 +55,7 @@ def test_cluster_created_event_runs_a_migration_for_the_cluster(world: World):
     assert run.result["job"].startswith("migrate-billing-cluster-")
 
 
+@ON_BOTH_CLUSTERS
 def test_manual_request_naming_an_identifier_runs(world: World):
     event = world.event("manual-retrigger.json")
     event["detail"] = {"database": "orders-db", "kind": "instance", "reason": "hotfix"}
@@ -62,6 +66,7 @@ def test_manual_request_naming_an_identifier_runs(world: World):
     assert run.result["database"] == world.db_arn
 
 
+@ON_BOTH_CLUSTERS
 def test_native_and_cloudtrail_events_of_one_rotation_run_one_job(world: World):
     first = world.run(world.event("secret-label-updated.json", versionId=current_version(world)))
     second = world.run(world.event("cloudtrail-rotation-succeeded.json"), name="second")
@@ -90,6 +95,7 @@ def test_database_without_opt_in_tag_is_skipped_and_no_job_is_created(world: Wor
     assert world.emulator.requests.find("POST") == []
 
 
+@ON_BOTH_CLUSTERS
 def test_tag_naming_an_unknown_profile_is_rejected(world: World):
     admin_client("rds").add_tags_to_resource(
         ResourceName=world.db_arn, Tags=[{"Key": PROFILE_TAG, "Value": "../../etc/passwd"}]
@@ -102,6 +108,7 @@ def test_tag_naming_an_unknown_profile_is_rejected(world: World):
     assert world.jobs() == []
 
 
+@ON_BOTH_CLUSTERS
 def test_profile_not_running_on_the_trigger_is_skipped(world: World):
     admin_client("rds").add_tags_to_resource(
         ResourceName=world.db_arn, Tags=[{"Key": PROFILE_TAG, "Value": "reports"}]
@@ -113,6 +120,7 @@ def test_profile_not_running_on_the_trigger_is_skipped(world: World):
     assert "profile 'reports' does not run on db-created (runs on: manual)" in run.result["reason"]
 
 
+@ON_BOTH_CLUSTERS
 def test_tags_cannot_bring_an_image_command_or_namespace(world: World):
     admin_client("rds").add_tags_to_resource(
         ResourceName=world.db_arn,
@@ -132,6 +140,7 @@ def test_tags_cannot_bring_an_image_command_or_namespace(world: World):
     assert job["metadata"]["namespace"] == "migrations"
 
 
+@ON_BOTH_CLUSTERS
 def test_rotation_of_a_secret_the_function_may_not_read_is_ignored_quietly(world: World):
     """Secret Label Updated fires for every secret in the account; the template's policy lets the
     function describe only RDS-managed secrets and secrets tagged with a database, and AWS answers
@@ -153,6 +162,7 @@ def test_rotation_of_a_secret_the_function_may_not_read_is_ignored_quietly(world
     assert world.jobs() == []
 
 
+@ON_BOTH_CLUSTERS
 def test_deleted_database_is_skipped(world: World):
     admin_client("rds").delete_db_instance(DBInstanceIdentifier="orders-db", SkipFinalSnapshot=True)
 
@@ -179,6 +189,7 @@ def _self_managed_secret(name: str, *, database: str | None) -> str:
     )
 
 
+@ON_BOTH_CLUSTERS
 def test_self_managed_secret_must_name_its_database_back(world: World):
     sm = admin_client("secretsmanager")
     legacy_arn = _legacy_database()
@@ -204,6 +215,7 @@ def test_self_managed_secret_must_name_its_database_back(world: World):
     assert accepted.result["status"] == "succeeded", accepted.result
 
 
+@ON_BOTH_CLUSTERS
 @pytest.mark.parametrize("naming", ["name", "partial ARN", "ARN"])
 def test_rotation_runs_only_for_the_secret_the_database_names(world: World, naming: str):
     # Given legacy-db's own secret `legacy-db`, named by the database's tag as a name, an ARN
@@ -236,6 +248,7 @@ def test_rotation_runs_only_for_the_secret_the_database_names(world: World, nami
     assert job["metadata"]["annotations"]["migration-trigger.io/database-arn"] == legacy_arn
 
 
+@ON_BOTH_CLUSTERS
 def test_profiles_document_errors_fail_the_invocation_naming_the_problem(world: World):
     world.set_profiles(
         {"profiles": {"orders": {**profiles()["profiles"]["orders"], "namespace": "Bad"}}}
@@ -270,6 +283,7 @@ def test_profile_targeting_a_kubeconfig_context_runs_there(world: World, tmp_pat
     assert {r.user for r in world.emulator.requests.all()} == {"ci-deployer"}
 
 
+@ON_BOTH_CLUSTERS
 def test_kubeconfig_context_without_kubeconfig_fails_clearly(world: World):
     world.monkeypatch.delenv("KUBECONFIG", raising=False)
     document = profiles()
