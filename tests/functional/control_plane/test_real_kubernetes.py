@@ -109,15 +109,21 @@ def test_the_real_admission_policy_refuses_a_root_container_with_its_message(
 
 
 def test_the_function_deletes_its_jobs_secret_but_no_other(jobs: JobGateway, admin: KubeClient):
-    """The Secrets policy admits DELETE of Opaque, Job-owned Secrets only (oldObject)."""
+    """The Secrets policy admits DELETE of its Jobs' own credentials Secrets only (oldObject):
+    not another Secret, nor one a Job owns under another name."""
     run = plan("secret")
     uid = jobs.create_job(jobspec.render_job(TEMPLATE, run))["metadata"]["uid"]
     jobs.create_secret(jobspec.render_secret(run, uid, {"DATABASE_URL": "x"}))
     admin.create(SECRETS, {"metadata": {"name": "app-config"}, "stringData": {"k": "v"}})
+    renamed = jobspec.render_secret(run, uid, {"k": "v"})
+    renamed["metadata"]["name"] = "job-owned-config"
+    admin.create(SECRETS, renamed)
 
     jobs.delete_secret(run.secret_name)
     with pytest.raises(KubernetesError) as refused:
         jobs.delete_secret("app-config")
+    with pytest.raises(KubernetesError) as misnamed:
+        jobs.delete_secret("job-owned-config")
 
     with pytest.raises(KubernetesError) as gone:
         admin.get(f"{SECRETS}/{run.secret_name}")
@@ -128,6 +134,8 @@ def test_the_function_deletes_its_jobs_secret_but_no_other(jobs: JobGateway, adm
         in str(refused.value)
     )
     assert admin.get(f"{SECRETS}/app-config")["metadata"]["name"] == "app-config"
+    assert misnamed.value.status == 422
+    assert "the credentials Secret of one of its migration Jobs" in str(misnamed.value)
 
 
 def test_a_started_job_has_a_pod_it_controls_which_no_node_can_take(

@@ -551,6 +551,29 @@ def test_the_function_may_not_delete_other_secrets(
     assert admin_core.read_namespaced_secret(name, NS).metadata.name == name
 
 
+def test_a_job_owned_secret_not_named_after_its_migration_job_is_refused(
+    as_function: client.BatchV1Api, function_core: client.CoreV1Api
+):
+    """Owned by a Job is not enough: only `<Job>-db` of a `migrate-…` Job is the group's."""
+    plan = plan_for(parse_profiles(EXAMPLES)["dbmate"])
+    job = as_function.create_namespaced_job(NS, jobspec.render_job(TEMPLATE, plan))
+    secret = jobspec.render_secret(plan, job.metadata.uid, {"DATABASE_URL": "postgres://x"})
+    secret["metadata"]["name"] = "app-config"
+
+    with pytest.raises(ApiException) as refused:
+        function_core.create_namespaced_secret(NS, secret)
+
+    assert_denied(
+        refused.value,
+        "app-config",
+        "the group migration-trigger may only write or delete the credentials Secret of one of "
+        "its migration Jobs (named <Job>-db, owned by a Job named migrate-...)",
+        policy=SECRETS_POLICY,
+        group="",
+        kind="secrets",
+    )
+
+
 def test_a_user_outside_the_group_may_create_a_service_account_token_secret(
     admin_core: client.CoreV1Api,
 ):
