@@ -7,8 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../tools/kubernetes"
 
-command -v go >/dev/null || { echo "setup-kubernetes: Go (1.26 or newer) is required" >&2; exit 1; }
-version() { go list -m -f '{{.Version}}' "$1"; }
+# The versions go.mod pins (read from the file: Go is needed only to build).
+version() { awk -v module="$1" '$1 == module && $2 ~ /^v/ {print $2; exit}' go.mod; }
 kubernetes=$(version k8s.io/kubernetes)
 etcd=$(version go.etcd.io/etcd/server/v3)
 cache=${MIGRATION_TRIGGER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/migration-trigger}
@@ -22,6 +22,7 @@ if ((${#missing[@]} == 0)); then
   exit 0
 fi
 
+command -v go >/dev/null || { echo "setup-kubernetes: Go (1.26 or newer) is required" >&2; exit 1; }
 mkdir -p "$bin"
 minor=${kubernetes#v}; major=${minor%%.*}; minor=${minor#*.}; minor=${minor%%.*}
 # The version the binaries report, as Kubernetes' own build stamps it (hack/lib/version.sh):

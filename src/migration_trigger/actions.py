@@ -254,6 +254,15 @@ def _name_taken(
             f"Job {plan.name} already ran for this event and completed: a redelivery; the "
             "migration is not run twice",
         )
+    if not _sent_again(existing, plan):
+        # Another event of the same change (a cluster's and each instance's creation, both
+        # events of one rotation): it is that change's Job, whatever became of it.
+        return Refused(
+            Status.DUPLICATE,
+            f"Job {plan.name} already exists for this change of the database, made for event "
+            f"{jobspec.event_of(existing)}: a duplicate; to run it again, send that event again "
+            "or a manual request",
+        )
     status = _execution_status(existing, plan, services) if replaceable(existing) else None
     if status is None or not execution_ended(status):
         return Refused(
@@ -261,22 +270,59 @@ def _name_taken(
             f"Job {plan.name} already exists for this event and its execution is still running "
             "(or Lambda could not say it ended): a redelivery; that execution reports the outcome",
         )
+    return _replace(existing, manifest, status, plan, services)
+
+
+def _delete_old_secret(plan: jobspec.JobPlan, services: Services) -> None:
+    """The replaced Job's credentials Secret: usually deleted when that Job finished, otherwise
+    garbage-collected only later, and the new run must not find it in its way. One the cluster
+    will not let the function delete is not the old Job's: start-job refuses it by name."""
+    try:
+        services.jobs_for(plan.profile).delete_secret(plan.secret_name)
+    except KubernetesError as error:
+        if error.retryable:
+            raise
+
+
+def _sent_again(existing: dict[str, Any], plan: jobspec.JobPlan) -> bool:
+    """Whether this is the event the Job was made for, sent again (a manual request: the same
+    request id), rather than another event of the same change."""
+    return (
+        plan.trigger.kind is TriggerKind.MANUAL
+        or jobspec.event_of(existing) == plan.trigger.event_id
+    )
+
+
+def _replace(
+    existing: dict[str, Any],
+    manifest: dict[str, Any],
+    status: str,
+    plan: jobspec.JobPlan,
+    services: Services,
+) -> Launched:
+    """Delete a Job whose run is over and did not succeed, only as it was seen, with its
+    credentials Secret; create it again. A conflict on either side is retried by the step."""
+    jobs = services.jobs_for(plan.profile)
     meta = existing["metadata"]
     try:
         jobs.delete_job(
             plan.name, uid=meta.get("uid"), resource_version=meta.get("resourceVersion")
         )
+        if plan.profile.credentials is CredentialMode.EPHEMERAL_SECRET:
+            _delete_old_secret(plan, services)
+        created = jobs.create_job(manifest)
     except KubernetesError as error:
         if error.status != 409:
             raise
-        # Changed since it was seen (the preconditions): the step's retry looks again.
+        # Changed since it was seen (the preconditions), or re-created meanwhile by another
+        # execution the same event was sent to: the step's retry looks again.
         raise KubernetesError(f"Job {plan.name} changed while it was replaced: {error}") from None
     services.log.warning(
         f"replaced a migration Job whose execution has ended ({status}): the event was sent again",
         job=plan.name,
-        execution=owner,
+        execution=jobspec.execution_of(existing),
     )
-    return Launched(jobs.create_job(manifest)["metadata"]["uid"])
+    return Launched(created["metadata"]["uid"])
 
 
 def _execution_status(job: dict[str, Any], plan: jobspec.JobPlan, services: Services) -> str | None:
@@ -445,15 +491,14 @@ def check_job(plan: jobspec.JobPlan, services: Services, *, with_tail: bool = Fa
 
 def _remove_credentials(plan: jobspec.JobPlan, services: Services) -> None:
     """Delete the Job's credentials Secret once no pod of it can start again (Complete or
-    Failed): nothing outlives the migration. The Job stays for its log. A delete the cluster
-    refuses is a warning: the Secret is garbage-collected with the Job (its TTL)."""
+    Failed): nothing outlives the migration. The Job stays for its log. A delete that fails, for
+    any reason, is a warning: the Secret is garbage-collected with the Job (its TTL)."""
     if plan.profile.credentials is not CredentialMode.EPHEMERAL_SECRET:
         return
     try:
         services.jobs_for(plan.profile).delete_secret(plan.secret_name)
     except KubernetesError as error:
-        if error.retryable:
-            raise
+        # Never a reason to lose the check: the migration's outcome is known.
         services.log.warning(
             "could not delete the credentials Secret of a finished Job; it is deleted with the "
             "Job. Apply this version's k8s/rbac.yaml and k8s/validating-admission-policy.yaml",

@@ -115,7 +115,8 @@ class ControlPlane:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> ControlPlane:
-        """Start etcd, then the apiserver, then the controllers and the scheduler; wait for each."""
+        """Start etcd and wait for it, then the apiserver and wait for it to be ready, then the
+        controllers, the scheduler and the node (if a runner is given)."""
         why = available()
         if why is not None:
             raise ControlPlaneError(why)
@@ -367,11 +368,22 @@ class ControlPlane:
         return path
 
 
+#: libc, loaded before any fork: the child between fork and exec must not load a library (other
+#: threads may hold the loader's lock).
+_LIBC = None
+with contextlib.suppress(OSError):
+    _LIBC = ctypes.CDLL("libc.so.6", use_errno=True)
+_PR_SET_PDEATHSIG = 1
+_KILL = int(signal.SIGKILL)
+
+
 def _die_with_parent() -> None:
-    """In the child, before exec: be killed when the process that started it dies, however it
-    ends (a test run killed mid-way leaves no control plane behind). Linux's PR_SET_PDEATHSIG."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    """In the child, before exec: be killed when the thread that started it ends, however the
+    process ends (a test run killed mid-way leaves no control plane behind). Linux's
+    PR_SET_PDEATHSIG; start the control plane from a thread that lives as long as it (pytest's
+    session fixtures run on the main thread)."""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, _KILL)
 
 
 def _b64(data: bytes) -> str:

@@ -37,7 +37,6 @@ class TokenReviewServer:
             target=self._httpd.serve_forever, name="token-webhook", daemon=True
         )
         self.url = f"https://127.0.0.1:{self._httpd.server_address[1]}/tokenreview"
-        self.reviews: list[dict[str, Any]] = []
 
     def start(self) -> TokenReviewServer:
         """Serve in a thread."""

@@ -233,8 +233,18 @@ class Secrets:
 
     def names(self, secret_arn: str) -> tuple[tuple[str, str], ...]:
         """What the secret's current JSON says its database is: ("db" | "cluster", identifier)
-        from `dbInstanceIdentifier` / `dbClusterIdentifier`. Nothing else of the value is kept."""
-        data, _ = self._value(secret_arn, None)
+        from `dbInstanceIdentifier` / `dbClusterIdentifier`; none for any other shape (the
+        `secret-arn` mode's Job may read a secret of its own shape). Nothing else is kept."""
+        value = call(
+            f"read secret {secret_arn}",
+            lambda: self.client.get_secret_value(SecretId=secret_arn, VersionStage="AWSCURRENT"),
+        )
+        try:
+            data = json.loads(value.get("SecretString") or "")
+        except ValueError:
+            return ()
+        if not isinstance(data, dict):
+            return ()
         return tuple(
             (kind, data[key])
             for kind, key in (("db", "dbInstanceIdentifier"), ("cluster", "dbClusterIdentifier"))
@@ -242,6 +252,7 @@ class Secrets:
         )
 
     def _value(self, secret_arn: str, version: str | None) -> tuple[dict[str, Any], str | None]:
+        """The secret's JSON and version id; AwsError unless it holds a username and password."""
         which = {"VersionId": version} if version else {"VersionStage": "AWSCURRENT"}
         value = call(
             f"read secret {secret_arn}",

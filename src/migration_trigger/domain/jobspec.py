@@ -213,6 +213,12 @@ def execution_of(job: dict[str, Any]) -> str | None:
     return str(value) if value else None
 
 
+def event_of(job: dict[str, Any]) -> str | None:
+    """The id of the event a Job was created for (its event-id annotation), if it names one."""
+    value = ((job.get("metadata") or {}).get("annotations") or {}).get(f"{LABEL_PREFIX}/event-id")
+    return str(value) if value else None
+
+
 def same_function(execution: str | None, ours: str) -> bool:
     """Whether an execution id (a Job's execution annotation) may be one of this function's, in
     any version. A durable execution ARN is `arn:…:function:<name>:<version>/durable-execution/…`

@@ -53,6 +53,29 @@ def test_the_same_event_after_a_failure_runs_the_migration_again(world: World):
     assert statuses == ["failed", "succeeded"]
 
 
+@ON_BOTH_CLUSTERS
+def test_another_event_of_the_same_change_after_a_failure_is_a_duplicate(world: World):
+    """A cluster's creation arrives as its own event and one per instance, one rotation as two:
+    each is the same migration's Job, and only the event it was made for re-runs it."""
+    world.pods.when(PodScript(exit_code=1))
+    first = world.run(world.event("rds-instance-created.json"))
+    assert first.status is InvocationStatus.FAILED
+    (failed,) = world.jobs()
+    other = world.event("rds-instance-created.json")
+    other["id"] = "7c1e9d2b-4a5f-4e8b-9c3d-2f1a0b9e8d7c"  # another delivery, the same creation
+
+    again = world.run(other, name="another-event")
+
+    assert again.result["status"] == "duplicate", again.error
+    assert f"made for event {first_event_id(failed)}" in again.result["reason"]
+    (job,) = world.jobs()
+    assert job["metadata"]["uid"] == failed["metadata"]["uid"]
+
+
+def first_event_id(job: dict[str, Any]) -> str:
+    return str(job["metadata"]["annotations"]["migration-trigger.io/event-id"])
+
+
 def test_the_failed_job_is_deleted_only_as_it_was_seen(world: World):
     """uid and resourceVersion preconditions: a Job changed or re-created meanwhile is kept."""
     failed, _ = fail_then_fix(world)
