@@ -261,6 +261,9 @@ class ControlPlane:
             f"--service-account-key-file={account_key}",
             f"--service-account-signing-key-file={account_key}",
             "--authorization-mode=RBAC",
+            # As EKS and kubeadm run it: privileged (and hostProcess) pods are a matter for
+            # admission (Pod Security, the project's policy), not refused by validation.
+            "--allow-privileged=true",
             f"--kubelet-client-certificate={kubelet_client.cert}",
             f"--kubelet-client-key={kubelet_client.key}",
             f"--kubelet-certificate-authority={self._authority.cert}",

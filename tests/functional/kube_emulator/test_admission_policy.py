@@ -183,7 +183,12 @@ def test_a_job_with_a_foreign_image_created_as_the_function_is_refused_with_the_
     ("change", "message"),
     [
         pytest.param(
-            lambda job: container(job)["securityContext"].update(privileged=True),
+            # With allowPrivilegeEscalation left false, kube-apiserver's own validation refuses
+            # it before admission ("cannot set `allowPrivilegeEscalation` to false and
+            # `privileged` to true", found running these cases against the real apiserver).
+            lambda job: container(job)["securityContext"].update(
+                privileged=True, allowPrivilegeEscalation=True
+            ),
             "privileged containers are not allowed: migrate",
             id="privileged",
         ),
