@@ -173,8 +173,10 @@ def control_plane(moto_server: str) -> Iterator[ControlPlane]:
 def node_runner(control_plane: ControlPlane) -> Iterator[ScriptedRunner]:
     """The real control plane's pod runner, its rules reset; the namespace emptied after."""
     NODE_RUNNER.reset()
+    control_plane.proxy.reset()
     yield NODE_RUNNER
     NODE_RUNNER.reset()
+    control_plane.proxy.reset()
     from tests.helpers import control_plane_kubectl
 
     control_plane_kubectl(

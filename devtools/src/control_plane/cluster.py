@@ -37,6 +37,7 @@ import yaml
 from control_plane.admin import AdminClient
 from control_plane.node import Node
 from control_plane.pki import Authority, KeyPair, service_account_key
+from control_plane.proxy import FaultProxy
 from control_plane.webhook import TokenReviewServer
 from kube_emulator.auth import EksAuthenticator
 from kube_emulator.pods import PodRunner
@@ -107,6 +108,9 @@ class ControlPlane:
     _processes: list[tuple[str, subprocess.Popen[bytes]]] = field(init=False, default_factory=list)
     _webhook: TokenReviewServer | None = field(init=False, default=None)
     node: Node | None = field(init=False, default=None)
+    #: The fault-injecting proxy in front of the apiserver (`proxy.url`): what the function is
+    #: pointed at in the tests, so they can record its requests and inject faults.
+    proxy: FaultProxy = field(init=False)
     admin: AdminClient = field(init=False)
     _authority: Authority = field(init=False)
     _admin: KeyPair = field(init=False)
@@ -130,6 +134,9 @@ class ControlPlane:
             admin = self._write_kubeconfig("admin.kubeconfig", self.admin_kubeconfig())
             self._start_controllers(admin)
             self.admin = AdminClient(self.url, self.ca_pem, self._admin.cert, self._admin.key)
+            self.proxy = FaultProxy(
+                self.url, self._authority, authenticator=self.authenticator
+            ).start()
             if self.runner is not None:
                 self.node = Node(self.admin, self._authority, self.runner).start()
         except BaseException:
@@ -143,6 +150,9 @@ class ControlPlane:
         if self.node is not None:
             self.node.stop()
             self.node = None
+        if hasattr(self, "proxy"):
+            self.proxy.stop()
+            del self.proxy
         for _name, process in reversed(self._processes):
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,8 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
 from aws_durable_execution_sdk_python_testing.stores.memory import InMemoryExecutionStore
 
-from kube_emulator import Emulator, ScriptedRunner
+from kube_emulator import Emulator, Fault, ScriptedRunner
+from kube_emulator.faults import FaultInjector, RequestLog
 from local_stack.durable_service import durable_execution_api
 from local_stack.iam import Enforcer, enforce_on_default_session
 from local_stack.world import create_eks_cluster, topic_with_queue
@@ -78,6 +79,12 @@ class _Cluster:
 
     url: str
     ca_data: str
+    #: Every request the function made, with hooks run before each is served.
+    requests: RequestLog
+    #: Arm a fault on the function's requests.
+    fault: Callable[[Fault], None]
+    #: The faults armed.
+    faults: FaultInjector
 
     def apply_all(self, documents: list[Any]) -> None:
         """Create or replace these objects as an administrator."""
@@ -92,6 +99,9 @@ class _Emulated(_Cluster):
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
         self.url, self.ca_data = emulator.url, emulator.ca_data
+        self.requests = emulator.requests
+        self.fault = emulator.fault
+        self.faults = emulator.faults
 
     def apply_all(self, documents: list[Any]) -> None:
         self.emulator.apply_all(documents)
@@ -109,7 +119,11 @@ class _Real(_Cluster):
 
     def __init__(self, plane: Any) -> None:
         self.plane = plane
-        self.url, self.ca_data = plane.url, plane.ca_data
+        # The function is pointed at the fault-injecting proxy in front of the apiserver.
+        self.url, self.ca_data = plane.proxy.url, plane.ca_data
+        self.requests = plane.proxy.requests
+        self.fault = plane.proxy.fault
+        self.faults = plane.proxy.faults
 
     def apply_all(self, documents: list[Any]) -> None:
         import yaml
@@ -221,10 +235,31 @@ class World:
         assert self.cluster is not None
         return self.cluster.select("jobs", "migrations")
 
+    @property
+    def requests(self) -> RequestLog:
+        """The function's requests to the cluster, as it received them."""
+        assert self.cluster is not None
+        return self.cluster.requests
+
+    def fault(self, fault: Fault) -> None:
+        """Make the cluster fail the function's matching requests."""
+        assert self.cluster is not None
+        self.cluster.fault(fault)
+
+    @property
+    def faults(self) -> FaultInjector:
+        """The faults armed on the function's requests."""
+        assert self.cluster is not None
+        return self.cluster.faults
+
     def secrets(self) -> list[dict[str, Any]]:
         """Secrets in the migrations namespace, as the cluster holds them."""
+        return self.select("secrets")
+
+    def select(self, resource: str) -> list[dict[str, Any]]:
+        """Objects of a resource (jobs, secrets, pods) in the migrations namespace."""
         assert self.cluster is not None
-        return self.cluster.select("secrets", "migrations")
+        return self.cluster.select(resource, "migrations")
 
     def set_db_status(self, status: str) -> None:
         """Change the RDS instance's status in moto (it has no lifecycle of its own)."""

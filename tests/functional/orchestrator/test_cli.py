@@ -69,7 +69,7 @@ def test_plan_prints_the_target_and_job_and_creates_nothing(
         == "ghcr.io/example/orders-migrations:1.0.0"
     )
     assert world.jobs() == []
-    assert world.emulator.requests.all() == []
+    assert world.requests.all() == []
 
 
 def test_plan_of_an_ignored_event_says_why(

@@ -11,9 +11,10 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from kube_emulator import PodScript
 from kube_emulator.faults import RecordedRequest
-from tests.functional.orchestrator.conftest import CANARY, World, profiles
+from tests.functional.orchestrator.conftest import CANARY, ON_BOTH_CLUSTERS, World, profiles
 
 
+@ON_BOTH_CLUSTERS
 def test_canary_password_is_found_nowhere_but_the_ephemeral_secret(
     world: World, capfd: pytest.CaptureFixture[str]
 ):
@@ -47,7 +48,7 @@ def test_canary_password_is_found_nowhere_but_the_ephemeral_secret(
         ),
         "notifications": json.dumps(world.notifications()),
         "jobs": json.dumps(world.jobs()),
-        "requests": repr(world.emulator.requests.all()),
+        "requests": repr(world.requests.all()),
     }
     for where, text in elsewhere.items():
         for form in (
@@ -59,13 +60,14 @@ def test_canary_password_is_found_nowhere_but_the_ephemeral_secret(
     assert "password rejected: ****" in out
 
 
+@ON_BOTH_CLUSTERS
 def test_secret_arn_mode_never_reads_the_password(world: World):
     world.set_profiles({"profiles": {"orders": {**profiles()["profiles"]["arn-mode"]}}})
 
     run = world.run(world.event("rds-instance-created.json"))
 
     assert run.result["status"] == "succeeded"
-    secrets, _ = world.emulator.store.select(world.emulator.store_types["secrets"], "migrations")
+    secrets = world.select("secrets")
     assert secrets == []
     (job,) = world.jobs()
     env = {
@@ -81,15 +83,14 @@ def secrets_when_started(world: World) -> list[dict[str, Any]]:
 
     def snapshot(request: RecordedRequest) -> None:
         if request.method == "PATCH" and "/jobs/" in request.path and not seen:
-            items, _ = world.emulator.store.select(
-                world.emulator.store_types["secrets"], "migrations"
-            )
+            items = world.select("secrets")
             seen.extend(items)
 
-    world.emulator.requests.on_request(snapshot)
+    world.requests.on_request(snapshot)
     return seen
 
 
+@ON_BOTH_CLUSTERS
 @pytest.mark.parametrize(
     ("script", "status"),
     [(PodScript(logs="Applied 1 migration\n"), "succeeded"), (PodScript(exit_code=1), "failed")],
@@ -105,13 +106,11 @@ def test_the_credentials_secret_is_deleted_once_the_job_has_finished_and_the_job
 
     assert outcome(run) == status
     assert len(while_running) == 1, "the Job had its credentials while it ran"
-    secrets, _ = world.emulator.store.select(world.emulator.store_types["secrets"], "migrations")
+    secrets = world.select("secrets")
     assert secrets == [], "no credentials outlive the migration"
     (job,) = world.jobs()  # kept, with its pod, for its log and status
     assert {c["type"] for c in job["status"]["conditions"]} & {"Complete", "Failed"}
-    deletes = [
-        r for r in world.emulator.requests.all() if r.method == "DELETE" and "/secrets/" in r.path
-    ]
+    deletes = [r for r in world.requests.all() if r.method == "DELETE" and "/secrets/" in r.path]
     assert len(deletes) == 1
 
 
@@ -127,7 +126,7 @@ def test_ephemeral_secret_is_deleted_with_its_job(world: World):
         world.emulator.store_types["jobs"], "migrations", job["metadata"]["name"], "Background"
     )
 
-    secrets, _ = world.emulator.store.select(world.emulator.store_types["secrets"], "migrations")
+    secrets = world.select("secrets")
     assert secrets == []
 
 
@@ -135,6 +134,7 @@ def emf(out: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
 
 
+@ON_BOTH_CLUSTERS
 def test_metrics_count_each_outcome_and_time_the_migration(
     world: World, capfd: pytest.CaptureFixture[str]
 ):
@@ -154,6 +154,7 @@ def test_metrics_count_each_outcome_and_time_the_migration(
     assert definition["Metrics"] == [{"Name": "MigrationDuration", "Unit": "Seconds"}]
 
 
+@ON_BOTH_CLUSTERS
 def test_notification_has_readable_subject_json_body_and_filterable_attributes(world: World):
     world.pods.when(PodScript(logs="Applied 20261101_init.sql\n"))
 
@@ -179,6 +180,7 @@ def test_notification_has_readable_subject_json_body_and_filterable_attributes(w
     assert attributes == {"status": "succeeded", "environment": "test", "database": "orders-db"}
 
 
+@ON_BOTH_CLUSTERS
 def test_only_configured_statuses_notify(world: World):
     world.monkeypatch.setenv("NOTIFY_STATUSES", "failed,timed_out")
 
@@ -188,6 +190,7 @@ def test_only_configured_statuses_notify(world: World):
     assert world.notifications() == []
 
 
+@ON_BOTH_CLUSTERS
 def test_invalid_notify_statuses_fail_with_the_valid_list(world: World):
     world.monkeypatch.setenv("NOTIFY_STATUSES", "succeeded,exploded")
 
@@ -197,6 +200,7 @@ def test_invalid_notify_statuses_fail_with_the_valid_list(world: World):
     assert "NOTIFY_STATUSES: use a comma-separated list of: succeeded, failed" in (run.error or "")
 
 
+@ON_BOTH_CLUSTERS
 def test_result_is_logged_as_structured_json(world: World, capfd: pytest.CaptureFixture[str]):
     world.run(world.event("rds-instance-created.json"))
 
@@ -211,6 +215,7 @@ def test_result_is_logged_as_structured_json(world: World, capfd: pytest.Capture
     assert any(line["message"] == "migration log" for line in lines)
 
 
+@ON_BOTH_CLUSTERS
 def test_a_huge_migration_log_is_cut_to_fit_checkpoints_and_the_notification(world: World):
     # Given a tool that prints 1,000 lines of 500 bytes, all kept by LOG_TAIL_LINES
     world.monkeypatch.setenv("LOG_TAIL_LINES", "1000")

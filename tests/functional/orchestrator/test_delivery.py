@@ -11,10 +11,11 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from kube_emulator import PodScript
 from tests.conftest import admin_client
-from tests.functional.orchestrator.conftest import Run, World
+from tests.functional.orchestrator.conftest import ON_BOTH_CLUSTERS, Run, World
 from tests.helpers import ROOT
 
 
+@ON_BOTH_CLUSTERS
 def test_duplicate_event_delivered_three_times_gives_one_job_and_one_notification(world: World):
     event = world.event("rds-instance-created.json")
 
@@ -23,10 +24,11 @@ def test_duplicate_event_delivered_three_times_gives_one_job_and_one_notificatio
     assert [r.result["status"] for r in runs] == ["succeeded", "duplicate", "duplicate"]
     assert "already ran for this event and completed" in runs[1].result["reason"]
     assert len(world.jobs()) == 1
-    assert len(world.emulator.requests.find("POST", "/jobs$")) == 3
+    assert len(world.requests.find("POST", "/jobs$")) == 3
     assert len(world.notifications()) == 1
 
 
+@ON_BOTH_CLUSTERS
 def test_duplicate_with_a_new_envelope_id_is_still_a_duplicate(world: World):
     first = world.event("rds-instance-created.json")
     again = {**first, "id": "a-different-envelope"}
@@ -38,6 +40,7 @@ def test_duplicate_with_a_new_envelope_id_is_still_a_duplicate(world: World):
     assert len(world.jobs()) == 1
 
 
+@ON_BOTH_CLUSTERS
 def test_replays_never_repeat_side_effects(world: World):
     world.pods.when(PodScript(logs="slow\n", duration=1.0))
 
@@ -46,9 +49,9 @@ def test_replays_never_repeat_side_effects(world: World):
     # Each durable wait ends an invocation; the next one replays every completed step.
     waits = [op for op in run.operations if op.operation_type.value == "WAIT"]
     assert len(waits) >= 2
-    assert len(world.emulator.requests.find("POST", "/jobs$")) == 1
-    assert len(world.emulator.requests.find("POST", "/secrets$")) == 1
-    assert len(world.emulator.requests.find("PATCH", "/jobs/")) == 1
+    assert len(world.requests.find("POST", "/jobs$")) == 1
+    assert len(world.requests.find("POST", "/secrets$")) == 1
+    assert len(world.requests.find("PATCH", "/jobs/")) == 1
     assert len(world.notifications()) == 1
 
 
@@ -105,6 +108,7 @@ def test_second_trigger_while_a_job_runs_waits_for_it(world: World):
     assert queued, "the second trigger waited its turn"
 
 
+@ON_BOTH_CLUSTERS
 def test_batch_of_events_is_handled_event_by_event(world: World):
     batch = [
         world.event("rds-instance-created.json"),
@@ -118,6 +122,7 @@ def test_batch_of_events_is_handled_event_by_event(world: World):
     assert len(world.jobs()) == 1
 
 
+@ON_BOTH_CLUSTERS
 def test_ignored_and_malformed_events_never_touch_the_cluster(world: World):
     ignored = world.event("rds-instance-created.json", EventID="RDS-EVENT-0006")
     malformed = {
@@ -141,9 +146,10 @@ def test_ignored_and_malformed_events_never_touch_the_cluster(world: World):
         "reason": "the event has no 'detail' object",
     }
     assert [r["status"] for r in runs[2].result] == ["rejected", "rejected"]
-    assert world.emulator.requests.all() == []
+    assert world.requests.all() == []
 
 
+@ON_BOTH_CLUSTERS
 def test_manual_request_put_on_the_bus_reaches_the_function_as_eventbridge_delivers_it(
     world: World,
 ):
@@ -176,6 +182,7 @@ def test_manual_request_put_on_the_bus_reaches_the_function_as_eventbridge_deliv
     assert run.result["database"] == world.db_arn
 
 
+@ON_BOTH_CLUSTERS
 def test_cluster_is_described_once_per_warm_container(world: World):
     from migration_trigger.wiring import boto3_client
 

@@ -141,7 +141,7 @@ def test_a_pull_error_the_kubelet_recovers_from_is_waited_out(world: World):
                 world.emulator.advance_clock(10)
                 eventually(lambda: not pulling(world))
 
-    world.emulator.requests.on_request(registry_recovers_after_the_first_look)
+    world.requests.on_request(registry_recovers_after_the_first_look)
     run = world.run(world.event("rds-instance-created.json"))
 
     assert run.result["status"] == "succeeded", run.error
@@ -149,7 +149,7 @@ def test_a_pull_error_the_kubelet_recovers_from_is_waited_out(world: World):
 
 
 def pulling(world: World) -> bool:
-    pods, _ = world.emulator.store.select(world.emulator.store_types["pods"], "migrations")
+    pods = world.select("pods")
     return any(
         status["state"].get("waiting", {}).get("reason") in ("ErrImagePull", "ImagePullBackOff")
         for pod in pods
@@ -197,7 +197,7 @@ def test_deadline_before_the_pod_started_says_what_held_it(world: World):
                     )
                 )
 
-    world.emulator.requests.on_request(deadline_passes_at_the_third_look)
+    world.requests.on_request(deadline_passes_at_the_third_look)
     run = world.run(world.event("rds-instance-created.json"))
 
     assert run.status is InvocationStatus.FAILED
@@ -283,8 +283,8 @@ def test_rbac_denial_is_a_failed_result_that_says_what_to_check(world: World):
 
 
 def test_throttled_and_failing_api_calls_are_retried(world: World):
-    world.emulator.fault(Fault(path="/jobs$", method="POST", status=429, retry_after=1))
-    world.emulator.fault(Fault(path="/jobs/", method="GET", status=503, times=2))
+    world.fault(Fault(path="/jobs$", method="POST", status=429, retry_after=1))
+    world.fault(Fault(path="/jobs/", method="GET", status=503, times=2))
 
     run = world.run(world.event("rds-instance-created.json"))
 
@@ -301,7 +301,7 @@ def test_token_expiring_during_a_long_migration_is_refreshed(world: World):
     run = world.run(world.event("rds-instance-created.json"), timeout=120)
 
     assert run.result["status"] == "succeeded"
-    statuses = [r.status for r in world.emulator.requests.all()]
+    statuses = [r.status for r in world.requests.all()]
     assert 401 in statuses, "an expired token was refused"
     assert statuses[statuses.index(401) + 1] == 200, (
         "and the next request, with a new token, passed"
@@ -377,9 +377,7 @@ def test_a_timed_out_migration_still_shows_where_it_was(world: World):
 
     def expire_once_the_log_was_read() -> None:
         eventually(
-            lambda: any(
-                r.path.endswith("/log") and r.status == 200 for r in world.emulator.requests.all()
-            ),
+            lambda: any(r.path.endswith("/log") and r.status == 200 for r in world.requests.all()),
             timeout=30,
         )
         world.emulator.advance_clock(61)

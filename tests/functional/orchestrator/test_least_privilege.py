@@ -18,6 +18,7 @@ from local_stack.template import deployed
 from tests.conftest import admin_client
 from tests.functional.orchestrator.conftest import (
     ACCOUNT,
+    ON_BOTH_CLUSTERS,
     REGION,
     World,
     deployment_refs,
@@ -51,6 +52,7 @@ def granted() -> set[str]:
     }
 
 
+@ON_BOTH_CLUSTERS
 def test_every_granted_action_is_one_the_function_calls(world: World):
     # Given the profiles in a parameter (every optional grant on), an instance and a cluster
     admin_client("ssm").put_parameter(Name=PARAMETER, Type="String", Value=json.dumps(profiles()))
@@ -71,7 +73,7 @@ def test_every_granted_action_is_one_the_function_calls(world: World):
     outage(world, "PATCH", "/jobs/migrate-")
     outage(world, "DELETE", "/jobs/migrate-")
     assert world.run(world.event("manual-retrigger.json"), name="left").error
-    world.emulator.faults.clear()
+    world.faults.clear()
     runs.append(
         world.run(world.event("manual-retrigger.json", requestId="orders-db-again"), name="queued")
     )
@@ -93,6 +95,7 @@ def cluster_created(arn: str) -> dict[str, object]:
     return event
 
 
+@ON_BOTH_CLUSTERS
 def test_rds_managed_secrets_are_readable_only_for_the_databases_named(world: World):
     """MigratedDatabases bounds GetSecretValue on RDS-managed secrets by their database tag."""
     world.deploy_with({}, MigratedDatabases="billing-*")

@@ -20,25 +20,31 @@ from kube_emulator import Fault, PodScript
 from migration_trigger.domain.jobspec import START_BY
 from tests.conftest import admin_client
 from tests.functional.deployment.test_failure_plumbing import alarms_on
-from tests.functional.orchestrator.conftest import World, left_by, profiles, running_execution
+from tests.functional.orchestrator.conftest import (
+    ON_BOTH_CLUSTERS,
+    World,
+    left_by,
+    profiles,
+    running_execution,
+)
 
 #: Every request a step makes through all its attempts: 5 client attempts, 5 step attempts.
 SPENT = 25
 
 
 def outage(world: World, method: str, path: str, times: int = SPENT) -> None:
-    world.emulator.fault(Fault(path=path, method=method, status=503, retry_after=0, times=times))
+    world.fault(Fault(path=path, method=method, status=503, retry_after=0, times=times))
 
 
 def secrets(world: World) -> list[dict[str, Any]]:
-    items, _ = world.emulator.store.select(world.emulator.store_types["secrets"], "migrations")
-    return items
+    return world.select("secrets")
 
 
 def names(run: Any) -> list[str]:
     return [op.name for op in run.operations]
 
 
+@ON_BOTH_CLUSTERS
 def test_a_start_refused_until_retries_are_spent_leaves_no_job_and_no_secret(world: World):
     outage(world, "PATCH", "/jobs/migrate-")
 
@@ -80,7 +86,7 @@ def test_a_job_its_execution_abandoned_is_deleted_once_past_its_start_by_time(
     world.emulator.store.mutate(
         world.emulator.store_types["jobs"], "migrations", left["metadata"]["name"], past
     )
-    world.emulator.faults.clear()
+    world.faults.clear()
     monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", "http://127.0.0.1:9")  # nothing listens
     world.set_profiles(profiles(queueTimeoutSeconds=3600))
     again = world.run(world.event("manual-retrigger.json"), name="next")
@@ -122,7 +128,7 @@ def test_an_execution_whose_own_job_overran_its_start_by_time_gives_up_and_says_
                 world.emulator.store_types["jobs"], "migrations", job["metadata"]["name"], past
             )
 
-    world.emulator.requests.on_request(overrun)
+    world.requests.on_request(overrun)
 
     run = world.run(world.event("rds-instance-created.json"))
 
@@ -130,10 +136,11 @@ def test_an_execution_whose_own_job_overran_its_start_by_time_gives_up_and_says_
     assert "timed_out: Job migrate-orders-db-" in (run.error or "")
     assert "was not started by its start-by time" in (run.error or "")
     assert world.jobs() == []
-    pods, _ = world.emulator.store.select(world.emulator.store_types["pods"], "migrations")
+    pods = world.select("pods")
     assert pods == [], "nothing ran"
 
 
+@ON_BOTH_CLUSTERS
 def test_a_suspended_job_whose_execution_has_ended_is_deleted_without_waiting(world: World):
     """The second line of defence, before any start-by time: the execution that made the Job
     has ended (here FAILED: its start and its clean-up were both refused), so nothing will ever
@@ -149,7 +156,7 @@ def test_a_suspended_job_whose_execution_has_ended_is_deleted_without_waiting(wo
     assert left["metadata"]["annotations"][START_BY] > time.strftime(
         "%Y-%m-%dT%H:%M:%SZ", time.gmtime()
     )
-    world.emulator.faults.clear()
+    world.faults.clear()
     world.set_profiles(profiles(queueTimeoutSeconds=3600))
 
     again = world.run(world.event("manual-retrigger.json"), name="next")
@@ -179,6 +186,7 @@ def test_a_suspended_job_whose_execution_still_runs_is_waited_for(world: World):
     assert asked and all(call.allowed for call in asked)
 
 
+@ON_BOTH_CLUSTERS
 def test_a_suspended_job_is_waited_for_while_lambda_cannot_say_its_execution_ended(
     world: World, monkeypatch: pytest.MonkeyPatch
 ):
@@ -188,7 +196,7 @@ def test_a_suspended_job_is_waited_for_while_lambda_cannot_say_its_execution_end
     outage(world, "DELETE", "/jobs/migrate-")
     world.run(world.event("rds-instance-created.json"))
     (left,) = world.jobs()
-    world.emulator.faults.clear()
+    world.faults.clear()
     monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", "http://127.0.0.1:9")  # nothing listens
     world.set_profiles(profiles(queueTimeoutSeconds=30))
 
@@ -199,6 +207,7 @@ def test_a_suspended_job_is_waited_for_while_lambda_cannot_say_its_execution_end
     assert left["metadata"]["name"] in [j["metadata"]["name"] for j in world.jobs()]
 
 
+@ON_BOTH_CLUSTERS
 def test_an_outage_while_following_does_not_end_the_migration(world: World):
     """A check whose retries are spent is one missed look: following goes on."""
     world.pods.when(PodScript(logs="Applied 1 migration\n", duration=0.5))
@@ -211,6 +220,7 @@ def test_an_outage_while_following_does_not_end_the_migration(world: World):
     assert len(world.jobs()) == 1
 
 
+@ON_BOTH_CLUSTERS
 def test_a_log_that_cannot_be_read_is_a_warning_not_a_failure(world: World):
     world.pods.when(PodScript(logs="Applied 1 migration\n"))
     outage(world, "GET", "/log$", times=200)
@@ -221,6 +231,7 @@ def test_a_log_that_cannot_be_read_is_a_warning_not_a_failure(world: World):
     assert run.result["log_tail"].startswith("[the log could not be read: ")
 
 
+@ON_BOTH_CLUSTERS
 def test_a_notification_that_cannot_be_sent_is_counted_and_the_result_stands(
     world: World, capfd: pytest.CaptureFixture[str]
 ):

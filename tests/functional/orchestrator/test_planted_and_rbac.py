@@ -30,7 +30,7 @@ def plant_before_create(world: World, make: Any) -> list[str]:
             names.append(request.body["metadata"]["name"])
             world.emulator.apply(make(names[0]))
 
-    world.emulator.requests.on_request(plant)
+    world.requests.on_request(plant)
     return names
 
 
@@ -72,7 +72,7 @@ def test_a_secret_planted_at_the_credentials_name_is_never_used(world: World):
         in (run.error or "")
     )
     assert world.jobs() == [], "the Job never started and was deleted"
-    pods, _ = world.emulator.store.select(world.emulator.store_types["pods"], "migrations")
+    pods = world.select("pods")
     assert pods == []
     secret = world.emulator.store.get(
         world.emulator.store_types["secrets"], "migrations", f"{job}-db"
@@ -135,7 +135,7 @@ def test_a_pod_the_job_does_not_control_is_never_judged_or_read(world: World):
             planted.append(request.path.rsplit("/", 1)[-1])
             world.emulator.apply(planted_pod(planted[0]))
 
-    world.emulator.requests.on_request(plant)
+    world.requests.on_request(plant)
 
     run = world.run(world.event("rds-instance-created.json"))
 
@@ -204,9 +204,7 @@ def test_each_granted_verb_is_used(world: World, resource: str, verb: str, scena
         assert len(world.jobs()) == 1
     elif (resource, verb) == ("secrets", "delete"):
         assert outcome(run) == "succeeded", "a Secret left behind is a warning, not a failure"
-        secrets, _ = world.emulator.store.select(
-            world.emulator.store_types["secrets"], "migrations"
-        )
+        secrets = world.select("secrets")
         assert len(secrets) == 1, "without the verb the Secret waits for the Job's TTL"
     elif (resource, verb) == ("secrets", "get"):
         assert outcome(run) == "failed"

@@ -81,7 +81,7 @@ def test_the_failed_job_is_deleted_only_as_it_was_seen(world: World):
     failed, _ = fail_then_fix(world)
 
     assert world.emulator is not None
-    deletes = world.emulator.requests.find("DELETE", r"/jobs/migrate-")
+    deletes = world.requests.find("DELETE", r"/jobs/migrate-")
     assert [d.body["preconditions"] for d in deletes] == [
         {
             "uid": failed["metadata"]["uid"],

@@ -92,7 +92,7 @@ def test_database_without_opt_in_tag_is_skipped_and_no_job_is_created(world: Wor
     assert run.result["status"] == "skipped"
     assert "has no 'migration-trigger:profile' tag" in run.result["reason"]
     assert world.jobs() == []
-    assert world.emulator.requests.find("POST") == []
+    assert world.requests.find("POST") == []
 
 
 @ON_BOTH_CLUSTERS
@@ -280,7 +280,7 @@ def test_profile_targeting_a_kubeconfig_context_runs_there(world: World, tmp_pat
 
     assert run.result["status"] == "succeeded", run.result
     assert run.result["cluster"] == "kubeconfig:platform-dev"
-    assert {r.user for r in world.emulator.requests.all()} == {"ci-deployer"}
+    assert {r.user for r in world.requests.all()} == {"ci-deployer"}
 
 
 @ON_BOTH_CLUSTERS
