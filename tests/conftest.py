@@ -166,7 +166,46 @@ def control_plane(moto_server: str) -> Iterator[ControlPlane]:
             "--clusterrole=cluster-admin",
             f"--group={ADMIN_GROUP}",
         )
+        _wait_for_admission_policies(plane)
         yield plane
+
+
+def _wait_for_admission_policies(plane: ControlPlane) -> None:
+    """Until the apiserver enforces the project's admission policies: it loads them through an
+    informer, then type-checks them, so a request right after `kubectl apply` may still be
+    admitted. Probed with server-side dry runs as the function's group would make them."""
+    from tests.helpers import ROOT, control_plane_kubectl
+
+    probes = {
+        "migration-trigger-jobs": ROOT
+        / "tests"
+        / "functional"
+        / "control_plane"
+        / "probe-job.yaml",
+        "migration-trigger-secrets": ROOT
+        / "tests"
+        / "functional"
+        / "control_plane"
+        / "probe-secret.yaml",
+    }
+    deadline = time.monotonic() + 60
+    for policy, manifest in probes.items():
+        while True:
+            done = control_plane_kubectl(
+                plane,
+                "create",
+                "--dry-run=server",
+                "-f",
+                str(manifest),
+                "--as=policy-probe",
+                f"--as-group={FUNCTION_GROUP}",
+                check=False,
+            )
+            if f"ValidatingAdmissionPolicy '{policy}'" in done.stderr:
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"the apiserver did not enforce {policy} within 60 s: {done.stderr}")
+            time.sleep(0.2)
 
 
 @pytest.fixture
