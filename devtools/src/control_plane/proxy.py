@@ -17,7 +17,6 @@ import socket
 import ssl
 import threading
 import time
-import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -26,7 +25,7 @@ import urllib3
 from control_plane.pki import Authority
 from kube_emulator.auth import EksAuthenticator
 from kube_emulator.errors import ApiError
-from kube_emulator.faults import Fault, FaultInjector, RecordedRequest, RequestLog, redact
+from kube_emulator.faults import Fault, FaultInjector, RecordedRequest, RequestLog, record_of
 
 #: Reasons kube-apiserver gives with these codes (apimachinery's metav1.StatusReason*).
 _REASONS = {
@@ -121,19 +120,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self._serve("DELETE")
 
     def _serve(self, method: str) -> None:
-        parsed = urllib.parse.urlsplit(self.path)
-        path = parsed.path.rstrip("/") or "/"
-        query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        record = RecordedRequest(
-            method=method,
-            path=path,
-            query=query,
-            headers={k: v for k, v in self.headers.items() if k.lower() != "authorization"},
-        )
-        with contextlib.suppress(ValueError):
-            record.body = redact(json.loads(raw), path) if raw else None
+        record = record_of(method, self.path, self.headers, raw)
+        path = record.path
         record.user = self._user()
         self.proxy.requests.add(record)
         fault = self.proxy.faults.take(method, path)

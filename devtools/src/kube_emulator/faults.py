@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 import threading
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,6 +92,24 @@ def redact(body: Any, path: str) -> Any:
                 clean[key] = dict.fromkeys(clean[key], _REDACTED)
         return clean
     return body
+
+
+def record_of(method: str, target: str, headers: Any, raw: bytes) -> RecordedRequest:
+    """A request as a server received it (its target path and query, its headers but the
+    Authorization, its JSON body with Secret values redacted), before it is served."""
+    parsed = urllib.parse.urlsplit(target)
+    path = parsed.path.rstrip("/") or "/"
+    record = RecordedRequest(
+        method=method,
+        path=path,
+        query=dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True)),
+        headers={k: v for k, v in headers.items() if k.lower() != "authorization"},
+    )
+    try:
+        record.body = redact(json.loads(raw), path) if raw else None
+    except ValueError:
+        record.body = None
+    return record
 
 
 class RequestLog:

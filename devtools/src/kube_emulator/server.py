@@ -14,7 +14,6 @@ import socket
 import threading
 import time
 import traceback
-import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,7 +31,7 @@ from kube_emulator.faults import (
     HandlerErrors,
     RecordedRequest,
     RequestLog,
-    redact,
+    record_of,
 )
 from kube_emulator.namespaces import NamespaceController
 from kube_emulator.pods import PodRunner, ScriptedRunner
@@ -295,20 +294,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         self._responded = False
-        parsed = urllib.parse.urlsplit(self.path)
-        path = parsed.path.rstrip("/") or "/"
-        query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
-        record = RecordedRequest(
-            method=method,
-            path=path,
-            query=query,
-            headers={k: v for k, v in self.headers.items() if k.lower() != "authorization"},
-        )
         raw = self._read_body()
-        try:
-            record.body = redact(json.loads(raw), path) if raw else None
-        except ValueError:
-            record.body = None
+        record = record_of(method, self.path, self.headers, raw)
+        path, query = record.path, record.query
         # Recorded with its body before it is served: a hook may act on what it asks for.
         self.emulator.requests.add(record)
         try:
