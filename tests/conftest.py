@@ -210,12 +210,21 @@ def _wait_for_admission_policies(plane: ControlPlane) -> None:
 
 @pytest.fixture
 def node_runner(control_plane: ControlPlane) -> Iterator[ScriptedRunner]:
-    """The real control plane's pod runner, its rules reset; the namespace emptied after."""
-    NODE_RUNNER.reset()
-    control_plane.proxy.reset()
+    """The real control plane's pod runner, its rules reset; the namespace emptied after (and
+    what a test may change of the node's clock and the EKS authenticator set back)."""
+    from kube_emulator.auth import TOKEN_LIFETIME_SECONDS
+
+    def reset() -> None:
+        NODE_RUNNER.reset()
+        control_plane.proxy.reset()
+        assert control_plane.node is not None and control_plane.authenticator is not None
+        control_plane.node.clock_offset = 0.0
+        control_plane.authenticator.token_lifetime_seconds = TOKEN_LIFETIME_SECONDS
+        control_plane.authenticator.static_tokens = ()
+
+    reset()
     yield NODE_RUNNER
-    NODE_RUNNER.reset()
-    control_plane.proxy.reset()
+    reset()
     from tests.helpers import control_plane_kubectl
 
     control_plane_kubectl(

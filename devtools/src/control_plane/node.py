@@ -113,7 +113,7 @@ class _PodIO:
         self.waiting("ContainerCreating", message)
 
     def now(self) -> float:
-        return time.time()
+        return time.time() + self.node.clock_offset
 
     def running(self) -> None:
         self.started_at = _now()
@@ -178,6 +178,9 @@ class Node:
         self._running: dict[str, _PodIO] = {}
         self._pods: list[threading.Thread] = []
         self.last_sync_error: str | None = None
+        #: Seconds the kubelet's own timers (image pull back-off, a waiting reason's duration)
+        #: are moved ahead; the control plane's clocks are real and cannot be moved.
+        self.clock_offset = 0.0
         self._done: set[str] = set()
         self._stop = threading.Event()
         pair = authority.issue(f"kubelet-{name}", server=True)
@@ -190,6 +193,10 @@ class Node:
             threading.Thread(target=self._httpd.serve_forever, name="kubelet-server", daemon=True),
             threading.Thread(target=self._loop, name="kubelet-sync", daemon=True),
         ]
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the kubelet's timers forward (the pods' scripts see it at their next tick)."""
+        self.clock_offset += seconds
 
     def start(self) -> Node:
         """Register the Node, then serve logs and sync pods."""

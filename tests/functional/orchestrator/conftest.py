@@ -24,7 +24,7 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
 from aws_durable_execution_sdk_python_testing.stores.memory import InMemoryExecutionStore
 
-from kube_emulator import Emulator, Fault, ScriptedRunner
+from kube_emulator import Emulator, Fault, PodScript, ScriptedRunner
 from kube_emulator.faults import FaultInjector, RequestLog
 from local_stack.durable_service import durable_execution_api
 from local_stack.iam import Enforcer, enforce_on_default_session
@@ -77,6 +77,8 @@ ON_BOTH_CLUSTERS = pytest.mark.parametrize("world", ["emulator", "real"], indire
 class _Cluster:
     """What the world needs of a cluster, whichever it is."""
 
+    #: "emulator" or "real".
+    kind: str
     url: str
     ca_data: str
     #: Every request the function made, with hooks run before each is served.
@@ -85,6 +87,8 @@ class _Cluster:
     fault: Callable[[Fault], None]
     #: The faults armed.
     faults: FaultInjector
+    #: How the cluster checks EKS tokens (and static ones).
+    authenticator: Any
 
     def apply_all(self, documents: list[Any]) -> None:
         """Create or replace these objects as an administrator."""
@@ -94,12 +98,51 @@ class _Cluster:
         """The objects of a resource (jobs, secrets, pods) in a namespace."""
         raise NotImplementedError
 
+    def get(self, resource: str, name: str) -> dict[str, Any] | None:
+        """One object of the migrations namespace as an administrator, or None."""
+        raise NotImplementedError
+
+    def patch(self, resource: str, name: str, merge: dict[str, Any]) -> None:
+        """A JSON merge patch of an object in the migrations namespace, as an administrator."""
+        raise NotImplementedError
+
+    def delete(self, resource: str, name: str) -> None:
+        """Delete an object of the migrations namespace as an administrator (background)."""
+        raise NotImplementedError
+
+    def advance_kubelet_clock(self, seconds: float) -> None:
+        """Move the node's timers (image pull back-off, a waiting reason's duration) ahead."""
+        raise NotImplementedError
+
+    def expire_deadline(self, job: str, deadline: int) -> int:
+        """Make the Job's `deadline` (its activeDeadlineSeconds) pass; returns the deadline the
+        Job ends with."""
+        raise NotImplementedError
+
+    def unschedulable(self, pods: ScriptedRunner) -> tuple[dict[str, Any], str]:
+        """Profile keys whose pod no node can take, and the scheduler's message about it."""
+        raise NotImplementedError
+
+    def kubeconfig(self, token: str, context: str) -> dict[str, Any]:
+        """A kubeconfig for the function's endpoint with one context, presenting `token`."""
+        raise NotImplementedError
+
+
+#: What the emulator's scheduler says of a pod no node can take (the real scheduler's words).
+SCHEDULER = (
+    "0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: "
+    "3 No preemption victims found for incoming pod."
+)
+
 
 class _Emulated(_Cluster):
+    kind = "emulator"
+
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
         self.url, self.ca_data = emulator.url, emulator.ca_data
         self.requests = emulator.requests
+        self.authenticator = emulator.authenticator
         self.fault = emulator.fault
         self.faults = emulator.faults
 
@@ -110,8 +153,44 @@ class _Emulated(_Cluster):
         items, _ = self.emulator.store.select(self.emulator.store_types[resource], namespace)
         return items
 
+    def get(self, resource: str, name: str) -> dict[str, Any] | None:
+        return self.emulator.store.find(self.emulator.store_types[resource], "migrations", name)
+
+    def patch(self, resource: str, name: str, merge: dict[str, Any]) -> None:
+        from kube_emulator.api import merge_patch
+
+        def change(obj: dict[str, Any]) -> None:
+            merged = merge_patch(obj, merge)
+            obj.clear()
+            obj.update(merged)
+
+        self.emulator.store.mutate(self.emulator.store_types[resource], "migrations", name, change)
+
+    def delete(self, resource: str, name: str) -> None:
+        self.emulator.store.delete(
+            self.emulator.store_types[resource], "migrations", name, "Background"
+        )
+
+    def advance_kubelet_clock(self, seconds: float) -> None:
+        self.emulator.advance_clock(seconds)
+
+    def expire_deadline(self, job: str, deadline: int) -> int:
+        # One clock for the whole emulator: the Job controller's deadline passes with it.
+        self.emulator.advance_clock(deadline + 1)
+        return deadline
+
+    def unschedulable(self, pods: ScriptedRunner) -> tuple[dict[str, Any], str]:
+        pods.when(PodScript(unschedulable=SCHEDULER))
+        return {}, SCHEDULER
+
+    def kubeconfig(self, token: str, context: str) -> dict[str, Any]:
+        document = self.emulator.kubeconfig(token=token)
+        document["contexts"][0]["name"] = document["current-context"] = context
+        return document
+
 
 class _Real(_Cluster):
+    kind = "real"
     _PATHS: ClassVar[dict[str, str]] = {
         "jobs": "/apis/batch/v1/namespaces/{}/jobs",
         "secrets": "/api/v1/namespaces/{}/secrets",
@@ -122,6 +201,7 @@ class _Real(_Cluster):
         # The function is pointed at the fault-injecting proxy in front of the apiserver.
         self.url, self.ca_data = plane.proxy.url, plane.ca_data
         self.requests = plane.proxy.requests
+        self.authenticator = plane.authenticator
         self.fault = plane.proxy.fault
         self.faults = plane.proxy.faults
 
@@ -138,10 +218,60 @@ class _Real(_Cluster):
             path.unlink()
 
     def select(self, resource: str, namespace: str) -> list[dict[str, Any]]:
-        path = self._PATHS.get(resource, "/api/v1/namespaces/{}/" + resource).format(namespace)
-        items: list[dict[str, Any]] = self.plane.admin.get(path).get("items", [])
+        items: list[dict[str, Any]] = self.plane.admin.get(self._path(resource, namespace)).get(
+            "items", []
+        )
         # As the emulator's store holds them: objects being deleted are still listed there too.
         return items
+
+    def _path(self, resource: str, namespace: str = "migrations", name: str = "") -> str:
+        path = self._PATHS.get(resource, "/api/v1/namespaces/{}/" + resource).format(namespace)
+        return f"{path}/{name}" if name else path
+
+    def get(self, resource: str, name: str) -> dict[str, Any] | None:
+        from control_plane.admin import AdminError
+
+        try:
+            return self.plane.admin.get(self._path(resource, name=name))
+        except AdminError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def patch(self, resource: str, name: str, merge: dict[str, Any]) -> None:
+        self.plane.admin.patch(self._path(resource, name=name), merge)
+
+    def delete(self, resource: str, name: str) -> None:
+        self.plane.admin.delete(
+            self._path(resource, name=name), {"propagationPolicy": "Background"}
+        )
+
+    def advance_kubelet_clock(self, seconds: float) -> None:
+        self.plane.node.advance_clock(seconds)
+
+    def expire_deadline(self, job: str, deadline: int) -> int:
+        # The control plane's clock is real. An administrator may shorten a running Job's
+        # activeDeadlineSeconds (mutable: pkg/apis/batch/validation ValidateJobSpecUpdate checks
+        # only that it is not negative); the Job controller then stops the Job as at its
+        # deadline: DeadlineExceeded, its pods deleted.
+        self.patch("jobs", job, {"spec": {"activeDeadlineSeconds": 1}})
+        return 1
+
+    def unschedulable(self, pods: ScriptedRunner) -> tuple[dict[str, Any], str]:
+        # The real scheduler decides: a pod for nodes that do not exist.
+        # (v1.36's words: the dynamic-resource plugin adds its clause even with no claims.)
+        message = (
+            "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. "
+            "no new claims to deallocate, preemption: 0/1 nodes are available: "
+            "1 Preemption is not helpful for scheduling."
+        )
+        return {"nodeSelector": {"pool": "none"}}, message
+
+    def kubeconfig(self, token: str, context: str) -> dict[str, Any]:
+        document: dict[str, Any] = self.plane.kubeconfig(token=token)
+        document["clusters"][0]["cluster"]["server"] = self.url  # through the proxy
+        document["contexts"][0]["name"] = document["current-context"] = context
+        return document
 
 
 @dataclass
@@ -247,6 +377,12 @@ class World:
         self.cluster.fault(fault)
 
     @property
+    def authenticator(self) -> Any:
+        """How the cluster checks the function's EKS tokens."""
+        assert self.cluster is not None
+        return self.cluster.authenticator
+
+    @property
     def faults(self) -> FaultInjector:
         """The faults armed on the function's requests."""
         assert self.cluster is not None
@@ -260,6 +396,26 @@ class World:
         """Objects of a resource (jobs, secrets, pods) in the migrations namespace."""
         assert self.cluster is not None
         return self.cluster.select(resource, "migrations")
+
+    def get(self, resource: str, name: str) -> dict[str, Any] | None:
+        """One object of the migrations namespace, or None."""
+        assert self.cluster is not None
+        return self.cluster.get(resource, name)
+
+    def apply(self, document: dict[str, Any]) -> None:
+        """Create or replace an object as an administrator (`kubectl apply`)."""
+        assert self.cluster is not None
+        self.cluster.apply_all([document])
+
+    def patch(self, resource: str, name: str, merge: dict[str, Any]) -> None:
+        """Change an object of the migrations namespace as an administrator."""
+        assert self.cluster is not None
+        self.cluster.patch(resource, name, merge)
+
+    def delete(self, resource: str, name: str) -> None:
+        """Delete an object of the migrations namespace as an administrator."""
+        assert self.cluster is not None
+        self.cluster.delete(resource, name)
 
     def set_db_status(self, status: str) -> None:
         """Change the RDS instance's status in moto (it has no lifecycle of its own)."""

@@ -126,6 +126,7 @@ def test_image_that_keeps_failing_to_pull_fails_naming_the_image_and_the_kubelet
     assert sum(name.startswith("check-") for name in names) >= 155, "pollSeconds 2: 310 s"
 
 
+@ON_BOTH_CLUSTERS
 def test_a_pull_error_the_kubelet_recovers_from_is_waited_out(world: World):
     """A registry blip: ErrImagePull, then ImagePullBackOff, then the retry pulls. The function
     saw the pull error at one check and the running pod at the next: the migration succeeds."""
@@ -138,7 +139,8 @@ def test_a_pull_error_the_kubelet_recovers_from_is_waited_out(world: World):
         if request.user != "test-admin" and pulling(world):
             looks.append(request.path)
             if len(looks) == 2:  # the kubelet's back-off ends between the two checks
-                world.emulator.advance_clock(10)
+                assert world.cluster is not None
+                world.cluster.advance_kubelet_clock(10)
                 eventually(lambda: not pulling(world))
 
     world.requests.on_request(registry_recovers_after_the_first_look)
@@ -157,69 +159,89 @@ def pulling(world: World) -> bool:
     )
 
 
-SCHEDULER = (
-    "0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: "
-    "3 No preemption victims found for incoming pod."
-)
-
-
+@ON_BOTH_CLUSTERS
 def test_pod_that_is_never_scheduled_fails_after_start_timeout_with_the_schedulers_message(
     world: World,
 ):
-    world.set_profiles(profiles(startTimeoutSeconds=60))
-    world.pods.when(PodScript(unschedulable=SCHEDULER))
+    assert world.cluster is not None
+    placement, scheduler = world.cluster.unschedulable(world.pods)
+    world.set_profiles(profiles(startTimeoutSeconds=60, **placement))
 
     run = world.run(world.event("rds-instance-created.json"))
 
     assert run.status is InvocationStatus.FAILED
     error = run.error or ""
-    assert f"cannot be scheduled: Unschedulable: {SCHEDULER}" in error
+    assert f"cannot be scheduled: Unschedulable: {scheduler}" in error
     assert "the pod did not start within startTimeoutSeconds (60s)" in error
     assert world.jobs() == []
     (notification,) = world.notifications()
-    assert "Insufficient memory" in notification["Message"]
+    assert "0/" in notification["Message"] and "nodes are available" in notification["Message"]
 
 
+def expire_deadline(world: World, deadline: int) -> list[int]:
+    """Once the Job is active, make its deadline pass (a thread); the deadline it ended with
+    lands in the list returned."""
+    ended: list[int] = []
+
+    def expire() -> None:
+        jobs = eventually(
+            lambda: [j for j in world.jobs() if j["status"].get("active")], timeout=30
+        )
+        assert world.cluster is not None
+        ended.append(world.cluster.expire_deadline(jobs[0]["metadata"]["name"], deadline))
+
+    threading.Thread(target=expire, daemon=True).start()
+    return ended
+
+
+def failed(world: World) -> bool:
+    return all("Failed" in str(j["status"].get("conditions") or "") for j in world.jobs()) and bool(
+        world.jobs()
+    )
+
+
+@ON_BOTH_CLUSTERS
 def test_deadline_before_the_pod_started_says_what_held_it(world: World):
-    world.set_profiles(profiles(activeDeadlineSeconds=60, startTimeoutSeconds=3600))
-    world.pods.when(PodScript(unschedulable=SCHEDULER))
+    assert world.cluster is not None
+    placement, scheduler = world.cluster.unschedulable(world.pods)
+    world.set_profiles(profiles(activeDeadlineSeconds=60, startTimeoutSeconds=3600, **placement))
     looks: list[str] = []
+    ended: list[int] = []
 
     def deadline_passes_at_the_third_look(request: RecordedRequest) -> None:
         if request.method == "GET" and request.path.endswith("/namespaces/migrations/pods"):
             looks.append(request.path)
             if len(looks) == 3:
-                world.emulator.advance_clock(61)
-                eventually(
-                    lambda: all(
-                        j["status"].get("conditions") and "Failed" in str(j["status"]["conditions"])
-                        for j in world.jobs()
-                    )
-                )
+                (job,) = world.jobs()
+                assert world.cluster is not None
+                ended.append(world.cluster.expire_deadline(job["metadata"]["name"], 60))
+                eventually(lambda: failed(world))
 
     world.requests.on_request(deadline_passes_at_the_third_look)
     run = world.run(world.event("rds-instance-created.json"))
 
     assert run.status is InvocationStatus.FAILED
     error = run.error or ""
-    assert "timed_out: the migration ran longer than its 60s deadline and was stopped" in error
+    assert (
+        f"timed_out: the migration ran longer than its {ended[0]}s deadline and was stopped"
+        in error
+    )
     assert "its pod never started: pod migrate-orders-db-" in error
-    assert f"cannot be scheduled: Unschedulable: {SCHEDULER}" in error
+    assert f"cannot be scheduled: Unschedulable: {scheduler}" in error
 
 
+@ON_BOTH_CLUSTERS
 def test_migration_over_its_deadline_is_timed_out(world: World):
     world.set_profiles(profiles(activeDeadlineSeconds=60))
     world.pods.when(PodScript(duration=600, logs=["step 1", "step 2"]))
 
-    def expire() -> None:
-        eventually(lambda: any(j["status"].get("active") for j in world.jobs()), timeout=30)
-        world.emulator.advance_clock(61)
-
-    threading.Thread(target=expire, daemon=True).start()
+    ended = expire_deadline(world, 60)
     run = world.run(world.event("rds-instance-created.json"))
 
     assert run.status is InvocationStatus.FAILED
-    assert run.error and "timed_out: the migration ran longer than its 60s deadline" in run.error
+    assert run.error and (
+        f"timed_out: the migration ran longer than its {ended[0]}s deadline" in run.error
+    )
     (notification,) = world.notifications()
     assert notification["Subject"] == "[test] Migration TIMED OUT: orders-db (db-created)"
 
@@ -282,6 +304,7 @@ def test_rbac_denial_is_a_failed_result_that_says_what_to_check(world: World):
     assert '"status": "failed"' in notification["Message"]
 
 
+@ON_BOTH_CLUSTERS
 def test_throttled_and_failing_api_calls_are_retried(world: World):
     world.fault(Fault(path="/jobs$", method="POST", status=429, retry_after=1))
     world.fault(Fault(path="/jobs/", method="GET", status=503, times=2))
@@ -292,10 +315,16 @@ def test_throttled_and_failing_api_calls_are_retried(world: World):
     assert len(world.jobs()) == 1
 
 
+@ON_BOTH_CLUSTERS
 def test_token_expiring_during_a_long_migration_is_refreshed(world: World):
-    # Tokens live 2 s here instead of 15 min, so they really expire while the Job runs.
-    world.emulator.authenticator.token_lifetime_seconds = 2
-    world.pods.when(PodScript(duration=5.0, logs=["long migration"]))
+    # Tokens live 2 s here instead of 15 min, so they really expire while the Job runs. A real
+    # apiserver keeps a token it accepted accepted for 10 s (TokenSuccessCacheTTL, in front of
+    # the webhook's own cache: pkg/kubeapiserver/authenticator/config.go), so there the
+    # migration runs longer than that.
+    world.authenticator.token_lifetime_seconds = 2
+    assert world.cluster is not None
+    duration = 14.0 if world.cluster.kind == "real" else 5.0
+    world.pods.when(PodScript(duration=duration, logs=["long migration"]))
     world.skip_time = False
 
     run = world.run(world.event("rds-instance-created.json"), timeout=120)
@@ -308,6 +337,7 @@ def test_token_expiring_during_a_long_migration_is_refreshed(world: World):
     )
 
 
+@ON_BOTH_CLUSTERS
 def test_job_deleted_by_someone_while_running_is_failed(world: World):
     world.pods.when(PodScript(duration=30))
 
@@ -315,12 +345,7 @@ def test_job_deleted_by_someone_while_running_is_failed(world: World):
         jobs = eventually(
             lambda: [j for j in world.jobs() if j["status"].get("active")], timeout=30
         )
-        world.emulator.store.delete(
-            world.emulator.store_types["jobs"],
-            "migrations",
-            jobs[0]["metadata"]["name"],
-            "Background",
-        )
+        world.delete("jobs", jobs[0]["metadata"]["name"])
 
     threading.Thread(target=delete, daemon=True).start()
     run = world.run(world.event("rds-instance-created.json"))
@@ -366,6 +391,7 @@ def test_invalid_configuration_is_reported_failed_naming_the_setting(
     assert world.jobs() == []
 
 
+@ON_BOTH_CLUSTERS
 def test_a_timed_out_migration_still_shows_where_it_was(world: World):
     """At activeDeadlineSeconds Kubernetes deletes the Job's running pod, with its log, before it
     marks the Job Failed/DeadlineExceeded (the emulator does the same): the tail read while the
@@ -380,13 +406,15 @@ def test_a_timed_out_migration_still_shows_where_it_was(world: World):
             lambda: any(r.path.endswith("/log") and r.status == 200 for r in world.requests.all()),
             timeout=30,
         )
-        world.emulator.advance_clock(61)
+        (job,) = world.jobs()
+        assert world.cluster is not None
+        world.cluster.expire_deadline(job["metadata"]["name"], 60)
 
     threading.Thread(target=expire_once_the_log_was_read, daemon=True).start()
     run = world.run(world.event("rds-instance-created.json"))
 
     assert run.status is InvocationStatus.FAILED
-    assert "ran longer than its 60s deadline" in (run.error or "")
+    assert "s deadline and was stopped" in (run.error or "")
     (message,) = world.notifications()
     tail = json.loads(message["Message"])["log_tail"]
     assert tail.startswith("[read while the Job ran; its pod is gone]")
