@@ -193,7 +193,44 @@ def _binding_causes(obj: dict[str, Any]) -> list[Cause]:
     return []
 
 
+def _role_causes(obj: dict[str, Any]) -> list[Cause]:
+    """A rule needs verbs, and a resource rule resources and API groups (upstream
+    pkg/apis/rbac/validation ValidatePolicyRule)."""
+    causes: list[Cause] = []
+    for index, rule in enumerate(obj.get("rules") or []):
+        at = f"rules[{index}]"
+        if not rule.get("verbs"):
+            causes.append(
+                (
+                    f"{at}.verbs",
+                    "FieldValueRequired",
+                    "Required value: verbs must contain at least one value",
+                )
+            )
+        if rule.get("nonResourceURLs"):
+            continue
+        if not rule.get("apiGroups"):
+            causes.append(
+                (
+                    f"{at}.apiGroups",
+                    "FieldValueRequired",
+                    "Required value: resource rules must supply at least one api group",
+                )
+            )
+        if not rule.get("resources"):
+            causes.append(
+                (
+                    f"{at}.resources",
+                    "FieldValueRequired",
+                    "Required value: resource rules must supply at least one resource",
+                )
+            )
+    return causes
+
+
 _KIND_CAUSES: dict[str, Callable[[dict[str, Any]], list[Cause]]] = {
+    "Role": _role_causes,
+    "ClusterRole": _role_causes,
     "Job": _job_causes,
     "Pod": _pod_causes,
     "Secret": _secret_causes,

@@ -105,6 +105,23 @@ def test_invalid_object_is_422_invalid_naming_the_field(admin: KubeClient, body:
     assert field in str(caught.value)
 
 
+def test_a_role_rule_without_verbs_is_422_as_kube_apiserver_says(admin: KubeClient):
+    """Found by the orchestrator's RBAC tests on the real apiserver (ValidatePolicyRule)."""
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "no-verbs"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": []}],
+    }
+    with pytest.raises(KubernetesError) as caught:
+        admin.create("/apis/rbac.authorization.k8s.io/v1/namespaces/migrations/roles", role)
+
+    assert (caught.value.status, caught.value.reason) == (422, "Invalid")
+    assert "rules[0].verbs: Required value: verbs must contain at least one value" in str(
+        caught.value
+    )
+
+
 def test_invalid_status_body_lists_causes(emulator: Emulator, admin: KubeClient):
     with pytest.raises(KubernetesError):
         admin.create(JOBS, job("Bad_Name"))

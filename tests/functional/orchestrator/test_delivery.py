@@ -65,24 +65,27 @@ def _pod_runs(world: World) -> list[tuple[float, float]]:
     return spans
 
 
+@ON_BOTH_CLUSTERS
 def test_second_trigger_while_a_job_runs_waits_for_it(world: World):
     world.skip_time = False
     running: list[int] = []
     peak: list[int] = [0]
     lock = threading.Lock()
 
-    class Counting:
-        def run(self, pod: dict[str, Any], io: Any) -> int | None:
+    class Counting(PodScript):
+        """Counts the pods running at once."""
+
+        def play(self, io: Any, image: str = "") -> int | None:
             with lock:
                 running.append(1)
                 peak[0] = max(peak[0], len(running))
             try:
-                return PodScript(logs="migrating\n", duration=2.0).play(io)
+                return super().play(io, image)
             finally:
                 with lock:
                     running.pop()
 
-    world.emulator.runner = Counting()
+    world.pods.when(Counting(logs="migrating\n", duration=2.0))
     results: dict[str, Run] = {}
 
     def deliver(key: str, event: dict[str, Any]) -> None:

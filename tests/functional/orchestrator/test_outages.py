@@ -31,6 +31,9 @@ from tests.functional.orchestrator.conftest import (
 #: Every request a step makes through all its attempts: 5 client attempts, 5 step attempts.
 SPENT = 25
 
+#: A Job's start-by time long gone (a merge patch of its annotation, as an administrator).
+PAST = {"metadata": {"annotations": {START_BY: "2026-01-01T00:00:00Z"}}}
+
 
 def outage(world: World, method: str, path: str, times: int = SPENT) -> None:
     world.fault(Fault(path=path, method=method, status=503, retry_after=0, times=times))
@@ -65,6 +68,7 @@ def test_a_start_refused_until_retries_are_spent_leaves_no_job_and_no_secret(wor
     assert "queued-0" not in names(again)
 
 
+@ON_BOTH_CLUSTERS
 def test_a_job_its_execution_abandoned_is_deleted_once_past_its_start_by_time(
     world: World, monkeypatch: pytest.MonkeyPatch
 ):
@@ -80,12 +84,8 @@ def test_a_job_its_execution_abandoned_is_deleted_once_past_its_start_by_time(
     start_by = left["metadata"]["annotations"][START_BY]
     assert start_by > time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
-    def past(job: dict[str, Any]) -> None:  # as if the start window had passed
-        job["metadata"]["annotations"][START_BY] = "2026-01-01T00:00:00Z"
-
-    world.emulator.store.mutate(
-        world.emulator.store_types["jobs"], "migrations", left["metadata"]["name"], past
-    )
+    # As if the start window had passed.
+    world.patch("jobs", left["metadata"]["name"], PAST)
     world.faults.clear()
     monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", "http://127.0.0.1:9")  # nothing listens
     world.set_profiles(profiles(queueTimeoutSeconds=3600))
@@ -96,6 +96,7 @@ def test_a_job_its_execution_abandoned_is_deleted_once_past_its_start_by_time(
     assert left["metadata"]["name"] not in [j["metadata"]["name"] for j in world.jobs()]
 
 
+@ON_BOTH_CLUSTERS
 def test_a_job_past_its_start_by_time_whose_execution_lambda_reports_running_is_waited_for(
     world: World,
 ):
@@ -103,7 +104,7 @@ def test_a_job_past_its_start_by_time_whose_execution_lambda_reports_running_is_
     the Job's start-by time says (a clock, or a suspension longer than planned)."""
     with running_execution(world) as running:
         left, job = left_by(world, running, "rds-instance-created.json", start_by=time.time() - 60)
-        world.emulator.apply(job)
+        world.apply(job)
         world.set_profiles(profiles(queueTimeoutSeconds=30))
 
         again = world.run(world.event("manual-retrigger.json"), name="next")
@@ -112,21 +113,17 @@ def test_a_job_past_its_start_by_time_whose_execution_lambda_reports_running_is_
     assert left.name in [j["metadata"]["name"] for j in world.jobs()]
 
 
+@ON_BOTH_CLUSTERS
 def test_an_execution_whose_own_job_overran_its_start_by_time_gives_up_and_says_so(
     world: World,
 ):
     """Past its start-by time another migration of the database that cannot ask Lambda may
     delete the Job as abandoned: its own execution does not start it, deletes it, and says so."""
 
-    def past(job: dict[str, Any]) -> None:
-        job["metadata"]["annotations"][START_BY] = "2026-01-01T00:00:00Z"
-
     def overrun(request: Any) -> None:
         if request.method == "GET" and request.path.endswith("/jobs") and world.jobs():
             (job,) = world.jobs()
-            world.emulator.store.mutate(
-                world.emulator.store_types["jobs"], "migrations", job["metadata"]["name"], past
-            )
+            world.patch("jobs", job["metadata"]["name"], PAST)
 
     world.requests.on_request(overrun)
 
@@ -168,6 +165,7 @@ def test_a_suspended_job_whose_execution_has_ended_is_deleted_without_waiting(wo
     assert asked and all(call.allowed for call in asked)
 
 
+@ON_BOTH_CLUSTERS
 def test_a_suspended_job_whose_execution_still_runs_is_waited_for(world: World):
     """An execution Lambda reports RUNNING may yet start its Job: the queue waits behind it
     (here until queueTimeoutSeconds) and does not delete it."""
@@ -175,7 +173,7 @@ def test_a_suspended_job_whose_execution_still_runs_is_waited_for(world: World):
         left, job = left_by(
             world, running, "rds-instance-created.json", start_by=time.time() + 3600
         )
-        world.emulator.apply(job)
+        world.apply(job)
         world.set_profiles(profiles(queueTimeoutSeconds=30))
 
         again = world.run(world.event("manual-retrigger.json"), name="next")

@@ -15,10 +15,12 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from kube_emulator import PodScript
 from kube_emulator.faults import RecordedRequest
-from tests.functional.orchestrator.conftest import World
+from tests.functional.orchestrator.conftest import ON_BOTH_CLUSTERS, World
 from tests.helpers import manifests
 
 PLANTED_PASSWORD = "planted-by-someone-else"
+#: How a planted pod shows on the node: unable to start.
+PLANTED = PodScript(waiting_reason="InvalidImageName", waiting_message="planted")
 
 
 def plant_before_create(world: World, make: Any) -> list[str]:
@@ -28,7 +30,7 @@ def plant_before_create(world: World, make: Any) -> list[str]:
     def plant(request: RecordedRequest) -> None:
         if request.method == "POST" and request.path.endswith("/jobs") and not names:
             names.append(request.body["metadata"]["name"])
-            world.emulator.apply(make(names[0]))
+            world.apply(make(names[0]))
 
     world.requests.on_request(plant)
     return names
@@ -60,6 +62,7 @@ def planted_job(job: str) -> dict[str, Any]:
     }
 
 
+@ON_BOTH_CLUSTERS
 def test_a_secret_planted_at_the_credentials_name_is_never_used(world: World):
     names = plant_before_create(world, planted_secret)
 
@@ -74,12 +77,12 @@ def test_a_secret_planted_at_the_credentials_name_is_never_used(world: World):
     assert world.jobs() == [], "the Job never started and was deleted"
     pods = world.select("pods")
     assert pods == []
-    secret = world.emulator.store.get(
-        world.emulator.store_types["secrets"], "migrations", f"{job}-db"
-    )
+    secret = world.get("secrets", f"{job}-db")
+    assert secret is not None
     assert "ownerReferences" not in secret["metadata"], "the planted Secret is left as it was"
 
 
+@ON_BOTH_CLUSTERS
 def test_a_job_planted_at_the_migrations_name_fails_the_event_loudly(world: World):
     names = plant_before_create(world, planted_job)
 
@@ -97,7 +100,8 @@ def test_a_job_planted_at_the_migrations_name_fails_the_event_loudly(world: Worl
 
 
 def planted_pod(job: str) -> dict[str, Any]:
-    """A bare pod carrying the Job's `job-name` label, shown as unable to start."""
+    """A bare pod carrying the Job's `job-name` label, unable to start (its status as the
+    emulator takes it; on the real control plane the node plays PLANTED for it)."""
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -123,17 +127,19 @@ def planted_pod(job: str) -> dict[str, Any]:
     }
 
 
+@ON_BOTH_CLUSTERS
 def test_a_pod_the_job_does_not_control_is_never_judged_or_read(world: World):
     """Only pods the Job controls count (its controller ownerReference and the
     batch.kubernetes.io/controller-uid label the Job controller sets): a bare pod labelled
     job-name=<job> neither fails the migration nor supplies its log."""
+    world.pods.when(PLANTED, match=lambda pod: pod["metadata"]["name"].endswith("-planted"))
     world.pods.when(PodScript(logs="Applied 1 migration\n", duration=3))
     planted: list[str] = []
 
     def plant(request: RecordedRequest) -> None:
         if request.method == "PATCH" and "/jobs/" in request.path and not planted:
             planted.append(request.path.rsplit("/", 1)[-1])
-            world.emulator.apply(planted_pod(planted[0]))
+            world.apply(planted_pod(planted[0]))
 
     world.requests.on_request(plant)
 
@@ -151,6 +157,8 @@ def without(resource: str, verb: str) -> list[dict[str, Any]]:
         if resource in rule["resources"]:
             assert verb in rule["verbs"], f"{resource} {verb} is no longer granted"
             rule["verbs"].remove(verb)
+    # A rule needs at least one verb (the apiserver refuses it otherwise).
+    rbac[0]["rules"] = [rule for rule in rbac[0]["rules"] if rule["verbs"]]
     return rbac
 
 
@@ -184,8 +192,10 @@ VERBS = [
 
 
 @pytest.mark.parametrize(("resource", "verb", "scenario"), VERBS)
+@ON_BOTH_CLUSTERS
 def test_each_granted_verb_is_used(world: World, resource: str, verb: str, scenario: str):
-    world.emulator.apply_all(without(resource, verb))
+    assert world.cluster is not None
+    world.cluster.apply_all(without(resource, verb))
     world.pods.when(PodScript(logs="Applied 1 migration\n"))
     if scenario == "stuck":
         world.pods.reset()

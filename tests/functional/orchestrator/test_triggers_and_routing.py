@@ -83,6 +83,7 @@ def current_version(world: World) -> str:
     return next(v for v, stages in versions.items() if "AWSCURRENT" in stages)
 
 
+@ON_BOTH_CLUSTERS
 def test_database_without_opt_in_tag_is_skipped_and_no_job_is_created(world: World):
     admin_client("rds").remove_tags_from_resource(ResourceName=world.db_arn, TagKeys=[PROFILE_TAG])
 
@@ -261,19 +262,19 @@ def test_profiles_document_errors_fail_the_invocation_naming_the_problem(world: 
     assert world.jobs() == []
 
 
+@ON_BOTH_CLUSTERS
 def test_profile_targeting_a_kubeconfig_context_runs_there(world: World, tmp_path: Path):
     from kube_emulator import StaticToken
 
-    world.emulator.authenticator.static_tokens = [
+    world.authenticator.static_tokens = [
         StaticToken("ci-token", "ci-deployer", groups=("migration-trigger",))
     ]
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(json.dumps(world.emulator.kubeconfig(token="ci-token")))
+    assert world.cluster is not None
+    kubeconfig.write_text(json.dumps(world.cluster.kubeconfig("ci-token", "platform-dev")))
     world.monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     document = profiles()
-    document["profiles"]["orders"]["cluster"] = {
-        "kubeconfigContext": world.emulator.config.cluster_name
-    }
+    document["profiles"]["orders"]["cluster"] = {"kubeconfigContext": "platform-dev"}
     world.set_profiles(document)
 
     run = world.run(world.event("rds-instance-created.json"))
