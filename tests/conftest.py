@@ -1,4 +1,5 @@
-"""Shared fixtures: AWS as a moto server on loopback, and the Kubernetes emulator in front of it."""
+"""Shared fixtures: AWS as a moto server on loopback, and Kubernetes: the real control plane
+(built from Kubernetes' own modules) or the emulator, as MIGRATION_TRIGGER_CLUSTER chooses."""
 
 from __future__ import annotations
 
@@ -24,6 +25,26 @@ FUNCTION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/migration-trigger-function"
 DEFAULT_CALLER = f"arn:aws:sts::{ACCOUNT}:user/moto"
 ADMIN_GROUP = "test-admins"
 STATIC_KEY, STATIC_SECRET = "AKIATESTINGSTATIC01", "testing-secret-key"
+
+#: Which Kubernetes the suites that need a cluster run against (devtools/README.md): `real`, the
+#: control plane built by `make setup-kubernetes` (what `make test` runs); `emulator`, ours
+#: (no Go needed; the tests of the real control plane are skipped); or `both`, each test on each.
+CLUSTER_CHOICES = {"real": ("real",), "emulator": ("emulator",), "both": ("emulator", "real")}
+
+
+def clusters_under_test() -> tuple[str, ...]:
+    """The clusters MIGRATION_TRIGGER_CLUSTER names; a clear error for anything else."""
+    chosen = os.environ.get("MIGRATION_TRIGGER_CLUSTER", "real")
+    if chosen not in CLUSTER_CHOICES:
+        raise pytest.UsageError(
+            f"MIGRATION_TRIGGER_CLUSTER={chosen!r}: use one of {', '.join(CLUSTER_CHOICES)}"
+        )
+    return CLUSTER_CHOICES[chosen]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A MIGRATION_TRIGGER_CLUSTER that names no cluster stops the run before any test."""
+    clusters_under_test()
 
 
 @pytest.fixture(scope="session")
@@ -141,6 +162,8 @@ def control_plane(moto_server: str) -> Iterator[ControlPlane]:
     """The real control plane (devtools/README.md), shared by the session: EKS tokens checked
     against moto's STS through the apiserver's token webhook, one node running pods with
     NODE_RUNNER, and the project's k8s/ applied with kubectl as `kubectl apply -f k8s/` does."""
+    if "real" not in clusters_under_test():
+        pytest.skip("MIGRATION_TRIGGER_CLUSTER=emulator: the real control plane is not used")
     why = available()
     if why is not None:
         pytest.fail(f"the real control plane is part of `make test`: {why}")
@@ -155,57 +178,17 @@ def control_plane(moto_server: str) -> Iterator[ControlPlane]:
         clock=time.time,
     )
     with ControlPlane(authenticator=authenticator, runner=NODE_RUNNER) as plane:
-        from tests.helpers import ROOT, control_plane_kubectl
+        from tests.helpers import ROOT
 
-        control_plane_kubectl(plane, "apply", "-f", str(ROOT / "k8s"))
-        control_plane_kubectl(
-            plane,
+        plane.install(ROOT / "k8s", group=FUNCTION_GROUP)
+        plane.kubectl(
             "create",
             "clusterrolebinding",
             "test-admins",
             "--clusterrole=cluster-admin",
             f"--group={ADMIN_GROUP}",
         )
-        _wait_for_admission_policies(plane)
         yield plane
-
-
-def _wait_for_admission_policies(plane: ControlPlane) -> None:
-    """Until the apiserver enforces the project's admission policies: it loads them through an
-    informer, then type-checks them, so a request right after `kubectl apply` may still be
-    admitted. Probed with server-side dry runs as the function's group would make them."""
-    from tests.helpers import ROOT, control_plane_kubectl
-
-    probes = {
-        "migration-trigger-jobs": ROOT
-        / "tests"
-        / "functional"
-        / "control_plane"
-        / "probe-job.yaml",
-        "migration-trigger-secrets": ROOT
-        / "tests"
-        / "functional"
-        / "control_plane"
-        / "probe-secret.yaml",
-    }
-    deadline = time.monotonic() + 60
-    for policy, manifest in probes.items():
-        while True:
-            done = control_plane_kubectl(
-                plane,
-                "create",
-                "--dry-run=server",
-                "-f",
-                str(manifest),
-                "--as=policy-probe",
-                f"--as-group={FUNCTION_GROUP}",
-                check=False,
-            )
-            if f"ValidatingAdmissionPolicy '{policy}'" in done.stderr:
-                break
-            if time.monotonic() > deadline:
-                pytest.fail(f"the apiserver did not enforce {policy} within 60 s: {done.stderr}")
-            time.sleep(0.2)
 
 
 @pytest.fixture
@@ -225,8 +208,6 @@ def node_runner(control_plane: ControlPlane) -> Iterator[ScriptedRunner]:
     reset()
     yield NODE_RUNNER
     reset()
-    from tests.helpers import control_plane_kubectl
-
-    control_plane_kubectl(
-        control_plane, "delete", "jobs,secrets,pods", "--all", "-n", "migrations", "--wait=false"
+    control_plane.kubectl(
+        "delete", "jobs,secrets,pods", "--all", "-n", "migrations", "--wait=false"
     )

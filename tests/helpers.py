@@ -126,26 +126,3 @@ def fail_on_handler_errors(server: Emulator) -> None:
     if errors:
         details = "\n\n".join(f"{e.request.method} {e.request.path}\n{e.traceback}" for e in errors)
         pytest.fail(f"the emulator's request handler failed {len(errors)} time(s):\n{details}")
-
-
-def control_plane_kubectl(
-    plane: Any, *args: str, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    """kubectl against the real control plane as its administrator (system:masters)."""
-    import tempfile
-
-    with tempfile.NamedTemporaryFile("w", suffix=".kubeconfig", delete=False) as config:
-        config.write(yaml.safe_dump(plane.admin_kubeconfig("migrations")))
-    try:
-        done = subprocess.run(
-            ["kubectl", "--kubeconfig", config.name, *args],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-    finally:
-        Path(config.name).unlink()
-    if check and done.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {done.stderr}")
-    return done

@@ -46,6 +46,8 @@ from local_stack.net import free_port
 ROOT = Path(__file__).resolve().parents[3]
 GO_MOD = ROOT / "tools" / "kubernetes" / "go.mod"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+#: Per admission policy of k8s/, named after it, an object it refuses (`install`).
+PROBES = Path(__file__).parent / "probes"
 #: The controllers the function relies on, and what they need (kube-controller-manager
 #: --controllers; names of Kubernetes 1.28+).
 CONTROLLERS = (
@@ -177,6 +179,57 @@ class ControlPlane:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+    # -- installing ----------------------------------------------------------------------------
+
+    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """kubectl as the administrator (system:masters); ControlPlaneError if it fails and
+        `check`."""
+        with tempfile.NamedTemporaryFile(
+            "w", suffix=".kubeconfig", dir=self.directory, delete=False
+        ) as config:
+            config.write(yaml.safe_dump(self.admin_kubeconfig("migrations")))
+        try:
+            done = subprocess.run(
+                ["kubectl", "--kubeconfig", config.name, *args],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=60,
+            )
+        finally:
+            Path(config.name).unlink()
+        if check and done.returncode != 0:
+            raise ControlPlaneError(f"kubectl {' '.join(args)}: {done.stderr}")
+        return done
+
+    def install(self, manifests: Path, *, group: str, timeout: float = 60.0) -> None:
+        """`kubectl apply -f` the project's k8s/ directory, then wait until the apiserver
+        enforces its admission policies: it loads them through an informer and type-checks
+        them, so a request right after the apply may still be admitted. Probed with server-side
+        dry runs, as `group` (the function's), of what each policy refuses (probes/)."""
+        self.kubectl("apply", "-f", str(manifests))
+        deadline = time.monotonic() + timeout
+        for probe in sorted(PROBES.glob("*.yaml")):
+            policy = probe.stem
+            while True:
+                done = self.kubectl(
+                    "create",
+                    "--dry-run=server",
+                    "-f",
+                    str(probe),
+                    "--as=policy-probe",
+                    f"--as-group={group}",
+                    check=False,
+                )
+                if f"ValidatingAdmissionPolicy '{policy}'" in done.stderr:
+                    break
+                if time.monotonic() > deadline:
+                    raise ControlPlaneError(
+                        f"the apiserver did not enforce {policy} within {timeout:g} s: "
+                        f"{done.stderr}"
+                    )
+                time.sleep(0.2)
 
     # -- what clients need ---------------------------------------------------------------------
 

@@ -19,14 +19,14 @@ from kube_emulator import ScriptedRunner
 from migration_trigger.adapters.eks_auth import TokenSource
 from migration_trigger.adapters.kube import Credentials, KubeClient
 from tests.conftest import CLUSTER, assume_function_role
-from tests.helpers import control_plane_kubectl, sts_for_tokens
+from tests.helpers import sts_for_tokens
 
 NS = "migrations"
 
 
 def kubectl(plane: ControlPlane, *args: str, check: bool = True) -> Any:
     """kubectl as the administrator."""
-    return control_plane_kubectl(plane, *args, check=check)
+    return plane.kubectl(*args, check=check)
 
 
 @pytest.fixture

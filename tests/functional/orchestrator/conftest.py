@@ -2,9 +2,9 @@
 
 The function runs as its IAM role (credentials issued by moto's STS), authenticates to the
 cluster with a presigned token, and is authorized by the project's k8s/ RBAC. The cluster is the
-emulator, or, for a module that says `pytestmark = ON_BOTH_CLUSTERS`, the real control plane too
+one MIGRATION_TRIGGER_CLUSTER chooses for tests marked ON_CHOSEN_CLUSTERS: the real control plane
 (tests/conftest.py `control_plane`: real kube-apiserver, controllers, scheduler, and a node whose
-pods play the same scripts).
+pods play the same scripts), the emulator, or each in turn; the emulator for the rest.
 """
 
 from __future__ import annotations
@@ -30,7 +30,14 @@ from local_stack.durable_service import durable_execution_api
 from local_stack.iam import Enforcer, enforce_on_default_session
 from local_stack.world import create_eks_cluster, topic_with_queue
 from migration_trigger.wiring import reset_caches
-from tests.conftest import ACCOUNT, CLUSTER, FUNCTION_ROLE, REGION, assume_function_role
+from tests.conftest import (
+    ACCOUNT,
+    CLUSTER,
+    FUNCTION_ROLE,
+    REGION,
+    assume_function_role,
+    clusters_under_test,
+)
 from tests.helpers import load_event, manifests
 
 CANARY = "canary-Pa55:w/rd@#%-do-not-leak"
@@ -70,8 +77,9 @@ class Run:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-#: Run a test module's tests on the emulator and on the real control plane.
-ON_BOTH_CLUSTERS = pytest.mark.parametrize("world", ["emulator", "real"], indirect=True)
+#: Run a test on the clusters MIGRATION_TRIGGER_CLUSTER chooses (the real control plane in
+#: `make test`; the emulator, or both).
+ON_CHOSEN_CLUSTERS = pytest.mark.parametrize("world", clusters_under_test(), indirect=True)
 
 
 class _Cluster:
@@ -208,12 +216,10 @@ class _Real(_Cluster):
     def apply_all(self, documents: list[Any]) -> None:
         import yaml
 
-        from tests.helpers import control_plane_kubectl
-
         path = Path(tempfile.mkdtemp()) / "manifests.yaml"
         path.write_text(yaml.safe_dump_all([d for d in documents if d]))
         try:
-            control_plane_kubectl(self.plane, "apply", "-f", str(path))
+            self.plane.kubectl("apply", "-f", str(path))
         finally:
             path.unlink()
 
@@ -427,7 +433,7 @@ class World:
 @pytest.fixture
 def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     """An opted-in RDS instance with an RDS-managed secret, a topic with a queue, and the cluster
-    (the emulator; or the real control plane, for modules on ON_BOTH_CLUSTERS)."""
+    (the one a test's ON_CHOSEN_CLUSTERS parameter names; the emulator otherwise)."""
     emulator: Emulator | None = None
     cluster: _Cluster
     if getattr(request, "param", "emulator") == "real":

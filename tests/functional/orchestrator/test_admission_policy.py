@@ -13,12 +13,12 @@ import json
 
 from aws_durable_execution_sdk_python.execution import InvocationStatus
 
-from tests.functional.orchestrator.conftest import ON_BOTH_CLUSTERS, World, profiles
+from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, World, profiles
 
 POLICY = "migration-trigger-jobs"
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_a_profile_image_from_an_unlisted_registry_fails_with_the_policys_message(
     world: World,
 ):
@@ -44,7 +44,7 @@ def test_a_profile_image_from_an_unlisted_registry_fails_with_the_policys_messag
     assert denied in json.dumps(body)
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_the_products_own_job_passes_the_policy_and_the_migration_succeeds(world: World):
     run = world.run(world.event("rds-instance-created.json"))
 
@@ -55,7 +55,7 @@ def test_the_products_own_job_passes_the_policy_and_the_migration_succeeds(world
     )
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_the_secret_arn_mode_runs_as_its_listed_service_account(world: World):
     document = profiles()
     document["profiles"]["orders"] = document["profiles"]["arn-mode"]
@@ -68,7 +68,7 @@ def test_the_secret_arn_mode_runs_as_its_listed_service_account(world: World):
     assert job["spec"]["template"]["spec"]["serviceAccountName"] == "migration-runner"
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_the_ephemeral_credentials_secret_passes_the_secrets_policy(world: World):
     """migration-trigger-secrets admits what jobspec.render_secret writes: type Opaque, owned by
     the Job."""

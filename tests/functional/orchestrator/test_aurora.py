@@ -16,12 +16,12 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from kube_emulator import PodScript
 from tests.conftest import admin_client
-from tests.functional.orchestrator.conftest import ON_BOTH_CLUSTERS, PROFILE_TAG, World, profiles
+from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, PROFILE_TAG, World, profiles
 from tests.helpers import load_event
 
 CLUSTER_ID = "billing-cluster"
 
-pytestmark = ON_BOTH_CLUSTERS
+pytestmark = ON_CHOSEN_CLUSTERS
 
 
 def aurora_cluster() -> dict[str, Any]:

@@ -8,11 +8,11 @@ import json
 import pytest
 from aws_durable_execution_sdk_python.execution import InvocationStatus
 
-from tests.functional.orchestrator.conftest import ON_BOTH_CLUSTERS, World
+from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, World
 
 LONE = "\ud800"
 
-pytestmark = ON_BOTH_CLUSTERS
+pytestmark = ON_CHOSEN_CLUSTERS
 
 
 @pytest.mark.parametrize(

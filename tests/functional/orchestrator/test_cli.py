@@ -9,7 +9,7 @@ import pytest
 
 from kube_emulator import PodScript
 from migration_trigger.cli import main
-from tests.functional.orchestrator.conftest import ON_BOTH_CLUSTERS, World
+from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, World
 
 
 def write(tmp_path: Path, event: object) -> str:
@@ -18,7 +18,7 @@ def write(tmp_path: Path, event: object) -> str:
     return str(path)
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_invoke_runs_the_migration_and_prints_the_result(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
@@ -33,7 +33,7 @@ def test_invoke_runs_the_migration_and_prints_the_result(
     assert len(world.jobs()) == 1
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_invoke_json_prints_the_result_document(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
@@ -45,7 +45,7 @@ def test_invoke_json_prints_the_result_document(
     assert document["database"] == world.db_arn
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_invoke_exits_1_when_the_migration_fails(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
@@ -57,7 +57,7 @@ def test_invoke_exits_1_when_the_migration_fails(
     assert "status:   failed" in capsys.readouterr().out
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_plan_prints_the_target_and_job_and_creates_nothing(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
@@ -76,7 +76,7 @@ def test_plan_prints_the_target_and_job_and_creates_nothing(
     assert world.requests.all() == []
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_plan_of_an_ignored_event_says_why(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
@@ -92,7 +92,7 @@ def test_plan_of_an_ignored_event_says_why(
     assert document["decision"] == "ignored"
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_configuration_errors_exit_2_with_the_message(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):

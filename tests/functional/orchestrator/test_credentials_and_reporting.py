@@ -11,11 +11,11 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from kube_emulator import Fault, PodScript
 from kube_emulator.faults import RecordedRequest
-from tests.functional.orchestrator.conftest import CANARY, ON_BOTH_CLUSTERS, World, profiles
+from tests.functional.orchestrator.conftest import CANARY, ON_CHOSEN_CLUSTERS, World, profiles
 from tests.helpers import eventually
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_canary_password_is_found_nowhere_but_the_ephemeral_secret(
     world: World, capfd: pytest.CaptureFixture[str]
 ):
@@ -61,7 +61,7 @@ def test_canary_password_is_found_nowhere_but_the_ephemeral_secret(
     assert "password rejected: ****" in out
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_secret_arn_mode_never_reads_the_password(world: World):
     world.set_profiles({"profiles": {"orders": {**profiles()["profiles"]["arn-mode"]}}})
 
@@ -91,7 +91,7 @@ def secrets_when_started(world: World) -> list[dict[str, Any]]:
     return seen
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 @pytest.mark.parametrize(
     ("script", "status"),
     [(PodScript(logs="Applied 1 migration\n"), "succeeded"), (PodScript(exit_code=1), "failed")],
@@ -119,7 +119,7 @@ def outcome(run: Any) -> str:
     return run.result["status"] if run.result else (run.error or "").split(":", 1)[0]
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_ephemeral_secret_is_deleted_with_its_job(world: World):
     """Whatever the function could not delete, the garbage collector does with the Job (the
     Secret is owned by it)."""
@@ -137,7 +137,7 @@ def emf(out: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_metrics_count_each_outcome_and_time_the_migration(
     world: World, capfd: pytest.CaptureFixture[str]
 ):
@@ -157,7 +157,7 @@ def test_metrics_count_each_outcome_and_time_the_migration(
     assert definition["Metrics"] == [{"Name": "MigrationDuration", "Unit": "Seconds"}]
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_notification_has_readable_subject_json_body_and_filterable_attributes(world: World):
     world.pods.when(PodScript(logs="Applied 20261101_init.sql\n"))
 
@@ -183,7 +183,7 @@ def test_notification_has_readable_subject_json_body_and_filterable_attributes(w
     assert attributes == {"status": "succeeded", "environment": "test", "database": "orders-db"}
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_only_configured_statuses_notify(world: World):
     world.monkeypatch.setenv("NOTIFY_STATUSES", "failed,timed_out")
 
@@ -193,7 +193,7 @@ def test_only_configured_statuses_notify(world: World):
     assert world.notifications() == []
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_invalid_notify_statuses_fail_with_the_valid_list(world: World):
     world.monkeypatch.setenv("NOTIFY_STATUSES", "succeeded,exploded")
 
@@ -203,7 +203,7 @@ def test_invalid_notify_statuses_fail_with_the_valid_list(world: World):
     assert "NOTIFY_STATUSES: use a comma-separated list of: succeeded, failed" in (run.error or "")
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_result_is_logged_as_structured_json(world: World, capfd: pytest.CaptureFixture[str]):
     world.run(world.event("rds-instance-created.json"))
 
@@ -218,7 +218,7 @@ def test_result_is_logged_as_structured_json(world: World, capfd: pytest.Capture
     assert any(line["message"] == "migration log" for line in lines)
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_a_huge_migration_log_is_cut_to_fit_checkpoints_and_the_notification(world: World):
     # Given a tool that prints 1,000 lines of 500 bytes, all kept by LOG_TAIL_LINES
     world.monkeypatch.setenv("LOG_TAIL_LINES", "1000")

@@ -11,11 +11,11 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from kube_emulator import PodScript
 from tests.conftest import admin_client
-from tests.functional.orchestrator.conftest import ON_BOTH_CLUSTERS, Run, World
+from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, Run, World
 from tests.helpers import ROOT
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_duplicate_event_delivered_three_times_gives_one_job_and_one_notification(world: World):
     event = world.event("rds-instance-created.json")
 
@@ -28,7 +28,7 @@ def test_duplicate_event_delivered_three_times_gives_one_job_and_one_notificatio
     assert len(world.notifications()) == 1
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_duplicate_with_a_new_envelope_id_is_still_a_duplicate(world: World):
     first = world.event("rds-instance-created.json")
     again = {**first, "id": "a-different-envelope"}
@@ -40,7 +40,7 @@ def test_duplicate_with_a_new_envelope_id_is_still_a_duplicate(world: World):
     assert len(world.jobs()) == 1
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_replays_never_repeat_side_effects(world: World):
     world.pods.when(PodScript(logs="slow\n", duration=1.0))
 
@@ -65,7 +65,7 @@ def _pod_runs(world: World) -> list[tuple[float, float]]:
     return spans
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_second_trigger_while_a_job_runs_waits_for_it(world: World):
     world.skip_time = False
     running: list[int] = []
@@ -111,7 +111,7 @@ def test_second_trigger_while_a_job_runs_waits_for_it(world: World):
     assert queued, "the second trigger waited its turn"
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_batch_of_events_is_handled_event_by_event(world: World):
     batch = [
         world.event("rds-instance-created.json"),
@@ -125,7 +125,7 @@ def test_batch_of_events_is_handled_event_by_event(world: World):
     assert len(world.jobs()) == 1
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_ignored_and_malformed_events_never_touch_the_cluster(world: World):
     ignored = world.event("rds-instance-created.json", EventID="RDS-EVENT-0006")
     malformed = {
@@ -152,7 +152,7 @@ def test_ignored_and_malformed_events_never_touch_the_cluster(world: World):
     assert world.requests.all() == []
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_manual_request_put_on_the_bus_reaches_the_function_as_eventbridge_delivers_it(
     world: World,
 ):
@@ -185,7 +185,7 @@ def test_manual_request_put_on_the_bus_reaches_the_function_as_eventbridge_deliv
     assert run.result["database"] == world.db_arn
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_cluster_is_described_once_per_warm_container(world: World):
     from migration_trigger.wiring import boto3_client
 

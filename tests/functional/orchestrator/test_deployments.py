@@ -13,7 +13,7 @@ import pytest
 
 from kube_emulator import PodScript
 from tests.conftest import admin_client
-from tests.functional.orchestrator.conftest import ON_BOTH_CLUSTERS, PROFILE_TAG, World
+from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, PROFILE_TAG, World
 
 #: The two deployments as samconfig.toml configures them.
 DEPLOYMENTS = {
@@ -21,7 +21,7 @@ DEPLOYMENTS = {
     "prod": {"ENVIRONMENT": "prod", "CLAIM_UNQUALIFIED_TAGS": "true"},
 }
 
-pytestmark = ON_BOTH_CLUSTERS
+pytestmark = ON_CHOSEN_CLUSTERS
 
 
 def run_as(world: World, deployment: str, event: dict[str, Any]) -> Any:

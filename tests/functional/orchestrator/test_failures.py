@@ -11,11 +11,11 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from kube_emulator import Fault, PodScript
 from kube_emulator.faults import RecordedRequest
-from tests.functional.orchestrator.conftest import ON_BOTH_CLUSTERS, World, profiles
+from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, World, profiles
 from tests.helpers import eventually, manifests
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_failing_migration_is_failed_with_exit_code_and_log_tail(world: World):
     world.pods.when(
         PodScript(
@@ -35,7 +35,7 @@ def test_failing_migration_is_failed_with_exit_code_and_log_tail(world: World):
     assert job["status"]["failed"] == 1
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 @pytest.mark.parametrize(
     ("reason", "message"),
     [
@@ -62,7 +62,7 @@ def test_stuck_pod_fails_fast_with_the_reason_and_the_job_is_deleted(
     assert '"status": "failed"' in notification["Message"]
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 @pytest.mark.parametrize("reason", ["CreateContainerConfigError", "CreateContainerError"])
 def test_a_create_error_the_kubelet_clears_by_itself_is_waited_out(world: World, reason: str):
     """ "failed to sync secret cache" for the Secret created just before the start clears on the
@@ -81,7 +81,7 @@ def test_a_create_error_the_kubelet_clears_by_itself_is_waited_out(world: World,
     assert run.result["status"] == "succeeded", run.error
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_a_create_error_that_persists_fails_naming_the_kubelets_message(world: World):
     world.pods.when(
         PodScript(
@@ -99,7 +99,7 @@ def test_a_create_error_that_persists_fails_naming_the_kubelets_message(world: W
     assert world.jobs() == []
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_image_that_keeps_failing_to_pull_fails_naming_the_image_and_the_kubelets_message(
     world: World,
 ):
@@ -126,7 +126,7 @@ def test_image_that_keeps_failing_to_pull_fails_naming_the_image_and_the_kubelet
     assert sum(name.startswith("check-") for name in names) >= 155, "pollSeconds 2: 310 s"
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_a_pull_error_the_kubelet_recovers_from_is_waited_out(world: World):
     """A registry blip: ErrImagePull, then ImagePullBackOff, then the retry pulls. The function
     saw the pull error at one check and the running pod at the next: the migration succeeds."""
@@ -159,7 +159,7 @@ def pulling(world: World) -> bool:
     )
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_pod_that_is_never_scheduled_fails_after_start_timeout_with_the_schedulers_message(
     world: World,
 ):
@@ -200,7 +200,7 @@ def failed(world: World) -> bool:
     )
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_deadline_before_the_pod_started_says_what_held_it(world: World):
     assert world.cluster is not None
     placement, scheduler = world.cluster.unschedulable(world.pods)
@@ -230,7 +230,7 @@ def test_deadline_before_the_pod_started_says_what_held_it(world: World):
     assert f"cannot be scheduled: Unschedulable: {scheduler}" in error
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_migration_over_its_deadline_is_timed_out(world: World):
     world.set_profiles(profiles(activeDeadlineSeconds=60))
     world.pods.when(PodScript(duration=600, logs=["step 1", "step 2"]))
@@ -246,7 +246,7 @@ def test_migration_over_its_deadline_is_timed_out(world: World):
     assert notification["Subject"] == "[test] Migration TIMED OUT: orders-db (db-created)"
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_database_that_never_becomes_available_is_timed_out_without_a_job(world: World):
     world.set_profiles(profiles(waitForAvailableSeconds=90))
     world.set_db_status("backing-up")
@@ -258,7 +258,7 @@ def test_database_that_never_becomes_available_is_timed_out_without_a_job(world:
     assert world.jobs() == []
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_database_still_being_created_is_waited_for(world: World):
     from migration_trigger.wiring import boto3_client
 
@@ -284,7 +284,7 @@ def test_database_still_being_created_is_waited_for(world: World):
     assert "database-available-0" in names
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_rbac_denial_is_a_failed_result_that_says_what_to_check(world: World):
     rbac = manifests("rbac.yaml")
     rbac[0]["rules"][0]["verbs"].remove("create")
@@ -304,7 +304,7 @@ def test_rbac_denial_is_a_failed_result_that_says_what_to_check(world: World):
     assert '"status": "failed"' in notification["Message"]
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_throttled_and_failing_api_calls_are_retried(world: World):
     world.fault(Fault(path="/jobs$", method="POST", status=429, retry_after=1))
     world.fault(Fault(path="/jobs/", method="GET", status=503, times=2))
@@ -315,7 +315,7 @@ def test_throttled_and_failing_api_calls_are_retried(world: World):
     assert len(world.jobs()) == 1
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_token_expiring_during_a_long_migration_is_refreshed(world: World):
     # Tokens live 2 s here instead of 15 min, so they really expire while the Job runs. A real
     # apiserver keeps a token it accepted accepted for 10 s (TokenSuccessCacheTTL, in front of
@@ -337,7 +337,7 @@ def test_token_expiring_during_a_long_migration_is_refreshed(world: World):
     )
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_job_deleted_by_someone_while_running_is_failed(world: World):
     world.pods.when(PodScript(duration=30))
 
@@ -354,7 +354,7 @@ def test_job_deleted_by_someone_while_running_is_failed(world: World):
     assert "was deleted before it finished" in (run.error or "")
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 @pytest.mark.parametrize(
     ("variable", "value", "named"),
     [
@@ -391,7 +391,7 @@ def test_invalid_configuration_is_reported_failed_naming_the_setting(
     assert world.jobs() == []
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_a_timed_out_migration_still_shows_where_it_was(world: World):
     """At activeDeadlineSeconds Kubernetes deletes the Job's running pod, with its log, before it
     marks the Job Failed/DeadlineExceeded (the emulator does the same): the tail read while the

@@ -9,9 +9,9 @@ import pytest
 from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from tests.functional.deployment.test_failure_plumbing import alarms_on
-from tests.functional.orchestrator.conftest import ON_BOTH_CLUSTERS, World
+from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, World
 
-pytestmark = ON_BOTH_CLUSTERS
+pytestmark = ON_CHOSEN_CLUSTERS
 
 
 def test_a_burst_of_rejected_events_sends_no_message_and_is_counted(

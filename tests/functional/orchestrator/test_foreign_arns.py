@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.conftest import ACCOUNT, REGION
-from tests.functional.orchestrator.conftest import ON_BOTH_CLUSTERS, World
+from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, World
 
 OTHER_ACCOUNT = "210987654321"
 #: orders-db, elsewhere: the world's own orders-db is in aws / eu-west-1 / 123456789012.
@@ -18,7 +18,7 @@ ELSEWHERE = {
     "partition": f"arn:aws-cn:rds:{REGION}:{ACCOUNT}:db:orders-db",
 }
 
-pytestmark = ON_BOTH_CLUSTERS
+pytestmark = ON_CHOSEN_CLUSTERS
 
 
 @pytest.mark.parametrize("where", ELSEWHERE, ids=ELSEWHERE.keys())

@@ -5,9 +5,9 @@ from __future__ import annotations
 from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from kube_emulator import PodScript
-from tests.functional.orchestrator.conftest import ON_BOTH_CLUSTERS, World
+from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, World
 
-pytestmark = ON_BOTH_CLUSTERS
+pytestmark = ON_CHOSEN_CLUSTERS
 
 
 def test_instance_created_event_runs_one_job_and_reports_success(world: World):

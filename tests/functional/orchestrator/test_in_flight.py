@@ -11,12 +11,12 @@ from typing import Any
 from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from kube_emulator import PodScript
-from tests.functional.orchestrator.conftest import ON_BOTH_CLUSTERS, World
+from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, World
 
 BROKEN = '{"profiles": {"orders": {"namespace": "Not A Label"}}}'
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_a_broken_profiles_edit_during_a_migration_does_not_fail_it(world: World):
     world.pods.when(PodScript(logs="Applied 1 migration\n", duration=0.5))
 
@@ -39,7 +39,7 @@ def test_a_broken_profiles_edit_during_a_migration_does_not_fail_it(world: World
     )
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_broken_profiles_do_not_turn_ignored_events_into_failures(world: World):
     world.monkeypatch.setenv("MIGRATION_PROFILES", BROKEN)
 

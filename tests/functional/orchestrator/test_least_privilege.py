@@ -18,7 +18,7 @@ from local_stack.template import deployed
 from tests.conftest import admin_client
 from tests.functional.orchestrator.conftest import (
     ACCOUNT,
-    ON_BOTH_CLUSTERS,
+    ON_CHOSEN_CLUSTERS,
     REGION,
     World,
     deployment_refs,
@@ -52,7 +52,7 @@ def granted() -> set[str]:
     }
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_every_granted_action_is_one_the_function_calls(world: World):
     # Given the profiles in a parameter (every optional grant on), an instance and a cluster
     admin_client("ssm").put_parameter(Name=PARAMETER, Type="String", Value=json.dumps(profiles()))
@@ -95,7 +95,7 @@ def cluster_created(arn: str) -> dict[str, object]:
     return event
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_rds_managed_secrets_are_readable_only_for_the_databases_named(world: World):
     """MigratedDatabases bounds GetSecretValue on RDS-managed secrets by their database tag."""
     world.deploy_with({}, MigratedDatabases="billing-*")

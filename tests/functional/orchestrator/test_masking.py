@@ -13,7 +13,7 @@ import pytest
 from kube_emulator import PodScript
 from migration_trigger.domain.masking import MASK, PASSWORD_NOT_READ, TAIL_KEPT_IN_FUNCTION_LOG
 from tests.conftest import admin_client
-from tests.functional.orchestrator.conftest import ON_BOTH_CLUSTERS, World, profiles
+from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, World, profiles
 
 #: Every character URLs and JSON treat specially, a space, a tab and a letter outside ASCII.
 CANARY = "Canary-Pa55:/?#[]@!$&'()*+,;=%\" \\\tWörd~-do-not-leak"
@@ -73,7 +73,7 @@ def places(world: World, run: Any, captured: str, notified: Any) -> dict[str, st
     }
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_a_password_full_of_special_characters_is_masked_in_every_form_it_is_printed_in(
     world: World, capfd: pytest.CaptureFixture[str]
 ):
@@ -105,7 +105,7 @@ def test_a_password_full_of_special_characters_is_masked_in_every_form_it_is_pri
     ]
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_secret_arn_mode_masks_only_url_and_assigned_passwords_and_says_so(
     world: World, capfd: pytest.CaptureFixture[str]
 ):
@@ -146,7 +146,7 @@ def test_secret_arn_mode_masks_only_url_and_assigned_passwords_and_says_so(
     assert "Applied 20261101_init.sql" not in message["Message"]
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_a_secret_arn_profile_may_opt_in_to_carry_the_log_tail_in_results(world: World):
     arn_mode = profiles()["profiles"]["arn-mode"]
     world.set_profiles({"profiles": {"orders": {**arn_mode, "logTailInResult": True}}})
@@ -157,7 +157,7 @@ def test_a_secret_arn_profile_may_opt_in_to_carry_the_log_tail_in_results(world:
     assert run.result["log_tail"].splitlines() == ["Applied 20261101_init.sql", PASSWORD_NOT_READ]
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_a_rotation_during_the_migration_does_not_unmask_the_password_the_job_was_given(
     world: World, capfd: pytest.CaptureFixture[str]
 ):

@@ -21,7 +21,7 @@ from migration_trigger.domain.jobspec import START_BY
 from tests.conftest import admin_client
 from tests.functional.deployment.test_failure_plumbing import alarms_on
 from tests.functional.orchestrator.conftest import (
-    ON_BOTH_CLUSTERS,
+    ON_CHOSEN_CLUSTERS,
     World,
     left_by,
     profiles,
@@ -47,7 +47,7 @@ def names(run: Any) -> list[str]:
     return [op.name for op in run.operations]
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_a_start_refused_until_retries_are_spent_leaves_no_job_and_no_secret(world: World):
     outage(world, "PATCH", "/jobs/migrate-")
 
@@ -68,7 +68,7 @@ def test_a_start_refused_until_retries_are_spent_leaves_no_job_and_no_secret(wor
     assert "queued-0" not in names(again)
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_a_job_its_execution_abandoned_is_deleted_once_past_its_start_by_time(
     world: World, monkeypatch: pytest.MonkeyPatch
 ):
@@ -96,7 +96,7 @@ def test_a_job_its_execution_abandoned_is_deleted_once_past_its_start_by_time(
     assert left["metadata"]["name"] not in [j["metadata"]["name"] for j in world.jobs()]
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_a_job_past_its_start_by_time_whose_execution_lambda_reports_running_is_waited_for(
     world: World,
 ):
@@ -113,7 +113,7 @@ def test_a_job_past_its_start_by_time_whose_execution_lambda_reports_running_is_
     assert left.name in [j["metadata"]["name"] for j in world.jobs()]
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_an_execution_whose_own_job_overran_its_start_by_time_gives_up_and_says_so(
     world: World,
 ):
@@ -137,7 +137,7 @@ def test_an_execution_whose_own_job_overran_its_start_by_time_gives_up_and_says_
     assert pods == [], "nothing ran"
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_a_suspended_job_whose_execution_has_ended_is_deleted_without_waiting(world: World):
     """The second line of defence, before any start-by time: the execution that made the Job
     has ended (here FAILED: its start and its clean-up were both refused), so nothing will ever
@@ -165,7 +165,7 @@ def test_a_suspended_job_whose_execution_has_ended_is_deleted_without_waiting(wo
     assert asked and all(call.allowed for call in asked)
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_a_suspended_job_whose_execution_still_runs_is_waited_for(world: World):
     """An execution Lambda reports RUNNING may yet start its Job: the queue waits behind it
     (here until queueTimeoutSeconds) and does not delete it."""
@@ -184,7 +184,7 @@ def test_a_suspended_job_whose_execution_still_runs_is_waited_for(world: World):
     assert asked and all(call.allowed for call in asked)
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_a_suspended_job_is_waited_for_while_lambda_cannot_say_its_execution_ended(
     world: World, monkeypatch: pytest.MonkeyPatch
 ):
@@ -205,7 +205,7 @@ def test_a_suspended_job_is_waited_for_while_lambda_cannot_say_its_execution_end
     assert left["metadata"]["name"] in [j["metadata"]["name"] for j in world.jobs()]
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_an_outage_while_following_does_not_end_the_migration(world: World):
     """A check whose retries are spent is one missed look: following goes on."""
     world.pods.when(PodScript(logs="Applied 1 migration\n", duration=0.5))
@@ -218,7 +218,7 @@ def test_an_outage_while_following_does_not_end_the_migration(world: World):
     assert len(world.jobs()) == 1
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_a_log_that_cannot_be_read_is_a_warning_not_a_failure(world: World):
     world.pods.when(PodScript(logs="Applied 1 migration\n"))
     outage(world, "GET", "/log$", times=200)
@@ -229,7 +229,7 @@ def test_a_log_that_cannot_be_read_is_a_warning_not_a_failure(world: World):
     assert run.result["log_tail"].startswith("[the log could not be read: ")
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_a_notification_that_cannot_be_sent_is_counted_and_the_result_stands(
     world: World, capfd: pytest.CaptureFixture[str]
 ):

@@ -15,7 +15,7 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from kube_emulator import PodScript
 from kube_emulator.faults import RecordedRequest
-from tests.functional.orchestrator.conftest import ON_BOTH_CLUSTERS, World
+from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, World
 from tests.helpers import manifests
 
 PLANTED_PASSWORD = "planted-by-someone-else"
@@ -62,7 +62,7 @@ def planted_job(job: str) -> dict[str, Any]:
     }
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_a_secret_planted_at_the_credentials_name_is_never_used(world: World):
     names = plant_before_create(world, planted_secret)
 
@@ -82,7 +82,7 @@ def test_a_secret_planted_at_the_credentials_name_is_never_used(world: World):
     assert "ownerReferences" not in secret["metadata"], "the planted Secret is left as it was"
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_a_job_planted_at_the_migrations_name_fails_the_event_loudly(world: World):
     names = plant_before_create(world, planted_job)
 
@@ -127,7 +127,7 @@ def planted_pod(job: str) -> dict[str, Any]:
     }
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_a_pod_the_job_does_not_control_is_never_judged_or_read(world: World):
     """Only pods the Job controls count (its controller ownerReference and the
     batch.kubernetes.io/controller-uid label the Job controller sets): a bare pod labelled
@@ -192,7 +192,7 @@ VERBS = [
 
 
 @pytest.mark.parametrize(("resource", "verb", "scenario"), VERBS)
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_each_granted_verb_is_used(world: World, resource: str, verb: str, scenario: str):
     assert world.cluster is not None
     world.cluster.apply_all(without(resource, verb))

@@ -8,11 +8,11 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from kube_emulator import PodScript
 from tests.conftest import admin_client
-from tests.functional.orchestrator.conftest import ON_BOTH_CLUSTERS, World, profiles
+from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, World, profiles
 
 NAME = "/migration-trigger/test/profiles"
 
-pytestmark = ON_BOTH_CLUSTERS
+pytestmark = ON_CHOSEN_CLUSTERS
 
 
 def test_profiles_in_a_parameter_run_a_migration_under_the_templates_grant(world: World):

@@ -21,7 +21,7 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from kube_emulator import PodScript
 from tests.functional.orchestrator.conftest import (
-    ON_BOTH_CLUSTERS,
+    ON_CHOSEN_CLUSTERS,
     World,
     left_by,
     running_execution,
@@ -41,7 +41,7 @@ def fail_then_fix(world: World) -> tuple[dict[str, Any], Any]:
     return failed, world.run(world.event("rds-instance-created.json"), name="re-sent")
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_the_same_event_after_a_failure_runs_the_migration_again(world: World):
     failed, again = fail_then_fix(world)
 
@@ -54,7 +54,7 @@ def test_the_same_event_after_a_failure_runs_the_migration_again(world: World):
     assert statuses == ["failed", "succeeded"]
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_another_event_of_the_same_change_after_a_failure_is_a_duplicate(world: World):
     """A cluster's creation arrives as its own event and one per instance, one rotation as two:
     each is the same migration's Job, and only the event it was made for re-runs it."""
@@ -77,7 +77,7 @@ def first_event_id(job: dict[str, Any]) -> str:
     return str(job["metadata"]["annotations"]["migration-trigger.io/event-id"])
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_the_failed_job_is_deleted_only_as_it_was_seen(world: World):
     """uid and resourceVersion preconditions: a Job changed or re-created meanwhile is kept."""
     failed, _ = fail_then_fix(world)
@@ -91,7 +91,7 @@ def test_the_failed_job_is_deleted_only_as_it_was_seen(world: World):
     ]
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_the_same_event_after_a_success_is_a_duplicate(world: World):
     world.pods.when(PodScript(logs="Applied 1 migration\n"))
     world.run(world.event("rds-instance-created.json"))
@@ -105,7 +105,7 @@ def test_the_same_event_after_a_success_is_a_duplicate(world: World):
     assert job["metadata"]["uid"] == done["metadata"]["uid"]
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_a_failed_job_whose_execution_still_runs_is_left_to_it(world: World):
     """Its execution may still be reading the log or reporting: the Job is not deleted."""
     with running_execution(world) as running:

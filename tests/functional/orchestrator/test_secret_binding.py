@@ -19,11 +19,11 @@ import json
 
 from kube_emulator import PodScript
 from tests.conftest import admin_client
-from tests.functional.orchestrator.conftest import ON_BOTH_CLUSTERS, World, self_managed_instance
+from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, World, self_managed_instance
 
 VICTIM_PASSWORD = "victim-password-never-given"
 
-pytestmark = ON_BOTH_CLUSTERS
+pytestmark = ON_CHOSEN_CLUSTERS
 
 
 def attacker_database() -> str:

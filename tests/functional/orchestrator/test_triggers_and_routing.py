@@ -10,7 +10,7 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from tests.conftest import admin_client
 from tests.functional.orchestrator.conftest import (
-    ON_BOTH_CLUSTERS,
+    ON_CHOSEN_CLUSTERS,
     PROFILE_TAG,
     World,
     profiles,
@@ -19,7 +19,7 @@ from tests.functional.orchestrator.conftest import (
 from tests.functional.orchestrator.test_aurora import add_instance, aurora_cluster
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 @pytest.mark.parametrize(
     ("file", "trigger"),
     [
@@ -41,7 +41,7 @@ def test_each_instance_trigger_kind_runs_a_migration(world: World, file: str, tr
     assert job["metadata"]["labels"]["migration-trigger.io/trigger"] == trigger
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_cluster_created_event_runs_a_migration_for_the_cluster(world: World):
     cluster = aurora_cluster()
     # Its writer: a migration waits for one (test_aurora.py covers a cluster still without).
@@ -55,7 +55,7 @@ def test_cluster_created_event_runs_a_migration_for_the_cluster(world: World):
     assert run.result["job"].startswith("migrate-billing-cluster-")
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_manual_request_naming_an_identifier_runs(world: World):
     event = world.event("manual-retrigger.json")
     event["detail"] = {"database": "orders-db", "kind": "instance", "reason": "hotfix"}
@@ -66,7 +66,7 @@ def test_manual_request_naming_an_identifier_runs(world: World):
     assert run.result["database"] == world.db_arn
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_native_and_cloudtrail_events_of_one_rotation_run_one_job(world: World):
     first = world.run(world.event("secret-label-updated.json", versionId=current_version(world)))
     second = world.run(world.event("cloudtrail-rotation-succeeded.json"), name="second")
@@ -83,7 +83,7 @@ def current_version(world: World) -> str:
     return next(v for v, stages in versions.items() if "AWSCURRENT" in stages)
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_database_without_opt_in_tag_is_skipped_and_no_job_is_created(world: World):
     admin_client("rds").remove_tags_from_resource(ResourceName=world.db_arn, TagKeys=[PROFILE_TAG])
 
@@ -96,7 +96,7 @@ def test_database_without_opt_in_tag_is_skipped_and_no_job_is_created(world: Wor
     assert world.requests.find("POST") == []
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_tag_naming_an_unknown_profile_is_rejected(world: World):
     admin_client("rds").add_tags_to_resource(
         ResourceName=world.db_arn, Tags=[{"Key": PROFILE_TAG, "Value": "../../etc/passwd"}]
@@ -109,7 +109,7 @@ def test_tag_naming_an_unknown_profile_is_rejected(world: World):
     assert world.jobs() == []
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_profile_not_running_on_the_trigger_is_skipped(world: World):
     admin_client("rds").add_tags_to_resource(
         ResourceName=world.db_arn, Tags=[{"Key": PROFILE_TAG, "Value": "reports"}]
@@ -121,7 +121,7 @@ def test_profile_not_running_on_the_trigger_is_skipped(world: World):
     assert "profile 'reports' does not run on db-created (runs on: manual)" in run.result["reason"]
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_tags_cannot_bring_an_image_command_or_namespace(world: World):
     admin_client("rds").add_tags_to_resource(
         ResourceName=world.db_arn,
@@ -141,7 +141,7 @@ def test_tags_cannot_bring_an_image_command_or_namespace(world: World):
     assert job["metadata"]["namespace"] == "migrations"
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_rotation_of_a_secret_the_function_may_not_read_is_ignored_quietly(world: World):
     """Secret Label Updated fires for every secret in the account; the template's policy lets the
     function describe only RDS-managed secrets and secrets tagged with a database, and AWS answers
@@ -163,7 +163,7 @@ def test_rotation_of_a_secret_the_function_may_not_read_is_ignored_quietly(world
     assert world.jobs() == []
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_deleted_database_is_skipped(world: World):
     admin_client("rds").delete_db_instance(DBInstanceIdentifier="orders-db", SkipFinalSnapshot=True)
 
@@ -190,7 +190,7 @@ def _self_managed_secret(name: str, *, database: str | None) -> str:
     )
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_self_managed_secret_must_name_its_database_back(world: World):
     sm = admin_client("secretsmanager")
     legacy_arn = _legacy_database()
@@ -216,7 +216,7 @@ def test_self_managed_secret_must_name_its_database_back(world: World):
     assert accepted.result["status"] == "succeeded", accepted.result
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 @pytest.mark.parametrize("naming", ["name", "partial ARN", "ARN"])
 def test_rotation_runs_only_for_the_secret_the_database_names(world: World, naming: str):
     # Given legacy-db's own secret `legacy-db`, named by the database's tag as a name, an ARN
@@ -249,7 +249,7 @@ def test_rotation_runs_only_for_the_secret_the_database_names(world: World, nami
     assert job["metadata"]["annotations"]["migration-trigger.io/database-arn"] == legacy_arn
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_profiles_document_errors_fail_the_invocation_naming_the_problem(world: World):
     world.set_profiles(
         {"profiles": {"orders": {**profiles()["profiles"]["orders"], "namespace": "Bad"}}}
@@ -262,7 +262,7 @@ def test_profiles_document_errors_fail_the_invocation_naming_the_problem(world: 
     assert world.jobs() == []
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_profile_targeting_a_kubeconfig_context_runs_there(world: World, tmp_path: Path):
     from kube_emulator import StaticToken
 
@@ -284,7 +284,7 @@ def test_profile_targeting_a_kubeconfig_context_runs_there(world: World, tmp_pat
     assert {r.user for r in world.requests.all()} == {"ci-deployer"}
 
 
-@ON_BOTH_CLUSTERS
+@ON_CHOSEN_CLUSTERS
 def test_kubeconfig_context_without_kubeconfig_fails_clearly(world: World):
     world.monkeypatch.delenv("KUBECONFIG", raising=False)
     document = profiles()
