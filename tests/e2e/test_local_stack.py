@@ -1,4 +1,5 @@
-"""The local stack end to end: real PostgreSQL, real dbmate, the CLI as a user runs it."""
+"""The local stack end to end: real PostgreSQL, real dbmate, the CLI as a user runs it, on the
+Kubernetes MIGRATION_TRIGGER_CLUSTER chooses (the real control plane in `make test`)."""
 
 from __future__ import annotations
 
@@ -17,16 +18,25 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.conftest import clusters_under_test
 from tests.helpers import ROOT, eventually
 
 pytestmark = pytest.mark.e2e
 CLI = str(Path(sys.executable).parent / "migration-trigger")
 LOCAL = str(Path(sys.executable).parent / "migration-trigger-local")
+#: The cluster the local stack runs here: the real control plane unless only the emulator is
+#: chosen (the stack's own default is the emulator, for `make demo`).
+CLUSTER = "real" if "real" in clusters_under_test() else "emulator"
 
 
 def test_demo_tells_the_whole_story_and_exits_0():
     done = subprocess.run(
-        [LOCAL, "demo"], capture_output=True, text=True, timeout=600, check=False, cwd=ROOT
+        [LOCAL, "demo", "--cluster", CLUSTER],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=ROOT,
     )
 
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
@@ -58,7 +68,11 @@ def _temp_dirs() -> set[str]:
 def test_local_up_serves_the_cli_and_stops_cleanly_on_sigterm():
     before = _temp_dirs()
     stack = subprocess.Popen(
-        [LOCAL, "up"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT
+        [LOCAL, "up", "--cluster", CLUSTER],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
     )
     lines: list[str] = []
     try:

@@ -1,13 +1,16 @@
 """The `migration-trigger-local` command: the local stack, and the demo that tells its story.
 
-migration-trigger-local up [--pod-runner R]  start the local stack, until Ctrl-C or SIGTERM
-migration-trigger-local demo [--skip-failure] [--pod-runner R]   the end-to-end story on the
-                                                local stack
+migration-trigger-local up [--pod-runner R] [--cluster C]   start the local stack, until Ctrl-C
+                                                or SIGTERM
+migration-trigger-local demo [--skip-failure] [--pod-runner R] [--cluster C]   the end-to-end
+                                                story on the local stack
 migration-trigger-local sam-local [--architecture A] [--base-image I]   `sam local invoke` of
                                                 the function in a container, on the local stack
 
 Job pods run as containers when a Docker engine runs or can be started here, as local processes
 otherwise (--pod-runner, or MIGRATION_TRIGGER_POD_RUNNER: auto, container or process).
+Kubernetes is the emulator, or the real control plane that `make setup-kubernetes` builds
+(--cluster, or MIGRATION_TRIGGER_CLUSTER: emulator or real).
 """
 
 from __future__ import annotations
@@ -19,14 +22,17 @@ import signal
 import sys
 import threading
 
-from local_stack.stack import POD_RUNNERS, LocalStack
+from local_stack.stack import CLUSTERS, POD_RUNNERS, LocalStack
 
 OUT = sys.__stdout__ or sys.stdout
 #: The environment variable that chooses the pod runner when --pod-runner is not given.
 POD_RUNNER_VARIABLE = "MIGRATION_TRIGGER_POD_RUNNER"
+#: The environment variable that chooses the cluster when --cluster is not given (the test
+#: suite reads it too).
+CLUSTER_VARIABLE = "MIGRATION_TRIGGER_CLUSTER"
 
 
-def up(*, pod_runner: str = "auto") -> int:
+def up(*, pod_runner: str = "auto", cluster: str = "emulator") -> int:
     """Start the stack with a tagged `orders-db`, print the shell environment, wait for a signal."""
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
@@ -36,8 +42,12 @@ def up(*, pod_runner: str = "auto") -> int:
             f"| {pod['metadata']['name']}: {line.rstrip()}", file=OUT, flush=True
         ),
         pod_runner=pod_runner,
+        cluster=cluster,
         on_status=lambda text: print(f"# {text}", file=OUT, flush=True),
     ) as stack:
+        print(
+            f"# Kubernetes: the {cluster} cluster at {stack.kubernetes.url}", file=OUT, flush=True
+        )
         print(f"# Job pods run as {stack.pod_runner_choice}", file=OUT, flush=True)
         stack.create_database("orders-db", profile="demo", sample_secret=True)
         print("# The local stack is up. In another shell, paste these exports:", file=OUT)
@@ -83,6 +93,13 @@ def main(argv: list[str] | None = None) -> int:
             "default), always containers, or local processes; also "
             f"{POD_RUNNER_VARIABLE}",
         )
+        command.add_argument(
+            "--cluster",
+            choices=CLUSTERS,
+            default=_cluster_default(),
+            help="the Kubernetes emulator (the default: it starts at once) or the real control "
+            f"plane `make setup-kubernetes` builds; also {CLUSTER_VARIABLE}",
+        )
     sam_local = commands.add_parser(
         "sam-local", help="sam build + sam local invoke in a container, on the local stack"
     )
@@ -98,11 +115,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.command == "up":
-        return up(pod_runner=args.pod_runner)
+        return up(pod_runner=args.pod_runner, cluster=args.cluster)
     if args.command == "sam-local":
         from local_stack.sam_local import run as sam_local_run
 
         return sam_local_run(architecture=args.architecture, base_image=args.base_image)
     from local_stack.demo import run  # the demo pulls in the handler: load it only when asked
 
-    return run(skip_failure=args.skip_failure, pod_runner=args.pod_runner)
+    return run(skip_failure=args.skip_failure, pod_runner=args.pod_runner, cluster=args.cluster)
+
+
+def _cluster_default() -> str:
+    """MIGRATION_TRIGGER_CLUSTER when it names one cluster; the emulator otherwise (`both`
+    means something to the test suite only)."""
+    chosen = os.environ.get(CLUSTER_VARIABLE, "")
+    return chosen if chosen in CLUSTERS else "emulator"

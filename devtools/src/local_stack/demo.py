@@ -19,6 +19,7 @@ from typing import Any
 from local_stack.stack import SAMPLE_SECRET, SAMPLE_SECRET_ARN, Database, LocalStack
 
 OUT = sys.__stdout__ or sys.stdout
+CLUSTER_NAMES = {"emulator": "the Kubernetes emulator", "real": "the real Kubernetes control plane"}
 
 
 class DemoError(Exception):
@@ -205,7 +206,8 @@ def story(stack: LocalStack, *, failure: bool) -> None:
     """Every stage of the demo."""
     function = Function(stack)
     say(
-        f"local stack up: AWS (moto) {stack.aws_url}, EKS (emulator) {stack.emulator.url}, "
+        f"local stack up: AWS (moto) {stack.aws_url}, "
+        f"EKS ({CLUSTER_NAMES[stack.cluster]}) {stack.kubernetes.url}, "
         f"PostgreSQL 127.0.0.1:{stack.postgres.port}"
     )
     say(f"Job pods run as {stack.pod_runner_choice}")
@@ -278,8 +280,7 @@ def redeliver_and_rotate(
     again, _ = function.invoke(delivered)
     show_result(again)
     check(again["status"] == "duplicate", "status duplicate")
-    jobs, _ = stack.emulator.store.select(stack.emulator.store_types["jobs"], "migrations")
-    check(len(jobs) == 1, "still exactly one Job")
+    check(len(stack.jobs()) == 1, "still exactly one Job")
     check(notifications(stack) == [], "no second notification")
 
     say()
@@ -337,14 +338,17 @@ def fail_on_purpose(stack: LocalStack, function: Function) -> None:
     )
 
 
-def run(*, skip_failure: bool = False, pod_runner: str = "auto") -> int:
+def run(*, skip_failure: bool = False, pod_runner: str = "auto", cluster: str = "emulator") -> int:
     """Run the demo; 0 only if every step did what it says."""
     began = time.monotonic()
     # The durable SDK logs a failed execution with its traceback; the story reports it instead.
     logging.getLogger("aws_durable_execution_sdk_python").setLevel(logging.CRITICAL)
     logging.getLogger("aws_durable_execution_sdk_python_testing").setLevel(logging.CRITICAL)
     with LocalStack(
-        on_pod_output=pod_output, pod_runner=pod_runner, on_status=lambda text: say(f"    {text}")
+        on_pod_output=pod_output,
+        pod_runner=pod_runner,
+        cluster=cluster,
+        on_status=lambda text: say(f"    {text}"),
     ) as stack:
         try:
             story(stack, failure=not skip_failure)

@@ -255,7 +255,7 @@ def _run(resources: ExitStack, architecture: str, base_image: str | None) -> Non
     )
     stack.create_database("orders-db", profile="demo", sample_secret=True)
     port = resources.enter_context(durable_emulator(WORK / "dex-local-runner.log"))
-    say(f"    moto {stack.aws_url}, EKS {stack.emulator.url}, PostgreSQL :{stack.postgres.port}")
+    say(f"    moto {stack.aws_url}, EKS {stack.kubernetes.url}, PostgreSQL :{stack.postgres.port}")
     say(f"    dex-local-runner on 127.0.0.1:{port}")
 
     stage(4, "sam build")

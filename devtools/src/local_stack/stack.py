@@ -1,4 +1,5 @@
-"""The local stack: AWS (moto server), EKS (the emulator), PostgreSQL, wired as production is.
+"""The local stack: AWS (moto server), EKS (the Kubernetes emulator, or the real control plane
+that `make setup-kubernetes` builds), PostgreSQL, wired as production is.
 
 The function's IAM role is mapped to the `migration-trigger` Kubernetes group by an access entry,
 the project's k8s/ RBAC is loaded, EventBridge rules carry template.yaml's patterns, and the RDS
@@ -13,6 +14,7 @@ import logging
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +25,9 @@ import yaml
 from aws_durable_execution_sdk_python_testing.stores.memory import InMemoryExecutionStore
 from moto.server import ThreadedMotoServer
 
-from kube_emulator import Emulator, PodRunner, StaticToken
+from kube_emulator import AccessEntry, Emulator, PodRunner, StaticToken
+from kube_emulator.auth import EksAuthenticator
+from kube_emulator.moto_credentials import moto_secret_lookup
 from local_stack.container_runner import ContainerPodRunner
 from local_stack.docker_engine import CACHE, DockerEngine, DockerUnavailableError
 from local_stack.durable_service import durable_execution_api
@@ -34,6 +38,7 @@ from local_stack.postgres import LocalPostgres
 from local_stack.runtime_image import ImageBuildError
 from local_stack.template import ROOT, deployed, function_events, resolve
 from local_stack.world import (
+    FUNCTION_GROUP,
     assume_role,
     create_eks_cluster,
     emulator_config,
@@ -63,6 +68,9 @@ IMAGES = {
 #: runtime; fails if no Docker engine runs or can be started), `auto` (containers when they can
 #: run here, processes otherwise).
 POD_RUNNERS = ("auto", "container", "process")
+#: The Kubernetes the stack runs: the emulator (ours, starts at once), or the real control plane
+#: (kube-apiserver, controllers, scheduler, etcd; built by `make setup-kubernetes`).
+CLUSTERS = ("emulator", "real")
 
 
 def demo_profiles() -> dict[str, Any]:
@@ -139,6 +147,8 @@ class LocalStack:
     on_pod_output: Callable[[dict[str, Any], str], None] | None = None
     #: One of POD_RUNNERS.
     pod_runner: str = "process"
+    #: One of CLUSTERS: the emulator (starts at once) or the real control plane.
+    cluster: str = "emulator"
     #: Told what takes time while starting (the first build of the pod images takes minutes).
     on_status: Callable[[str], None] | None = None
     #: Which runner runs the pods, and why: set by `start()`.
@@ -150,7 +160,9 @@ class LocalStack:
     #: durable-execution API over them (GetDurableExecution), which moto does not model.
     executions: InMemoryExecutionStore = field(init=False)
     lambda_url: str = field(init=False)
-    emulator: Emulator = field(init=False)
+    #: The Kubernetes API the function and kubectl talk to (`url`, `ca_data`, `kubeconfig()`):
+    #: an Emulator, or a control_plane.ControlPlane.
+    kubernetes: Any = field(init=False)
     aws_url: str = field(init=False)
     topic_arn: str = field(init=False)
     notifications_queue: str = field(init=False)
@@ -188,27 +200,17 @@ class LocalStack:
         self.lambda_url = api.enter_context(durable_execution_api(self.executions, region=REGION))
         self._started.append(api.close)
         self.admin_token = secrets.token_urlsafe(24)
+        if self.cluster not in CLUSTERS:
+            raise ValueError(f"cluster must be one of {CLUSTERS}, not {self.cluster!r}")
         runner = self._pod_runner()
-        self.emulator = Emulator(
-            emulator_config(
-                cluster=CLUSTER,
-                sts_endpoint=self.aws_url,
-                static_key=DUMMY_KEY,
-                static_secret=DUMMY_SECRET,
-                function_role=FUNCTION_ROLE,
-                static_tokens=(StaticToken(self.admin_token, "local-admin"),),
-                backoff_seconds=1.0,
-            ),
-            runner=runner,
-        ).start()
-        self._started.append(self.emulator.stop)
-        manifests = []
-        for name in ("namespace.yaml", "rbac.yaml", "validating-admission-policy.yaml"):
-            manifests += list(yaml.safe_load_all((ROOT / "k8s" / name).read_text()))
-        self.emulator.apply_all(manifests)
+        admin = StaticToken(self.admin_token, "local-admin")
+        if self.cluster == "real":
+            self.kubernetes = self._control_plane(runner, admin)
+        else:
+            self.kubernetes = self._emulator(runner, admin)
         self._aws_world()
         (self.directory / "profiles.json").write_text(json.dumps(demo_profiles(), indent=2))
-        kubeconfig = self.emulator.kubeconfig(token=self.admin_token, namespace="migrations")
+        kubeconfig = self.kubernetes.kubeconfig(token=self.admin_token, namespace="migrations")
         (self.directory / "kubeconfig").write_text(json.dumps(kubeconfig, indent=2))
         (self.directory / "kubeconfig").chmod(0o600)
         # The shell acts as the function (its role's credentials, its policy); `--profile
@@ -217,6 +219,56 @@ class LocalStack:
             f"[{ADMIN_PROFILE}]\naws_access_key_id = {DUMMY_KEY}\n"
             f"aws_secret_access_key = {DUMMY_SECRET}\n"
         )
+
+    def _emulator(self, runner: PodRunner, admin: StaticToken) -> Emulator:
+        emulator = Emulator(
+            emulator_config(
+                cluster=CLUSTER,
+                sts_endpoint=self.aws_url,
+                static_key=DUMMY_KEY,
+                static_secret=DUMMY_SECRET,
+                function_role=FUNCTION_ROLE,
+                static_tokens=(admin,),
+                backoff_seconds=1.0,
+            ),
+            runner=runner,
+        ).start()
+        self._started.append(emulator.stop)
+        manifests = []
+        for name in ("namespace.yaml", "rbac.yaml", "validating-admission-policy.yaml"):
+            manifests += list(yaml.safe_load_all((ROOT / "k8s" / name).read_text()))
+        emulator.apply_all(manifests)
+        return emulator
+
+    def _control_plane(self, runner: PodRunner, admin: StaticToken) -> Any:
+        """The real control plane (devtools/README.md), authenticating EKS tokens against moto
+        as the emulator does, with k8s/ installed as `kubectl apply -f k8s/` does."""
+        from control_plane import ControlPlane
+
+        if self.on_status is not None:
+            self.on_status("starting the real Kubernetes control plane (etcd, kube-apiserver, ...)")
+        authenticator = EksAuthenticator(
+            cluster_name=CLUSTER,
+            sts_endpoint=self.aws_url,
+            secret_for_access_key=moto_secret_lookup({DUMMY_KEY: DUMMY_SECRET}),
+            access_entries=[AccessEntry(FUNCTION_ROLE, groups=(FUNCTION_GROUP,))],
+            static_tokens=(admin,),
+            clock=time.time,
+        )
+        plane = ControlPlane(authenticator=authenticator, runner=runner).start()
+        self._started.append(plane.stop)
+        plane.install(ROOT / "k8s", group=FUNCTION_GROUP)
+        return plane
+
+    def jobs(self, namespace: str = "migrations") -> list[dict[str, Any]]:
+        """The Jobs in a namespace, as the cluster holds them."""
+        if isinstance(self.kubernetes, Emulator):
+            items, _ = self.kubernetes.store.select(self.kubernetes.store_types["jobs"], namespace)
+            return items
+        listed: list[dict[str, Any]] = self.kubernetes.admin.get(
+            f"/apis/batch/v1/namespaces/{namespace}/jobs"
+        )["items"]
+        return listed
 
     def _pod_runner(self) -> PodRunner:
         """The runner `pod_runner` asks for, or processes when `auto` finds no way to containers."""
@@ -291,7 +343,7 @@ class LocalStack:
             name=CLUSTER,
             role_arn=f"arn:aws:iam::{ACCOUNT}:role/eks-cluster",
             subnet_id="subnet-local",
-            emulator=self.emulator,
+            emulator=self.kubernetes,
         )
         self.function_credentials = assume_role(
             sts=self.client("sts"), role_arn=FUNCTION_ROLE, session_name="migration-trigger"
