@@ -308,11 +308,13 @@ class JobController:
         spec.setdefault("nodeName", self._node)
         containers = spec["containers"]
         stamp = timestamp(self._store.clock)
+        annotations = dict(template.get("metadata", {}).get("annotations", {}))
         pod = {
             "metadata": {
                 "name": f"{base}-{suffix}",
                 "labels": dict(template.get("metadata", {}).get("labels", {})),
-                "annotations": dict(template.get("metadata", {}).get("annotations", {})),
+                # An empty map is omitted from the answer, as kube-apiserver's JSON does.
+                **({"annotations": annotations} if annotations else {}),
                 "ownerReferences": [
                     {
                         "apiVersion": "batch/v1",
