@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -28,8 +29,15 @@ STATIC_KEY, STATIC_SECRET = "AKIATESTINGSTATIC01", "testing-secret-key"
 
 #: Which Kubernetes the suites that need a cluster run against (devtools/README.md): `real`, the
 #: control plane built by `make setup-kubernetes` (what `make test` runs); `emulator`, ours
-#: (no Go needed; the tests of the real control plane are skipped); or `both`, each test on each.
-CLUSTER_CHOICES = {"real": ("real",), "emulator": ("emulator",), "both": ("emulator", "real")}
+#: (no Go needed; the tests of the real control plane are skipped); `both`, each test on each;
+#: or `kubeconfig`, the cluster KUBECONFIG names (kind, say), as its administrator: there only
+#: what needs neither EKS authentication nor the node stand-in's scripted pods runs.
+CLUSTER_CHOICES = {
+    "real": ("real",),
+    "emulator": ("emulator",),
+    "both": ("emulator", "real"),
+    "kubeconfig": ("kubeconfig",),
+}
 
 
 def clusters_under_test() -> tuple[str, ...]:
@@ -162,6 +170,11 @@ def control_plane(moto_server: str) -> Iterator[ControlPlane]:
     """The real control plane (devtools/README.md), shared by the session: EKS tokens checked
     against moto's STS through the apiserver's token webhook, one node running pods with
     NODE_RUNNER, and the project's k8s/ applied with kubectl as `kubectl apply -f k8s/` does."""
+    if clusters_under_test() == ("kubeconfig",):
+        pytest.skip(
+            "MIGRATION_TRIGGER_CLUSTER=kubeconfig: needs the built control plane's EKS token "
+            "webhook and node stand-in"
+        )
     if "real" not in clusters_under_test():
         pytest.skip("MIGRATION_TRIGGER_CLUSTER=emulator: the real control plane is not used")
     why = available()
@@ -189,6 +202,39 @@ def control_plane(moto_server: str) -> Iterator[ControlPlane]:
             f"--group={ADMIN_GROUP}",
         )
         yield plane
+
+
+@pytest.fixture(scope="session")
+def kubeconfig_cluster() -> Iterator[dict[str, Any]]:
+    """The cluster KUBECONFIG names (MIGRATION_TRIGGER_CLUSTER=kubeconfig), with the project's
+    k8s/ installed and its policies enforced; yields its kubeconfig document."""
+    import yaml
+
+    from control_plane import install, run_kubectl
+    from tests.helpers import ROOT
+
+    path = Path(os.environ.get("KUBECONFIG") or Path.home() / ".kube" / "config")
+    if not path.is_file():
+        pytest.fail(f"MIGRATION_TRIGGER_CLUSTER=kubeconfig: no kubeconfig at {path}")
+
+    def kubectl(*args: str, check: bool = True) -> Any:
+        return run_kubectl(path, *args, check=check)
+
+    install(kubectl, ROOT / "k8s", group=FUNCTION_GROUP)
+    yield yaml.safe_load(path.read_text())
+    kubectl("delete", "jobs,secrets,pods", "--all", "-n", "migrations", "--wait=false")
+
+
+@pytest.fixture
+def kubeconfig_namespace(kubeconfig_cluster: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The cluster KUBECONFIG names, its migrations namespace emptied after the test."""
+    from control_plane import run_kubectl
+
+    yield kubeconfig_cluster
+    path = os.environ.get("KUBECONFIG")
+    run_kubectl(
+        Path(path) if path else None, "delete", "jobs,secrets,pods", "--all", "-n", "migrations"
+    )
 
 
 @pytest.fixture

@@ -27,11 +27,14 @@ LOCAL = str(Path(sys.executable).parent / "migration-trigger-local")
 #: The cluster the local stack runs here: the real control plane unless only the emulator is
 #: chosen (the stack's own default is the emulator, for `make demo`).
 CLUSTER = "real" if "real" in clusters_under_test() else "emulator"
+#: The demo runs on the emulator too, always: that is what `make demo` runs.
+DEMO_CLUSTERS = sorted({"emulator", CLUSTER})
 
 
-def test_demo_tells_the_whole_story_and_exits_0():
+@pytest.mark.parametrize("cluster", DEMO_CLUSTERS)
+def test_demo_tells_the_whole_story_and_exits_0(cluster: str):
     done = subprocess.run(
-        [LOCAL, "demo", "--cluster", CLUSTER],
+        [LOCAL, "demo", "--cluster", cluster],
         capture_output=True,
         text=True,
         timeout=600,

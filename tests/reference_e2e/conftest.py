@@ -33,8 +33,9 @@ sys.modules.setdefault("kubernetes.e2e_test", kubernetes_e2e)
 
 VENDORED = Path(kubernetes_e2e.__file__).parent
 
-#: The cluster these tests run against: the real control plane unless only the emulator is chosen.
-CLUSTER = "real" if "real" in clusters_under_test() else "emulator"
+#: The cluster these tests run against: the real control plane unless only the emulator (or a
+#: cluster of one's own, by KUBECONFIG) is chosen.
+CLUSTER = "real" if "real" in clusters_under_test() else clusters_under_test()[0]
 
 _NO_EXEC = "needs pods/exec over WebSocket, which the emulator does not serve"
 _NO_PORT_FORWARD = "needs pods/portforward over WebSocket, which the emulator does not serve"
@@ -70,7 +71,8 @@ EXCLUDED_REAL = {
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Skip, with its reason, each upstream test that needs what the cluster does not serve."""
-    excluded = EXCLUDED_REAL if CLUSTER == "real" else EXCLUDED
+    # A cluster of one's own has real kubelets: every test runs there.
+    excluded = {"real": EXCLUDED_REAL, "emulator": EXCLUDED}.get(CLUSTER, {})
     for item in items:
         path = Path(str(item.path))
         if path.parent != VENDORED:
@@ -102,15 +104,18 @@ def reference_cluster(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Emulator | None]:
     """The cluster for the upstream tests, with an administrator's kubeconfig: the session's
-    real control plane (a client certificate in system:masters), or one emulator as
-    `kube-emulator` serves (a static admin token), yielded so its errors can be checked.
+    real control plane (a client certificate in system:masters), the one KUBECONFIG names, or
+    one emulator as `kube-emulator` serves (a static admin token), yielded so its errors can be
+    checked.
 
     Package-scoped, so KUBECONFIG points at it only while the tests here run.
     """
     kubeconfig = tmp_path_factory.mktemp("reference-e2e") / "kubeconfig"
     with contextlib.ExitStack() as stack:
         emulator: Emulator | None = None
-        if CLUSTER == "real":
+        if CLUSTER == "kubeconfig":
+            document = request.getfixturevalue("kubeconfig_cluster")
+        elif CLUSTER == "real":
             plane = request.getfixturevalue("control_plane")
             document = plane.admin_kubeconfig(namespace="default")
         else:

@@ -27,7 +27,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,52 @@ CONTROLLERS = (
 
 class ControlPlaneError(RuntimeError):
     """The control plane could not be found or started."""
+
+
+Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def install(kubectl: Kubectl, manifests: Path, *, group: str, timeout: float = 60.0) -> None:
+    """`kubectl apply -f` the project's k8s/ directory, then wait until the apiserver enforces
+    its admission policies: it loads them through an informer and type-checks them, so a request
+    right after the apply may still be admitted. Probed with server-side dry runs, as `group`
+    (the function's), of what each policy refuses (probes/). `kubectl(*args, check=)` runs
+    kubectl as an administrator of the cluster."""
+    kubectl("apply", "-f", str(manifests))
+    deadline = time.monotonic() + timeout
+    for probe in sorted(PROBES.glob("*.yaml")):
+        policy = probe.stem
+        while True:
+            done = kubectl(
+                "create",
+                "--dry-run=server",
+                "-f",
+                str(probe),
+                "--as=policy-probe",
+                f"--as-group={group}",
+                check=False,
+            )
+            if f"ValidatingAdmissionPolicy '{policy}'" in done.stderr:
+                break
+            if time.monotonic() > deadline:
+                raise ControlPlaneError(
+                    f"the apiserver did not enforce {policy} within {timeout:g} s: {done.stderr}"
+                )
+            time.sleep(0.2)
+
+
+def run_kubectl(
+    kubeconfig: Path | None, *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """kubectl with this kubeconfig (KUBECONFIG's when None); ControlPlaneError if it fails and
+    `check`."""
+    config = ["--kubeconfig", str(kubeconfig)] if kubeconfig is not None else []
+    done = subprocess.run(
+        ["kubectl", *config, *args], capture_output=True, text=True, check=False, timeout=60
+    )
+    if check and done.returncode != 0:
+        raise ControlPlaneError(f"kubectl {' '.join(args)}: {done.stderr}")
+    return done
 
 
 def versions(go_mod: Path = GO_MOD) -> tuple[str, str]:
@@ -190,46 +236,13 @@ class ControlPlane:
         ) as config:
             config.write(yaml.safe_dump(self.admin_kubeconfig("migrations")))
         try:
-            done = subprocess.run(
-                ["kubectl", "--kubeconfig", config.name, *args],
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=60,
-            )
+            return run_kubectl(Path(config.name), *args, check=check)
         finally:
             Path(config.name).unlink()
-        if check and done.returncode != 0:
-            raise ControlPlaneError(f"kubectl {' '.join(args)}: {done.stderr}")
-        return done
 
     def install(self, manifests: Path, *, group: str, timeout: float = 60.0) -> None:
-        """`kubectl apply -f` the project's k8s/ directory, then wait until the apiserver
-        enforces its admission policies: it loads them through an informer and type-checks
-        them, so a request right after the apply may still be admitted. Probed with server-side
-        dry runs, as `group` (the function's), of what each policy refuses (probes/)."""
-        self.kubectl("apply", "-f", str(manifests))
-        deadline = time.monotonic() + timeout
-        for probe in sorted(PROBES.glob("*.yaml")):
-            policy = probe.stem
-            while True:
-                done = self.kubectl(
-                    "create",
-                    "--dry-run=server",
-                    "-f",
-                    str(probe),
-                    "--as=policy-probe",
-                    f"--as-group={group}",
-                    check=False,
-                )
-                if f"ValidatingAdmissionPolicy '{policy}'" in done.stderr:
-                    break
-                if time.monotonic() > deadline:
-                    raise ControlPlaneError(
-                        f"the apiserver did not enforce {policy} within {timeout:g} s: "
-                        f"{done.stderr}"
-                    )
-                time.sleep(0.2)
+        """Install the project's k8s/ here (see `install`)."""
+        install(self.kubectl, manifests, group=group, timeout=timeout)
 
     # -- what clients need ---------------------------------------------------------------------
 

@@ -18,9 +18,9 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from control_plane import ControlPlane
-from kube_emulator import ScriptedRunner
+from local_stack.world import FUNCTION_GROUP
 from migration_trigger.adapters.eks_auth import eks_token
-from tests.conftest import CLUSTER, assume_function_role
+from tests.conftest import CLUSTER, assume_function_role, clusters_under_test
 from tests.functional.kube_emulator import test_admission_policy as emulated
 from tests.helpers import sts_for_tokens
 
@@ -30,28 +30,42 @@ REFUSALS = emulated.test_a_job_outside_the_restricted_fields_or_the_lists_is_ref
 ].args[1]
 
 
-def _api(plane: ControlPlane, kubeconfig: dict[str, Any]) -> Iterator[client.ApiClient]:
+def _api(kubeconfig: dict[str, Any]) -> Iterator[client.ApiClient]:
     api = config.new_client_from_config_dict(kubeconfig)
     yield api
     api.close()
 
 
 @pytest.fixture
-def as_function(
-    control_plane: ControlPlane, aws: str, node_runner: ScriptedRunner
-) -> Iterator[client.BatchV1Api]:
-    """BatchV1Api as the function: an EKS token of its role, checked by the token webhook."""
+def as_function(request: pytest.FixtureRequest) -> Iterator[client.BatchV1Api]:
+    """BatchV1Api as the function: on the built control plane, an EKS token of its role checked
+    by the token webhook; on a cluster of one's own (MIGRATION_TRIGGER_CLUSTER=kubeconfig), its
+    administrator impersonating a user of the function's group, which the policies match."""
+    if clusters_under_test() == ("kubeconfig",):
+        document = request.getfixturevalue("kubeconfig_namespace")
+        for api in _api(document):
+            api.set_default_header("Impersonate-User", "migration-trigger-function")
+            api.set_default_header("Impersonate-Group", FUNCTION_GROUP)
+            yield client.BatchV1Api(api)
+        return
+    plane: ControlPlane = request.getfixturevalue("control_plane")
+    request.getfixturevalue("aws")
+    request.getfixturevalue("node_runner")
     token = eks_token(sts_for_tokens("eu-west-1", assume_function_role()), CLUSTER)
-    for api in _api(control_plane, control_plane.kubeconfig(token=token, namespace=NS)):
+    for api in _api(plane.kubeconfig(token=token, namespace=NS)):
         yield client.BatchV1Api(api)
 
 
 @pytest.fixture
-def as_admin(
-    control_plane: ControlPlane, node_runner: ScriptedRunner
-) -> Iterator[client.BatchV1Api]:
+def as_admin(request: pytest.FixtureRequest) -> Iterator[client.BatchV1Api]:
     """BatchV1Api of the administrator: not in the group, so not subject to the policy."""
-    for api in _api(control_plane, control_plane.admin_kubeconfig(NS)):
+    if clusters_under_test() == ("kubeconfig",):
+        document = request.getfixturevalue("kubeconfig_namespace")
+    else:
+        plane: ControlPlane = request.getfixturevalue("control_plane")
+        request.getfixturevalue("node_runner")
+        document = plane.admin_kubeconfig(NS)
+    for api in _api(document):
         yield client.BatchV1Api(api)
 
 
