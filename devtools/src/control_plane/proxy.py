@@ -11,14 +11,11 @@ status and Retry-After, a hang, a dropped connection, or a watch cut short.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import urllib3
 
@@ -26,6 +23,7 @@ from control_plane.pki import Authority
 from kube_emulator.auth import EksAuthenticator
 from kube_emulator.errors import ApiError
 from kube_emulator.faults import Fault, FaultInjector, RecordedRequest, RequestLog, record_of
+from kube_emulator.handler import RestHandler
 
 #: Reasons kube-apiserver gives with these codes (apimachinery's metav1.StatusReason*).
 _REASONS = {
@@ -92,32 +90,13 @@ def _handler(
     )
 
 
-class _ProxyHandler(BaseHTTPRequestHandler):
+class _ProxyHandler(RestHandler):
     """One request: recorded, hooked, faulted or forwarded (the proxy's parts set per proxy)."""
 
-    protocol_version = "HTTP/1.1"
     proxy: FaultProxy
     pool: urllib3.PoolManager
     authenticator: EksAuthenticator | None
     users: dict[str, str]
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the requests are recorded instead."""
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_PUT(self) -> None:
-        self._serve("PUT")
-
-    def do_PATCH(self) -> None:
-        self._serve("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
 
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -145,13 +124,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         return self.users[header]
 
     def _inject(self, fault: Fault, record: RecordedRequest) -> bool:
-        if fault.hang:
-            time.sleep(fault.hang)
-        if fault.drop:
-            record.status = 0
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
+        if self._hang_or_drop(fault, record):
             return True
         if fault.status:
             record.status = fault.status

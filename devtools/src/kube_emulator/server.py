@@ -10,13 +10,12 @@ import base64
 import contextlib
 import itertools
 import json
-import socket
 import threading
 import time
 import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 from kube_emulator import resources
@@ -33,6 +32,7 @@ from kube_emulator.faults import (
     RequestLog,
     record_of,
 )
+from kube_emulator.handler import RestHandler
 from kube_emulator.namespaces import NamespaceController
 from kube_emulator.pods import PodRunner, ScriptedRunner
 from kube_emulator.rbac import RbacAuthorizer
@@ -265,30 +265,11 @@ class Emulator:
         return self._stopping
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(RestHandler):
     emulator: Emulator
-    protocol_version = "HTTP/1.1"
     server_version = "kube-emulator"
     #: Whether this request's status line went out (after that an error can only cut the stream).
     _responded = False
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the request registry is the record."""
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_PUT(self) -> None:
-        self._serve("PUT")
-
-    def do_PATCH(self) -> None:
-        self._serve("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
 
     # -- request flow --------------------------------------------------------------------------
 
@@ -353,13 +334,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(500, status)
 
     def _inject(self, fault: Fault, record: RecordedRequest) -> bool:
-        if fault.hang:
-            time.sleep(fault.hang)
-        if fault.drop:
-            record.status = 0
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
+        if self._hang_or_drop(fault, record):
             return True
         if fault.status:
             record.status = fault.status
