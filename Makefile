@@ -53,9 +53,9 @@ e2e: setup
 demo: setup
 	$(BIN)/migration-trigger-local demo
 
-# `sam build` + `sam local invoke` of the function in a container, on the local stack (README:
-# "Try it in a container"). SAM_LOCAL_ARCH=arm64 runs the deployed architecture under emulation;
-# SAM_LOCAL_BASE_IMAGE names a base image to use instead of the stand-in built here.
+# `sam build` + `sam local invoke` of the function in a container, on the local stack
+# (docs/local-stack.md). SAM_LOCAL_ARCH=arm64 runs the deployed architecture under emulation;
+# SAM_LOCAL_BASE_IMAGE names a base image to use instead of the stand-in built locally.
 sam-local: setup-sam-local
 	$(BIN)/migration-trigger-local sam-local $(if $(SAM_LOCAL_ARCH),--architecture $(SAM_LOCAL_ARCH)) \
 		$(if $(SAM_LOCAL_BASE_IMAGE),--base-image $(SAM_LOCAL_BASE_IMAGE))

@@ -73,9 +73,9 @@ def test_the_manual_rule_listens_on_the_requests_bus_only():
 
 
 def test_a_role_of_another_account_is_refused_even_when_listed():
-    """The README's word: manual requests come from this account only. The Allow names this
-    account's principals, so a listed ARN of another account matches no Allow (and a
-    cross-account request needs the resource policy's allow)."""
+    """What docs/events-and-results.md says: manual requests come from this account only. The
+    Allow names this account's principals, so a listed ARN of another account matches no Allow
+    (and a cross-account request needs the resource policy's allow)."""
     statements = bus_policy([PLATFORM, OTHER_ACCOUNT])
 
     assert resource_policy_decision(statements, "events:PutEvents", OTHER_ACCOUNT) != "Allow"
