@@ -17,16 +17,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from migration_trigger import actions
 from migration_trigger.adapters.observability import PrintLog
 from migration_trigger.domain import jobspec
 from migration_trigger.domain.events import Ignored, Rejected, parse_event
 from migration_trigger.domain.result import FAILING, Result, Status
 from migration_trigger.errors import MigrationTriggerError
-from migration_trigger.flow import handle_event, job_plan
+from migration_trigger.flow import handle_event
 from migration_trigger.ports import Services
 from migration_trigger.records import Declined
 from migration_trigger.settings import Settings
+from migration_trigger.stages import resolve
 from migration_trigger.steps import InlineSteps
 from migration_trigger.wiring import build_services, read_parameter
 
@@ -105,13 +105,13 @@ def plan(args: argparse.Namespace) -> int:
         kind = "ignored" if isinstance(parsed, Ignored) else "rejected"
         print(json.dumps({"decision": kind, "reason": parsed.reason}, indent=2))
         return 0
-    resolved = actions.resolve(parsed, services)
+    resolved = resolve.resolve(parsed, services)
     if isinstance(resolved, Declined):
         decision = {"decision": _DECLINED[resolved.status], "reason": resolved.reason}
         print(json.dumps(decision, indent=2))
         return 0
     profile, facts = resolved.profile, resolved.facts
-    job = job_plan(resolved, facts, "plan")
+    job = resolve.job_plan(resolved, facts, "plan")
     document: dict[str, Any] = {
         "decision": "run",
         "database": {"arn": facts.arn, "status": facts.status},

@@ -72,7 +72,7 @@ def conditions(obj: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def read(value: Any) -> Any:
-    """What the product reads of an answer (domain/jobstate.py, actions.py, binding of Secrets)."""
+    """What the product reads of an answer (domain/jobstate.py, the stages, the binding of Secrets)."""
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, list):

@@ -1,0 +1,227 @@
+"""Resolve: from a trigger to its database, its profile and the secret bound to it, decided once
+before anything is created; then wait until the database is available."""
+
+from __future__ import annotations
+
+from migration_trigger.domain import binding, jobspec
+from migration_trigger.domain.database import DatabaseFacts
+from migration_trigger.domain.decision import (
+    Claim,
+    Fail,
+    Reject,
+    Route,
+    Skip,
+    cluster_of,
+    keyed_by_database,
+    route,
+)
+from migration_trigger.domain.events import (
+    Trigger,
+    TriggerKind,
+)
+from migration_trigger.domain.jobspec import JobPlan
+from migration_trigger.domain.profiles import Profile
+from migration_trigger.domain.result import (
+    Status,
+)
+from migration_trigger.domain.schedule import (
+    AVAILABLE_POLL_SECONDS,
+)
+from migration_trigger.errors import AwsError
+from migration_trigger.ports import Services
+from migration_trigger.records import (
+    Declined,
+    Resolved,
+)
+from migration_trigger.steps import Steps
+
+_NOT_FOUND = ("DBInstanceNotFound", "DBInstanceNotFoundFault", "DBClusterNotFoundFault")
+
+
+#: What Secrets Manager answers for a secret the function's policy does not cover, or none at all.
+_NOT_OURS = ("AccessDeniedException", "ResourceNotFoundException")
+
+
+_DECLINED = {Skip: Status.SKIPPED, Reject: Status.REJECTED, Fail: Status.FAILED}
+
+
+def resolve(trigger: Trigger, services: Services) -> Resolved | Declined:
+    """Find the database, read its facts and tags, choose the profile, bind its secret.
+
+    Profiles that could not be loaded fail a new event here, in its first step; an execution
+    already past this step replays the profile it resolved and goes on.
+    """
+    if services.settings.PROFILES_ERROR:
+        reason = f"the function's configuration is invalid: {services.settings.PROFILES_ERROR}"
+        return Declined(Status.FAILED, reason, trigger, trigger.database)
+    return _resolve(trigger, services)
+
+
+def _resolve(trigger: Trigger, services: Services) -> Resolved | Declined:
+    settings = services.settings
+    rotated: str | None = None
+    database = trigger.database
+    if trigger.kind is TriggerKind.SECRET_ROTATED:
+        try:
+            secret = services.secrets.describe(trigger.secret_id or "")
+        except AwsError as error:
+            if error.code not in _NOT_OURS:
+                raise
+            # Secret Label Updated fires for every secret in the account; the policy lets the
+            # function describe only RDS-managed secrets and those tagged with a database.
+            return Declined(
+                Status.IGNORED,
+                f"secret {trigger.secret_id} is not a database's credentials secret this "
+                f"function may read ({error.code})",
+                trigger,
+                None,
+            )
+        version = trigger.rotation_version or secret.current_version
+        trigger = trigger._replace(
+            secret_id=secret.arn,
+            rotation_version=version,
+            dedup_key=f"rotation|{secret.arn}|{version}",
+        )
+        database = secret.database(database_tag_key=settings.DATABASE_TAG_KEY)
+        if database is None:
+            return _declined(
+                Skip(
+                    f"secret {secret.arn} belongs to no database: it has no "
+                    "aws:rds:primaryDBInstanceArn/ClusterArn or "
+                    f"{settings.DATABASE_TAG_KEY} tag"
+                ),
+                trigger,
+            )
+        rotated = secret.arn
+    assert database is not None, "parse_event gives every other trigger a database"
+    try:
+        facts = services.rds.describe(database)
+        if (cluster := cluster_of(facts)) is not None:
+            facts = services.rds.describe(cluster)
+    except AwsError as error:
+        if error.code in _NOT_FOUND:
+            return _declined(Skip(f"{database} no longer exists"), trigger, database)
+        raise
+    trigger = keyed_by_database(trigger, facts)
+    claim = Claim(settings.ENVIRONMENT, unqualified=settings.CLAIM_UNQUALIFIED_TAGS)
+    decision = route(
+        trigger, facts, dict(settings.profiles), tag_key=settings.PROFILE_TAG_KEY, claim=claim
+    )
+    if not isinstance(decision, Route):
+        return _declined(decision, trigger, facts.arn)
+    bound = _bind(facts, rotated, services)
+    if isinstance(bound, binding.Unbound):
+        return Declined(bound.status, bound.reason, trigger, facts.arn)
+    services.log.info(
+        "routed",
+        database=facts.arn,
+        status=facts.status,
+        profile=decision.profile.name,
+        cluster=decision.profile.cluster.describe(),
+        credentials=str(decision.profile.credentials),
+    )
+    return Resolved(
+        trigger=trigger,
+        facts=facts,
+        profile=decision.profile,
+        secret_arn=bound.secret_arn,
+        job=jobspec.job_name(facts.arn, trigger.dedup_key),
+    )
+
+
+def _bind(
+    facts: DatabaseFacts, rotated: str | None, services: Services
+) -> binding.Bound | binding.Unbound:
+    """Every binding rule (domain/binding.py), with what Secrets Manager says the rules ask."""
+    settings = services.settings
+    keys = binding.Keys(
+        database_tag=settings.DATABASE_TAG_KEY,
+        secret_tag=settings.SECRET_TAG_KEY,
+        prefix=settings.SELF_MANAGED_SECRET_PREFIX,
+    )
+    # A tag may name a self-managed secret by name or partial ARN: Secrets Manager resolves it.
+    reference = facts.tags.get(settings.SECRET_TAG_KEY)
+    tagged = None
+    if reference and not facts.managed_secret_arn:
+        try:
+            tagged = services.secrets.describe(reference)
+        except AwsError as error:
+            if error.code not in _NOT_OURS:
+                raise
+            return _unreadable(reference, error, facts, keys)
+    chosen = binding.choose(facts, tagged=tagged, rotated=rotated, keys=keys)
+    if not isinstance(chosen, binding.Unconfirmed):
+        return chosen
+    try:
+        # Only the database identifiers are kept from the value (secret-arn mode included).
+        named = services.secrets.names(chosen.secret.arn)
+    except AwsError as error:
+        if error.retryable:
+            raise
+        if error.code not in _NOT_OURS:
+            return binding.Unbound(Status.REJECTED, str(error))
+        return _unreadable(reference or chosen.secret.arn, error, facts, keys)
+    return binding.confirm(facts, chosen.secret, named, keys=keys)
+
+
+def _unreadable(
+    reference: str, error: AwsError, facts: DatabaseFacts, keys: binding.Keys
+) -> binding.Unbound:
+    return binding.Unbound(
+        Status.REJECTED,
+        f"secret {reference}, named by the {keys.secret_tag} tag, cannot be read "
+        f"({error.code}): it must exist and be tagged {keys.database_tag}={facts.arn}",
+    )
+
+
+def _declined(
+    decision: Skip | Reject | Fail, trigger: Trigger, database: str | None = None
+) -> Declined:
+    return Declined(
+        _DECLINED[type(decision)], decision.reason, trigger, database or trigger.database
+    )
+
+
+def database_status(arn: str, services: Services) -> DatabaseFacts:
+    """The database's facts again, while waiting for it to become available."""
+    return services.rds.describe(arn)
+
+
+def wait_until_available(
+    facts: DatabaseFacts, profile: Profile, steps: Steps, services: Services
+) -> DatabaseFacts | str:
+    """The database's facts once it is ready (a cluster: with an available writer), or why
+    waiting for it ran out."""
+    waited, check, arn = 0, 0, facts.arn
+    while not facts.ready:
+        if waited >= profile.wait_for_available_seconds:
+            return (
+                f"{facts.identifier} {facts.waiting_for()} after {waited}s "
+                f"(waitForAvailableSeconds {profile.wait_for_available_seconds})"
+            )
+        pause = min(AVAILABLE_POLL_SECONDS, max(1, profile.wait_for_available_seconds - waited))
+        steps.wait(f"database-available-{check}", pause)
+        waited += pause
+        check += 1
+        facts = steps.step(f"database-status-{check}", lambda: database_status(arn, services))
+    return facts
+
+
+def job_plan(resolved: Resolved, facts: DatabaseFacts, execution: str) -> JobPlan:
+    """The Job this execution launches, from what `resolve` found and the database's endpoint."""
+    return JobPlan(
+        name=resolved.job,
+        profile=resolved.profile,
+        trigger=resolved.trigger,
+        database_arn=facts.arn,
+        secret_arn=resolved.secret_arn,
+        endpoint=facts.endpoint,
+        execution=execution,
+    )
+
+
+#: The bodies of this stage's steps: each returns a record (records.py) for its checkpoint.
+STEP_BODIES = (
+    resolve,
+    database_status,
+)
