@@ -200,15 +200,19 @@ def failure(record: Recorder, suffix: str) -> None:
     record("pods failed", lambda: record.jobs.pods(uid))
 
 
+STUCK = "CreateContainerConfigError"
+
+
 def stuck(record: Recorder, suffix: str) -> None:
     """A pod whose container cannot be created: its waiting reason."""
     run = plan(suffix)
     uid = record.jobs.create_job(jobspec.render_job(TEMPLATE, run))["metadata"]["uid"]
     record.jobs.create_secret(jobspec.render_secret(run, uid, {"DATABASE_URL": "x"}))
     record.jobs.resume(run.name)
+    # Until the script's reason shows (a kubelet reports ContainerCreating first).
     eventually(
         lambda: any(
-            "waiting" in (c.get("state") or {})
+            (c.get("state") or {}).get("waiting", {}).get("reason") == STUCK
             for p in record.jobs.pods(uid)
             for c in (p.get("status") or {}).get("containerStatuses") or []
         ),
@@ -221,7 +225,7 @@ def stuck(record: Recorder, suffix: str) -> None:
 SCENARIOS: dict[str, tuple[Callable[[Recorder, str], None], PodScript]] = {
     "success": (success, PodScript(logs="Applied 1 migration\n")),
     "failure": (failure, PodScript(exit_code=1, logs="relation orders already exists\n")),
-    "stuck": (stuck, PodScript(waiting_reason="CreateContainerConfigError", waiting_message="x")),
+    "stuck": (stuck, PodScript(waiting_reason=STUCK, waiting_message="x")),
 }
 
 
