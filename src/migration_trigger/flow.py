@@ -14,7 +14,6 @@ from migration_trigger.domain.events import (
     Parsed,
     Rejected,
     Trigger,
-    TriggerKind,
     parse_event,
 )
 from migration_trigger.domain.jobspec import JobPlan
@@ -99,10 +98,7 @@ def migrate(trigger: Trigger, steps: Steps, services: Services) -> Result:
     facts = resolve.wait_until_available(resolved.facts, resolved.profile, steps, services)
     if isinstance(facts, str):
         return resolved.result(Status.TIMED_OUT, facts)
-    if (
-        resolved.trigger.kind is TriggerKind.SECRET_ROTATED
-        and resolved.profile.rotation_settle_seconds
-    ):
+    if resolved.trigger.rule.settles and resolved.profile.rotation_settle_seconds:
         steps.wait("rotation-settle", resolved.profile.rotation_settle_seconds)
     plan = resolve.job_plan(resolved, facts, steps.execution_id)
     return launch_and_run(plan, resolved, steps, services)

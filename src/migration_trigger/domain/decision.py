@@ -7,7 +7,7 @@ import re
 from typing import NamedTuple
 
 from migration_trigger.domain.database import DatabaseFacts
-from migration_trigger.domain.events import Home, Ignored, Trigger, TriggerKind, outside
+from migration_trigger.domain.events import Home, Ignored, Trigger, outside
 from migration_trigger.domain.profiles import Profile
 
 
@@ -52,7 +52,7 @@ def keyed_by_database(trigger: Trigger, facts: DatabaseFacts) -> Trigger:
     One cluster's creation arrives as RDS-EVENT-0170 and as an RDS-EVENT-0005 per instance, and
     one restore may arrive as both RDS-EVENT-0019 and -0043: each is the same migration.
     """
-    if trigger.kind not in (TriggerKind.DB_CREATED, TriggerKind.DB_RESTORED) or not facts.created:
+    if not trigger.rule.keyed_by_database or not facts.created:
         return trigger
     # One key for both kinds: a restored database's members may announce themselves as created.
     return trigger._replace(dedup_key=f"creation|{facts.arn}|{facts.created}")

@@ -27,6 +27,39 @@ class TriggerKind(StrEnum):
     MANUAL = "manual"
 
 
+class FindsDatabase(StrEnum):
+    """How a trigger kind leads to its database."""
+
+    #: The event names the database (an RDS event's SourceArn, a manual request's `database`).
+    NAMED = "named"
+    #: The event names a secret; the secret's RDS owner or database tag names the database.
+    THROUGH_SECRET = "through-secret"
+
+
+class KindRule(NamedTuple):
+    """What the story does differently for a trigger kind: every such difference is here."""
+
+    finds_database: FindsDatabase
+    #: One migration per creation or restore of the database, whichever events announce it
+    #: (a cluster's creation and each of its instances', a restore's two events).
+    keyed_by_database: bool
+    #: Waits the profile's rotationSettleSeconds before starting (clients pick up a new password).
+    settles: bool
+    #: Sent again after a failure, it is the same request and runs the migration again (a manual
+    #: request's id is chosen by whoever sends it; other kinds re-run only for their own event).
+    resent_runs_again: bool
+
+
+#: Every trigger kind's rule. A new kind adds its row here, its parsing below, and opts profiles
+#: in explicitly (profiles' `triggers` default names the kinds that existed).
+KIND_RULES: dict[TriggerKind, KindRule] = {
+    TriggerKind.DB_CREATED: KindRule(FindsDatabase.NAMED, True, False, False),
+    TriggerKind.DB_RESTORED: KindRule(FindsDatabase.NAMED, True, False, False),
+    TriggerKind.SECRET_ROTATED: KindRule(FindsDatabase.THROUGH_SECRET, False, True, False),
+    TriggerKind.MANUAL: KindRule(FindsDatabase.NAMED, False, False, True),
+}
+
+
 # EventID -> trigger. Matched on EventID whatever the detail-type: RDS-EVENT-0043 arrives under
 # more than one detail-type/SourceType.
 RDS_EVENT_IDS: dict[str, TriggerKind] = {
@@ -53,6 +86,11 @@ class Trigger(NamedTuple):
     rotation_version: str | None = None
     #: What makes two deliveries "the same event": the envelope id differs across some duplicates.
     dedup_key: str = ""
+
+    @property
+    def rule(self) -> KindRule:
+        """What the story does differently for this trigger's kind."""
+        return KIND_RULES[self.kind]
 
 
 class Ignored(NamedTuple):

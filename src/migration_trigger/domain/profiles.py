@@ -225,6 +225,18 @@ def _credentials(profile: str, key: str, raw: Any) -> CredentialMode:
     return CredentialMode(raw)
 
 
+#: The triggers a profile runs on unless it says: named one by one, so that a kind added later
+#: runs only for the profiles that opt in.
+DEFAULT_TRIGGERS = frozenset(
+    {
+        TriggerKind.DB_CREATED,
+        TriggerKind.DB_RESTORED,
+        TriggerKind.SECRET_ROTATED,
+        TriggerKind.MANUAL,
+    }
+)
+
+
 def _triggers(profile: str, key: str, raw: Any) -> frozenset[TriggerKind]:
     choices = sorted(str(kind) for kind in TriggerKind)
     if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
@@ -355,7 +367,7 @@ KEYS: dict[str, Key] = {
             "container `requests`/`limits` of RESOURCE_NAMES, in Kubernetes quantity syntax"),
         Key("credentials", "credentials", _credentials, CredentialMode.EPHEMERAL_SECRET,
             "`ephemeral-secret` or `secret-arn`: how the container gets the password"),
-        Key("triggers", "triggers", _triggers, frozenset(TriggerKind),
+        Key("triggers", "triggers", _triggers, DEFAULT_TRIGGERS,
             "which triggers run this profile"),
         Key("backoffLimit", "backoff_limit", _integer(0, 10), 0,
             "pods retried after a failure (restartPolicy Never); 0: a failure is reported"),

@@ -6,21 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from migration_trigger.domain import jobspec
-from migration_trigger.domain.events import (
-    TriggerKind,
-)
 from migration_trigger.domain.jobstate import (
     execution_ended,
     is_finished,
     replaceable,
 )
 from migration_trigger.domain.profiles import CredentialMode
-from migration_trigger.domain.result import (
-    Status,
-)
-from migration_trigger.domain.schedule import (
-    start_window,
-)
+from migration_trigger.domain.result import Status
+from migration_trigger.domain.schedule import start_window
 from migration_trigger.errors import AwsError, KubernetesError
 from migration_trigger.ports import Services
 from migration_trigger.records import (
@@ -111,11 +104,11 @@ def _delete_old_secret(plan: jobspec.JobPlan, services: Services) -> None:
 
 
 def _sent_again(existing: dict[str, Any], plan: jobspec.JobPlan) -> bool:
-    """Whether this is the event the Job was made for, sent again (a manual request: the same
-    request id), rather than another event of the same change."""
+    """Whether this is the event the Job was made for, sent again (for a kind that runs again when
+    resent, a manual request: the same request id), rather than another event of the same
+    change."""
     return (
-        plan.trigger.kind is TriggerKind.MANUAL
-        or jobspec.event_of(existing) == plan.trigger.event_id
+        plan.trigger.rule.resent_runs_again or jobspec.event_of(existing) == plan.trigger.event_id
     )
 
 

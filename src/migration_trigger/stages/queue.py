@@ -14,9 +14,7 @@ from migration_trigger.domain.jobstate import (
     left_behind,
     waits_to_start,
 )
-from migration_trigger.domain.result import (
-    Status,
-)
+from migration_trigger.domain.result import Status
 from migration_trigger.domain.schedule import (
     QUEUE_SETTLE_SECONDS,
     poll_pause,

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from migration_trigger.domain.result import (
-    Result,
-)
+from migration_trigger.domain.result import Result
 from migration_trigger.errors import MigrationTriggerError
 from migration_trigger.ports import Services
 from migration_trigger.records import (

@@ -15,18 +15,11 @@ from migration_trigger.domain.decision import (
     keyed_by_database,
     route,
 )
-from migration_trigger.domain.events import (
-    Trigger,
-    TriggerKind,
-)
+from migration_trigger.domain.events import FindsDatabase, Trigger
 from migration_trigger.domain.jobspec import JobPlan
 from migration_trigger.domain.profiles import Profile
-from migration_trigger.domain.result import (
-    Status,
-)
-from migration_trigger.domain.schedule import (
-    AVAILABLE_POLL_SECONDS,
-)
+from migration_trigger.domain.result import Status
+from migration_trigger.domain.schedule import AVAILABLE_POLL_SECONDS
 from migration_trigger.errors import AwsError
 from migration_trigger.ports import Services
 from migration_trigger.records import (
@@ -61,7 +54,7 @@ def _resolve(trigger: Trigger, services: Services) -> Resolved | Declined:
     settings = services.settings
     rotated: str | None = None
     database = trigger.database
-    if trigger.kind is TriggerKind.SECRET_ROTATED:
+    if trigger.rule.finds_database is FindsDatabase.THROUGH_SECRET:
         try:
             secret = services.secrets.describe(trigger.secret_id or "")
         except AwsError as error:
