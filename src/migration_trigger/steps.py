@@ -249,3 +249,27 @@ class PrefixedSteps:
     def wait(self, name: str, seconds: int) -> None:
         """Inner wait, prefixed."""
         self._inner.wait(f"{self._prefix}{name}", seconds)
+
+
+class Poll:
+    """What the story's three loops share (waiting for the database, for its turn, for the Job
+    to end): durable waits named `<wait>-0`, `<wait>-1`, …, each `pause_for(waited)` seconds,
+    `waited` being the sum of the waits so far. The names are part of the checkpoint history:
+    they never change for executions in flight."""
+
+    def __init__(self, steps: Steps, wait: str, pause_for: Callable[[int], int]) -> None:
+        self._steps = steps
+        self._wait = wait
+        self._pause_for = pause_for
+        #: Seconds waited so far.
+        self.waited = 0
+        #: Waits made so far (the next one's number).
+        self.waits = 0
+
+    def pause(self) -> int:
+        """Wait durably for the next pause; return its seconds."""
+        seconds = self._pause_for(self.waited)
+        self._steps.wait(f"{self._wait}-{self.waits}", seconds)
+        self.waited += seconds
+        self.waits += 1
+        return seconds

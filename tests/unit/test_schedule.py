@@ -100,3 +100,31 @@ def test_settings_refuse_a_profile_that_cannot_fit_naming_the_variable():
         _ = settings.profiles
 
     assert str(caught.value).startswith("MIGRATION_PROFILES: profile 'slow': its waits can last")
+
+
+class _Waits:
+    """Steps that only record the durable waits asked of them."""
+
+    execution_id = "test"
+
+    def __init__(self) -> None:
+        self.waits: list[tuple[str, int]] = []
+
+    def step(self, name: str, fn: Any) -> Any:
+        return fn()
+
+    def wait(self, name: str, seconds: int) -> None:
+        self.waits.append((name, seconds))
+
+
+def test_a_poll_numbers_its_waits_from_0_and_sums_them():
+    from migration_trigger.steps import Poll
+
+    steps = _Waits()
+    poll = Poll(steps, "running", lambda waited: 5 if waited < 10 else 60)
+
+    pauses = [poll.pause() for _ in range(4)]
+
+    assert pauses == [5, 5, 60, 60]
+    assert steps.waits == [("running-0", 5), ("running-1", 5), ("running-2", 60), ("running-3", 60)]
+    assert (poll.waits, poll.waited) == (4, 130)

@@ -4,6 +4,7 @@ gives up at its start-by time."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from migration_trigger.domain import jobspec
@@ -26,7 +27,7 @@ from migration_trigger.records import (
     Refused,
 )
 from migration_trigger.stages import launch
-from migration_trigger.steps import Steps
+from migration_trigger.steps import Poll, Steps
 
 
 def jobs_ahead(plan: jobspec.JobPlan, services: Services) -> Queue:
@@ -108,9 +109,9 @@ def _delete_left_behind(
 def wait_for_turn(plan: JobPlan, steps: Steps, services: Services) -> Refused | None:
     """Serialize per database: run only when no earlier unfinished Job of it remains."""
     steps.wait("queue-settle", QUEUE_SETTLE_SECONDS)
-    waited, check = 0, 0
+    poll = Poll(steps, "queued", partial(poll_pause, plan.profile))
     while True:
-        queue = steps.step(f"queue-{check}", lambda: jobs_ahead(plan, services))
+        queue = steps.step(f"queue-{poll.waits}", lambda: jobs_ahead(plan, services))
         if queue.missing:
             return Refused(Status.FAILED, f"Job {plan.name} was deleted while it waited its turn")
         if queue.overran:
@@ -123,17 +124,15 @@ def wait_for_turn(plan: JobPlan, steps: Steps, services: Services) -> Refused | 
             )
         if not queue.ahead:
             return None
-        if waited >= plan.profile.queue_timeout_seconds:
+        if poll.waited >= plan.profile.queue_timeout_seconds:
             steps.step("stop-job", lambda: launch.stop_job(plan, services))
             return Refused(
                 Status.TIMED_OUT,
-                f"waited {waited}s behind {', '.join(queue.ahead)} migrating the same database "
-                f"(queueTimeoutSeconds {plan.profile.queue_timeout_seconds}); the Job was deleted",
+                f"waited {poll.waited}s behind {', '.join(queue.ahead)} migrating the same "
+                f"database (queueTimeoutSeconds {plan.profile.queue_timeout_seconds}); the Job "
+                "was deleted",
             )
-        pause = poll_pause(plan.profile, waited)
-        steps.wait(f"queued-{check}", pause)
-        waited += pause
-        check += 1
+        poll.pause()
 
 
 #: The bodies of this stage's steps: each returns a record (records.py) for its checkpoint.

@@ -26,7 +26,7 @@ from migration_trigger.records import (
     Declined,
     Resolved,
 )
-from migration_trigger.steps import Steps
+from migration_trigger.steps import Poll, Steps
 
 _NOT_FOUND = ("DBInstanceNotFound", "DBInstanceNotFoundFault", "DBClusterNotFoundFault")
 
@@ -185,18 +185,18 @@ def wait_until_available(
 ) -> DatabaseFacts | str:
     """The database's facts once it is ready (a cluster: with an available writer), or why
     waiting for it ran out."""
-    waited, check, arn = 0, 0, facts.arn
+    arn, limit = facts.arn, profile.wait_for_available_seconds
+    poll = Poll(
+        steps, "database-available", lambda w: min(AVAILABLE_POLL_SECONDS, max(1, limit - w))
+    )
     while not facts.ready:
-        if waited >= profile.wait_for_available_seconds:
+        if poll.waited >= limit:
             return (
-                f"{facts.identifier} {facts.waiting_for()} after {waited}s "
-                f"(waitForAvailableSeconds {profile.wait_for_available_seconds})"
+                f"{facts.identifier} {facts.waiting_for()} after {poll.waited}s "
+                f"(waitForAvailableSeconds {limit})"
             )
-        pause = min(AVAILABLE_POLL_SECONDS, max(1, profile.wait_for_available_seconds - waited))
-        steps.wait(f"database-available-{check}", pause)
-        waited += pause
-        check += 1
-        facts = steps.step(f"database-status-{check}", lambda: database_status(arn, services))
+        poll.pause()
+        facts = steps.step(f"database-status-{poll.waits}", lambda: database_status(arn, services))
     return facts
 
 

@@ -4,6 +4,7 @@ its deadline; read the evidence while it runs and its log once it ended."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from migration_trigger.domain import jobspec, masking
 from migration_trigger.domain.jobspec import JobPlan
@@ -32,7 +33,7 @@ from migration_trigger.records import (
     Logs,
     Observation,
 )
-from migration_trigger.steps import Steps
+from migration_trigger.steps import Poll, Steps
 
 #: Lines of the migration log written to the function's log.
 FUNCTION_LOG_LINES = 2000
@@ -163,15 +164,15 @@ def follow(
     does not end the migration: following goes on with the same durable pauses until the
     deadline has passed.
     """
-    check, waited, read_at, evidence, seen_at, unseen = 0, 0, 0, None, started_at, 0
+    read_at, evidence, seen_at, unseen = 0, None, started_at, 0
     watch = Watch(start_timeout=plan.profile.start_timeout_seconds)
     state = JobState(JobPhase.RUNNING, "the migration is running")
     # Backstop for a Job Kubernetes does not stop (its deadline only counts once it runs).
     limit = plan.profile.active_deadline_seconds + BACKSTOP_SECONDS
+    poll = Poll(steps, "running", partial(poll_pause, plan.profile))
     while True:
-        pause = poll_pause(plan.profile, waited)
-        steps.wait(f"running-{check}", pause)
-        waited += pause
+        pause = poll.pause()
+        check, waited = poll.waits - 1, poll.waited  # check n follows wait n
         with_tail = check == 1 or (check > 1 and waited - read_at >= EVIDENCE_SECONDS)
         read_at = waited if with_tail else read_at
         try:
@@ -185,7 +186,6 @@ def follow(
                 )
                 return JobState(JobPhase.TIMED_OUT, reason, state.pod), evidence, seen_at
             services.log.warning("could not check the Job; still following", error=str(error))
-            check += 1
             continue
         seen_at, unseen = observed.at, 0
         evidence = observed.tail if observed.tail is not None else evidence
@@ -196,7 +196,6 @@ def follow(
             reason = f"the Job did not finish within {limit}s"
             _, state = watch.see(JobState(JobPhase.TIMED_OUT, reason, state.pod), waited)
             return state, evidence, seen_at
-        check += 1
 
 
 def _checker(plan: JobPlan, services: Services, *, with_tail: bool) -> Callable[[], Observation]:
