@@ -188,7 +188,10 @@ def _profiles(
     try:
         profiles = parse_profiles(text)
         for profile in profiles.values():
-            if (why := refusal(profile, execution_timeout=execution_timeout)) is not None:
+            # The results topic is the one notifier wiring.py builds, when it is set.
+            notifiers = 1 if env.get("TOPIC_ARN") else 0
+            why = refusal(profile, execution_timeout=execution_timeout, notifiers=notifiers)
+            if why is not None:
                 raise ConfigurationError(why)
     except ConfigurationError as error:
         raise ConfigurationError(f"{source}: {error}") from None

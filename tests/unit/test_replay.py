@@ -103,3 +103,20 @@ def test_an_execution_suspended_in_any_wait_resumes_into_that_wait(name: str, in
     # Then it replays every earlier step and suspends in the same wait, repeating nothing
     assert output["Status"] == "PENDING", output.get("Error")
     assert service.updates == []
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+def test_each_recorded_history_costs_at_most_what_the_cost_model_says(path: Path):
+    """domain/schedule.py's worst case bounds what the story really checkpoints: the operations
+    of each recorded history, with the profile its resolve step recorded."""
+    from migration_trigger.domain.schedule import worst_case
+    from migration_trigger.steps import decode
+
+    operations = [op for op in history(path)["operations"] if op["Type"] != "EXECUTION"]
+    (resolve,) = [op for op in operations if op.get("Name") == "resolve"]
+    profile = decode(resolve["StepDetails"]["Result"]).profile
+    notifiers = len(
+        {op["Name"].split("-")[1] for op in operations if op["Name"].startswith("notify-")}
+    )
+
+    assert len(operations) <= worst_case(profile, notifiers=notifiers).operations

@@ -67,8 +67,11 @@ class Cost(NamedTuple):
     operations: int
 
 
-def worst_case(profile: Profile) -> Cost:
-    """Every wait at its limit: the database, the settle pause, the queue, the Job, its backstop."""
+def worst_case(profile: Profile, *, notifiers: int = 1) -> Cost:
+    """Every wait at its limit, step by step as flow.py and its stages take them: resolve, the
+    database's checks, the settle pause, create-job, queue-settle, the queue's checks, start-job,
+    the Job's checks to its backstop, collect-logs, stop-job, report, and per notifier a notify
+    step and, if it fails, its notify-failed step."""
     available = available_checks(profile)
     queued, queue_seconds = checks_within(profile, profile.queue_timeout_seconds)
     running, run_seconds = checks_within(
@@ -81,15 +84,25 @@ def worst_case(profile: Profile) -> Cost:
         + queue_seconds
         + run_seconds
     )
-    # resolve, settle, create, queue-settle, start, collect-logs, stop, report; a wait and a
-    # check per poll (the queue has one more check than waits).
-    operations = 8 + 2 * available + 2 * queued + 1 + 2 * running
+    operations = (
+        1  # resolve
+        + 2 * available  # database-available-n, database-status-n
+        + 1  # rotation-settle
+        + 1  # create-job
+        + 1  # queue-settle
+        + 2 * queued
+        + 1  # queue-n, queued-n: one more check than waits
+        + 1  # start-job
+        + 2 * running  # running-n, check-n
+        + 3  # collect-logs, stop-job, report
+        + 2 * notifiers  # notify-i, notify-i-failed
+    )
     return Cost(seconds, operations)
 
 
-def refusal(profile: Profile, *, execution_timeout: int) -> str | None:
+def refusal(profile: Profile, *, execution_timeout: int, notifiers: int = 1) -> str | None:
     """Why a profile cannot fit in one durable execution, with the arithmetic; None if it can."""
-    cost = worst_case(profile)
+    cost = worst_case(profile, notifiers=notifiers)
     if cost.seconds > execution_timeout:
         return (
             f"profile '{profile.name}': its waits can last {cost.seconds}s "
