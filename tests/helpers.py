@@ -44,6 +44,26 @@ def run_kubectl(
     )
 
 
+def sample_facts(**overrides: Any) -> Any:
+    """What RDS says of the sample instance `orders-db` (available, PostgreSQL, tagged for the
+    `prisma` profile), with `overrides`."""
+    from migration_trigger.domain.database import DatabaseFacts
+
+    facts = DatabaseFacts(
+        arn="arn:aws:rds:eu-west-1:123456789012:db:orders-db",
+        identifier="orders-db",
+        kind="instance",
+        status="available",
+        engine="postgres",
+        host="orders-db.example",
+        port=5432,
+        name="orders",
+        master_username="app",
+        tags={"migration-trigger:profile": "prisma"},
+    )
+    return facts._replace(**overrides)
+
+
 def sample_plan(profile: Any, trigger: Any = None, *, suffix: str = "") -> Any:
     """The plan of a migration of the sample database (events/rds-instance-created.json unless
     `trigger` is given) with `profile`, as the function makes one; `suffix` varies the name."""

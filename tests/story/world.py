@@ -27,7 +27,7 @@ from migration_trigger.flow import run_invocation
 from migration_trigger.ports import Services
 from migration_trigger.settings import Settings
 from migration_trigger.steps import InlineSteps
-from tests.helpers import ROOT
+from tests.helpers import ROOT, sample_facts
 
 Obj = dict[str, Any]
 ACCOUNT, REGION = "123456789012", "eu-west-1"
@@ -397,16 +397,7 @@ class StoryWorld:
         self.executions = FakeExecutions()
         self.steps_taken: list[str] = []
         self.rds = FakeRds(
-            DatabaseFacts(
-                arn=DB_ARN,
-                identifier="orders-db",
-                kind="instance",
-                status="available",
-                engine="postgres",
-                host="orders-db.example",
-                port=5432,
-                name="orders",
-                master_username="app",
+            sample_facts(
                 tags={"migration-trigger:profile": "orders"},
                 managed_secret_arn=SECRET_ARN,
                 created="2026-11-01T09:00:00.000Z",

@@ -16,26 +16,22 @@ from migration_trigger.domain.decision import (
 )
 from migration_trigger.domain.events import Trigger, TriggerKind
 from migration_trigger.domain.profiles import parse_profiles
-from tests.helpers import ROOT
+from tests.helpers import ROOT, sample_facts
 
 DB = "arn:aws:rds:eu-west-1:123456789012:db:legacy-db"
 PROFILES = parse_profiles((ROOT / "k8s" / "profiles" / "examples.json").read_text())
 
 
 def facts(*, managed: str | None = None, **tags: str) -> DatabaseFacts:
-    return DatabaseFacts(
+    built: DatabaseFacts = sample_facts(
         arn=DB,
         identifier="legacy-db",
-        kind="instance",
-        status="available",
-        engine="postgres",
         host="legacy-db.example",
-        port=5432,
         name="app",
-        master_username="app",
         tags=tags,
         managed_secret_arn=managed,
     )
+    return built
 
 
 def trigger(kind: TriggerKind) -> Trigger:

@@ -20,7 +20,7 @@ from migration_trigger.domain.events import (
 )
 from migration_trigger.domain.profiles import parse_profiles
 from tests.durable import LambdaContext
-from tests.helpers import ROOT, event_files, load_event
+from tests.helpers import ROOT, event_files, load_event, sample_facts
 
 HOME = Home(partition="aws", region="eu-west-1", account="123456789012")
 ORDERS = "arn:aws:rds:eu-west-1:123456789012:db:orders-db"
@@ -136,18 +136,8 @@ def test_without_a_home_parsing_is_as_before():
 
 
 def facts(arn: str = ORDERS) -> DatabaseFacts:
-    return DatabaseFacts(
-        arn=arn,
-        identifier="orders-db",
-        kind="instance",
-        status="available",
-        engine="postgres",
-        host="orders-db.example",
-        port=5432,
-        name="orders",
-        master_username="app",
-        tags={"migration-trigger:profile": "prisma"},
-    )
+    built: DatabaseFacts = sample_facts(arn=arn)
+    return built
 
 
 def trigger(database: str, *, source: str = "aws.rds", account: str = HOME.account) -> Trigger:

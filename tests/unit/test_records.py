@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from migration_trigger.domain.database import DatabaseFacts
 from migration_trigger.domain.events import Trigger, TriggerKind
 from migration_trigger.domain.jobstate import JobPhase, JobState
 from migration_trigger.domain.profiles import parse_profiles
@@ -28,7 +27,7 @@ from migration_trigger.records import (
 )
 from migration_trigger.stages import launch, queue, report, resolve, watch
 from migration_trigger.steps import CheckpointError, InlineSteps, decode, encode
-from tests.helpers import ROOT
+from tests.helpers import ROOT, sample_facts
 
 PROFILE = parse_profiles((ROOT / "k8s" / "profiles" / "examples.json").read_text())["prisma"]
 TRIGGER = Trigger(
@@ -42,18 +41,8 @@ TRIGGER = Trigger(
     rotation_version="v2",
     dedup_key="rotation|v2",
 )
-FACTS = DatabaseFacts(
-    arn="arn:aws:rds:eu-west-1:123456789012:db:orders-db",
-    identifier="orders-db",
-    kind="instance",
-    status="available",
-    engine="postgres",
-    host="orders-db.example",
-    port=5432,
-    name="orders",
-    master_username="app",
-    tags={"migration-trigger:profile": "prisma"},
-    managed_secret_arn="arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1-AbCdEf",
+FACTS = sample_facts(
+    managed_secret_arn="arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1-AbCdEf"
 )
 SAMPLES = [
     Resolved(TRIGGER, FACTS, PROFILE, FACTS.managed_secret_arn or "", "migrate-orders-db-1"),
