@@ -1,5 +1,6 @@
 """Runs the official client's own e2e tests (vendored, unchanged) against a Kubernetes cluster:
-the real control plane (`make test`), or the emulator when MIGRATION_TRIGGER_CLUSTER=emulator.
+the real control plane (`make test`), the emulator (MIGRATION_TRIGGER_CLUSTER=emulator), or the
+cluster KUBECONFIG names (MIGRATION_TRIGGER_CLUSTER=kubeconfig).
 
 Only configuration is adapted, as a user points those tests at a cluster of their own:
 

@@ -41,7 +41,9 @@ def test_a_profile_runs_on_the_kinds_the_default_names_and_the_default_names_the
     }
     profile = parse_profiles(json.dumps(document))["p"]
 
-    assert profile.triggers == DEFAULT_TRIGGERS == set(TriggerKind)
+    # The kinds there were when the default was written: a kind added later is not among them.
+    existing = {"db-created", "db-restored", "secret-rotated", "manual"}
+    assert profile.triggers == DEFAULT_TRIGGERS == {TriggerKind(kind) for kind in existing}
     source = (ROOT / "src" / "migration_trigger" / "domain" / "profiles.py").read_text()
     default = next(
         node.value
@@ -50,7 +52,9 @@ def test_a_profile_runs_on_the_kinds_the_default_names_and_the_default_names_the
         and any(isinstance(t, ast.Name) and t.id == "DEFAULT_TRIGGERS" for t in node.targets)
     )
     named = {a.attr for a in ast.walk(default) if isinstance(a, ast.Attribute)}
-    assert named == {kind.name for kind in TriggerKind}, "a new kind is opt-in: listed, not all"
+    assert named == {"DB_CREATED", "DB_RESTORED", "SECRET_ROTATED", "MANUAL"}, (
+        "a new kind is opt-in: the default lists kinds, it does not take them all"
+    )
 
 
 def test_the_story_and_its_stages_never_name_a_kind():

@@ -85,7 +85,7 @@ ON_CHOSEN_CLUSTERS = pytest.mark.parametrize("world", clusters_under_test(), ind
 class _Cluster:
     """What the world needs of a cluster, whichever it is."""
 
-    #: "emulator" or "real".
+    #: "emulator" or "real" (with MIGRATION_TRIGGER_CLUSTER=kubeconfig the world is skipped).
     kind: str
     url: str
     ca_data: str
