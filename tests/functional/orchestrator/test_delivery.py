@@ -85,7 +85,9 @@ def test_second_trigger_while_a_job_runs_waits_for_it(world: World):
                 with lock:
                     running.pop()
 
-    world.pods.when(Counting(logs="migrating\n", duration=2.0))
+    # Long enough that the first migration still runs when the second (delivered 1.5 s later)
+    # first looks at the queue, however loaded the machine: it waits its turn.
+    world.pods.when(Counting(logs="migrating\n", duration=8.0))
     results: dict[str, Run] = {}
 
     def deliver(key: str, event: dict[str, Any]) -> None:
