@@ -16,16 +16,16 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
-import ssl
 import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from control_plane.admin import AdminClient, AdminError
 from control_plane.pki import Authority
+from control_plane.serving import LoopbackTlsServer
 from kube_emulator.pods import PodRunner
 
 Obj = dict[str, Any]
@@ -183,16 +183,9 @@ class Node:
         self.clock_offset = 0.0
         self._done: set[str] = set()
         self._stop = threading.Event()
-        pair = authority.issue(f"kubelet-{name}", server=True)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(pair.cert, pair.key)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _log_handler(self.logs))
-        self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
-        self.port = int(self._httpd.server_address[1])
-        self._threads = [
-            threading.Thread(target=self._httpd.serve_forever, name="kubelet-server", daemon=True),
-            threading.Thread(target=self._loop, name="kubelet-sync", daemon=True),
-        ]
+        self._server = LoopbackTlsServer(authority, f"kubelet-{name}", _log_handler(self.logs))
+        self.port = self._server.port
+        self._syncing = threading.Thread(target=self._loop, name="kubelet-sync", daemon=True)
 
     def advance_clock(self, seconds: float) -> None:
         """Move the kubelet's timers forward (the pods' scripts see it at their next tick)."""
@@ -206,21 +199,20 @@ class Node:
         # lifecycle controller lifts it once the node reports Ready. That controller also
         # expects heartbeats (Leases) this stand-in does not send, so the taint is lifted here.
         self.admin.patch(f"/api/v1/nodes/{self.name}", {"spec": {"taints": None}})
-        for thread in self._threads:
-            thread.start()
+        self._server.start()
+        self._syncing.start()
         return self
 
     def stop(self) -> None:
         """Kill every pod it runs; stop syncing and serving."""
         self._stop.set()
-        self._threads[1].join(timeout=5)
+        self._syncing.join(timeout=5)
         for io in list(self._running.values()):
             io.cancelled.set()
         # A runner stops its process or container once cancelled: none outlives the node.
         for thread in self._pods:
             thread.join(timeout=15)
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._server.stop()
 
     def _manifest(self) -> Obj:
         at = _now()

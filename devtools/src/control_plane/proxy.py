@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import ssl
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import urllib3
 
 from control_plane.pki import Authority
+from control_plane.serving import LoopbackTlsServer
 from kube_emulator.auth import EksAuthenticator
 from kube_emulator.errors import ApiError
 from kube_emulator.faults import Fault, FaultInjector, RecordedRequest, RequestLog, record_of
@@ -47,18 +47,12 @@ class FaultProxy:
         self.upstream = upstream.rstrip("/")
         self.faults = FaultInjector()
         self.requests = RequestLog()
-        pair = authority.issue("fault-proxy", server=True)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(pair.cert, pair.key)
         client = ssl.create_default_context(cadata=authority.pem.decode())
         pool = urllib3.PoolManager(ssl_context=client, retries=False, maxsize=16)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self, pool, authenticator))
-        self._httpd.daemon_threads = True
-        self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
-        self.url = f"https://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="fault-proxy", daemon=True
+        self._server = LoopbackTlsServer(
+            authority, "fault-proxy", _handler(self, pool, authenticator)
         )
+        self.url = self._server.url
 
     def fault(self, fault: Fault) -> None:
         """Arm a fault, as `Emulator.fault` does."""
@@ -71,13 +65,12 @@ class FaultProxy:
 
     def start(self) -> FaultProxy:
         """Serve in a thread."""
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
         """Stop serving and close the port."""
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._server.stop()
 
 
 def _handler(

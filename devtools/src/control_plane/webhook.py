@@ -12,12 +12,11 @@ mapping the token's IAM principal through access entries; here the emulator's Ek
 from __future__ import annotations
 
 import json
-import ssl
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from control_plane.pki import Authority
+from control_plane.serving import LoopbackTlsServer
 from kube_emulator.auth import EksAuthenticator
 from kube_emulator.errors import ApiError
 
@@ -27,26 +26,17 @@ class TokenReviewServer:
 
     def __init__(self, authenticator: EksAuthenticator, authority: Authority) -> None:
         self.authenticator = authenticator
-        pair = authority.issue("token-webhook", server=True)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(pair.cert, pair.key)
-        handler = _handler(authenticator)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="token-webhook", daemon=True
-        )
-        self.url = f"https://127.0.0.1:{self._httpd.server_address[1]}/tokenreview"
+        self._server = LoopbackTlsServer(authority, "token-webhook", _handler(authenticator))
+        self.url = f"{self._server.url}/tokenreview"
 
     def start(self) -> TokenReviewServer:
         """Serve in a thread."""
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
         """Stop serving and close the port."""
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._server.stop()
 
 
 def _handler(authenticator: EksAuthenticator) -> type[BaseHTTPRequestHandler]:
