@@ -137,7 +137,7 @@ def run(
         return resolved.result(refusal.status, refusal.reason, job=plan.name)
     started = steps.step("start-job", lambda: launch.start_job(plan, job_uid, services))
     if isinstance(started, Refused):
-        steps.step("stop-job", lambda: launch.stop_job(plan, services))
+        launch.stop(plan, steps, services)
         return resolved.result(started.status, started.reason, job=plan.name)
     plan = plan._replace(secret_version=started.secret_version)
 
@@ -154,7 +154,7 @@ def run(
         # The pod is gone (a deadline kills it first), or unreadable: what was read while it ran.
         tail = f"{tail or '[read while the Job ran; its pod is gone]'}\n{evidence}"
     if state.phase in (JobPhase.STUCK, JobPhase.TIMED_OUT):
-        steps.step("stop-job", lambda: launch.stop_job(plan, services))
+        launch.stop(plan, steps, services)
     return resolved.result(
         _OUTCOMES.get(state.phase, Status.FAILED),
         state.reason,

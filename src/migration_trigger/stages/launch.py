@@ -22,6 +22,7 @@ from migration_trigger.records import (
     Started,
     Stopped,
 )
+from migration_trigger.steps import Steps
 
 
 def create_job(plan: jobspec.JobPlan, services: Services) -> Launched | Refused:
@@ -187,6 +188,11 @@ def start_job(plan: jobspec.JobPlan, job_uid: str, services: Services) -> Starte
         return Refused(Status.FAILED, f"could not start Job {plan.name}: {error}")
     services.log.info("started migration Job", job=plan.name)
     return Started(at=services.clock(), secret_version=version)
+
+
+def stop(plan: jobspec.JobPlan, steps: Steps, services: Services) -> None:
+    """The stop-job step: the Job must not run on (it is stuck, overran, or gave up its turn)."""
+    steps.step("stop-job", lambda: stop_job(plan, services))
 
 
 def stop_job(plan: jobspec.JobPlan, services: Services) -> Stopped:

@@ -115,7 +115,7 @@ def wait_for_turn(plan: JobPlan, steps: Steps, services: Services) -> Refused | 
         if queue.missing:
             return Refused(Status.FAILED, f"Job {plan.name} was deleted while it waited its turn")
         if queue.overran:
-            steps.step("stop-job", lambda: launch.stop_job(plan, services))
+            launch.stop(plan, steps, services)
             return Refused(
                 Status.TIMED_OUT,
                 f"Job {plan.name} was not started by its start-by time (its "
@@ -125,7 +125,7 @@ def wait_for_turn(plan: JobPlan, steps: Steps, services: Services) -> Refused | 
         if not queue.ahead:
             return None
         if poll.waited >= plan.profile.queue_timeout_seconds:
-            steps.step("stop-job", lambda: launch.stop_job(plan, services))
+            launch.stop(plan, steps, services)
             return Refused(
                 Status.TIMED_OUT,
                 f"waited {poll.waited}s behind {', '.join(queue.ahead)} migrating the same "
