@@ -205,15 +205,16 @@ def control_plane(moto_server: str) -> Iterator[ControlPlane]:
 
 
 @pytest.fixture(scope="session")
-def kubeconfig_cluster() -> Iterator[dict[str, Any]]:
+def kubeconfig_cluster() -> dict[str, Any]:
     """The cluster KUBECONFIG names (MIGRATION_TRIGGER_CLUSTER=kubeconfig), with the project's
-    k8s/ installed and its policies enforced; yields its kubeconfig document."""
+    k8s/ installed and its policies enforced; its kubeconfig document (each test using its
+    migrations namespace empties it after: `kubeconfig_namespace`)."""
     import yaml
 
     from control_plane import install, run_kubectl
     from tests.helpers import ROOT
 
-    path = Path(os.environ.get("KUBECONFIG") or Path.home() / ".kube" / "config")
+    path = _own_kubeconfig()
     if not path.is_file():
         pytest.fail(f"MIGRATION_TRIGGER_CLUSTER=kubeconfig: no kubeconfig at {path}")
 
@@ -221,8 +222,7 @@ def kubeconfig_cluster() -> Iterator[dict[str, Any]]:
         return run_kubectl(path, *args, check=check)
 
     install(kubectl, ROOT / "k8s", group=FUNCTION_GROUP)
-    yield yaml.safe_load(path.read_text())
-    kubectl("delete", "jobs,secrets,pods", "--all", "-n", "migrations", "--wait=false")
+    return yaml.safe_load(path.read_text())
 
 
 @pytest.fixture
@@ -231,10 +231,12 @@ def kubeconfig_namespace(kubeconfig_cluster: dict[str, Any]) -> Iterator[dict[st
     from control_plane import run_kubectl
 
     yield kubeconfig_cluster
-    path = os.environ.get("KUBECONFIG")
-    run_kubectl(
-        Path(path) if path else None, "delete", "jobs,secrets,pods", "--all", "-n", "migrations"
-    )
+    run_kubectl(_own_kubeconfig(), "delete", "jobs,secrets,pods", "--all", "-n", "migrations")
+
+
+def _own_kubeconfig() -> Path:
+    """Where kubectl finds the kubeconfig of a cluster of one's own."""
+    return Path(os.environ.get("KUBECONFIG") or Path.home() / ".kube" / "config")
 
 
 @pytest.fixture

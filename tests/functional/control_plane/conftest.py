@@ -24,11 +24,6 @@ from tests.helpers import sts_for_tokens
 NS = "migrations"
 
 
-def kubectl(plane: ControlPlane, *args: str, check: bool = True) -> Any:
-    """kubectl as the administrator."""
-    return plane.kubectl(*args, check=check)
-
-
 @pytest.fixture
 def admin(
     control_plane: ControlPlane, aws: str, node_runner: ScriptedRunner

@@ -22,7 +22,7 @@ from migration_trigger.domain.jobstate import Hold, JobPhase, job_state
 from migration_trigger.domain.profiles import parse_profiles
 from migration_trigger.errors import KubernetesError
 from tests.conftest import assume_function_role
-from tests.functional.control_plane.conftest import NS, function_client, kubectl
+from tests.functional.control_plane.conftest import NS, function_client
 from tests.helpers import ROOT, eventually, sample_plan, sts_for_tokens
 
 TEMPLATE: dict[str, Any] = __import__("yaml").safe_load(
@@ -235,8 +235,7 @@ def test_kubectl_reads_the_functions_rights_from_the_projects_rbac(
     control_plane: ControlPlane, admin: KubeClient
 ):
     def can(verb: str, resource: str) -> str:
-        done = kubectl(
-            control_plane,
+        done = control_plane.kubectl(
             "auth",
             "can-i",
             verb,
