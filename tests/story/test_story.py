@@ -5,7 +5,7 @@ tests/functional/ (moto, the real Kubernetes control plane); here it runs in mil
 from __future__ import annotations
 
 from migration_trigger.domain.result import Status
-from migration_trigger.errors import KubernetesError
+from migration_trigger.errors import AwsError, KubernetesError
 from tests.story.world import (
     PASSWORD,
     RUNNING,
@@ -138,7 +138,10 @@ def test_an_outage_while_following_does_not_end_the_migration():
 
 def test_a_notification_that_cannot_be_sent_is_counted_and_the_result_stands():
     world = StoryWorld()
-    world.recorded.refuse = [KubernetesError("throttled", status=0) for _ in range(10)]
+    # SNS throttling, past the notify step's retries.
+    world.recorded.refuse = [
+        AwsError("Rate exceeded", code="Throttling", retryable=True) for _ in range(10)
+    ]
 
     document, error = world.run(world.event())
 

@@ -108,7 +108,7 @@ class FakeJobs:
         self.default = PodScript()
         self._resumed: dict[str, tuple[float, PodScript]] = {}
         self._versions = itertools.count(1)
-        #: Calls to fail: (method, times) with the error to raise, as an outage would.
+        #: Errors to raise, by gateway method, one per call until none is left (an outage).
         self.failing: dict[str, list[KubernetesError]] = {}
 
     def _fail(self, method: str) -> None:
