@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,13 @@ import pytest
 
 from control_plane import ControlPlane, available
 from kube_emulator import AccessEntry, Emulator, ScriptedRunner
-from kube_emulator.auth import EksAuthenticator
-from kube_emulator.moto_credentials import moto_secret_lookup
-from local_stack.world import FUNCTION_GROUP, assume_role, emulator_config, start_moto_server
+from local_stack.world import (
+    FUNCTION_GROUP,
+    assume_role,
+    eks_authenticator,
+    emulator_config,
+    start_moto_server,
+)
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -180,15 +183,13 @@ def control_plane(moto_server: str) -> Iterator[ControlPlane]:
     why = available()
     if why is not None:
         pytest.fail(f"the real control plane is part of `make test`: {why}")
-    authenticator = EksAuthenticator(
-        cluster_name=CLUSTER,
+    authenticator = eks_authenticator(
+        cluster=CLUSTER,
         sts_endpoint=moto_server,
-        secret_for_access_key=moto_secret_lookup({STATIC_KEY: STATIC_SECRET}),
-        access_entries=[
-            AccessEntry(FUNCTION_ROLE, groups=(FUNCTION_GROUP,)),
-            AccessEntry(DEFAULT_CALLER, groups=(ADMIN_GROUP,), username="test-admin"),
-        ],
-        clock=time.time,
+        static_key=STATIC_KEY,
+        static_secret=STATIC_SECRET,
+        function_role=FUNCTION_ROLE,
+        other_entries=[AccessEntry(DEFAULT_CALLER, groups=(ADMIN_GROUP,), username="test-admin")],
     )
     with ControlPlane(authenticator=authenticator, runner=NODE_RUNNER) as plane:
         from tests.helpers import ROOT

@@ -14,7 +14,6 @@ import logging
 import secrets
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +24,7 @@ import yaml
 from aws_durable_execution_sdk_python_testing.stores.memory import InMemoryExecutionStore
 from moto.server import ThreadedMotoServer
 
-from kube_emulator import AccessEntry, Emulator, PodRunner, StaticToken
-from kube_emulator.auth import EksAuthenticator
-from kube_emulator.moto_credentials import moto_secret_lookup
+from kube_emulator import Emulator, PodRunner, StaticToken
 from local_stack.container_runner import ContainerPodRunner
 from local_stack.docker_engine import CACHE, DockerEngine, DockerUnavailableError
 from local_stack.durable_service import durable_execution_api
@@ -41,6 +38,7 @@ from local_stack.world import (
     FUNCTION_GROUP,
     assume_role,
     create_eks_cluster,
+    eks_authenticator,
     emulator_config,
     queue_arn,
     start_moto_server,
@@ -247,13 +245,13 @@ class LocalStack:
 
         if self.on_status is not None:
             self.on_status("starting the real Kubernetes control plane (etcd, kube-apiserver, ...)")
-        authenticator = EksAuthenticator(
-            cluster_name=CLUSTER,
+        authenticator = eks_authenticator(
+            cluster=CLUSTER,
             sts_endpoint=self.aws_url,
-            secret_for_access_key=moto_secret_lookup({DUMMY_KEY: DUMMY_SECRET}),
-            access_entries=[AccessEntry(FUNCTION_ROLE, groups=(FUNCTION_GROUP,))],
+            static_key=DUMMY_KEY,
+            static_secret=DUMMY_SECRET,
+            function_role=FUNCTION_ROLE,
             static_tokens=(admin,),
-            clock=time.time,
         )
         plane = ControlPlane(authenticator=authenticator, runner=runner).start()
         self._started.append(plane.stop)

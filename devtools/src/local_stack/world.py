@@ -9,12 +9,14 @@ moto's STS, and a results topic with a queue subscribed to it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from moto.server import ThreadedMotoServer
 
-from kube_emulator import AccessEntry, EmulatorConfig
+from kube_emulator import AccessEntry, EmulatorConfig, StaticToken
+from kube_emulator.auth import EksAuthenticator
 from kube_emulator.moto_credentials import moto_secret_lookup
 
 if TYPE_CHECKING:
@@ -53,6 +55,27 @@ def emulator_config(
         secret_for_access_key=moto_secret_lookup({static_key: static_secret}),
         access_entries=(AccessEntry(function_role, groups=(FUNCTION_GROUP,)), *other_entries),
         **settings,
+    )
+
+
+def eks_authenticator(
+    *,
+    cluster: str,
+    sts_endpoint: str,
+    static_key: str,
+    static_secret: str,
+    function_role: str,
+    other_entries: Sequence[AccessEntry] = (),
+    static_tokens: Sequence[StaticToken] = (),
+) -> EksAuthenticator:
+    """The same EKS authentication for the real control plane's token webhook, on the real clock."""
+    return EksAuthenticator(
+        cluster_name=cluster,
+        sts_endpoint=sts_endpoint,
+        secret_for_access_key=moto_secret_lookup({static_key: static_secret}),
+        access_entries=(AccessEntry(function_role, groups=(FUNCTION_GROUP,)), *other_entries),
+        static_tokens=static_tokens,
+        clock=time.time,
     )
 
 
