@@ -155,10 +155,10 @@ def durable_operations() -> None:
 def control_plane_start() -> None:
     """Start and stop the real control plane and the emulator a few times, each ready for the
     function (k8s/ installed, its admission policies enforced); print the median of each."""
-    import yaml  # noqa: PLC0415
-
     from control_plane import ControlPlane, available  # noqa: PLC0415 - development tooling
     from kube_emulator import Emulator  # noqa: PLC0415
+    from local_stack.stack import emulator_manifests  # noqa: PLC0415
+    from local_stack.world import FUNCTION_GROUP  # noqa: PLC0415
 
     why = available()
     if why is not None:
@@ -168,7 +168,7 @@ def control_plane_start() -> None:
         for _ in range(3):
             plane = ControlPlane().start()
             began = time.perf_counter()
-            plane.install(ROOT / "k8s", group="migration-trigger")
+            plane.install(ROOT / "k8s", group=FUNCTION_GROUP)
             ready.append(plane.started_seconds + time.perf_counter() - began)
             began = time.perf_counter()
             plane.stop()
@@ -184,8 +184,7 @@ def control_plane_start() -> None:
     for _ in range(3):
         began = time.perf_counter()
         emulator = Emulator().start()
-        for name in ("namespace.yaml", "rbac.yaml", "validating-admission-policy.yaml"):
-            emulator.apply_all(yaml.safe_load_all((ROOT / "k8s" / name).read_text()))
+        emulator.apply_all(emulator_manifests())
         starts.append(time.perf_counter() - began)
         began = time.perf_counter()
         emulator.stop()

@@ -71,6 +71,14 @@ POD_RUNNERS = ("auto", "container", "process")
 CLUSTERS = ("emulator", "real")
 
 
+def emulator_manifests() -> list[Any]:
+    """What of k8s/ the emulator takes: the namespace, the RBAC and the admission policies."""
+    manifests: list[Any] = []
+    for name in ("namespace.yaml", "rbac.yaml", "validating-admission-policy.yaml"):
+        manifests += list(yaml.safe_load_all((ROOT / "k8s" / name).read_text()))
+    return manifests
+
+
 def demo_profiles() -> dict[str, Any]:
     """Profiles of the local stack: dbmate applying the example migrations."""
     base = {
@@ -232,10 +240,7 @@ class LocalStack:
             runner=runner,
         ).start()
         self._started.append(emulator.stop)
-        manifests = []
-        for name in ("namespace.yaml", "rbac.yaml", "validating-admission-policy.yaml"):
-            manifests += list(yaml.safe_load_all((ROOT / "k8s" / name).read_text()))
-        emulator.apply_all(manifests)
+        emulator.apply_all(emulator_manifests())
         return emulator
 
     def _control_plane(self, runner: PodRunner, admin: StaticToken) -> Any:
