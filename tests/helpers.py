@@ -132,6 +132,24 @@ def load_event(name: str) -> Any:
     return json.loads((ROOT / "events" / name).read_text())
 
 
+def pointed_event(name: str, *, database: str, secret: str, **detail: Any) -> Any:
+    """A sample event from events/, pointed at this database (an RDS event, a manual request) or
+    this secret (a rotation's events), with `detail` fields replaced."""
+    event = load_event(name)
+    if event["source"] == "aws.rds" or event["detail-type"] == "Migration Requested":
+        if "SourceArn" in event["detail"]:
+            event["detail"]["SourceArn"] = database
+        if "database" in event["detail"]:
+            event["detail"]["database"] = database
+    if event["detail-type"] == "Secret Label Updated":
+        event["resources"] = [secret]
+        event["detail"]["name"] = secret.rsplit(":", 1)[-1]
+    if event["detail-type"] == "AWS Service Event via CloudTrail":
+        event["detail"]["additionalEventData"]["SecretId"] = secret
+    event["detail"].update(detail)
+    return event
+
+
 def event_files() -> list[str]:
     """Every document in events/."""
     return sorted(p.name for p in (ROOT / "events").glob("*.json"))

@@ -27,6 +27,7 @@ from migration_trigger.flow import run_invocation
 from migration_trigger.ports import Services
 from migration_trigger.settings import Settings
 from migration_trigger.steps import InlineSteps
+from tests.durable import Ended, run_to_end
 from tests.helpers import ROOT, sample_facts
 
 Obj = dict[str, Any]
@@ -441,15 +442,10 @@ class StoryWorld:
         )
 
     def event(self, name: str = "rds-instance-created.json", **detail: Any) -> Obj:
-        from tests.helpers import load_event
+        """A sample event from events/, pointed at this world's database or its secret."""
+        from tests.helpers import pointed_event
 
-        event = load_event(name)
-        if "SourceArn" in event["detail"]:
-            event["detail"]["SourceArn"] = DB_ARN
-        if "database" in event["detail"]:
-            event["detail"]["database"] = DB_ARN
-        event["detail"].update(detail)
-        return event
+        return dict(pointed_event(name, database=DB_ARN, secret=SECRET_ARN, **detail))
 
     def run(self, event: Obj) -> tuple[Obj | None, str | None]:
         """Run the story on one event; (its result document, or the error that failed it)."""
@@ -467,6 +463,24 @@ class StoryWorld:
             return None, str(error)
         assert isinstance(document, dict)
         return document, None
+
+    def run_durably(self, event: Obj | list[Obj]) -> Ended:
+        """Run the story on an event (or a batch) as a durable execution, through the durable
+        execution SDK as in Lambda, every suspension a new invocation that replays the
+        operations so far (tests/durable.py), on this world's virtual clock."""
+        from aws_durable_execution_sdk_python import DurableContext, durable_execution
+
+        from migration_trigger.steps import DurableSteps
+
+        @durable_execution
+        def handler(event: Any, context: DurableContext) -> Any:
+            return run_invocation(event, DurableSteps(context), self.services)
+
+        ended = run_to_end(handler, event, clock=self.clock, advance=self.clock.advance)
+        self.steps_taken.extend(
+            f"wait:{op['Name']}" if op["Type"] == "WAIT" else op["Name"] for op in ended.history[1:]
+        )
+        return ended
 
     def job_ahead(self, script: PodScript, execution: str = "other-execution") -> str:
         """A Job of the same database another execution created and started a moment ago

@@ -94,10 +94,15 @@ def worst_case(profile: Profile, *, notifiers: int = 1) -> Cost:
         + 1  # queue-n, queued-n: one more check than waits
         + 1  # start-job
         + 2 * running  # running-n, check-n
-        + 3  # collect-logs, stop-job, report
-        + 2 * notifiers  # notify-i, notify-i-failed
+        + 2  # collect-logs, stop-job
+        + report_operations(notifiers)
     )
     return Cost(seconds, operations)
+
+
+def report_operations(notifiers: int) -> int:
+    """The report step, and per notifier a notify step and, if it fails, its notify-failed."""
+    return 1 + 2 * notifiers
 
 
 def refusal(profile: Profile, *, execution_timeout: int, notifiers: int = 1) -> str | None:

@@ -38,7 +38,7 @@ from tests.conftest import (
     assume_function_role,
     clusters_under_test,
 )
-from tests.helpers import load_event, manifests
+from tests.helpers import manifests, pointed_event
 
 CANARY = "canary-Pa55:w/rd@#%-do-not-leak"
 PROFILE_TAG = "migration-trigger:profile"
@@ -300,19 +300,7 @@ class World:
 
     def event(self, name: str, **detail: Any) -> dict[str, Any]:
         """A sample event from events/, pointed at this world's database or secret."""
-        event = load_event(name)
-        if event["source"] == "aws.rds" or event["detail-type"] == "Migration Requested":
-            if "SourceArn" in event["detail"]:
-                event["detail"]["SourceArn"] = self.db_arn
-            if "database" in event["detail"]:
-                event["detail"]["database"] = self.db_arn
-        if event["detail-type"] == "Secret Label Updated":
-            event["resources"] = [self.secret_arn]
-            event["detail"]["name"] = self.secret_arn.rsplit(":", 1)[-1]
-        if event["detail-type"] == "AWS Service Event via CloudTrail":
-            event["detail"]["additionalEventData"]["SecretId"] = self.secret_arn
-        event["detail"].update(detail)
-        return event
+        return dict(pointed_event(name, database=self.db_arn, secret=self.secret_arn, **detail))
 
     def run(self, event: Any, *, name: str = "execution", timeout: int = 60) -> Run:
         """Invoke the Lambda handler as a durable execution, in-process."""

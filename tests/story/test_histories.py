@@ -1,0 +1,182 @@
+"""Every shape the story can take has a recorded history, and today's code still writes it.
+
+Each path below runs the story as Lambda runs it (through the durable execution SDK, a new
+invocation at every suspension, tests/durable.py) on the story's fakes and virtual clock, so the
+history it checkpoints is the same on every run. tests/unit/test_replay.py replays each recorded
+history against the function at every point it can be suspended at, and checks its operations
+against the cost model.
+
+When the story's steps change on purpose, record the new histories beside the old ones, never
+over them (executions of the old version may still be in flight after a deploy):
+
+    MIGRATION_TRIGGER_RECORD_HISTORIES=<version> .venv/bin/pytest tests/story/test_histories.py
+
+writes tests/replay/<path>-<version>.json for each path whose shape is not recorded yet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from migration_trigger.errors import AwsError, KubernetesError
+from tests.durable import Ended
+from tests.helpers import ROOT
+from tests.story.world import PASSWORD, RUNNING, PodScript, StoryWorld, exited, waiting
+
+HISTORIES = ROOT / "tests" / "replay"
+
+
+def created() -> Ended:
+    world = StoryWorld()
+    return world.run_durably(world.event())
+
+
+def rotation_settled() -> Ended:
+    world = StoryWorld(rotationSettleSeconds=120)
+    return world.run_durably(world.event("secret-label-updated.json"))
+
+
+def database_waited() -> Ended:
+    world = StoryWorld()
+    world.rds.facts = world.rds.facts._replace(status="creating")
+    world.rds.statuses = ["creating", "creating", "backing-up", "available"]
+    return world.run_durably(world.event())
+
+
+def queued() -> Ended:
+    world = StoryWorld()
+    world.job_ahead(PodScript(timeline=[(0, RUNNING), (20, exited(0))]))
+    return world.run_durably(world.event("manual-retrigger.json"))
+
+
+def stuck_stopped() -> Ended:
+    world = StoryWorld()
+    world.jobs.scripts.append(
+        PodScript(timeline=[(0, waiting("InvalidImageName", "couldn't parse image name"))])
+    )
+    return world.run_durably(world.event())
+
+
+def start_failed_cleaned_up() -> Ended:
+    world = StoryWorld()
+    world.jobs.failing["resume"] = [
+        KubernetesError("service unavailable", status=503) for _ in range(5)
+    ]
+    return world.run_durably(world.event())
+
+
+def declined() -> Ended:
+    world = StoryWorld()
+    world.rds.facts = world.rds.facts._replace(tags={})  # not opted in
+    return world.run_durably(world.event())
+
+
+def duplicate() -> Ended:
+    world = StoryWorld()
+    world.run_durably(world.event())
+    return world.run_durably(world.event())
+
+
+def notification_failed() -> Ended:
+    world = StoryWorld()
+    world.recorded.refuse = [
+        AwsError("Rate exceeded", code="Throttling", retryable=True) for _ in range(5)
+    ]
+    return world.run_durably(world.event())
+
+
+def batch_of_two() -> Ended:
+    world = StoryWorld()
+    return world.run_durably([world.event(), world.event("manual-retrigger.json")])
+
+
+PATHS: dict[str, Callable[[], Ended]] = {
+    "created": created,
+    "rotation-settled": rotation_settled,
+    "database-waited": database_waited,
+    "queued": queued,
+    "stuck-stopped": stuck_stopped,
+    "start-failed-cleaned-up": start_failed_cleaned_up,
+    "declined": declined,
+    "duplicate": duplicate,
+    "notification-failed": notification_failed,
+    "batch-of-two": batch_of_two,
+}
+
+#: What distinguishes each path: operations its history holds (batch steps unprefixed).
+MARKS = {
+    "created": {"start-job", "check-0", "notify-0"},
+    "rotation-settled": {"rotation-settle"},
+    "database-waited": {"database-available-0", "database-status-1"},
+    "queued": {"queued-0", "queue-1"},
+    "stuck-stopped": {"stop-job"},
+    "start-failed-cleaned-up": {"clean-up"},
+    "declined": {"resolve", "report"},
+    "duplicate": {"create-job", "report"},
+    "notification-failed": {"notify-0-failed"},
+    "batch-of-two": {"start-job"},
+}
+STATUSES = {
+    "stuck-stopped": "failed",
+    "start-failed-cleaned-up": "failed",
+    "declined": "skipped",
+    "duplicate": "duplicate",
+}
+
+
+def shape(operations: list[dict[str, Any]]) -> list[tuple[str, str | None, str | None]]:
+    """Each operation's type and name, and the record type its checkpoint holds."""
+    return [
+        (
+            op["Type"],
+            op.get("Name"),
+            json.loads(op["StepDetails"]["Result"])["type"]
+            if op.get("StepDetails", {}).get("Result")
+            else None,
+        )
+        for op in operations
+    ]
+
+
+def recorded(path: str) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted(HISTORIES.glob(f"{path}-v*.json"))]
+
+
+def document(ended: Ended) -> dict[str, Any]:
+    return {
+        "status": ended.status,
+        "result": ended.result,
+        "error": ended.error,
+        "operations": ended.history,
+    }
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_each_path_of_the_story_writes_a_recorded_history(path: str):
+    ended = PATHS[path]()
+
+    names = {op.get("Name", "").rpartition("/")[2] for op in ended.history}
+    assert MARKS[path] <= names, f"the scenario no longer takes the {path} path: {names}"
+    results = ended.result if isinstance(ended.result, list) else [ended.result]
+    status = STATUSES.get(path, "succeeded")
+    if ended.error is None:
+        assert [r["status"] for r in results] == [status] * len(results)
+    else:
+        assert ended.error.startswith(f"{status}:"), ended.error
+    assert PASSWORD not in json.dumps(ended.history)
+    known = [shape(h["operations"]) for h in recorded(path)]
+    version = os.environ.get("MIGRATION_TRIGGER_RECORD_HISTORIES")
+    if version and shape(ended.history) not in known:
+        target = HISTORIES / f"{path}-{version}.json"
+        target.write_text(json.dumps(document(ended), indent=1) + "\n")
+        known.append(shape(ended.history))
+    assert shape(ended.history) in known, (
+        "the story's checkpoints on this path changed: executions in flight replay the old "
+        "ones. Check tests/unit/test_replay.py still passes, then record the new history (see "
+        "this module's docstring)"
+    )
