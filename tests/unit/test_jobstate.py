@@ -7,14 +7,12 @@ from typing import Any
 
 import pytest
 
-from migration_trigger.domain import jobspec
 from migration_trigger.domain.jobstate import (
     PERSIST_GRACE_SECONDS,
     Hold,
     JobPhase,
     JobState,
     Watch,
-    execution_ended,
     is_finished,
     job_state,
 )
@@ -217,53 +215,3 @@ def test_a_deadline_before_the_start_says_what_held_the_pod():
 
 
 # -- whose execution to ask Lambda about ----------------------------------------------------------
-
-FN = "arn:aws:lambda:eu-west-1:123456789012:function:migration-trigger-prod"
-OURS = f"{FN}:7/durable-execution/ours/1111"
-
-
-@pytest.mark.parametrize(
-    ("theirs", "ours", "asked"),
-    [
-        # another execution of this function, any version: asked about
-        (f"{FN}:6/durable-execution/theirs/2222", OURS, f"{FN}:6/durable-execution/theirs/2222"),
-        (f"{FN}:$LATEST/durable-execution/t/3", OURS, f"{FN}:$LATEST/durable-execution/t/3"),
-        # an event of a batch: the execution is what precedes `#`
-        (
-            f"{FN}:6/durable-execution/theirs/2222#event-1/",
-            OURS,
-            f"{FN}:6/durable-execution/theirs/2222",
-        ),
-        # our own execution, or another event of our own batch: running, never asked about
-        (OURS, OURS, None),
-        (f"{OURS}#event-0/", f"{OURS}#event-1/", None),
-        # another function's, a CLI run's, or nothing like an execution ARN: not asked about
-        (f"{FN}-other:6/durable-execution/t/2", OURS, None),
-        ("cli-5f0c6d8e-0000-4000-8000-000000000000", OURS, None),
-        (f"{FN}:live/durable-execution/t/2", OURS, None),
-        ("", OURS, None),
-        # local runs (the testing runner's bare ids): another bare id only
-        ("0f1e2d3c-aaaa", "9a8b7c6d-bbbb", "0f1e2d3c-aaaa"),
-        (f"{FN}:6/durable-execution/theirs/2222", "9a8b7c6d-bbbb", None),
-    ],
-)
-def test_which_execution_of_a_job_ahead_is_asked_about(theirs: str, ours: str, asked: str | None):
-    assert jobspec.execution_to_ask(theirs, ours) == asked
-
-
-@pytest.mark.parametrize(
-    ("status", "ended"),
-    [
-        ("SUCCEEDED", True),
-        ("FAILED", True),
-        ("TIMED_OUT", True),
-        ("STOPPED", True),
-        ("DELETING", True),
-        ("RUNNING", False),
-        ("PAUSING", False),
-        ("PAUSED", False),
-        ("", False),
-    ],
-)
-def test_an_execution_has_ended_only_in_a_final_status(status: str, ended: bool):
-    assert execution_ended(status) is ended

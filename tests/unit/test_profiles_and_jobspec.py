@@ -288,23 +288,6 @@ def test_the_configuration_reference_documents_every_profile_key_with_its_defaul
 
 
 @pytest.mark.parametrize(
-    ("theirs", "same"),
-    [
-        ("arn:aws:lambda:eu-west-1:123456789012:function:mt:7/durable-execution/a/b", True),
-        ("arn:aws:lambda:eu-west-1:123456789012:function:mt:$LATEST/durable-execution/c/d", True),
-        ("arn:aws:lambda:eu-west-1:123456789012:function:other:7/durable-execution/a/b", False),
-        ("cli-6b1f", True),
-        ("", False),
-        (None, False),
-    ],
-)
-def test_an_execution_annotation_of_this_function_in_any_version(theirs: str | None, same: bool):
-    ours = "arn:aws:lambda:eu-west-1:123456789012:function:mt:8/durable-execution/x/y"
-
-    assert jobspec.same_function(theirs, ours) is same
-
-
-@pytest.mark.parametrize(
     "query",
     [
         "sslmode=verify-full&sslrootcert=/etc/ssl/rds.pem",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 import copy
 import hashlib
 import re
@@ -198,15 +197,6 @@ def render_job(
     return job
 
 
-def start_deadline(job: dict[str, Any]) -> float | None:
-    """The START_BY annotation of a Job, in epoch seconds; None if absent or unreadable."""
-    value = ((job.get("metadata") or {}).get("annotations") or {}).get(START_BY)
-    try:
-        return calendar.timegm(time.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ")) if value else None
-    except ValueError:
-        return None
-
-
 def execution_of(job: dict[str, Any]) -> str | None:
     """The execution that created a Job (its execution annotation), if it names one."""
     value = ((job.get("metadata") or {}).get("annotations") or {}).get(f"{LABEL_PREFIX}/execution")
@@ -217,48 +207,6 @@ def event_of(job: dict[str, Any]) -> str | None:
     """The id of the event a Job was created for (its event-id annotation), if it names one."""
     value = ((job.get("metadata") or {}).get("annotations") or {}).get(f"{LABEL_PREFIX}/event-id")
     return str(value) if value else None
-
-
-def same_function(execution: str | None, ours: str) -> bool:
-    """Whether an execution id (a Job's execution annotation) may be one of this function's, in
-    any version. A durable execution ARN is `arn:…:function:<name>:<version>/durable-execution/…`
-    (Lambda API reference, Execution: DurableExecutionArn); two such ARNs must name the same
-    function. Ids of local runs (the CLI, the local stack) are not ARNs: there the annotation's
-    presence is all there is to go by."""
-    if not execution:
-        return False
-    theirs, mine = _function_of(execution), _function_of(ours)
-    return theirs is None or mine is None or theirs == mine
-
-
-#: A durable execution ARN (Lambda API reference, Execution: DurableExecutionArn).
-_EXECUTION_ARN = re.compile(
-    r"arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:function:[a-zA-Z0-9_-]+:"
-    r"(\$LATEST(\.PUBLISHED)?|[0-9]+)/durable-execution/[a-zA-Z0-9_-]+/[a-zA-Z0-9_-]+"
-)
-
-
-def execution_to_ask(theirs: str, ours: str) -> str | None:
-    """The durable execution to ask Lambda about, for a Job made by execution id `theirs`, seen
-    from the execution `ours`; None when there is none to ask about.
-
-    A batch gives each event the id `<execution>#event-N/` (steps.PrefixedSteps): the execution
-    is what precedes `#`, and another event of our own batch is our own, running execution. From
-    a durable execution of Lambda's, only another durable execution ARN of the same function is
-    asked about (never a CLI run's id); from a local run (the testing runner's bare ids), only
-    another bare id."""
-    their, our = theirs.split("#", 1)[0], ours.split("#", 1)[0]
-    if not their or their == our:
-        return None
-    if _EXECUTION_ARN.fullmatch(our):
-        same = _EXECUTION_ARN.fullmatch(their) and _function_of(their) == _function_of(our)
-        return their if same else None
-    return None if their.startswith("arn:") else their
-
-
-def _function_of(execution: str) -> str | None:
-    head = execution.split("/", 1)[0]
-    return head.rsplit(":", 1)[0] if ":function:" in head else None
 
 
 def owned_by(obj: dict[str, Any], owner_uid: str) -> bool:

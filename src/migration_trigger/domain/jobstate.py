@@ -26,8 +26,6 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from migration_trigger.domain.jobspec import start_deadline
-
 #: Waiting reasons that will not resolve by waiting: fail fast instead of sitting out the deadline.
 STUCK_REASONS = frozenset({"InvalidImageName", "ErrImageNeverPull"})
 #: Waiting reasons of a failed image pull, which the kubelet retries.
@@ -94,64 +92,14 @@ def _condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:
     return None
 
 
+def completed(job: dict[str, Any]) -> bool:
+    """Whether the Job has its terminal Complete condition: the migration ran to its end."""
+    return _condition(job, "Complete") is not None
+
+
 def is_finished(job: dict[str, Any]) -> bool:
     """Whether the Job has its terminal Complete or Failed condition (its pods are gone)."""
     return _condition(job, "Complete") is not None or _condition(job, "Failed") is not None
-
-
-#: Durable execution statuses after which no code of that execution runs again: Lambda's
-#: GetDurableExecution answers SUCCEEDED, FAILED, TIMED_OUT or STOPPED once an execution has ended
-#: (Lambda API reference, GetDurableExecution: EndTimestamp "only present if the execution has
-#: completed"), and DELETING while it is removed (botocore's model of ExecutionStatus). RUNNING,
-#: PAUSING and PAUSED executions may still act. An execution Lambda does not find is not taken
-#: for ended: within a Job's start window its record cannot have expired (30 days' retention).
-ENDED_EXECUTION_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "DELETING"})
-
-
-def execution_ended(status: str) -> bool:
-    """Whether a durable execution with this status will never act again."""
-    return status in ENDED_EXECUTION_STATUSES
-
-
-def waits_to_start(job: dict[str, Any]) -> bool:
-    """A Job still suspended: it runs only if its execution un-suspends it."""
-    return bool((job.get("spec") or {}).get("suspend"))
-
-
-def is_abandoned(job: dict[str, Any], now: float) -> bool:
-    """A Job still suspended after the time its execution would have started it by."""
-    deadline = start_deadline(job)
-    return waits_to_start(job) and deadline is not None and now > deadline
-
-
-def left_behind(job: dict[str, Any], now: float, execution: str | None) -> str | None:
-    """Why a suspended Job of another execution will never be started; None if it may still be.
-
-    `execution` is what Lambda says of the Job's execution (its status), or None when Lambda
-    could not be asked or could not answer. Lambda's answer decides: an execution it reports
-    running may still start its Job, whatever the time. Only without an answer does the Job's
-    start-by time, the promise its execution made, decide.
-    """
-    if not waits_to_start(job):
-        return None
-    if execution is not None:
-        return (
-            f"its durable execution has ended ({execution})" if execution_ended(execution) else None
-        )
-    if is_abandoned(job, now):
-        return (
-            "still suspended past its start-by time, and Lambda could not say its execution ended"
-        )
-    return None
-
-
-def replaceable(job: dict[str, Any]) -> bool:
-    """A Job at a migration's name that may be replaced by a new run once its execution has ended:
-    one that failed, or that never started. A completed Job is never replaced (the migration ran),
-    nor one running (it is migrating the database right now)."""
-    if is_finished(job):
-        return _condition(job, "Complete") is None
-    return waits_to_start(job)
 
 
 #: The label the Job controller puts on its pods (Kubernetes 1.27+; `controller-uid` before).

@@ -13,12 +13,10 @@ import math
 from typing import NamedTuple
 
 from migration_trigger.domain.profiles import Profile
+from migration_trigger.domain.queueing import QUEUE_SETTLE_SECONDS
 
 #: Seconds between database status checks while it is being created or restored.
 AVAILABLE_POLL_SECONDS = 30
-#: Seconds after creating a Job before comparing it with other Jobs of the database: creation
-#: timestamps have one-second resolution, so after this every earlier Job is visible.
-QUEUE_SETTLE_SECONDS = 2
 #: How long a wait (for the Job, or for the Jobs ahead of it) is checked every pollSeconds.
 EARLY_SECONDS = 600
 #: The pause between checks after that: short migrations are noticed fast, long ones cheaply.
@@ -27,9 +25,6 @@ LATE_POLL_SECONDS = 60
 BACKSTOP_SECONDS = 600
 #: Seconds of waiting between two reads of a running Job's log tail, kept as evidence.
 EVIDENCE_SECONDS = 300
-#: Beyond the queue timeout, what starting a Job may take: a poll pause overrunning the timeout,
-#: and the retries of a queue check and of the start (5 + 10 + 20 + 40 s each).
-START_MARGIN_SECONDS = 900
 #: Operations a profile may need at most: the quota is 3,000, the rest is headroom.
 MAX_OPERATIONS = 2500
 
@@ -39,11 +34,6 @@ def poll_pause(profile: Profile, waited: int) -> int:
     if waited < EARLY_SECONDS:
         return profile.poll_seconds
     return max(profile.poll_seconds, LATE_POLL_SECONDS)
-
-
-def start_window(profile: Profile) -> int:
-    """Seconds after a Job's creation by which its execution has started it or deleted it."""
-    return QUEUE_SETTLE_SECONDS + profile.queue_timeout_seconds + START_MARGIN_SECONDS
 
 
 def checks_within(profile: Profile, seconds: int) -> tuple[int, int]:

@@ -6,14 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from migration_trigger.domain import jobspec
-from migration_trigger.domain.jobstate import (
-    execution_ended,
-    is_finished,
-    replaceable,
-)
+from migration_trigger.domain.jobstate import is_finished
 from migration_trigger.domain.profiles import CredentialMode
+from migration_trigger.domain.queueing import (
+    execution_ended,
+    execution_to_ask,
+    replaceable,
+    same_function,
+    start_window,
+)
 from migration_trigger.domain.result import Status
-from migration_trigger.domain.schedule import start_window
 from migration_trigger.errors import AwsError, KubernetesError
 from migration_trigger.ports import Services
 from migration_trigger.records import (
@@ -60,7 +62,7 @@ def _name_taken(
     if owner == plan.execution:
         services.log.info("adopted the Job this execution created earlier", job=plan.name)
         return Launched(existing["metadata"]["uid"])
-    if not jobspec.same_function(owner, plan.execution):
+    if not same_function(owner, plan.execution):
         return Refused(
             Status.FAILED,
             f"Job {plan.name} already exists in namespace {plan.profile.namespace} but was "
@@ -205,7 +207,7 @@ def stop_job(plan: jobspec.JobPlan, services: Services) -> Stopped:
 def execution_status(job: dict[str, Any], plan: jobspec.JobPlan, services: Services) -> str | None:
     """What Lambda says of the execution that created `job`; None if it cannot be asked or
     does not answer (not knowing is never taken for ended)."""
-    execution = jobspec.execution_to_ask(jobspec.execution_of(job) or "", plan.execution)
+    execution = execution_to_ask(jobspec.execution_of(job) or "", plan.execution)
     if services.executions is None or execution is None:
         return None
     try:

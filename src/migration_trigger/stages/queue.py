@@ -1,6 +1,6 @@
 """Queue: one migration at a time per database. A Job waits its turn behind the database's earlier
 unfinished Jobs, asks Lambda whether the execution behind an abandoned-looking Job has ended, and
-gives up at its start-by time."""
+gives up at its start-by time. The rules are domain/queueing.py's; this stage does their I/O."""
 
 from __future__ import annotations
 
@@ -9,17 +9,15 @@ from typing import Any
 
 from migration_trigger.domain import jobspec
 from migration_trigger.domain.jobspec import START_BY, JobPlan
-from migration_trigger.domain.jobstate import (
+from migration_trigger.domain.queueing import (
+    QUEUE_SETTLE_SECONDS,
+    ahead_of,
     is_abandoned,
-    is_finished,
     left_behind,
     waits_to_start,
 )
 from migration_trigger.domain.result import Status
-from migration_trigger.domain.schedule import (
-    QUEUE_SETTLE_SECONDS,
-    poll_pause,
-)
+from migration_trigger.domain.schedule import poll_pause
 from migration_trigger.errors import KubernetesError
 from migration_trigger.ports import Jobs, Services
 from migration_trigger.records import (
@@ -48,17 +46,7 @@ def jobs_ahead(plan: jobspec.JobPlan, services: Services) -> Queue:
         return Queue(ahead=(), missing=True)
     if is_abandoned(ours, services.clock()):
         return Queue(ahead=(), overran=True)
-
-    def order(job: dict[str, Any]) -> tuple[str, str]:
-        return (job["metadata"].get("creationTimestamp", ""), job["metadata"]["name"])
-
-    earlier = [
-        j
-        for j in jobs
-        if order(j) < order(ours)
-        and not is_finished(j)
-        and not j["metadata"].get("deletionTimestamp")
-    ]
+    earlier = ahead_of(jobs, ours)
     orphans: list[str] = []
     for job in earlier:
         why = _left_behind(job, plan, services)
