@@ -16,13 +16,12 @@ next attempt (pkg/kubelet/images/image_manager.go: EnsureImageExists, `Back-off 
 flowcontrol.Backoff.Next). It reports `CreateContainerConfigError` and `CreateContainerError`
 for conditions that clear by themselves too: a new Secret its cache has not synced yet ("failed
 to sync secret cache", kubernetes#117972), services not yet read on a fresh node
-(kubernetes#129294), containerd's name reservation (containerd#4604). So each of these is only
-taken as final once it has lasted PERSIST_GRACE_SECONDS of checks, naming the kubelet's message.
+(kubernetes#129294), containerd's name reservation (containerd#4604). So each of these is a hold,
+not a failure: how long one may last is the watch's policy (domain/watching.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -32,17 +31,6 @@ STUCK_REASONS = frozenset({"InvalidImageName", "ErrImageNeverPull"})
 PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff"})
 #: Waiting reasons of a container the kubelet could not create (yet): it retries on every sync.
 CREATE_REASONS = frozenset({"CreateContainerConfigError", "CreateContainerError"})
-#: The kubelet's image pull back-off: 10 s (imageBackOffPeriod) doubled after each failed pull,
-#: at most 300 s (MaxImageBackOff), pkg/kubelet/kubelet.go.
-IMAGE_BACKOFF_SECONDS, MAX_IMAGE_BACKOFF_SECONDS = 10, 300
-#: Retries the kubelet gets before a hold is final.
-PERSIST_RETRIES = 5
-#: Seconds of checks a pull or create error must last to be final: the kubelet's first
-#: PERSIST_RETRIES retries after it (10 + 20 + 40 + 80 + 160 = 310 s of back-off) fall within them.
-PERSIST_GRACE_SECONDS = sum(
-    min(IMAGE_BACKOFF_SECONDS * 2**attempt, MAX_IMAGE_BACKOFF_SECONDS)
-    for attempt in range(PERSIST_RETRIES)
-)
 
 
 class Hold(StrEnum):
@@ -233,40 +221,3 @@ def _image(pod: dict[str, Any], container: str | None) -> str:
         if spec.get("name") == container:
             return str(spec.get("image", "?"))
     return "?"
-
-
-@dataclass(frozen=True)
-class Watch:
-    """What earlier checks of a started Job tell the next one: since when its pod has failed to
-    pull its image or create its container, and what held the pod that never started. Pure;
-    rebuilt on every replay from the checkpointed observations."""
-
-    start_timeout: int
-    failing_since: int | None = None
-    held: str | None = None
-
-    def see(self, state: JobState, waited: int) -> tuple[Watch, JobState]:
-        """Judge an observation made `waited` seconds of checks after the start."""
-        if state.finished:
-            if state.phase is JobPhase.TIMED_OUT and self.held:
-                state = state._replace(reason=f"{state.reason}; its pod never started: {self.held}")
-            return self, state
-        failing = state.hold in (Hold.IMAGE_PULL, Hold.CREATE_ERROR)
-        since = (
-            (self.failing_since if self.failing_since is not None else waited) if failing else None
-        )
-        held = None
-        if state.hold and not state.ran_before:
-            # A pod's own hold says more than "no pod" (seen as a killed pod goes).
-            held = self.held if state.pod is None and self.held else state.reason
-        watch = replace(self, failing_since=since, held=held)
-        if since is not None and waited - since >= PERSIST_GRACE_SECONDS:
-            reason = f"{state.reason} (for {waited - since}s of checks)"
-            return watch, state._replace(phase=JobPhase.STUCK, reason=reason)
-        if state.hold and not state.ran_before and waited >= self.start_timeout:
-            reason = (
-                f"{state.reason}; the pod did not start within startTimeoutSeconds "
-                f"({self.start_timeout}s)"
-            )
-            return watch, state._replace(phase=JobPhase.STUCK, reason=reason)
-        return watch, state

@@ -31,9 +31,20 @@ MAX_OPERATIONS = 2500
 
 def poll_pause(profile: Profile, waited: int) -> int:
     """Seconds before the next check, `waited` seconds into a wait: pollSeconds, then 60."""
+    return pause_after(profile.poll_seconds, waited)
+
+
+def pause_after(poll_seconds: int, waited: int) -> int:
+    """The poll schedule for a profile's pollSeconds (poll_pause)."""
     if waited < EARLY_SECONDS:
-        return profile.poll_seconds
-    return max(profile.poll_seconds, LATE_POLL_SECONDS)
+        return poll_seconds
+    return max(poll_seconds, LATE_POLL_SECONDS)
+
+
+def follow_limit(profile: Profile) -> int:
+    """Seconds after its start past which a Job is no longer followed: its deadline (which
+    Kubernetes counts only once it runs) and the backstop."""
+    return profile.active_deadline_seconds + BACKSTOP_SECONDS
 
 
 def checks_within(profile: Profile, seconds: int) -> tuple[int, int]:
@@ -64,9 +75,7 @@ def worst_case(profile: Profile, *, notifiers: int = 1) -> Cost:
     step and, if it fails, its notify-failed step."""
     available = available_checks(profile)
     queued, queue_seconds = checks_within(profile, profile.queue_timeout_seconds)
-    running, run_seconds = checks_within(
-        profile, profile.active_deadline_seconds + BACKSTOP_SECONDS
-    )
+    running, run_seconds = checks_within(profile, follow_limit(profile))
     seconds = (
         available * AVAILABLE_POLL_SECONDS
         + profile.rotation_settle_seconds

@@ -4,14 +4,12 @@ its deadline; read the evidence while it runs and its log once it ended."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 
 from migration_trigger.domain import jobspec, masking
 from migration_trigger.domain.jobspec import JobPlan
 from migration_trigger.domain.jobstate import (
     JobPhase,
     JobState,
-    Watch,
     is_finished,
     job_state,
     latest_pod,
@@ -22,11 +20,7 @@ from migration_trigger.domain.result import (
     keep_end,
     printable,
 )
-from migration_trigger.domain.schedule import (
-    BACKSTOP_SECONDS,
-    EVIDENCE_SECONDS,
-    poll_pause,
-)
+from migration_trigger.domain.watching import Watch
 from migration_trigger.errors import AwsError, KubernetesError, MigrationTriggerError
 from migration_trigger.ports import Services
 from migration_trigger.records import (
@@ -155,46 +149,30 @@ def scrub(text: str, plan: jobspec.JobPlan, services: Services) -> str:
 def follow(
     plan: JobPlan, started_at: float, steps: Steps, services: Services
 ) -> tuple[JobState, str | None, float]:
-    """Check the Job with growing pauses until it finishes, is stuck, or overruns its deadline.
-
-    Returns the final state, the log tail last read while it ran (read on the second check, then
-    every EVIDENCE_SECONDS of waiting) and when it was last seen. A pod that cannot pull its
-    image or create its container is stuck once that lasted PERSIST_GRACE_SECONDS; one that has
-    not started within startTimeoutSeconds, too. A check whose retries are spent (an API outage)
-    does not end the migration: following goes on with the same durable pauses until the
-    deadline has passed.
+    """Check the Job with growing pauses until it finishes, is stuck, or overruns its deadline
+    (the policy: domain/watching.py). Returns the final state, the log tail last read while it
+    ran, and when it was last seen. A check whose retries are spent (an API outage) does not end
+    the migration: following goes on with the same durable pauses until the deadline has passed.
     """
-    read_at, evidence, seen_at, unseen = 0, None, started_at, 0
-    watch = Watch(start_timeout=plan.profile.start_timeout_seconds)
-    state = JobState(JobPhase.RUNNING, "the migration is running")
-    # Backstop for a Job Kubernetes does not stop (its deadline only counts once it runs).
-    limit = plan.profile.active_deadline_seconds + BACKSTOP_SECONDS
-    poll = Poll(steps, "running", partial(poll_pause, plan.profile))
+    evidence, seen_at = None, started_at
+    watch = Watch.of(plan.profile)
+    poll = Poll(steps, "running", watch.pause)
     while True:
         pause = poll.pause()
         check, waited = poll.waits - 1, poll.waited  # check n follows wait n
-        with_tail = check == 1 or (check > 1 and waited - read_at >= EVIDENCE_SECONDS)
-        read_at = waited if with_tail else read_at
+        watch, with_tail = watch.reads_tail(check, waited)
         try:
             observed = steps.step(f"check-{check}", _checker(plan, services, with_tail=with_tail))
         except MigrationTriggerError as error:
-            unseen += pause
-            if waited > limit:
-                reason = (
-                    f"the Job could not be checked for {unseen}s of waiting, until its deadline "
-                    f"had passed: {error}"
-                )
-                return JobState(JobPhase.TIMED_OUT, reason, state.pod), evidence, seen_at
+            watch, ended = watch.unseen_for(pause, waited, str(error))
+            if ended is not None:
+                return ended, evidence, seen_at
             services.log.warning("could not check the Job; still following", error=str(error))
             continue
-        seen_at, unseen = observed.at, 0
+        seen_at = observed.at
         evidence = observed.tail if observed.tail is not None else evidence
-        watch, state = watch.see(observed.state, waited)
+        watch, state = watch.observe(observed.state, waited, observed.at - started_at)
         if state.finished:
-            return state, evidence, seen_at
-        if observed.at - started_at > limit:
-            reason = f"the Job did not finish within {limit}s"
-            _, state = watch.see(JobState(JobPhase.TIMED_OUT, reason, state.pod), waited)
             return state, evidence, seen_at
 
 
