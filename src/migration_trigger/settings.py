@@ -108,6 +108,12 @@ class Settings(NamedTuple):
             METRICS_NAMESPACE=env.get("METRICS_NAMESPACE") or default["METRICS_NAMESPACE"],
         )
 
+    @property
+    def notify_targets(self) -> tuple[str, ...]:
+        """Where results are notified, one notifier each (wiring.py builds them, the cost model
+        counts their steps): see notify_targets()."""
+        return notify_targets({"TOPIC_ARN": self.TOPIC_ARN})
+
     @classmethod
     def for_reporting(cls, env: Mapping[str, str]) -> Settings:
         """What reporting needs when the configuration is invalid; never raises.
@@ -122,6 +128,13 @@ class Settings(NamedTuple):
             TOPIC_ARN=env.get("TOPIC_ARN", ""),
             METRICS_NAMESPACE=env.get("METRICS_NAMESPACE") or default["METRICS_NAMESPACE"],
         )
+
+
+def notify_targets(env: Mapping[str, str]) -> tuple[str, ...]:
+    """Where this deployment notifies results, in order: each target gets a notifier of its kind
+    (wiring.py) and a `notify-<i>` step of its own. Today the results topic, when TOPIC_ARN is
+    set."""
+    return tuple(target for target in (env.get("TOPIC_ARN", ""),) if target)
 
 
 def _boolean(env: Mapping[str, str], name: str, *, default: bool) -> bool:
@@ -188,8 +201,7 @@ def _profiles(
     try:
         profiles = parse_profiles(text)
         for profile in profiles.values():
-            # The results topic is the one notifier wiring.py builds, when it is set.
-            notifiers = 1 if env.get("TOPIC_ARN") else 0
+            notifiers = len(notify_targets(env))
             why = refusal(profile, execution_timeout=execution_timeout, notifiers=notifiers)
             if why is not None:
                 raise ConfigurationError(why)

@@ -117,18 +117,11 @@ def build_services(
 ) -> Services:
     """Adapters for this environment (AWS endpoint and credentials from the usual variables)."""
     region = region or default_region()
-    notifiers: tuple[Notifier, ...] = ()
-    if settings.TOPIC_ARN:
-        notifiers += (
-            SnsNotifier(
-                boto3_client("sns", region), settings.TOPIC_ARN, environment=settings.ENVIRONMENT
-            ),
-        )
     return Services(
         settings=settings,
         rds=Rds(boto3_client("rds", region)),
         secrets=Secrets(boto3_client("secretsmanager", region)),
-        notifiers=notifiers,
+        notifiers=tuple(notifier_for(t, settings, region) for t in settings.notify_targets),
         metrics=PowertoolsMetrics(settings.METRICS_NAMESPACE, settings.ENVIRONMENT),
         log=log,
         jobs_for=lambda profile: JobGateway(
@@ -138,6 +131,25 @@ def build_services(
         home=home,
         executions=DurableExecutions(lambda: boto3_client("lambda", region)),
     )
+
+
+#: A notifier for each form of target (settings.notify_targets): an ARN by its service, a URL by
+#: its scheme.
+NOTIFIERS: dict[str, Any] = {
+    "sns": lambda target, settings, region: SnsNotifier(
+        boto3_client("sns", region), target, environment=settings.ENVIRONMENT
+    ),
+}
+
+
+def notifier_for(target: str, settings: Settings, region: str) -> Notifier:
+    """The notifier of a notification target, one of NOTIFIERS."""
+    parts = target.split(":")
+    form = parts[2] if parts[0] == "arn" and len(parts) > 2 else target.split("://", 1)[0]
+    if form not in NOTIFIERS:
+        raise ConfigurationError(f"no notifier sends to {target!r}")
+    notifier: Notifier = NOTIFIERS[form](target, settings, region)
+    return notifier
 
 
 def reporting_services(env: Mapping[str, str], *, log: Log) -> Services:

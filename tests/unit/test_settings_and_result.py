@@ -217,3 +217,34 @@ def test_an_integer_setting_in_other_digits_is_refused_not_crashed():
         Settings.from_env(
             {"ENVIRONMENT": "dev", "MIGRATION_PROFILES": PROFILES, "LOG_TAIL_LINES": "²"}
         )
+
+
+@pytest.mark.parametrize("topic", ["", "arn:aws-cn:sns:cn-north-1:123456789012:results"])
+def test_the_notifiers_wired_are_the_ones_the_cost_model_counts(
+    topic: str, offline_aws: pytest.MonkeyPatch
+):
+    """One source: settings.notify_targets gives both the notifiers wiring.py builds and the
+    notify steps each profile's worst case counts (domain/schedule.py)."""
+    from migration_trigger.adapters.observability import PowertoolsLog
+    from migration_trigger.settings import notify_targets
+    from migration_trigger.wiring import build_services
+
+    env = {"ENVIRONMENT": "dev", "MIGRATION_PROFILES": PROFILES, "TOPIC_ARN": topic}
+    settings = Settings.from_env(env)
+
+    services = build_services(settings, log=PowertoolsLog(None), region="eu-west-1")
+
+    assert len(services.notifiers) == len(settings.notify_targets) == len(notify_targets(env))
+    assert len(services.notifiers) == (1 if topic else 0)
+
+
+def test_a_notification_target_no_notifier_sends_to_is_refused_by_name(
+    offline_aws: pytest.MonkeyPatch,
+):
+    from migration_trigger.adapters.observability import PowertoolsLog
+    from migration_trigger.wiring import build_services
+
+    env = {"ENVIRONMENT": "dev", "MIGRATION_PROFILES": PROFILES, "TOPIC_ARN": "results-topic"}
+
+    with pytest.raises(ConfigurationError, match="no notifier sends to 'results-topic'"):
+        build_services(Settings.from_env(env), log=PowertoolsLog(None), region="eu-west-1")
