@@ -122,13 +122,10 @@ def orchestration_peak_rss() -> float:
 
 
 def durable_operations() -> None:
-    """Operations and notice delay of migrations of several lengths, default profile schedule.
-
-    Counted from the flow's own schedule (migration_trigger.domain.schedule): resolve, create-job,
-    queue-settle, queue-0, start-job, a wait and a check per poll, collect-logs and report.
-    """
+    """Operations and notice delay of migrations of several lengths, default profile schedule,
+    computed from the story's own schedule (migration_trigger.domain.schedule.STORY)."""
     from migration_trigger.domain.profiles import parse_profiles  # noqa: PLC0415
-    from migration_trigger.domain.schedule import checks_within, poll_pause  # noqa: PLC0415
+    from migration_trigger.domain.schedule import poll_pause, usual_case  # noqa: PLC0415
 
     document = {
         "profiles": {
@@ -143,8 +140,7 @@ def durable_operations() -> None:
     profile = parse_profiles(json.dumps(document))["p"]
     print(f"durable operations of one migration (pollSeconds {profile.poll_seconds}; quota 3,000):")
     for label, seconds in (("5 min", 300), ("1 h", 3600), ("12 h", 12 * 3600)):
-        checks, _ = checks_within(profile, seconds)
-        operations = 7 + 2 * checks
+        operations = usual_case(profile, runs_for=seconds).operations
         worst = poll_pause(profile, seconds)
         print(
             f"  a {label:5} Job: {operations:5} operations, noticed at most {worst} s after it ends"

@@ -220,3 +220,19 @@ def test_rolling_back_fails_a_newer_versions_execution_at_once_repeating_nothing
         or ("Non-deterministic" in error and "queue-0" in error)
     )
     assert service.updates == []
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+def test_every_operation_of_a_recorded_history_is_one_the_cost_model_counts(path: Path):
+    """The cost model is computed from schedule.STORY: a step the story takes that STORY does
+    not list would be taken without being counted."""
+    import re
+
+    from migration_trigger.domain.schedule import operation_names
+
+    taken = {
+        re.sub(r"-\d+(?=$|-failed$)", "", op["Name"].rpartition("/")[2])
+        for op in history(path)["operations"][1:]
+    }
+
+    assert taken <= operation_names(), taken - operation_names()

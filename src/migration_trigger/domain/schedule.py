@@ -1,15 +1,16 @@
-"""When the flow checks, and what a profile's waits cost: seconds and durable operations.
+"""When the story checks, and what a profile's waits cost: seconds and durable operations.
 
 A durable execution may run at most its `DurableConfig.ExecutionTimeout` and perform at most
 3,000 operations, each step and each wait one ("Monitoring durable functions":
-DurableExecutionOperations, max 3,000). The flow's waits follow the schedule below, so what a
-profile can cost is known when the profiles are loaded, and a profile that cannot fit is refused
-then, not hours into a migration.
+DurableExecutionOperations, max 3,000). STORY below lists every operation the story takes for an
+event, with the schedule of its loops; the stages take their loops' names, pauses and limits
+from it, and the cost model is computed from it. So what a profile can cost is known when the
+profiles are loaded, and a profile that cannot fit is refused then, not hours into a migration.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 from migration_trigger.domain.profiles import Profile
@@ -47,56 +48,176 @@ def follow_limit(profile: Profile) -> int:
     return profile.active_deadline_seconds + BACKSTOP_SECONDS
 
 
-def checks_within(profile: Profile, seconds: int) -> tuple[int, int]:
-    """(checks, seconds waited) of a wait that lasts at least `seconds` on the poll schedule."""
-    checks, waited = 0, 0
-    while waited < seconds:
-        waited += poll_pause(profile, waited)
-        checks += 1
-    return checks, waited
+def database_pause(profile: Profile, waited: int) -> int:
+    """Seconds before the next status check of a database not yet available: 30, the last pause
+    ending at waitForAvailableSeconds."""
+    return min(AVAILABLE_POLL_SECONDS, max(1, profile.wait_for_available_seconds - waited))
 
 
-def available_checks(profile: Profile) -> int:
-    """Status checks while waiting for the database, at most."""
-    return math.ceil(profile.wait_for_available_seconds / AVAILABLE_POLL_SECONDS)
+# -- the story's schedule: what flow.py and its stages take, step by step ---------------------
 
 
 class Cost(NamedTuple):
-    """The most one migration of a profile can take."""
+    """What one migration of a profile takes: seconds of waiting, durable operations."""
 
     seconds: int
     operations: int
 
 
+class Step(NamedTuple):
+    """A step the story takes at most once per event."""
+
+    name: str
+    #: Taken by every migration that runs (not only on some paths).
+    always: bool = True
+
+    def cost(self, profile: Profile, *, runs_for: int | None, notifiers: int) -> Cost:
+        """Its cost at worst (`runs_for` None), or in a migration running `runs_for` seconds
+        with nothing in its way."""
+        return Cost(0, 1 if runs_for is None or self.always else 0)
+
+    def names(self) -> set[str]:
+        """The names of its operations."""
+        return {self.name}
+
+
+class Pause(NamedTuple):
+    """A durable wait the story takes at most once per event."""
+
+    name: str
+    seconds: Callable[[Profile], int]
+    always: bool = True
+
+    def cost(self, profile: Profile, *, runs_for: int | None, notifiers: int) -> Cost:
+        """As Step.cost."""
+        taken = runs_for is None or self.always
+        return Cost(self.seconds(profile), 1) if taken else Cost(0, 0)
+
+    def names(self) -> set[str]:
+        """The names of its operations."""
+        return {self.name}
+
+
+class Loop(NamedTuple):
+    """A loop of the story: a check step and a durable wait, repeated on a schedule until the
+    thing checked is ready or the limit has passed. Its steps are named `<check>-<n>`, its
+    waits `<wait>-<n>` (steps.Poll)."""
+
+    check: str
+    wait: str
+    #: Seconds before the next check, so many seconds into the loop.
+    pause: Callable[[Profile, int], int]
+    #: Seconds of waiting after which the loop gives up.
+    limit: Callable[[Profile], int]
+    #: Whether it checks once before its first wait (and so once more than it waits).
+    checks_first: bool
+    #: Whether it waits when nothing holds it up (the running Job's checks: always).
+    always: bool
+    #: Whether it gives up only once its limit has passed (waited > limit), not at it.
+    overruns: bool = False
+
+    def waits(self, profile: Profile, seconds: int, *, past: bool = False) -> tuple[int, int]:
+        """(waits, seconds waited) of the loop until it has waited `seconds` (or more than
+        that, if `past`)."""
+        count, waited = 0, 0
+        while waited < seconds or (past and waited == seconds):
+            waited += self.pause(profile, waited)
+            count += 1
+        return count, waited
+
+    def cost(self, profile: Profile, *, runs_for: int | None, notifiers: int) -> Cost:
+        """At worst, to its limit; otherwise until what it waits for ended `runs_for` seconds
+        in (if it waits when nothing holds it up), or one look."""
+        first = 1 if self.checks_first else 0
+        if runs_for is not None and not self.always:
+            return Cost(0, first)
+        if runs_for is None:
+            waits, waited = self.waits(profile, self.limit(profile), past=self.overruns)
+        else:
+            waits, waited = self.waits(profile, runs_for)
+        return Cost(waited, 2 * waits + first)
+
+    def names(self) -> set[str]:
+        """The names of its operations, without their `-<n>`."""
+        return {self.check, self.wait}
+
+
+class Notify(NamedTuple):
+    """Per notifier, a notify step and, if it fails (at worst), its notify-failed step."""
+
+    name: str = "notify"
+
+    def cost(self, profile: Profile, *, runs_for: int | None, notifiers: int) -> Cost:
+        """As Step.cost."""
+        return Cost(0, (2 if runs_for is None else 1) * notifiers)
+
+    def names(self) -> set[str]:
+        """The names of its operations, without the notifier's index."""
+        return {self.name, f"{self.name}-failed"}
+
+
+#: The database's status checks while it is created or restored (stages/resolve.py).
+DATABASE = Loop(
+    "database-status",
+    "database-available",
+    database_pause,
+    lambda p: p.wait_for_available_seconds,
+    checks_first=False,
+    always=False,
+)
+#: The Job's turn: the database's earlier Jobs, checked until none is left (stages/queue.py).
+QUEUE = Loop(
+    "queue",
+    "queued",
+    poll_pause,
+    lambda p: p.queue_timeout_seconds,
+    checks_first=True,
+    always=False,
+)
+#: The running Job, checked until it ends, is stuck or overruns (stages/watch.py).
+RUNNING = Loop(
+    "check", "running", poll_pause, follow_limit, checks_first=False, always=True, overruns=True
+)
+
+#: Every operation the story can take for one event, in order (flow.py), each at most as often as
+#: its entry says. The cost model is computed from it; tests/unit/test_replay.py checks that
+#: every operation of every recorded history is one of these, within its cost.
+STORY: tuple[Step | Pause | Loop | Notify, ...] = (
+    Step("resolve"),
+    DATABASE,
+    Pause("rotation-settle", lambda p: p.rotation_settle_seconds, always=False),
+    Step("create-job"),
+    Pause("queue-settle", lambda p: QUEUE_SETTLE_SECONDS),
+    QUEUE,
+    Step("start-job"),
+    RUNNING,
+    Step("collect-logs"),
+    Step("stop-job", always=False),
+    Step("clean-up", always=False),
+    Step("report"),
+    Notify(),
+)
+
+
+def _total(profile: Profile, *, runs_for: int | None, notifiers: int) -> Cost:
+    costs = [e.cost(profile, runs_for=runs_for, notifiers=notifiers) for e in STORY]
+    return Cost(sum(c.seconds for c in costs), sum(c.operations for c in costs))
+
+
 def worst_case(profile: Profile, *, notifiers: int = 1) -> Cost:
-    """Every wait at its limit, step by step as flow.py and its stages take them: resolve, the
-    database's checks, the settle pause, create-job, queue-settle, the queue's checks, start-job,
-    the Job's checks to its backstop, collect-logs, stop-job, report, and per notifier a notify
-    step and, if it fails, its notify-failed step."""
-    available = available_checks(profile)
-    queued, queue_seconds = checks_within(profile, profile.queue_timeout_seconds)
-    running, run_seconds = checks_within(profile, follow_limit(profile))
-    seconds = (
-        available * AVAILABLE_POLL_SECONDS
-        + profile.rotation_settle_seconds
-        + QUEUE_SETTLE_SECONDS
-        + queue_seconds
-        + run_seconds
-    )
-    operations = (
-        1  # resolve
-        + 2 * available  # database-available-n, database-status-n
-        + 1  # rotation-settle
-        + 1  # create-job
-        + 1  # queue-settle
-        + 2 * queued
-        + 1  # queue-n, queued-n: one more check than waits
-        + 1  # start-job
-        + 2 * running  # running-n, check-n
-        + 2  # collect-logs, stop-job
-        + report_operations(notifiers)
-    )
-    return Cost(seconds, operations)
+    """Every entry of STORY taken, every loop to its limit, every notification failed."""
+    return _total(profile, runs_for=None, notifiers=notifiers)
+
+
+def usual_case(profile: Profile, *, runs_for: int, notifiers: int = 1) -> Cost:
+    """A migration whose Job runs `runs_for` seconds with nothing else in its way: its database
+    available, no Job ahead, every notification delivered."""
+    return _total(profile, runs_for=runs_for, notifiers=notifiers)
+
+
+def operation_names() -> frozenset[str]:
+    """The names STORY gives its operations, without a loop's `-<n>` or a notifier's index."""
+    return frozenset(name for entry in STORY for name in entry.names())
 
 
 def report_operations(notifiers: int) -> int:

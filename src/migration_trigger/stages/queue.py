@@ -17,7 +17,7 @@ from migration_trigger.domain.queueing import (
     waits_to_start,
 )
 from migration_trigger.domain.result import Status
-from migration_trigger.domain.schedule import poll_pause
+from migration_trigger.domain.schedule import QUEUE
 from migration_trigger.errors import KubernetesError
 from migration_trigger.ports import Jobs, Services
 from migration_trigger.records import (
@@ -97,9 +97,12 @@ def _delete_left_behind(
 def wait_for_turn(plan: JobPlan, steps: Steps, services: Services) -> Refused | None:
     """Serialize per database: run only when no earlier unfinished Job of it remains."""
     steps.wait("queue-settle", QUEUE_SETTLE_SECONDS)
-    poll = Poll(steps, "queued", partial(poll_pause, plan.profile))
+    poll, limit = (
+        Poll(steps, QUEUE.wait, partial(QUEUE.pause, plan.profile)),
+        QUEUE.limit(plan.profile),
+    )
     while True:
-        queue = steps.step(f"queue-{poll.waits}", lambda: jobs_ahead(plan, services))
+        queue = steps.step(f"{QUEUE.check}-{poll.waits}", lambda: jobs_ahead(plan, services))
         if queue.missing:
             return Refused(Status.FAILED, f"Job {plan.name} was deleted while it waited its turn")
         if queue.overran:
@@ -112,7 +115,7 @@ def wait_for_turn(plan: JobPlan, steps: Steps, services: Services) -> Refused | 
             )
         if not queue.ahead:
             return None
-        if poll.waited >= plan.profile.queue_timeout_seconds:
+        if poll.waited >= limit:
             launch.stop(plan, steps, services)
             return Refused(
                 Status.TIMED_OUT,

@@ -3,6 +3,8 @@ before anything is created; then wait until the database is available."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from migration_trigger.domain import binding, jobspec
 from migration_trigger.domain.database import DatabaseFacts
 from migration_trigger.domain.decision import (
@@ -19,7 +21,7 @@ from migration_trigger.domain.events import FindsDatabase, Trigger
 from migration_trigger.domain.jobspec import JobPlan
 from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.result import Status
-from migration_trigger.domain.schedule import AVAILABLE_POLL_SECONDS
+from migration_trigger.domain.schedule import DATABASE
 from migration_trigger.errors import AwsError
 from migration_trigger.ports import Services
 from migration_trigger.records import (
@@ -185,10 +187,8 @@ def wait_until_available(
 ) -> DatabaseFacts | str:
     """The database's facts once it is ready (a cluster: with an available writer), or why
     waiting for it ran out."""
-    arn, limit = facts.arn, profile.wait_for_available_seconds
-    poll = Poll(
-        steps, "database-available", lambda w: min(AVAILABLE_POLL_SECONDS, max(1, limit - w))
-    )
+    arn, limit = facts.arn, DATABASE.limit(profile)
+    poll = Poll(steps, DATABASE.wait, partial(DATABASE.pause, profile))
     while not facts.ready:
         if poll.waited >= limit:
             return (
@@ -196,7 +196,7 @@ def wait_until_available(
                 f"(waitForAvailableSeconds {limit})"
             )
         poll.pause()
-        facts = steps.step(f"database-status-{poll.waits}", lambda: database_status(arn, services))
+        facts = steps.step(f"{DATABASE.check}-{poll.waits}", lambda: database_status(arn, services))
     return facts
 
 

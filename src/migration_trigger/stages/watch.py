@@ -20,6 +20,7 @@ from migration_trigger.domain.result import (
     keep_end,
     printable,
 )
+from migration_trigger.domain.schedule import RUNNING
 from migration_trigger.domain.watching import Watch
 from migration_trigger.errors import AwsError, KubernetesError, MigrationTriggerError
 from migration_trigger.ports import Services
@@ -156,13 +157,15 @@ def follow(
     """
     evidence, seen_at = None, started_at
     watch = Watch.of(plan.profile)
-    poll = Poll(steps, "running", watch.pause)
+    poll = Poll(steps, RUNNING.wait, watch.pause)
     while True:
         pause = poll.pause()
         check, waited = poll.waits - 1, poll.waited  # check n follows wait n
         watch, with_tail = watch.reads_tail(check, waited)
         try:
-            observed = steps.step(f"check-{check}", _checker(plan, services, with_tail=with_tail))
+            observed = steps.step(
+                f"{RUNNING.check}-{check}", _checker(plan, services, with_tail=with_tail)
+            )
         except MigrationTriggerError as error:
             watch, ended = watch.unseen_for(pause, waited, str(error))
             if ended is not None:
