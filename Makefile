@@ -22,8 +22,8 @@ setup-kubernetes:
 	@bash scripts/setup_kubernetes.sh
 
 lint: setup
-	$(BIN)/ruff check src devtools tests scripts
-	$(BIN)/ruff format --check src devtools tests scripts
+	$(BIN)/ruff check src devtools tests scripts conftest.py
+	$(BIN)/ruff format --check src devtools tests scripts conftest.py
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

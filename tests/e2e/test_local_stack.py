@@ -18,7 +18,7 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import clusters_under_test
+from tests.fixtures import clusters_under_test
 from tests.helpers import ROOT, eventually
 
 pytestmark = pytest.mark.e2e

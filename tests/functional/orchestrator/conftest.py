@@ -3,7 +3,7 @@
 The function runs as its IAM role (credentials issued by moto's STS), authenticates to the
 cluster with a presigned token, and is authorized by the project's k8s/ RBAC. The cluster is the
 one MIGRATION_TRIGGER_CLUSTER chooses for tests marked ON_CHOSEN_CLUSTERS: the real control plane
-(tests/conftest.py `control_plane`: real kube-apiserver, controllers, scheduler, and a node whose
+(tests/fixtures.py `control_plane`: real kube-apiserver, controllers, scheduler, and a node whose
 pods play the same scripts), the emulator, or each in turn; the emulator for the rest.
 """
 
@@ -30,7 +30,7 @@ from local_stack.durable_service import durable_execution_api
 from local_stack.iam import Enforcer, enforce_on_default_session
 from local_stack.world import create_eks_cluster, topic_with_queue
 from migration_trigger.wiring import reset_caches
-from tests.conftest import (
+from tests.fixtures import (
     ACCOUNT,
     CLUSTER,
     FUNCTION_ROLE,
@@ -556,7 +556,7 @@ def enforce_function_policy(access_key: str, topic_arn: str) -> Enforcer:
 def self_managed_instance(identifier: str) -> str:
     """An opted-in instance without an RDS-managed secret (its credentials are a self-managed
     secret's); returns its ARN."""
-    from tests.conftest import admin_client
+    from tests.fixtures import admin_client
 
     rds = admin_client("rds")
     rds.create_db_instance(

@@ -15,7 +15,7 @@ from typing import Any
 from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from kube_emulator import PodScript
-from tests.conftest import admin_client
+from tests.fixtures import admin_client
 from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, PROFILE_TAG, World, profiles
 from tests.helpers import load_event
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from kube_emulator import PodScript
-from tests.conftest import admin_client
+from tests.fixtures import admin_client
 from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, PROFILE_TAG, World
 
 #: The two deployments as samconfig.toml configures them.

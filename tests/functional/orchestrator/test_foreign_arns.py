@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import ACCOUNT, REGION
+from tests.fixtures import ACCOUNT, REGION
 from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, World
 
 OTHER_ACCOUNT = "210987654321"

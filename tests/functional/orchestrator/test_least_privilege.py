@@ -15,7 +15,7 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 from kube_emulator import PodScript
 from local_stack.iam import DEFAULT_CONDITIONS, function_policy
 from local_stack.template import deployed
-from tests.conftest import admin_client
+from tests.fixtures import admin_client
 from tests.functional.orchestrator.conftest import (
     ACCOUNT,
     ON_CHOSEN_CLUSTERS,

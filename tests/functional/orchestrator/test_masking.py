@@ -12,7 +12,7 @@ import pytest
 
 from kube_emulator import PodScript
 from migration_trigger.domain.masking import MASK, PASSWORD_NOT_READ, TAIL_KEPT_IN_FUNCTION_LOG
-from tests.conftest import admin_client
+from tests.fixtures import admin_client
 from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, World, profiles
 
 #: Every character URLs and JSON treat specially, a space, a tab and a letter outside ASCII.

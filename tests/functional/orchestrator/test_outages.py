@@ -18,7 +18,7 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from kube_emulator import Fault, PodScript
 from migration_trigger.domain.jobspec import START_BY
-from tests.conftest import admin_client
+from tests.fixtures import admin_client
 from tests.functional.deployment.test_failure_plumbing import alarms_on
 from tests.functional.orchestrator.conftest import (
     ON_CHOSEN_CLUSTERS,

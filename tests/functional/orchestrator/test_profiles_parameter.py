@@ -7,7 +7,7 @@ import json
 from aws_durable_execution_sdk_python.execution import InvocationStatus
 
 from kube_emulator import PodScript
-from tests.conftest import admin_client
+from tests.fixtures import admin_client
 from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, World, profiles
 
 NAME = "/migration-trigger/test/profiles"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 
 from kube_emulator import PodScript
-from tests.conftest import admin_client
+from tests.fixtures import admin_client
 from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, World, self_managed_instance
 
 VICTIM_PASSWORD = "victim-password-never-given"

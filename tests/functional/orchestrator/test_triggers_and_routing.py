@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from aws_durable_execution_sdk_python.execution import InvocationStatus
 
-from tests.conftest import admin_client
+from tests.fixtures import admin_client
 from tests.functional.orchestrator.conftest import (
     ON_CHOSEN_CLUSTERS,
     PROFILE_TAG,

@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 
 from control_plane import ControlPlane
+from devtools.tests.control_plane.conftest import NS, function_client
 from migration_trigger.adapters.cluster import JobGateway
 from migration_trigger.adapters.kube import KubeClient
 from migration_trigger.domain import jobspec
 from migration_trigger.domain.jobstate import Hold, JobPhase, job_state
 from migration_trigger.domain.profiles import parse_profiles
 from migration_trigger.errors import KubernetesError
-from tests.conftest import assume_function_role
-from tests.functional.control_plane.conftest import NS, function_client
+from tests.fixtures import assume_function_role
 from tests.helpers import ROOT, eventually, sample_plan, sts_for_tokens
 
 TEMPLATE: dict[str, Any] = __import__("yaml").safe_load(

@@ -2,7 +2,7 @@
 and evaluated by Kubernetes itself, each refusal answered as kube-apiserver answers it.
 
 The cases and their expected answers are the emulator's own tests
-(tests/functional/kube_emulator/test_admission_policy.py), run here unchanged against the real
+(devtools/tests/emulator_conformance/test_admission_policy.py), run here unchanged against the real
 apiserver through the official client, as the function (its EKS token, through the token
 webhook) or as an administrator: where the emulator and Kubernetes disagree on a message, a
 status or a cause, one of these fails.
@@ -18,10 +18,10 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from control_plane import ControlPlane
+from devtools.tests.emulator_conformance import test_admission_policy as emulated
 from local_stack.world import FUNCTION_GROUP
 from migration_trigger.adapters.eks_auth import eks_token
-from tests.conftest import CLUSTER, assume_function_role, clusters_under_test
-from tests.functional.kube_emulator import test_admission_policy as emulated
+from tests.fixtures import CLUSTER, assume_function_role, clusters_under_test
 from tests.helpers import sts_for_tokens
 
 NS = emulated.NS

@@ -13,7 +13,7 @@ from kube_emulator import Emulator, Fault, PodScript, ScriptedRunner
 from migration_trigger.adapters.eks_auth import eks_token
 from migration_trigger.adapters.kube import KubeClient
 from migration_trigger.errors import KubernetesError
-from tests.conftest import CLUSTER, assume_function_role
+from tests.fixtures import CLUSTER, assume_function_role
 from tests.helpers import eventually, manifests, run_kubectl, sts_for_tokens
 
 CONFIGMAPS = "/api/v1/namespaces/migrations/configmaps"

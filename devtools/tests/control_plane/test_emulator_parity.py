@@ -25,13 +25,13 @@ from typing import Any
 import pytest
 
 from control_plane import ControlPlane
+from devtools.tests.control_plane.conftest import NS, function_client
+from devtools.tests.control_plane.test_real_kubernetes import TEMPLATE, plan
 from kube_emulator import Emulator, PodScript, ScriptedRunner
 from migration_trigger.adapters.cluster import JobGateway
 from migration_trigger.domain import jobspec
 from migration_trigger.errors import KubernetesError
-from tests.conftest import assume_function_role
-from tests.functional.control_plane.conftest import NS, function_client
-from tests.functional.control_plane.test_real_kubernetes import TEMPLATE, plan
+from tests.fixtures import assume_function_role
 from tests.helpers import eventually, kube_client, manifests
 
 #: Fields the real apiserver returns that the emulator does not: `kubectl apply` bookkeeping the
@@ -139,7 +139,7 @@ def clusters(
     control_plane: ControlPlane, emulator: Emulator, runner: ScriptedRunner, admin: Any
 ) -> list[Cluster]:
     """The emulator and the real control plane, each with k8s/ applied, and their runners."""
-    from tests.conftest import NODE_RUNNER
+    from tests.fixtures import NODE_RUNNER
 
     emulator.apply_all(manifests("namespace.yaml", "rbac.yaml", "validating-admission-policy.yaml"))
     return [

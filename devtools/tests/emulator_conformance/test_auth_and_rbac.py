@@ -14,7 +14,7 @@ from kube_emulator import Emulator
 from kube_emulator.auth import canonical_principal
 from migration_trigger.adapters.eks_auth import eks_token
 from migration_trigger.errors import KubernetesError
-from tests.conftest import CLUSTER, FUNCTION_ROLE, assume_function_role
+from tests.fixtures import CLUSTER, FUNCTION_ROLE, assume_function_role
 from tests.helpers import kube_client, manifests, sts_for_tokens
 
 JOBS = "/apis/batch/v1/namespaces/migrations/jobs"

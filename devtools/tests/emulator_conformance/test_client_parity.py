@@ -33,7 +33,7 @@ from migration_trigger.adapters.kube import KubeClient
 from migration_trigger.domain import jobspec
 from migration_trigger.domain.profiles import parse_profiles
 from migration_trigger.errors import KubernetesError
-from tests.conftest import CLUSTER, REGION, assume_function_role
+from tests.fixtures import CLUSTER, REGION, assume_function_role
 from tests.helpers import ROOT, eventually, sample_plan, sts_for_tokens
 
 NS = "migrations"

@@ -12,7 +12,7 @@ from kubernetes import client, config
 
 from kube_emulator import Emulator, StaticToken
 from migration_trigger.adapters.eks_auth import eks_token
-from tests.conftest import CLUSTER, STATIC_KEY, STATIC_SECRET
+from tests.fixtures import CLUSTER, STATIC_KEY, STATIC_SECRET
 from tests.helpers import sts_for_tokens
 
 

@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 from kubernetes.config import kube_config
 
+from devtools.tests.reference_e2e import kubernetes_e2e
 from kube_emulator import Emulator, EmulatorConfig, StaticToken
-from tests.conftest import clusters_under_test
+from tests.fixtures import clusters_under_test
 from tests.helpers import fail_on_handler_errors
-from tests.reference_e2e import kubernetes_e2e
 
 # `from kubernetes.e2e_test import base` in the vendored tests resolves to the vendored package.
 sys.modules.setdefault("kubernetes.e2e_test", kubernetes_e2e)

@@ -1,6 +1,6 @@
 """kubectl's everyday commands for a migration Job, against the real control plane.
 
-The emulator's kubectl tests (tests/functional/kube_emulator/test_kubectl_everyday.py), run
+The emulator's kubectl tests (devtools/tests/emulator_conformance/test_kubectl_everyday.py), run
 unchanged with the real apiserver, its Job controller and garbage collector, and the node
 stand-in running the pods: what an operator sees with `kubectl apply`, `get -w`, `wait`, `logs`
 and `delete --cascade=foreground` on EKS.
@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from control_plane import ControlPlane
+from devtools.tests.emulator_conformance import test_kubectl_everyday as everyday
+from devtools.tests.emulator_conformance.test_kubectl_everyday import job_file  # noqa: F401 - fixture
 from kube_emulator import ScriptedRunner
 from migration_trigger.adapters.eks_auth import eks_token
-from tests.conftest import CLUSTER, STATIC_KEY, STATIC_SECRET
-from tests.functional.kube_emulator import test_kubectl_everyday as everyday
-from tests.functional.kube_emulator.test_kubectl_everyday import job_file  # noqa: F401 - fixture
+from tests.fixtures import CLUSTER, STATIC_KEY, STATIC_SECRET
 from tests.helpers import sts_for_tokens
 
 pytestmark = pytest.mark.kubectl

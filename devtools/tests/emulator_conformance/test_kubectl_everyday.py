@@ -21,7 +21,7 @@ import yaml
 
 from kube_emulator import Emulator, PodScript, ScriptedRunner
 from migration_trigger.adapters.eks_auth import eks_token
-from tests.conftest import CLUSTER, assume_function_role
+from tests.fixtures import CLUSTER, assume_function_role
 from tests.helpers import ROOT, manifests, run_kubectl, sts_for_tokens
 
 pytestmark = pytest.mark.kubectl

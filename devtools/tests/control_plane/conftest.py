@@ -1,5 +1,5 @@
 """Clients of the real Kubernetes control plane (the session's `control_plane` fixture, in
-tests/conftest.py: etcd, kube-apiserver, kube-controller-manager, kube-scheduler built by
+tests/fixtures.py: etcd, kube-apiserver, kube-controller-manager, kube-scheduler built by
 `make setup-kubernetes`, EKS authentication through the token webhook, one node)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from control_plane import ControlPlane
 from kube_emulator import ScriptedRunner
 from migration_trigger.adapters.eks_auth import TokenSource
 from migration_trigger.adapters.kube import Credentials, KubeClient
-from tests.conftest import CLUSTER, assume_function_role
+from tests.fixtures import CLUSTER, assume_function_role
 from tests.helpers import sts_for_tokens
 
 NS = "migrations"

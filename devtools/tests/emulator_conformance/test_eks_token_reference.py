@@ -18,7 +18,7 @@ import urllib3
 
 from kube_emulator import Emulator
 from migration_trigger.adapters.eks_auth import eks_token
-from tests.conftest import CLUSTER, REGION, assume_function_role
+from tests.fixtures import CLUSTER, REGION, assume_function_role
 from tests.helpers import ROOT, manifests, sts_for_tokens
 
 PYTHON = ROOT / ".venv-tools" / "eks-token" / "bin" / "python"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reference_e2e.conftest import EXCLUDED, EXCLUDED_REAL, VENDORED
+from devtools.tests.reference_e2e.conftest import EXCLUDED, EXCLUDED_REAL, VENDORED
 
 MANIFEST = VENDORED / "MANIFEST"
 

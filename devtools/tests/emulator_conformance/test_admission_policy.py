@@ -27,7 +27,7 @@ from kube_emulator import Emulator
 from migration_trigger.adapters.eks_auth import eks_token
 from migration_trigger.domain import jobspec
 from migration_trigger.domain.profiles import Profile, parse_profiles
-from tests.conftest import CLUSTER, assume_function_role
+from tests.fixtures import CLUSTER, assume_function_role
 from tests.helpers import ROOT, manifests, run_kubectl, sample_plan, sts_for_tokens
 
 NS = "migrations"
