@@ -12,8 +12,6 @@ from tests.story.world import (
     PodScript,
     StoryWorld,
     exited,
-    unschedulable,
-    waiting,
 )
 
 
@@ -54,49 +52,6 @@ def test_the_password_reaches_only_the_jobs_secret():
     assert PASSWORD not in str(document)
     assert PASSWORD not in str(world.recorded.log)
     assert PASSWORD not in str(world.recorded.notified)
-
-
-def test_a_pod_that_cannot_start_its_image_fails_fast_and_its_job_is_deleted():
-    world = StoryWorld()
-    world.jobs.scripts.append(
-        PodScript(timeline=[(0, waiting("InvalidImageName", "couldn't parse image name"))])
-    )
-
-    document, error = world.run(world.event())
-
-    assert document is None and error is not None
-    assert "InvalidImageName" in error
-    assert "stop-job" in world.steps_taken
-    assert world.jobs.jobs == {}
-    assert world.steps_taken.count("check-0") == 1 and "check-2" not in world.steps_taken
-
-
-def test_a_pod_no_node_takes_fails_after_the_start_timeout_quoting_the_scheduler():
-    world = StoryWorld(startTimeoutSeconds=60)
-    world.jobs.scripts.append(
-        PodScript(timeline=[(0, unschedulable("0/3 nodes are available: 3 Insufficient memory."))])
-    )
-
-    _, error = world.run(world.event())
-
-    assert error is not None
-    assert "cannot be scheduled: Unschedulable: 0/3 nodes are available" in error
-    assert "the pod did not start within startTimeoutSeconds (60s)" in error
-
-
-def test_a_migration_over_its_deadline_is_timed_out_with_the_tail_read_while_it_ran():
-    world = StoryWorld(activeDeadlineSeconds=60)
-    world.jobs.scripts.append(
-        PodScript(timeline=[(0, RUNNING)], log="applying 001_customers.sql\n")
-    )
-
-    _, error = world.run(world.event())
-
-    assert error is not None and "ran longer than its 60s deadline" in error
-    (result,) = world.recorded.notified
-    assert result.status is Status.TIMED_OUT
-    assert (result.log_tail or "").startswith("[read while the Job ran; its pod is gone]")
-    assert "applying 001_customers.sql" in (result.log_tail or "")
 
 
 def test_a_second_trigger_waits_its_turn_behind_the_first_job():

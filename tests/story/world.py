@@ -336,10 +336,16 @@ class FakeSecrets:
 
 
 class FakeExecutions:
+    """Lambda's GetDurableExecution: the status of each execution it knows."""
+
     def __init__(self) -> None:
         self.statuses: dict[str, str] = {}
+        #: Lambda cannot be reached: every question fails.
+        self.unreachable = False
 
     def status(self, execution: str) -> str:
+        if self.unreachable:
+            raise AwsError("could not connect to the endpoint URL", code="EndpointConnectionError")
         if execution not in self.statuses:
             raise AwsError("unknown execution", code="ResourceNotFoundException")
         return self.statuses[execution]
@@ -457,10 +463,13 @@ class StoryWorld:
                 super().wait(name, seconds)
 
         steps = Recording(sleep=self.clock.advance, on_step=self.steps_taken.append)
+        self.executions.statuses[steps.execution_id] = "RUNNING"
         try:
             document = run_invocation(event, steps, self.services)
         except Exception as error:
+            self.executions.statuses[steps.execution_id] = "FAILED"
             return None, str(error)
+        self.executions.statuses[steps.execution_id] = "SUCCEEDED"
         assert isinstance(document, dict)
         return document, None
 
@@ -485,19 +494,33 @@ class StoryWorld:
     def job_ahead(self, script: PodScript, execution: str = "other-execution") -> str:
         """A Job of the same database another execution created and started a moment ago
         (Lambda reports that execution RUNNING); returns its name."""
-        from migration_trigger.domain import jobspec
-        from tests.helpers import sample_plan
-
-        plan = sample_plan(self.settings.profiles["orders"], suffix="ahead")
-        plan = plan._replace(execution=execution)
-        manifest = jobspec.render_job(
-            self.services.job_template(), plan, start_by=self.clock.now + 3600
-        )
-        self.jobs.create_job(manifest)
-        self.jobs.scripts.insert(0, script)
-        self.jobs.resume(plan.name)
+        name = self.job_left(execution, script=script)
         self.executions.statuses[execution] = "RUNNING"
         self.clock.advance(5)
+        return name
+
+    def job_left(
+        self,
+        execution: str,
+        *,
+        script: PodScript | None = None,
+        start_by: float | None = None,
+        event: str = "rds-instance-created.json",
+    ) -> str:
+        """A Job of this database that `execution` created for `event` (with this start-by
+        time), started with `script` if one is given, left suspended otherwise; its name."""
+        from migration_trigger.domain import jobspec
+        from migration_trigger.domain.events import parse_event
+        from tests.helpers import sample_plan
+
+        trigger = parse_event(self.event(event))
+        plan = sample_plan(self.settings.profiles["orders"], trigger)._replace(execution=execution)
+        start_by = self.clock.now + 3600 if start_by is None else start_by
+        manifest = jobspec.render_job(self.services.job_template(), plan, start_by=start_by)
+        self.jobs.create_job(manifest)
+        if script is not None:
+            self.jobs.scripts.insert(0, script)
+            self.jobs.resume(plan.name)
         return str(plan.name)
 
     def results(self) -> list[Result]:

@@ -1,10 +1,13 @@
-"""Each way a migration can fail, and what the result says; the execution fails with it."""
+"""Ways a migration fails that cross a real wire, and what the result says; the execution fails
+with it: a pod's exit code, the scheduler's and the Job controller's own words, RBAC, throttled
+API calls, an expiring token, a configuration that cannot be read. The watch policy's other cases
+(pods that cannot start, pull and create errors, a database not yet available, a Job deleted
+from under it) run in the story tier: tests/story/test_following.py."""
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
 from aws_durable_execution_sdk_python.execution import InvocationStatus
@@ -33,130 +36,6 @@ def test_failing_migration_is_failed_with_exit_code_and_log_tail(world: World):
     (job,) = world.jobs()
     assert len(world.jobs()) == 1, "a failed migration never starts a second Job"
     assert job["status"]["failed"] == 1
-
-
-@ON_CHOSEN_CLUSTERS
-@pytest.mark.parametrize(
-    ("reason", "message"),
-    [
-        ("InvalidImageName", 'couldn\'t parse image name "Orders:1": invalid reference format'),
-        (
-            "ErrImageNeverPull",
-            'Container image "orders:1" is not present with pull policy of Never',
-        ),
-    ],
-)
-def test_stuck_pod_fails_fast_with_the_reason_and_the_job_is_deleted(
-    world: World, reason: str, message: str
-):
-    world.pods.when(PodScript(waiting_reason=reason, waiting_message=message))
-
-    began = time.monotonic()
-    run = world.run(world.event("rds-instance-created.json"))
-
-    assert run.status is InvocationStatus.FAILED
-    assert f"cannot start: {reason}: {message}" in (run.error or "")
-    assert time.monotonic() - began < 30
-    assert world.jobs() == []
-    (notification,) = world.notifications()
-    assert '"status": "failed"' in notification["Message"]
-
-
-@ON_CHOSEN_CLUSTERS
-@pytest.mark.parametrize("reason", ["CreateContainerConfigError", "CreateContainerError"])
-def test_a_create_error_the_kubelet_clears_by_itself_is_waited_out(world: World, reason: str):
-    """ "failed to sync secret cache" for the Secret created just before the start clears on the
-    kubelet's next sync (kubernetes#117972): the migration runs."""
-    world.pods.when(
-        PodScript(
-            waiting_reason=reason,
-            waiting_message="failed to sync secret cache: timed out waiting for the condition",
-            waiting_seconds=0.5,
-            logs="Applied 1 migration\n",
-        )
-    )
-
-    run = world.run(world.event("rds-instance-created.json"))
-
-    assert run.result["status"] == "succeeded", run.error
-
-
-@ON_CHOSEN_CLUSTERS
-def test_a_create_error_that_persists_fails_naming_the_kubelets_message(world: World):
-    world.pods.when(
-        PodScript(
-            waiting_reason="CreateContainerConfigError", waiting_message='secret "x" not found'
-        )
-    )
-
-    run = world.run(world.event("rds-instance-created.json"))
-
-    assert run.status is InvocationStatus.FAILED
-    assert (
-        'cannot start: CreateContainerConfigError: secret "x" not found (for 310s of checks)'
-        in (run.error or "")
-    )
-    assert world.jobs() == []
-
-
-@ON_CHOSEN_CLUSTERS
-def test_image_that_keeps_failing_to_pull_fails_naming_the_image_and_the_kubelets_message(
-    world: World,
-):
-    """The kubelet alternates ErrImagePull and ImagePullBackOff while it retries; the function
-    gives up once pulls have failed for PERSIST_GRACE_SECONDS of checks, and deletes the Job."""
-    world.pods.when(PodScript(pull_error="manifest unknown"))
-
-    run = world.run(world.event("rds-instance-created.json"))
-
-    assert run.status is InvocationStatus.FAILED
-    error = run.error or ""
-    assert "cannot pull image ghcr.io/example/orders-migrations:1.0.0: " in error
-    assert (
-        'ErrImagePull: failed to pull and unpack image "ghcr.io/example/orders-migrations:1.0.0": '
-        "manifest unknown"
-        in error
-        or 'ImagePullBackOff: Back-off pulling image "ghcr.io/example/orders-migrations:1.0.0"'
-        in error
-    )
-    assert "(for 310s of checks)" in error
-    assert world.jobs() == []
-    names = [op.name for op in run.operations]
-    assert names.count("stop-job") == 1
-    assert sum(name.startswith("check-") for name in names) >= 155, "pollSeconds 2: 310 s"
-
-
-@ON_CHOSEN_CLUSTERS
-def test_a_pull_error_the_kubelet_recovers_from_is_waited_out(world: World):
-    """A registry blip: ErrImagePull, then ImagePullBackOff, then the retry pulls. The function
-    saw the pull error at one check and the running pod at the next: the migration succeeds."""
-    world.pods.when(PodScript(pull_error="429 Too Many Requests", pull_failures=1, logs="ok\n"))
-    looks: list[str] = []
-
-    def registry_recovers_after_the_first_look(request: RecordedRequest) -> None:
-        if request.method != "GET" or not request.path.endswith("/namespaces/migrations/pods"):
-            return
-        if request.user != "test-admin" and pulling(world):
-            looks.append(request.path)
-            if len(looks) == 2:  # the kubelet's back-off ends between the two checks
-                assert world.cluster is not None
-                world.cluster.advance_kubelet_clock(10)
-                eventually(lambda: not pulling(world))
-
-    world.requests.on_request(registry_recovers_after_the_first_look)
-    run = world.run(world.event("rds-instance-created.json"))
-
-    assert run.result["status"] == "succeeded", run.error
-    assert len(looks) == 2
-
-
-def pulling(world: World) -> bool:
-    pods = world.select("pods")
-    return any(
-        status["state"].get("waiting", {}).get("reason") in ("ErrImagePull", "ImagePullBackOff")
-        for pod in pods
-        for status in pod["status"].get("containerStatuses", [])
-    )
 
 
 @ON_CHOSEN_CLUSTERS
@@ -231,60 +110,6 @@ def test_deadline_before_the_pod_started_says_what_held_it(world: World):
 
 
 @ON_CHOSEN_CLUSTERS
-def test_migration_over_its_deadline_is_timed_out(world: World):
-    world.set_profiles(profiles(activeDeadlineSeconds=60))
-    world.pods.when(PodScript(duration=600, logs=["step 1", "step 2"]))
-
-    ended = expire_deadline(world, 60)
-    run = world.run(world.event("rds-instance-created.json"))
-
-    assert run.status is InvocationStatus.FAILED
-    assert run.error and (
-        f"timed_out: the migration ran longer than its {ended[0]}s deadline" in run.error
-    )
-    (notification,) = world.notifications()
-    assert notification["Subject"] == "[test] Migration TIMED OUT: orders-db (db-created)"
-
-
-@ON_CHOSEN_CLUSTERS
-def test_database_that_never_becomes_available_is_timed_out_without_a_job(world: World):
-    world.set_profiles(profiles(waitForAvailableSeconds=90))
-    world.set_db_status("backing-up")
-
-    run = world.run(world.event("rds-instance-created.json"))
-
-    assert run.status is InvocationStatus.FAILED
-    assert "orders-db was still 'backing-up' after 90s" in (run.error or "")
-    assert world.jobs() == []
-
-
-@ON_CHOSEN_CLUSTERS
-def test_database_still_being_created_is_waited_for(world: World):
-    from migration_trigger.wiring import boto3_client
-
-    world.set_db_status("configuring-enhanced-monitoring")
-    seen: list[str] = []
-
-    def available_once_seen(**_: object) -> None:
-        # The function has read the not-yet-available status: the database finishes afterwards.
-        if not seen:
-            seen.append("configuring")
-            world.set_db_status("available")
-
-    boto3_client("rds", "eu-west-1").meta.events.register(
-        "after-call.rds.DescribeDBInstances", available_once_seen
-    )
-    world.skip_time = False
-    world.set_profiles(profiles(waitForAvailableSeconds=120))
-
-    run = world.run(world.event("rds-instance-created.json"), timeout=120)
-
-    assert run.result["status"] == "succeeded"
-    names = [op.name for op in run.operations]
-    assert "database-available-0" in names
-
-
-@ON_CHOSEN_CLUSTERS
 def test_rbac_denial_is_a_failed_result_that_says_what_to_check(world: World):
     rbac = manifests("rbac.yaml")
     rbac[0]["rules"][0]["verbs"].remove("create")
@@ -335,23 +160,6 @@ def test_token_expiring_during_a_long_migration_is_refreshed(world: World):
     assert statuses[statuses.index(401) + 1] == 200, (
         "and the next request, with a new token, passed"
     )
-
-
-@ON_CHOSEN_CLUSTERS
-def test_job_deleted_by_someone_while_running_is_failed(world: World):
-    world.pods.when(PodScript(duration=30))
-
-    def delete() -> None:
-        jobs = eventually(
-            lambda: [j for j in world.jobs() if j["status"].get("active")], timeout=30
-        )
-        world.delete("jobs", jobs[0]["metadata"]["name"])
-
-    threading.Thread(target=delete, daemon=True).start()
-    run = world.run(world.event("rds-instance-created.json"))
-
-    assert run.status is InvocationStatus.FAILED
-    assert "was deleted before it finished" in (run.error or "")
 
 
 @ON_CHOSEN_CLUSTERS
