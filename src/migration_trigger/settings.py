@@ -26,6 +26,9 @@ class Settings(NamedTuple):
     PROFILES: Mapping[str, Profile]
     #: SNS topic for results; empty: no notifications.
     TOPIC_ARN: str = ""
+    #: Further notification targets, comma-separated, each one a notifier sends to (wiring.py's
+    #: NOTIFIERS: today SNS topic ARNs, which the function's role must be allowed to publish to).
+    NOTIFY_TARGETS: tuple[str, ...] = ()
     #: Statuses that publish a notification.
     NOTIFY_STATUSES: frozenset[Status] = DEFAULT_NOTIFY
     #: RDS tag whose value names the profile: the opt-in.
@@ -94,6 +97,7 @@ class Settings(NamedTuple):
             PROFILES=profiles,
             PROFILES_ERROR=profiles_error,
             TOPIC_ARN=env.get("TOPIC_ARN", ""),
+            NOTIFY_TARGETS=notify_targets(env)[1 if env.get("TOPIC_ARN") else 0 :],
             NOTIFY_STATUSES=notify,
             LOG_TAIL_LINES=_integer(env, "LOG_TAIL_LINES", 0, 1000, default["LOG_TAIL_LINES"]),
             KUBECONFIG=env.get("KUBECONFIG", ""),
@@ -112,7 +116,9 @@ class Settings(NamedTuple):
     def notify_targets(self) -> tuple[str, ...]:
         """Where results are notified, one notifier each (wiring.py builds them, the cost model
         counts their steps): see notify_targets()."""
-        return notify_targets({"TOPIC_ARN": self.TOPIC_ARN})
+        return notify_targets(
+            {"TOPIC_ARN": self.TOPIC_ARN, "NOTIFY_TARGETS": ",".join(self.NOTIFY_TARGETS)}
+        )
 
     @classmethod
     def for_reporting(cls, env: Mapping[str, str]) -> Settings:
@@ -126,15 +132,17 @@ class Settings(NamedTuple):
             ENVIRONMENT=env.get("ENVIRONMENT", "").strip() or "unknown",
             PROFILES={},
             TOPIC_ARN=env.get("TOPIC_ARN", ""),
+            NOTIFY_TARGETS=notify_targets(env)[1 if env.get("TOPIC_ARN") else 0 :],
             METRICS_NAMESPACE=env.get("METRICS_NAMESPACE") or default["METRICS_NAMESPACE"],
         )
 
 
 def notify_targets(env: Mapping[str, str]) -> tuple[str, ...]:
-    """Where this deployment notifies results, in order: each target gets a notifier of its kind
-    (wiring.py) and a `notify-<i>` step of its own. Today the results topic, when TOPIC_ARN is
-    set."""
-    return tuple(target for target in (env.get("TOPIC_ARN", ""),) if target)
+    """Where this deployment notifies results, in order: the results topic (TOPIC_ARN) if set,
+    then NOTIFY_TARGETS. Each target gets a notifier of its kind (wiring.py) and a `notify-<i>`
+    step of its own, which the cost model counts."""
+    further = [target.strip() for target in env.get("NOTIFY_TARGETS", "").split(",")]
+    return tuple(target for target in (env.get("TOPIC_ARN", ""), *further) if target)
 
 
 def _boolean(env: Mapping[str, str], name: str, *, default: bool) -> bool:

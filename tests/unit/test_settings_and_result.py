@@ -219,23 +219,46 @@ def test_an_integer_setting_in_other_digits_is_refused_not_crashed():
         )
 
 
-@pytest.mark.parametrize("topic", ["", "arn:aws-cn:sns:cn-north-1:123456789012:results"])
+TEAM_TOPIC = "arn:aws:sns:eu-west-1:123456789012:team-migrations"
+
+
+@pytest.mark.parametrize(
+    ("topic", "further", "targets"),
+    [
+        ("", "", ()),
+        ("arn:aws-cn:sns:cn-north-1:123456789012:results", "", ("results",)),
+        (
+            "arn:aws:sns:eu-west-1:123456789012:results",
+            f" {TEAM_TOPIC} ,",
+            ("results", "team-migrations"),
+        ),
+        ("", TEAM_TOPIC, ("team-migrations",)),
+    ],
+)
 def test_the_notifiers_wired_are_the_ones_the_cost_model_counts(
-    topic: str, offline_aws: pytest.MonkeyPatch
+    topic: str, further: str, targets: tuple[str, ...], offline_aws: pytest.MonkeyPatch
 ):
-    """One source: settings.notify_targets gives both the notifiers wiring.py builds and the
-    notify steps each profile's worst case counts (domain/schedule.py)."""
+    """One source: settings.notify_targets (the results topic, then NOTIFY_TARGETS) gives both
+    the notifiers wiring.py builds, in order, and the notify steps each profile's worst case
+    counts (domain/schedule.py)."""
     from migration_trigger.adapters.observability import PowertoolsLog
     from migration_trigger.settings import notify_targets
     from migration_trigger.wiring import build_services
 
-    env = {"ENVIRONMENT": "dev", "MIGRATION_PROFILES": PROFILES, "TOPIC_ARN": topic}
+    env = {
+        "ENVIRONMENT": "dev",
+        "MIGRATION_PROFILES": PROFILES,
+        "TOPIC_ARN": topic,
+        "NOTIFY_TARGETS": further,
+    }
     settings = Settings.from_env(env)
 
     services = build_services(settings, log=PowertoolsLog(None), region="eu-west-1")
 
-    assert len(services.notifiers) == len(settings.notify_targets) == len(notify_targets(env))
-    assert len(services.notifiers) == (1 if topic else 0)
+    assert settings.notify_targets == notify_targets(env)
+    assert tuple(t.rsplit(":", 1)[1] for t in settings.notify_targets) == targets
+    assert len(services.notifiers) == len(targets)
+    assert [n.topic_arn for n in services.notifiers] == list(settings.notify_targets)  # type: ignore[attr-defined]
 
 
 def test_a_notification_target_no_notifier_sends_to_is_refused_by_name(

@@ -24,8 +24,6 @@ EARLY_SECONDS = 600
 LATE_POLL_SECONDS = 60
 #: Kubernetes counts a Job's deadline only once it runs: the flow stops following this much later.
 BACKSTOP_SECONDS = 600
-#: Seconds of waiting between two reads of a running Job's log tail, kept as evidence.
-EVIDENCE_SECONDS = 300
 #: Operations a profile may need at most: the quota is 3,000, the rest is headroom.
 MAX_OPERATIONS = 2500
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from migration_trigger.domain.jobstate import Hold, JobPhase, JobState
 from migration_trigger.domain.profiles import Profile
-from migration_trigger.domain.schedule import EVIDENCE_SECONDS, follow_limit, pause_after
+from migration_trigger.domain.schedule import follow_limit, pause_after
 
 #: The kubelet's image pull back-off: 10 s (imageBackOffPeriod) doubled after each failed pull,
 #: at most 300 s (MaxImageBackOff), pkg/kubelet/kubelet.go.
@@ -32,6 +32,8 @@ PERSIST_GRACE_SECONDS = sum(
 )
 
 
+#: Seconds of waiting between two reads of a running Job's log tail, kept as evidence.
+EVIDENCE_SECONDS = 300
 #: What a started Job is taken for before its first check.
 STARTED = JobState(JobPhase.RUNNING, "the migration is running")
 

@@ -184,6 +184,30 @@ def test_notification_has_readable_subject_json_body_and_filterable_attributes(w
 
 
 @ON_CHOSEN_CLUSTERS
+def test_a_further_target_the_role_may_not_publish_to_is_a_counted_failed_notification(
+    world: World,
+):
+    """NOTIFY_TARGETS adds notifiers after the results topic, each in a step of its own; the
+    template grants `sns:Publish` on the results topic only, so another topic is refused (as
+    IAM refuses it) and that notification fails alone: the result stands and reaches the
+    results topic."""
+    from tests.fixtures import admin_client
+
+    team = admin_client("sns").create_topic(Name="team-migrations")["TopicArn"]
+    world.monkeypatch.setenv("NOTIFY_TARGETS", team)
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.result["status"] == "succeeded", run.error
+    names = [op.name for op in run.operations]
+    assert names[-3:] == ["notify-0", "notify-1", "notify-1-failed"]
+    (message,) = world.notifications()
+    assert json.loads(message["Message"])["status"] == "succeeded"
+    refused = [c for c in world.iam.calls if c.action == "sns:Publish" and not c.allowed]
+    assert refused and all(team in c.resource for c in refused)
+
+
+@ON_CHOSEN_CLUSTERS
 def test_only_configured_statuses_notify(world: World):
     world.monkeypatch.setenv("NOTIFY_STATUSES", "failed,timed_out")
 
