@@ -132,9 +132,9 @@ def load_event(name: str) -> Any:
     return json.loads((ROOT / "events" / name).read_text())
 
 
-def pointed_event(name: str, *, database: str, secret: str, **detail: Any) -> Any:
+def pointed_event(name: str, database: str, secret: str, /, **detail: Any) -> Any:
     """A sample event from events/, pointed at this database (an RDS event, a manual request) or
-    this secret (a rotation's events), with `detail` fields replaced."""
+    this secret (a rotation's events), with `detail` fields replaced (`database` among them)."""
     event = load_event(name)
     if event["source"] == "aws.rds" or event["detail-type"] == "Migration Requested":
         if "SourceArn" in event["detail"]:

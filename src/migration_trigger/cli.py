@@ -121,6 +121,14 @@ def plan(args: argparse.Namespace) -> int:
         "credentials": str(profile.credentials),
         "job": jobspec.render_job(services.job_template(), job),
     }
+    if profile.window is not None:
+        # The guards that would apply, without waiting for them.
+        opens_in = profile.window.opens_in(services.clock())
+        document["window"] = {
+            "window": profile.window.describe(),
+            "open_now": not opens_in,
+            "opens_in_seconds": opens_in,
+        }
     print(json.dumps(document, indent=2))
     return 0
 

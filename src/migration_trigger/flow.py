@@ -23,7 +23,7 @@ from migration_trigger.domain.result import FAILING, Result, Status
 from migration_trigger.errors import MigrationTriggerError
 from migration_trigger.ports import Services
 from migration_trigger.records import Declined, Logs, Refused, Resolved
-from migration_trigger.stages import launch, queue, report, resolve, watch
+from migration_trigger.stages import guard, launch, queue, report, resolve, watch
 from migration_trigger.steps import PrefixedSteps, Steps
 
 _OUTCOMES = {JobPhase.SUCCEEDED: Status.SUCCEEDED, JobPhase.TIMED_OUT: Status.TIMED_OUT}
@@ -131,10 +131,15 @@ def launch_and_run(plan: JobPlan, resolved: Resolved, steps: Steps, services: Se
 def run(
     plan: JobPlan, job_uid: str, resolved: Resolved, steps: Steps, services: Services
 ) -> Result:
-    """Wait for the Job's turn, start it, follow it to the end, read its log."""
+    """Wait for the Job's turn and its run window, start it, follow it to the end, read its
+    log."""
     refusal = queue.wait_for_turn(plan, steps, services)
     if refusal is not None:
         return resolved.result(refusal.status, refusal.reason, job=plan.name)
+    closed = guard.wait_for_window(plan, steps, services)
+    if closed is not None:
+        launch.stop(plan, steps, services)
+        return resolved.result(closed.status, closed.reason, job=plan.name)
     started = steps.step("start-job", lambda: launch.start_job(plan, job_uid, services))
     if isinstance(started, Refused):
         launch.stop(plan, steps, services)

@@ -86,6 +86,14 @@ class Queue(NamedTuple):
     overran: bool = False
 
 
+class WindowCheck(NamedTuple):
+    """`window-N`: whether the profile's run window was open at `at` (epoch seconds): 0, or the
+    seconds until it opens."""
+
+    opens_in: int
+    at: float
+
+
 class Started(NamedTuple):
     """`start-job`: the Job was un-suspended at `at` (epoch seconds)."""
 
@@ -142,6 +150,7 @@ RECORDS: dict[str, type[tuple[Any, ...]]] = {
         Launched,
         Refused,
         Queue,
+        WindowCheck,
         Started,
         Observation,
         Logs,

@@ -90,6 +90,13 @@ def notification_failed() -> Ended:
     return world.run_durably(world.event())
 
 
+def window_waited() -> Ended:
+    world = StoryWorld(
+        window={"days": ["mon"], "start": "16:00", "end": "17:00", "timeZone": "UTC"}
+    )
+    return world.run_durably(world.event())
+
+
 def batch_of_two() -> Ended:
     world = StoryWorld()
     return world.run_durably([world.event(), world.event("manual-retrigger.json")])
@@ -106,6 +113,7 @@ PATHS: dict[str, Callable[[], Ended]] = {
     "duplicate": duplicate,
     "notification-failed": notification_failed,
     "batch-of-two": batch_of_two,
+    "window-waited": window_waited,
 }
 
 #: What distinguishes each path: operations its history holds (batch steps unprefixed).
@@ -120,6 +128,7 @@ MARKS = {
     "duplicate": {"create-job", "report"},
     "notification-failed": {"notify-0-failed"},
     "batch-of-two": {"start-job"},
+    "window-waited": {"window-0", "window-closed-0", "window-1", "start-job"},
 }
 STATUSES = {
     "stuck-stopped": "failed",

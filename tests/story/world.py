@@ -427,6 +427,8 @@ class StoryWorld:
             "TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:migration-results",
             "AWS_REGION": REGION,
             "MIGRATION_PROFILES": json.dumps({"profiles": {"orders": {**PROFILE, **profile}}}),
+            # A deployment whose profiles have run windows raises its execution timeout.
+            "EXECUTION_TIMEOUT_SECONDS": str(9 * 86400 if "window" in profile else 86400),
         }
         self.settings = Settings.from_env(env)
         template = yaml.safe_load((ROOT / "k8s" / "templates" / "migration-job.yaml").read_text())
@@ -451,7 +453,7 @@ class StoryWorld:
         """A sample event from events/, pointed at this world's database or its secret."""
         from tests.helpers import pointed_event
 
-        return dict(pointed_event(name, database=DB_ARN, secret=SECRET_ARN, **detail))
+        return dict(pointed_event(name, DB_ARN, SECRET_ARN, **detail))
 
     def run(self, event: Obj) -> tuple[Obj | None, str | None]:
         """Run the story on one event; (its result document, or the error that failed it)."""

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from migration_trigger.domain import placement
 from migration_trigger.domain.events import TriggerKind
+from migration_trigger.domain.windows import RunWindow, parse_window
 from migration_trigger.errors import ConfigurationError
 
 # Patterns are matched whole (re.fullmatch): with `$`, a trailing newline would pass.
@@ -316,6 +317,13 @@ def _placed(reader: Callable[[Any, placement.Fail, str], Any]) -> Reader:
     return read
 
 
+def _window(profile: str, key: str, raw: Any) -> RunWindow:
+    try:
+        return parse_window(raw)
+    except ValueError as error:
+        raise _fail(profile, key, str(error)) from None
+
+
 def _boolean(profile: str, key: str, raw: Any) -> bool:
     if not isinstance(raw, bool):
         raise _fail(profile, key, "must be true or false")
@@ -396,6 +404,10 @@ KEYS: dict[str, Key] = {
             "the Job's pod's `nodeAffinity` (required or preferred node selector terms)"),
         Key("priorityClassName", "priority_class_name", _placed(placement.priority_class), None,
             "the PriorityClass of the Job's pod"),
+        Key("window", "window", _window, None,
+            "when a migration may start: `days` (mon…sun; default all), `start` and `end` "
+            "(HH:MM, an end not after the start is the next day's), `timeZone` (IANA); outside "
+            "it the execution waits, at no cost, until it opens"),
         Key("logTailInResult", "log_tail_in_result", _boolean, None,
             "whether the result (and so its notification) carries the log's last lines; default: "
             "yes for ephemeral-secret, no for secret-arn, whose log can only be masked by pattern "
@@ -435,6 +447,7 @@ class Profile(NamedTuple):
     tolerations: tuple[Mapping[str, Any], ...] = KEYS["tolerations"].default
     affinity: Mapping[str, Any] = KEYS["affinity"].default
     priority_class_name: str | None = KEYS["priority_class_name"].default
+    window: RunWindow | None = KEYS["window"].default
 
     @property
     def shares_log_tail(self) -> bool:

@@ -20,6 +20,7 @@ from typing import Any
 from migration_trigger.domain.jobspec import START_BY
 from migration_trigger.domain.jobstate import completed, is_finished
 from migration_trigger.domain.profiles import Profile
+from migration_trigger.domain.windows import longest_wait
 
 #: Seconds after creating a Job before comparing it with other Jobs of the database: creation
 #: timestamps have one-second resolution, so after this every earlier Job is visible.
@@ -30,8 +31,15 @@ START_MARGIN_SECONDS = 900
 
 
 def start_window(profile: Profile) -> int:
-    """Seconds after a Job's creation by which its execution has started it or deleted it."""
-    return QUEUE_SETTLE_SECONDS + profile.queue_timeout_seconds + START_MARGIN_SECONDS
+    """Seconds after a Job's creation by which its execution has started it or deleted it: the
+    queue's settle pause and timeout, the margin, and the longest wait for the profile's run
+    window."""
+    return (
+        QUEUE_SETTLE_SECONDS
+        + profile.queue_timeout_seconds
+        + START_MARGIN_SECONDS
+        + longest_wait(profile.window)
+    )
 
 
 def start_deadline(job: dict[str, Any]) -> float | None:

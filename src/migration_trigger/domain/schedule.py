@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.queueing import QUEUE_SETTLE_SECONDS
+from migration_trigger.domain.windows import longest_wait
 
 #: Seconds between database status checks while it is being created or restored.
 AVAILABLE_POLL_SECONDS = 30
@@ -140,6 +141,32 @@ class Loop(NamedTuple):
         return {self.check, self.wait}
 
 
+class Gate(NamedTuple):
+    """A check, and a wait for as long as it says, repeated until it says go, at most `checks`
+    times; taken only by profiles it applies to (the run window). Its steps are named
+    `<check>-<n>`, its waits `<wait>-<n>`."""
+
+    check: str
+    wait: str
+    checks: int
+    #: The longest it may make a profile's migration wait in all (0: the profile has none).
+    longest: Callable[[Profile], int]
+
+    def cost(self, profile: Profile, *, runs_for: int | None, notifiers: int) -> Cost:
+        """At worst, every check and a wait between each two, the first as long as it can be;
+        otherwise (it says go at once) one look, for a profile it applies to."""
+        longest = self.longest(profile)
+        if not longest:
+            return Cost(0, 0)
+        if runs_for is not None:
+            return Cost(0, 1)
+        return Cost(longest, 2 * self.checks - 1)
+
+    def names(self) -> set[str]:
+        """The names of its operations, without their `-<n>`."""
+        return {self.check, self.wait}
+
+
 class Notify(NamedTuple):
     """Per notifier, a notify step and, if it fails (at worst), its notify-failed step."""
 
@@ -177,16 +204,20 @@ RUNNING = Loop(
     "check", "running", poll_pause, follow_limit, checks_first=False, always=True, overruns=True
 )
 
+#: The profile's run window, once the Job has its turn (stages/guard.py).
+WINDOW = Gate("window", "window-closed", 3, lambda p: longest_wait(p.window))
+
 #: Every operation the story can take for one event, in order (flow.py), each at most as often as
 #: its entry says. The cost model is computed from it; tests/unit/test_replay.py checks that
 #: every operation of every recorded history is one of these, within its cost.
-STORY: tuple[Step | Pause | Loop | Notify, ...] = (
+STORY: tuple[Step | Pause | Loop | Gate | Notify, ...] = (
     Step("resolve"),
     DATABASE,
     Pause("rotation-settle", lambda p: p.rotation_settle_seconds, always=False),
     Step("create-job"),
     Pause("queue-settle", lambda p: QUEUE_SETTLE_SECONDS),
     QUEUE,
+    WINDOW,
     Step("start-job"),
     RUNNING,
     Step("collect-logs"),
@@ -226,6 +257,8 @@ def report_operations(notifiers: int) -> int:
 def refusal(profile: Profile, *, execution_timeout: int, notifiers: int = 1) -> str | None:
     """Why a profile cannot fit in one durable execution, with the arithmetic; None if it can."""
     cost = worst_case(profile, notifiers=notifiers)
+    longest = longest_wait(profile.window)
+    window = f", + {longest} waiting for its run window" if longest else ""
     if cost.seconds > execution_timeout:
         return (
             f"profile '{profile.name}': its waits can last {cost.seconds}s "
@@ -233,7 +266,8 @@ def refusal(profile: Profile, *, execution_timeout: int, notifiers: int = 1) -> 
             f"rotationSettleSeconds {profile.rotation_settle_seconds} + queueTimeoutSeconds "
             f"{profile.queue_timeout_seconds} + activeDeadlineSeconds "
             f"{profile.active_deadline_seconds} + {BACKSTOP_SECONDS} of backstop, each rounded "
-            f"up to its poll schedule), more than the execution timeout of {execution_timeout}s"
+            f"up to its poll schedule{window}), more than the execution timeout of "
+            f"{execution_timeout}s"
         )
     if cost.operations > MAX_OPERATIONS:
         return (

@@ -300,7 +300,7 @@ class World:
 
     def event(self, name: str, **detail: Any) -> dict[str, Any]:
         """A sample event from events/, pointed at this world's database or secret."""
-        return dict(pointed_event(name, database=self.db_arn, secret=self.secret_arn, **detail))
+        return dict(pointed_event(name, self.db_arn, self.secret_arn, **detail))
 
     def run(self, event: Any, *, name: str = "execution", timeout: int = 60) -> Run:
         """Invoke the Lambda handler as a durable execution, in-process."""

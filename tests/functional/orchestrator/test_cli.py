@@ -9,7 +9,7 @@ import pytest
 
 from kube_emulator import PodScript
 from migration_trigger.cli import main
-from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, World
+from tests.functional.orchestrator.conftest import ON_CHOSEN_CLUSTERS, World, profiles
 
 
 def write(tmp_path: Path, event: object) -> str:
@@ -74,6 +74,27 @@ def test_plan_prints_the_target_and_job_and_creates_nothing(
     )
     assert world.jobs() == []
     assert world.requests.all() == []
+
+
+@ON_CHOSEN_CLUSTERS
+def test_plan_shows_the_run_window_and_whether_it_is_open_without_waiting(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    world.monkeypatch.setenv("EXECUTION_TIMEOUT_SECONDS", str(9 * 86400))
+    every_day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    world.set_profiles(
+        profiles(window={"days": every_day, "start": "00:00", "end": "23:59", "timeZone": "UTC"})
+    )
+
+    code = main(["plan", write(tmp_path, world.event("rds-instance-created.json"))])
+
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0
+    window = document["window"]
+    assert window["window"] == "mon,tue,wed,thu,fri,sat,sun 00:00-23:59 UTC"
+    assert window["open_now"] is (window["opens_in_seconds"] == 0)
+    assert 0 <= window["opens_in_seconds"] <= 60
+    assert world.jobs() == []
 
 
 @ON_CHOSEN_CLUSTERS

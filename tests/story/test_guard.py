@@ -1,0 +1,85 @@
+"""What must hold before a Job that has its turn may start, over the story's fakes: the
+profile's run window. (The window's arithmetic, daylight-saving days included:
+tests/unit/test_windows.py.) The story's clock starts on Monday 2026-09-21, 14:13:20 UTC."""
+
+from __future__ import annotations
+
+from migration_trigger.domain.jobspec import START_BY
+from migration_trigger.domain.queueing import start_deadline
+from migration_trigger.domain.windows import LONGEST_WAIT_SECONDS
+from tests.story.world import StoryWorld
+
+#: Monday 16:00-17:00 UTC: it opens 6,400 s after the story's clock starts.
+LATER_TODAY = {"days": ["mon"], "start": "16:00", "end": "17:00", "timeZone": "UTC"}
+#: Monday 14:00-15:00 UTC: open when the story's clock starts.
+NOW = {"days": ["mon"], "start": "14:00", "end": "15:00", "timeZone": "UTC"}
+
+
+def test_outside_its_window_a_migration_waits_until_it_opens_then_starts():
+    world = StoryWorld(window=LATER_TODAY)
+    started_at: list[float] = []
+    resume = world.jobs.resume
+
+    def resumed(name: str) -> None:
+        started_at.append(world.clock.now)
+        resume(name)
+
+    world.jobs.resume = resumed  # type: ignore[method-assign]
+
+    document, error = world.run(world.event())
+
+    assert error is None and document is not None and document["status"] == "succeeded"
+    taken = world.steps_taken
+    assert taken[taken.index("queue-0") + 1 :][:4] == [
+        "window-0",
+        "wait:window-closed-0",
+        "window-1",
+        "start-job",
+    ]
+    (start,) = started_at
+    assert 16 * 3600 <= start % 86400 < 16 * 3600 + 60, "started as the window opened"
+    assert any(
+        m == "waiting for the profile's run window to open" for _, m, _ in world.recorded.log
+    )
+
+
+def test_inside_its_window_a_migration_starts_at_once():
+    world = StoryWorld(window=NOW)
+
+    document, _ = world.run(world.event())
+
+    assert document is not None and document["status"] == "succeeded"
+    taken = world.steps_taken
+    assert taken[taken.index("queue-0") + 1 :][:2] == ["window-0", "start-job"]
+
+
+def test_a_job_waiting_for_its_window_promises_to_start_by_after_the_longest_wait():
+    """Another migration that cannot ask Lambda must not take it for abandoned meanwhile."""
+    world = StoryWorld(window=LATER_TODAY)
+    created = world.clock.now
+    seen: list[float | None] = []
+    look = world.jobs.database_jobs
+
+    def looked(key: str) -> list[dict[str, object]]:
+        jobs = look(key)
+        seen.extend(start_deadline(job) for job in jobs)  # type: ignore[arg-type]
+        return jobs
+
+    world.jobs.database_jobs = looked  # type: ignore[method-assign]
+
+    world.run(world.event())
+
+    (deadline,) = set(seen)
+    assert deadline is not None and deadline - created >= LONGEST_WAIT_SECONDS
+    assert START_BY == "migration-trigger.io/start-by"
+
+
+def test_a_migration_arriving_while_another_waits_for_its_window_queues_behind_it():
+    world = StoryWorld(window=LATER_TODAY, queueTimeoutSeconds=60)
+    first = world.job_left("waiting-for-its-window", start_by=world.clock.now + 8 * 86400)
+    world.executions.statuses["waiting-for-its-window"] = "RUNNING"
+
+    _, error = world.run(world.event("manual-retrigger.json"))
+
+    assert error is not None and f"timed_out: waited 60s behind {first}" in error
+    assert first in world.jobs.jobs
