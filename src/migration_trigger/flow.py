@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from migration_trigger.domain import jobspec
 from migration_trigger.domain.events import (
     Ignored,
     Parsed,
@@ -20,6 +21,7 @@ from migration_trigger.domain.jobspec import JobPlan
 from migration_trigger.domain.jobstate import JobPhase
 from migration_trigger.domain.masking import shareable_tail
 from migration_trigger.domain.result import FAILING, Result, Status
+from migration_trigger.domain.retrying import attempt_key
 from migration_trigger.errors import MigrationTriggerError
 from migration_trigger.ports import Services
 from migration_trigger.records import Declined, Logs, Refused, Resolved
@@ -101,16 +103,42 @@ def migrate(trigger: Trigger, steps: Steps, services: Services) -> Result:
     if resolved.trigger.rule.settles and resolved.profile.rotation_settle_seconds:
         steps.wait("rotation-settle", resolved.profile.rotation_settle_seconds)
     plan = resolve.job_plan(resolved, facts, steps.execution_id)
-    return launch_and_run(plan, resolved, steps, services)
+    return attempts(plan, resolved, steps, services)
 
 
-def launch_and_run(plan: JobPlan, resolved: Resolved, steps: Steps, services: Services) -> Result:
-    """Create the Job suspended, then run it; whatever ends the run early (retries spent, an error
-    that cannot pass), the Job and its credentials Secret are deleted, not left to block the
-    database's next migration."""
+def attempts(plan: JobPlan, resolved: Resolved, steps: Steps, services: Services) -> Result:
+    """Run the migration; a failure the profile's `retry` recognises in its log is tried again
+    after a durable pause, with the Job of the next attempt (its steps named `attempt-<n>/…`)."""
+    retry = plan.profile.retry
+    result, tail = launch_and_run(plan, resolved, steps, services)
+    attempt = 1
+    while retry is not None and retry.again(attempt, result.status is Status.FAILED, tail):
+        services.log.warning(
+            "the migration failed as the profile's retry expects: trying again",
+            job=result.job,
+            attempt=attempt,
+            seconds=retry.delay_seconds,
+        )
+        steps.wait(f"retry-{attempt}", retry.delay_seconds)
+        attempt += 1
+        key = attempt_key(plan.trigger.dedup_key, attempt)
+        again = plan._replace(name=jobspec.job_name(plan.database_arn, key))
+        prefixed = PrefixedSteps(steps, f"attempt-{attempt}/")
+        result, tail = launch_and_run(again, resolved, prefixed, services)
+    if attempt > 1 and retry is not None:
+        result = result._replace(reason=f"{result.reason} (attempt {attempt} of {retry.attempts})")
+    return result
+
+
+def launch_and_run(
+    plan: JobPlan, resolved: Resolved, steps: Steps, services: Services
+) -> tuple[Result, str | None]:
+    """Create the Job suspended, then run it; the result, and the masked log tail it read.
+    Whatever ends the run early (retries spent, an error that cannot pass), the Job and its
+    credentials Secret are deleted, not left to block the database's next migration."""
     launched = steps.step("create-job", lambda: launch.create_job(plan, services))
     if isinstance(launched, Refused):
-        return resolved.result(launched.status, launched.reason, job=plan.name)
+        return resolved.result(launched.status, launched.reason, job=plan.name), None
     try:
         return run(plan, launched.uid, resolved, steps, services)
     except MigrationTriggerError as error:
@@ -125,25 +153,25 @@ def launch_and_run(plan: JobPlan, resolved: Resolved, steps: Steps, services: Se
             )
         else:
             left = f"; Job {plan.name} and its credentials Secret were deleted"
-        return resolved.result(Status.FAILED, f"{error}{left}", job=plan.name)
+        return resolved.result(Status.FAILED, f"{error}{left}", job=plan.name), None
 
 
 def run(
     plan: JobPlan, job_uid: str, resolved: Resolved, steps: Steps, services: Services
-) -> Result:
+) -> tuple[Result, str | None]:
     """Wait for the Job's turn and its run window, start it, follow it to the end, read its
-    log."""
+    log; the result, and the masked log tail."""
     refusal = queue.wait_for_turn(plan, steps, services)
     if refusal is not None:
-        return resolved.result(refusal.status, refusal.reason, job=plan.name)
+        return resolved.result(refusal.status, refusal.reason, job=plan.name), None
     closed = guard.wait_for_window(plan, steps, services)
     if closed is not None:
         launch.stop(plan, steps, services)
-        return resolved.result(closed.status, closed.reason, job=plan.name)
+        return resolved.result(closed.status, closed.reason, job=plan.name), None
     started = steps.step("start-job", lambda: launch.start_job(plan, job_uid, services))
     if isinstance(started, Refused):
         launch.stop(plan, steps, services)
-        return resolved.result(started.status, started.reason, job=plan.name)
+        return resolved.result(started.status, started.reason, job=plan.name), None
     plan = plan._replace(secret_version=started.secret_version)
 
     state, evidence, last_at = watch.follow(plan, started.at, steps, services)
@@ -160,10 +188,11 @@ def run(
         tail = f"{tail or '[read while the Job ran; its pod is gone]'}\n{evidence}"
     if state.phase in (JobPhase.STUCK, JobPhase.TIMED_OUT):
         launch.stop(plan, steps, services)
-    return resolved.result(
+    result = resolved.result(
         _OUTCOMES.get(state.phase, Status.FAILED),
         state.reason,
         job=plan.name,
         duration_seconds=round(logs.at - started.at, 1),
         log_tail=shareable_tail(tail, share=plan.profile.shares_log_tail),
     )
+    return result, tail

@@ -149,7 +149,8 @@ def test_the_histories_hold_every_path_of_the_story_and_a_retried_step():
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 def test_each_recorded_history_costs_at_most_what_the_cost_model_says(path: Path):
     """domain/schedule.py's worst case bounds what the story really checkpoints: the operations
-    of each event of each recorded history (a batch's are named `event-<n>/...`), with the
+    of each event of each recorded history (a batch's are named `event-<n>/...`, a retry's
+    `attempt-<n>/...`), with the
     profile its resolve step recorded; an event declined at resolve, its resolve and report."""
     from migration_trigger.domain.schedule import report_operations, worst_case
     from migration_trigger.records import Resolved
@@ -157,8 +158,10 @@ def test_each_recorded_history_costs_at_most_what_the_cost_model_says(path: Path
 
     events: dict[str, list[dict[str, Any]]] = {}
     for op in history(path)["operations"][1:]:
-        prefix, _, name = op["Name"].rpartition("/")
-        events.setdefault(prefix, []).append({**op, "Name": name})
+        batch, _, name = (
+            op["Name"].partition("/") if op["Name"].startswith("event-") else ("", "", op["Name"])
+        )
+        events.setdefault(batch, []).append({**op, "Name": name.rpartition("/")[2]})
     for operations in events.values():
         (resolve,) = [op for op in operations if op["Name"] == "resolve"]
         resolved = decode(resolve["StepDetails"]["Result"])

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from migration_trigger.domain import placement
 from migration_trigger.domain.events import TriggerKind
+from migration_trigger.domain.retrying import Retry, parse_retry
 from migration_trigger.domain.windows import RunWindow, parse_window
 from migration_trigger.errors import ConfigurationError
 
@@ -317,6 +318,13 @@ def _placed(reader: Callable[[Any, placement.Fail, str], Any]) -> Reader:
     return read
 
 
+def _retry(profile: str, key: str, raw: Any) -> Retry:
+    try:
+        return parse_retry(raw)
+    except ValueError as error:
+        raise _fail(profile, key, str(error)) from None
+
+
 def _window(profile: str, key: str, raw: Any) -> RunWindow:
     try:
         return parse_window(raw)
@@ -408,6 +416,10 @@ KEYS: dict[str, Key] = {
             "when a migration may start: `days` (mon…sun; default all), `start` and `end` "
             "(HH:MM, an end not after the start is the next day's), `timeZone` (IANA); outside "
             "it the execution waits, at no cost, until it opens"),
+        Key("retry", "retry", _retry, None,
+            "a failed migration whose masked log tail matches `whenLogMatches` (a regular "
+            "expression) is tried again after `delaySeconds` (default 600), with a new Job, up to "
+            "`attempts` in all (2-10)"),
         Key("logTailInResult", "log_tail_in_result", _boolean, None,
             "whether the result (and so its notification) carries the log's last lines; default: "
             "yes for ephemeral-secret, no for secret-arn, whose log can only be masked by pattern "
@@ -448,6 +460,7 @@ class Profile(NamedTuple):
     affinity: Mapping[str, Any] = KEYS["affinity"].default
     priority_class_name: str | None = KEYS["priority_class_name"].default
     window: RunWindow | None = KEYS["window"].default
+    retry: Retry | None = KEYS["retry"].default
 
     @property
     def shares_log_tail(self) -> bool:

@@ -167,6 +167,28 @@ class Gate(NamedTuple):
         return {self.check, self.wait}
 
 
+class Attempts(NamedTuple):
+    """What a migration takes once per attempt, and between two attempts a durable pause
+    (`retry-<n>`), as often as the profile's `retry` allows; the steps of attempt n > 1 are named
+    `attempt-<n>/…`."""
+
+    each: tuple[Step | Pause | Loop | Gate, ...]
+    wait: str = "retry"
+
+    def cost(self, profile: Profile, *, runs_for: int | None, notifiers: int) -> Cost:
+        """At worst, every attempt taken in full; otherwise one."""
+        costs = [e.cost(profile, runs_for=runs_for, notifiers=notifiers) for e in self.each]
+        once = Cost(sum(c.seconds for c in costs), sum(c.operations for c in costs))
+        if runs_for is not None or profile.retry is None:
+            return once
+        count, delay = profile.retry.attempts, profile.retry.delay_seconds
+        return Cost(count * once.seconds + (count - 1) * delay, count * once.operations + count - 1)
+
+    def names(self) -> set[str]:
+        """The names of its operations, without their `-<n>` or their attempt's prefix."""
+        return {self.wait}.union(*(entry.names() for entry in self.each))
+
+
 class Notify(NamedTuple):
     """Per notifier, a notify step and, if it fails (at worst), its notify-failed step."""
 
@@ -210,19 +232,23 @@ WINDOW = Gate("window", "window-closed", 3, lambda p: longest_wait(p.window))
 #: Every operation the story can take for one event, in order (flow.py), each at most as often as
 #: its entry says. The cost model is computed from it; tests/unit/test_replay.py checks that
 #: every operation of every recorded history is one of these, within its cost.
-STORY: tuple[Step | Pause | Loop | Gate | Notify, ...] = (
+STORY: tuple[Step | Pause | Loop | Attempts | Notify, ...] = (
     Step("resolve"),
     DATABASE,
     Pause("rotation-settle", lambda p: p.rotation_settle_seconds, always=False),
-    Step("create-job"),
-    Pause("queue-settle", lambda p: QUEUE_SETTLE_SECONDS),
-    QUEUE,
-    WINDOW,
-    Step("start-job"),
-    RUNNING,
-    Step("collect-logs"),
-    Step("stop-job", always=False),
-    Step("clean-up", always=False),
+    Attempts(
+        (
+            Step("create-job"),
+            Pause("queue-settle", lambda p: QUEUE_SETTLE_SECONDS),
+            QUEUE,
+            WINDOW,
+            Step("start-job"),
+            RUNNING,
+            Step("collect-logs"),
+            Step("stop-job", always=False),
+            Step("clean-up", always=False),
+        )
+    ),
     Step("report"),
     Notify(),
 )
@@ -258,7 +284,12 @@ def refusal(profile: Profile, *, execution_timeout: int, notifiers: int = 1) -> 
     """Why a profile cannot fit in one durable execution, with the arithmetic; None if it can."""
     cost = worst_case(profile, notifiers=notifiers)
     longest = longest_wait(profile.window)
-    window = f", + {longest} waiting for its run window" if longest else ""
+    more = f", + {longest} waiting for its run window" if longest else ""
+    if profile.retry is not None:
+        more += (
+            f"; from the Job's creation on, {profile.retry.attempts} times (its retry's "
+            f"attempts) with {profile.retry.delay_seconds}s between two"
+        )
     if cost.seconds > execution_timeout:
         return (
             f"profile '{profile.name}': its waits can last {cost.seconds}s "
@@ -266,7 +297,7 @@ def refusal(profile: Profile, *, execution_timeout: int, notifiers: int = 1) -> 
             f"rotationSettleSeconds {profile.rotation_settle_seconds} + queueTimeoutSeconds "
             f"{profile.queue_timeout_seconds} + activeDeadlineSeconds "
             f"{profile.active_deadline_seconds} + {BACKSTOP_SECONDS} of backstop, each rounded "
-            f"up to its poll schedule{window}), more than the execution timeout of "
+            f"up to its poll schedule{more}), more than the execution timeout of "
             f"{execution_timeout}s"
         )
     if cost.operations > MAX_OPERATIONS:
