@@ -129,6 +129,12 @@ def plan(args: argparse.Namespace) -> int:
             "open_now": not opens_in,
             "opens_in_seconds": opens_in,
         }
+    if profile.retry is not None:
+        document["retry"] = {
+            "attempts": profile.retry.attempts,
+            "delay_seconds": profile.retry.delay_seconds,
+            "when_log_matches": profile.retry.when_log_matches,
+        }
     print(json.dumps(document, indent=2))
     return 0
 

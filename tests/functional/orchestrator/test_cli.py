@@ -77,13 +77,16 @@ def test_plan_prints_the_target_and_job_and_creates_nothing(
 
 
 @ON_CHOSEN_CLUSTERS
-def test_plan_shows_the_run_window_and_whether_it_is_open_without_waiting(
+def test_plan_shows_the_guards_that_would_apply_without_waiting(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
     world.monkeypatch.setenv("EXECUTION_TIMEOUT_SECONDS", str(9 * 86400))
     every_day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
     world.set_profiles(
-        profiles(window={"days": every_day, "start": "00:00", "end": "23:59", "timeZone": "UTC"})
+        profiles(
+            window={"days": every_day, "start": "00:00", "end": "23:59", "timeZone": "UTC"},
+            retry={"attempts": 2, "whenLogMatches": "55P03"},
+        )
     )
 
     code = main(["plan", write(tmp_path, world.event("rds-instance-created.json"))])
@@ -94,6 +97,7 @@ def test_plan_shows_the_run_window_and_whether_it_is_open_without_waiting(
     assert window["window"] == "mon,tue,wed,thu,fri,sat,sun 00:00-23:59 UTC"
     assert window["open_now"] is (window["opens_in_seconds"] == 0)
     assert 0 <= window["opens_in_seconds"] <= 60
+    assert document["retry"] == {"attempts": 2, "delay_seconds": 600, "when_log_matches": "55P03"}
     assert world.jobs() == []
 
 
