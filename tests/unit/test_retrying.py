@@ -92,3 +92,12 @@ def test_the_cost_model_counts_every_attempt_in_full():
     assert thrice.seconds > 2 * once.seconds + 2 * 600
     why = refusal(retried, execution_timeout=thrice.seconds - 1)
     assert why is not None and "3 times (its retry's attempts) with 600s between two" in why
+
+
+def test_retries_that_would_exhaust_the_operations_quota_are_refused_saying_so():
+    chatty = {"attempts": 10, "delaySeconds": 60, "whenLogMatches": "x"}
+    retried = profile_with(chatty)
+
+    why = refusal(retried, execution_timeout=31_622_400)
+
+    assert why is not None and "or lower retry.attempts (10)" in why

@@ -306,5 +306,6 @@ def refusal(profile: Profile, *, execution_timeout: int, notifiers: int = 1) -> 
             f"(at most {MAX_OPERATIONS} of the 3,000 an execution may perform): raise "
             f"pollSeconds ({profile.poll_seconds}) or shorten waitForAvailableSeconds, "
             "queueTimeoutSeconds or activeDeadlineSeconds"
+            + (f", or lower retry.attempts ({profile.retry.attempts})" if profile.retry else "")
         )
     return None

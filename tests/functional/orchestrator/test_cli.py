@@ -80,12 +80,14 @@ def test_plan_prints_the_target_and_job_and_creates_nothing(
 def test_plan_shows_the_guards_that_would_apply_without_waiting(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
-    world.monkeypatch.setenv("EXECUTION_TIMEOUT_SECONDS", str(9 * 86400))
+    # Each attempt may wait a week and an hour for the window: two attempts need more than that.
+    world.monkeypatch.setenv("EXECUTION_TIMEOUT_SECONDS", str(17 * 86400))
     every_day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
     world.set_profiles(
         profiles(
             window={"days": every_day, "start": "00:00", "end": "23:59", "timeZone": "UTC"},
             retry={"attempts": 2, "whenLogMatches": "55P03"},
+            pollSeconds=10,
         )
     )
 
