@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from migration_trigger.domain.profiles import (
 )
 from migration_trigger.errors import ConfigurationError
 from migration_trigger.steps import plain, typed
-from tests.helpers import ROOT, load_event, sample_plan
+from tests.helpers import ROOT, load_event, sample_facts, sample_plan
 from tests.pss import violations
 
 CANARY = "canary-Pa55:w/rd@#%"
@@ -394,3 +395,72 @@ def test_invalid_placement_is_refused_naming_profile_and_field(
 
     assert str(caught.value).startswith("profile 'p': ")
     assert message in str(caught.value)
+
+
+SESSION = {
+    "lock_timeout": "5s",
+    "statement_timeout": "30min",
+    "idle_in_transaction_session_timeout": 60,
+}
+
+
+def test_session_settings_reach_the_job_in_pgoptions_and_the_urls_options():
+    profile = parse_profiles(profile_doc(sessionSettings=SESSION))["p"]
+    options = (
+        "-c idle_in_transaction_session_timeout=60 -c lock_timeout=5s -c statement_timeout=30min"
+    )
+
+    job = jobspec.render_job(TEMPLATE, plan(profile))
+    values = jobspec.credential_values(
+        plan(profile).endpoint, "app", "pw", "sslmode=require", profile.session_settings
+    )
+
+    env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["PGOPTIONS"] == options
+    query = values["DATABASE_URL"].split("?", 1)[1]
+    assert query.startswith("sslmode=require&options=")
+    assert urllib.parse.parse_qs(query)["options"] == [options]
+
+
+def test_a_profile_without_session_settings_adds_neither():
+    profile = parse_profiles(profile_doc())["p"]
+
+    job = jobspec.render_job(TEMPLATE, plan(profile))
+    values = jobspec.credential_values(plan(profile).endpoint, "app", "pw")
+
+    env = {e["name"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "PGOPTIONS" not in env and "options=" not in values["DATABASE_URL"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({}, "must map 1 to 16 setting names"),
+        ({"search_path": "evil"}, "'search_path' is not a setting a migration may set"),
+        ({"role": "admin"}, "'role' is not a setting"),
+        ({"Lock Timeout": "5s"}, "is not a setting"),
+        ({"lock_timeout": "5s -c role=admin"}, "'sessionSettings.lock_timeout' must be a number"),
+        ({"lock_timeout": True}, "must be a number or a word"),
+    ],
+)
+def test_session_settings_that_could_change_more_than_timeouts_are_refused(
+    settings: Any, message: str
+):
+    with pytest.raises(ConfigurationError) as refused:
+        parse_profiles(profile_doc(sessionSettings=settings))
+
+    assert message in str(refused.value)
+
+
+def test_session_settings_are_refused_for_a_database_of_another_engine():
+    from migration_trigger.domain.decision import Fail, route
+
+    profile = parse_profiles(profile_doc(sessionSettings={"lock_timeout": "5s"}))["p"]
+    facts = sample_facts(engine="mysql", tags={"migration-trigger:profile": "p"})
+    trigger = parse_event(load_event("rds-instance-created.json"))
+    assert isinstance(trigger, Trigger)
+
+    decided = route(trigger, facts, {"p": profile}, tag_key="migration-trigger:profile")
+
+    assert isinstance(decided, Fail)
+    assert "sessionSettings, which apply to PostgreSQL only" in decided.reason

@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 from migration_trigger.domain.database import DatabaseFacts
 from migration_trigger.domain.events import Home, Ignored, Trigger, outside
+from migration_trigger.domain.jobspec import engine_family
 from migration_trigger.domain.profiles import Profile
 
 
@@ -73,7 +74,7 @@ def route(
     *,
     tag_key: str,
     claim: Claim | None = None,
-) -> Route | Skip | Reject:
+) -> Route | Skip | Reject | Fail:
     """Pick the profile the database's tag names, if the profile runs on this trigger.
 
     First, the event must be about this database, not a namesake elsewhere: the database was
@@ -103,6 +104,12 @@ def route(
     if trigger.kind not in profile.triggers:
         runs_on = ", ".join(sorted(str(t) for t in profile.triggers))
         return Skip(f"profile '{profile.name}' does not run on {trigger.kind} (runs on: {runs_on})")
+    if profile.session_settings and engine_family(facts.engine) != "postgres":
+        return Fail(
+            f"profile '{profile.name}' sets sessionSettings, which apply to PostgreSQL only, "
+            f"and {facts.identifier} is {facts.engine}: nothing was run. Remove them from the "
+            "profile, or give this database a profile without them"
+        )
     return Route(profile)
 
 

@@ -60,10 +60,23 @@ def database_url(endpoint: Endpoint, username: str, password: str, query: str = 
     return f"{url}?{query}" if query else url
 
 
+def pg_options(settings: tuple[tuple[str, str], ...]) -> str:
+    """Session settings as libpq's PGOPTIONS and a connection URL's `options` carry them."""
+    return " ".join(f"-c {name}={value}" for name, value in settings)
+
+
 def credential_values(
-    endpoint: Endpoint, username: str, password: str, query: str = ""
+    endpoint: Endpoint,
+    username: str,
+    password: str,
+    query: str = "",
+    settings: tuple[tuple[str, str], ...] = (),
 ) -> dict[str, str]:
-    """What the ephemeral Secret holds: DATABASE_URL and the usual per-engine variables."""
+    """What the ephemeral Secret holds: DATABASE_URL (with the session settings in its `options`,
+    for PostgreSQL) and the usual per-engine variables."""
+    if settings and engine_family(endpoint.engine) == "postgres":
+        options = f"options={urllib.parse.quote(pg_options(settings), safe='')}"
+        query = f"{query}&{options}" if query else options
     values = {
         "DATABASE_URL": database_url(endpoint, username, password, query),
         "DB_HOST": endpoint.host,
@@ -192,6 +205,9 @@ def render_job(
         ]
     else:
         container["envFrom"] = [{"secretRef": {"name": plan.secret_name}}]
+    if profile.session_settings and engine_family(plan.endpoint.engine) == "postgres":
+        # Read by libpq and the drivers that follow it, whichever URL the tool builds.
+        env.append({"name": "PGOPTIONS", "value": pg_options(profile.session_settings)})
     env += [{"name": k, "value": v} for k, v in profile.env]
     container["env"] = [*container.get("env", []), *env]
     return job

@@ -198,6 +198,33 @@ def _env(profile: str, key: str, raw: Any) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(raw.items()))
 
 
+#: A PostgreSQL setting's name (`lock_timeout`, or a custom `extension.name`).
+_SETTING_NAME = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?")
+#: A setting's value as PGOPTIONS and the URL's `options` carry it without quoting: a number with
+#: a unit (`5s`, `30min`), a word, or a number.
+_SETTING_VALUE = re.compile(r"[A-Za-z0-9_.:+-]{1,64}")
+#: Settings a migration may not change for its session: who it is, and where objects go.
+_SESSION_REFUSED = frozenset({"role", "session_authorization", "search_path"})
+
+
+def _session_settings(profile: str, key: str, raw: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(raw, dict) or not raw or len(raw) > 16:
+        raise _fail(profile, key, "must map 1 to 16 setting names to values, such as "
+                    '{"lock_timeout": "5s", "statement_timeout": "30min"}')  # fmt: skip
+    settings = []
+    for name, value in raw.items():
+        if not _SETTING_NAME.fullmatch(name) or name in _SESSION_REFUSED:
+            raise _fail(profile, key, f"{_show(name)} is not a setting a migration may set")
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        if not isinstance(text, str) or not _SETTING_VALUE.fullmatch(text):
+            raise _fail(
+                profile, f"{key}.{name}",
+                f"must be a number or a word such as '5s' or '30min', not {_show(value)}",
+            )  # fmt: skip
+        settings.append((name, text))
+    return tuple(sorted(settings))
+
+
 def _resources(profile: str, key: str, raw: Any) -> Mapping[str, Any]:
     if not isinstance(raw, dict):
         raise _fail(profile, key, "must be an object with 'requests' and/or 'limits'")
@@ -416,6 +443,10 @@ KEYS: dict[str, Key] = {
             "when a migration may start: `days` (mon…sun; default all), `start` and `end` "
             "(HH:MM, an end not after the start is the next day's), `timeZone` (IANA); outside "
             "it the execution waits, at no cost, until it opens"),
+        Key("sessionSettings", "session_settings", _session_settings, (),
+            "PostgreSQL settings for the migration's session, such as "
+            '`{"lock_timeout": "5s", "statement_timeout": "30min"}`: in `PGOPTIONS` and '
+            "`DATABASE_URL`'s `options`; a database of another engine is refused"),
         Key("retry", "retry", _retry, None,
             "a failed migration whose masked log tail matches `whenLogMatches` (a regular "
             "expression) is tried again after `delaySeconds` (default 600), with a new Job, up to "
@@ -461,6 +492,7 @@ class Profile(NamedTuple):
     priority_class_name: str | None = KEYS["priority_class_name"].default
     window: RunWindow | None = KEYS["window"].default
     retry: Retry | None = KEYS["retry"].default
+    session_settings: tuple[tuple[str, str], ...] = KEYS["session_settings"].default
 
     @property
     def shares_log_tail(self) -> bool:

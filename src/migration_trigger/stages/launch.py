@@ -172,7 +172,11 @@ def start_job(plan: jobspec.JobPlan, job_uid: str, services: Services) -> Starte
             secret = services.secrets.read(plan.secret_arn)
             version = secret.version
             values = jobspec.credential_values(
-                plan.endpoint, secret.username, secret.password, plan.profile.url_query
+                plan.endpoint,
+                secret.username,
+                secret.password,
+                plan.profile.url_query,
+                plan.profile.session_settings,
             )
             existing = jobs.create_secret(jobspec.render_secret(plan, job_uid, values))
             if existing is not None and not jobspec.owned_by(existing, job_uid):
