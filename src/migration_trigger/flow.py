@@ -133,7 +133,8 @@ def attempts(plan: JobPlan, resolved: Resolved, steps: Steps, services: Services
 def launch_and_run(
     plan: JobPlan, resolved: Resolved, steps: Steps, services: Services
 ) -> tuple[Result, str | None]:
-    """Create the Job suspended, then run it; the result, and the masked log tail it read.
+    """Create the Job suspended, then run it; the result, and the masked log tail of a migration
+    that failed on its own (None otherwise).
     Whatever ends the run early (retries spent, an error that cannot pass), the Job and its
     credentials Secret are deleted, not left to block the database's next migration."""
     launched = steps.step("create-job", lambda: launch.create_job(plan, services))
@@ -160,7 +161,7 @@ def run(
     plan: JobPlan, job_uid: str, resolved: Resolved, steps: Steps, services: Services
 ) -> tuple[Result, str | None]:
     """Wait for the Job's turn and its run window, start it, follow it to the end, read its
-    log; the result, and the masked log tail."""
+    log; the result, and the masked log tail if the migration failed on its own."""
     refusal = queue.wait_for_turn(plan, steps, services)
     if refusal is not None:
         return resolved.result(refusal.status, refusal.reason, job=plan.name), None
@@ -195,4 +196,6 @@ def run(
         duration_seconds=round(logs.at - started.at, 1),
         log_tail=shareable_tail(tail, share=plan.profile.shares_log_tail),
     )
-    return result, tail
+    # A retry looks only at a migration that failed on its own (its pod exited non-zero): never
+    # at one stuck, deleted, timed out or unobservable, whatever its log said while it ran.
+    return result, (tail if state.phase is JobPhase.FAILED and state.exit_code else None)

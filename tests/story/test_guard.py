@@ -4,7 +4,6 @@ tests/unit/test_windows.py.) The story's clock starts on Monday 2026-09-21, 14:1
 
 from __future__ import annotations
 
-from migration_trigger.domain.jobspec import START_BY
 from migration_trigger.domain.queueing import start_deadline
 from migration_trigger.domain.windows import LONGEST_WAIT_SECONDS
 from tests.story.world import StoryWorld
@@ -71,15 +70,3 @@ def test_a_job_waiting_for_its_window_promises_to_start_by_after_the_longest_wai
 
     (deadline,) = set(seen)
     assert deadline is not None and deadline - created >= LONGEST_WAIT_SECONDS
-    assert START_BY == "migration-trigger.io/start-by"
-
-
-def test_a_migration_arriving_while_another_waits_for_its_window_queues_behind_it():
-    world = StoryWorld(window=LATER_TODAY, queueTimeoutSeconds=60)
-    first = world.job_left("waiting-for-its-window", start_by=world.clock.now + 8 * 86400)
-    world.executions.statuses["waiting-for-its-window"] = "RUNNING"
-
-    _, error = world.run(world.event("manual-retrigger.json"))
-
-    assert error is not None and f"timed_out: waited 60s behind {first}" in error
-    assert first in world.jobs.jobs

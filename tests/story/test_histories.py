@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -151,18 +152,32 @@ STATUSES = {
 }
 
 
-def shape(operations: list[dict[str, Any]]) -> list[tuple[str, str | None, str | None]]:
-    """Each operation's type and name, and the record type its checkpoint holds."""
-    return [
-        (
-            op["Type"],
-            op.get("Name"),
-            json.loads(op["StepDetails"]["Result"])["type"]
-            if op.get("StepDetails", {}).get("Result")
-            else None,
+def shape(operations: list[dict[str, Any]]) -> list[tuple[str, str | None, Any]]:
+    """Each operation's type and name, and the shape of the record its checkpoint holds: its type
+    and the fields it was written with, nested records' too (a field added with a default is a
+    new shape: an older version cannot read it back)."""
+    from migration_trigger.records import RECORDS
+
+    def fields(hint: Any, data: Any) -> Any:
+        hint = next((h for h in typing.get_args(hint) if h is not type(None)), hint)
+        if isinstance(hint, type) and hasattr(hint, "_fields") and isinstance(data, dict):
+            hints = typing.get_type_hints(hint)
+            return tuple(
+                sorted((name, fields(hints.get(name), value)) for name, value in data.items())
+            )
+        return None
+
+    shapes = []
+    for op in operations:
+        result = op.get("StepDetails", {}).get("Result")
+        document = json.loads(result) if result else None
+        record = (
+            (document["type"], fields(RECORDS[document["type"]], document["value"]))
+            if document
+            else None
         )
-        for op in operations
-    ]
+        shapes.append((op["Type"], op.get("Name"), record))
+    return shapes
 
 
 def recorded(path: str) -> list[dict[str, Any]]:
@@ -196,6 +211,7 @@ def test_each_path_of_the_story_writes_a_recorded_history(path: str):
     version = os.environ.get("MIGRATION_TRIGGER_RECORD_HISTORIES")
     if version and shape(ended.history) not in known:
         target = HISTORIES / f"{path}-{version}.json"
+        assert not target.exists(), f"{target.name} exists: record under a new version"
         target.write_text(json.dumps(document(ended), indent=1) + "\n")
         known.append(shape(ended.history))
     assert shape(ended.history) in known, (

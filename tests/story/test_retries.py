@@ -64,3 +64,37 @@ def test_a_deadline_is_not_retried_whatever_its_log_says():
 
     assert error is not None and error.startswith("timed_out: ")
     assert not any(name.startswith("wait:retry") for name in world.steps_taken)
+
+
+def test_the_same_event_after_a_success_on_a_retry_is_a_duplicate():
+    world = StoryWorld(retry=RETRY)
+    world.jobs.scripts += [fails(LOCKED), PodScript()]
+    first, _ = world.run(world.event())
+    assert first is not None and first["status"] == "succeeded"
+
+    again, _ = world.run(world.event())
+
+    assert again is not None and again["status"] == "duplicate"
+    assert "an attempt of the profile's retry" in again["reason"]
+    assert len(world.jobs.jobs) == 2
+
+
+def test_a_job_deleted_while_it_ran_is_not_retried_whatever_its_log_said():
+    """Only a migration that failed on its own (its pod exited non-zero) is tried again: an
+    operator who deleted a Job meant it to stop."""
+    world = StoryWorld(retry=RETRY)
+    world.jobs.scripts.append(PodScript(timeline=[(0, RUNNING), (600, exited(0))], log=LOCKED))
+    looked = world.jobs.get_job
+
+    def deleted_once_its_log_was_read(name: str) -> dict[str, object] | None:
+        job = looked(name)
+        if any(step.startswith("check-2") for step in world.steps_taken):
+            world.jobs.delete_job(name)
+        return job
+
+    world.jobs.get_job = deleted_once_its_log_was_read  # type: ignore[method-assign]
+
+    _, error = world.run(world.event())
+
+    assert error is not None and "was deleted before it finished" in error
+    assert not any(name.startswith("wait:retry") for name in world.steps_taken)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -251,10 +252,19 @@ def test_the_notifiers_wired_are_the_ones_the_cost_model_counts(
         "TOPIC_ARN": topic,
         "NOTIFY_TARGETS": further,
     }
+    counted: list[int] = []
+    monkeypatch = offline_aws
+
+    def spy(profile: Any, *, execution_timeout: int, notifiers: int = 1) -> str | None:
+        counted.append(notifiers)
+        return None
+
+    monkeypatch.setattr("migration_trigger.settings.refusal", spy)
     settings = Settings.from_env(env)
 
     services = build_services(settings, log=PowertoolsLog(None), region="eu-west-1")
 
+    assert counted == [len(services.notifiers)], "the profile check counts the notifiers wired"
     assert settings.notify_targets == notify_targets(env)
     assert tuple(t.rsplit(":", 1)[1] for t in settings.notify_targets) == targets
     assert len(services.notifiers) == len(targets)

@@ -56,6 +56,18 @@ def test_on_the_fall_back_day_the_window_lasts_the_repeated_hour_longer():
     assert WEEKEND_NIGHTS.opens_in(at("2026-10-25T04:00")) > 0
 
 
+def test_a_window_the_clocks_skip_whole_is_not_open_that_day_and_the_wait_stays_bounded():
+    """02:00-02:30 in Berlin does not exist on 2026-03-29: the next opening is a week later, not
+    the change itself (where the window would be open for no time at all)."""
+    skipped = RunWindow(("sun",), "02:00", "02:30", "Europe/Berlin")
+    saturday_night = at("2026-03-28T12:00")
+
+    wait = skipped.opens_in(saturday_night)
+
+    assert wait == at("2026-04-05T00:00") - saturday_night  # Sunday 5 April, 02:00 CEST
+    assert wait <= LONGEST_WAIT_SECONDS
+
+
 def test_a_window_across_midnight_belongs_to_the_day_it_starts():
     friday_nights = RunWindow(("fri",), "22:00", "02:00", "America/New_York")
 

@@ -66,6 +66,8 @@ class JobState(NamedTuple):
     hold: Hold | None = None
     #: An earlier pod of the Job ran: the start timeout no longer applies.
     ran_before: bool = False
+    #: The exit code its pod failed with, when the Job failed because the migration did.
+    exit_code: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -184,7 +186,8 @@ def _failed(job: dict[str, Any], failed: dict[str, Any], last: dict[str, Any] | 
         )
     code = _exit_code(last)
     if reason == "BackoffLimitExceeded" and code is not None:
-        return JobState(JobPhase.FAILED, f"the migration exited with code {code}", pod_name)
+        reason = f"the migration exited with code {code}"
+        return JobState(JobPhase.FAILED, reason, pod_name, exit_code=code)
     return JobState(
         JobPhase.FAILED,
         f"the Job failed: {reason}: {failed.get('message', '')}".strip(),

@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo
 
 #: The days a window may name, Monday first (`date.weekday()`).
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-#: The longest a migration can wait for its window to open: a week between two openings, and an
-#: hour a daylight-saving change may add.
-LONGEST_WAIT_SECONDS = 7 * 86400 + 3600
+#: The longest a migration can wait for its window to open: a week between two openings, and a
+#: day for what a zone's changes may add (an hour in most zones, two in Antarctica/Troll).
+LONGEST_WAIT_SECONDS = 8 * 86400
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -58,9 +58,10 @@ class RunWindow(NamedTuple):
             day = today + timedelta(days=offset)
             if DAYS[day.weekday()] in self.days:
                 closes = day + timedelta(days=1) if overnight else day
-                spans.append(
-                    (_first_shown(day, self.start, zone), _first_shown(closes, self.end, zone))
-                )
+                opening = _first_shown(day, self.start, zone)
+                closing = _first_shown(closes, self.end, zone)
+                if closing > opening:  # a window the clocks skip whole is not open that day
+                    spans.append((opening, closing))
         return spans
 
 

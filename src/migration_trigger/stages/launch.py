@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from migration_trigger.domain import jobspec
-from migration_trigger.domain.jobstate import is_finished
+from migration_trigger.domain.jobstate import completed, is_finished
 from migration_trigger.domain.profiles import CredentialMode
 from migration_trigger.domain.queueing import (
     execution_ended,
@@ -85,6 +85,13 @@ def _name_taken(
             f"{jobspec.event_of(existing)}: a duplicate; to run it again, send that event again "
             "or a manual request",
         )
+    done = _completed_attempt(plan, services)
+    if done is not None:
+        return Refused(
+            Status.DUPLICATE,
+            f"Job {done} already ran for this event and completed (an attempt of the profile's "
+            "retry): a redelivery; the migration is not run twice",
+        )
     status = execution_status(existing, plan, services) if replaceable(existing) else None
     if status is None or not execution_ended(status):
         return Refused(
@@ -93,6 +100,18 @@ def _name_taken(
             "(or Lambda could not say it ended): a redelivery; that execution reports the outcome",
         )
     return _replace(existing, manifest, status, plan, services)
+
+
+def _completed_attempt(plan: jobspec.JobPlan, services: Services) -> str | None:
+    """A Job of the database made for this event that completed: a later attempt of a migration
+    whose first attempt failed (the profile's retry). None if there is none."""
+    jobs = services.jobs_for(plan.profile).database_jobs(jobspec.database_key(plan.database_arn))
+    done = [
+        job["metadata"]["name"]
+        for job in jobs
+        if jobspec.event_of(job) == plan.trigger.event_id and completed(job)
+    ]
+    return str(done[0]) if done else None
 
 
 def _delete_old_secret(plan: jobspec.JobPlan, services: Services) -> None:
