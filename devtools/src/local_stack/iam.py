@@ -38,7 +38,11 @@ _DENIED_CODES = {
     "sts": "AccessDenied",
 }
 #: The template's conditions with its parameters' defaults.
-DEFAULT_CONDITIONS: Mapping[str, bool] = {"HasSecretKmsKeys": False, "HasProfilesParameter": False}
+DEFAULT_CONDITIONS: Mapping[str, bool] = {
+    "HasSecretKmsKeys": False,
+    "HasProfilesParameter": False,
+    "HasNotifyTargets": False,
+}
 #: Calls IAM never checks.
 _ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity"})
 

@@ -103,6 +103,10 @@ def _intrinsic(value: Intrinsic, context: Context) -> Any:
         if condition not in context.conditions:
             raise KeyError(f"the template's condition {condition}: give its truth")
         return resolve(then if context.conditions[condition] else otherwise, context)
+    if value.function == "Join":
+        delimiter, items = value.value
+        resolved = resolve(items, context)
+        return delimiter.join([resolved] if isinstance(resolved, str) else map(str, resolved))
     if value.function == "Select":
         index, items = value.value
         return resolve(items, context)[int(resolve(index, context))]

@@ -208,6 +208,31 @@ def test_a_further_target_the_role_may_not_publish_to_is_a_counted_failed_notifi
 
 
 @ON_CHOSEN_CLUSTERS
+def test_a_further_target_the_template_grants_is_notified_after_the_results_topic(world: World):
+    """The NotifyTargets parameter: its topics reach the function as NOTIFY_TARGETS, and the
+    template's policy lets it publish to them (PublishToNotifyTargets)."""
+    from tests.fixtures import admin_client
+
+    sns, sqs = admin_client("sns"), admin_client("sqs")
+    team = sns.create_topic(Name="team-migrations")["TopicArn"]
+    queue = sqs.create_queue(QueueName="team-inbox")["QueueUrl"]
+    inbox = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    sns.subscribe(TopicArn=team, Protocol="sqs", Endpoint=inbox["Attributes"]["QueueArn"])
+    world.deploy_with({"HasNotifyTargets": True}, NotifyTargets=team)
+    world.monkeypatch.setenv("NOTIFY_TARGETS", team)
+
+    run = world.run(world.event("rds-instance-created.json"))
+
+    assert run.result["status"] == "succeeded", run.error
+    assert [op.name for op in run.operations][-2:] == ["notify-0", "notify-1"]
+    (message,) = world.notifications()
+    (team_message,) = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)["Messages"]
+    assert json.loads(json.loads(team_message["Body"])["Message"]) == json.loads(message["Message"])
+    published = [c for c in world.iam.calls if c.action == "sns:Publish"]
+    assert len(published) == 2 and all(c.allowed for c in published)
+
+
+@ON_CHOSEN_CLUSTERS
 def test_only_configured_statuses_notify(world: World):
     world.monkeypatch.setenv("NOTIFY_STATUSES", "failed,timed_out")
 
