@@ -64,6 +64,16 @@ def sample_facts(**overrides: Any) -> Any:
     return facts._replace(**overrides)
 
 
+def sample_profile(**keys: Any) -> Any:
+    """A profile `p` with the required keys and these, as the function parses one."""
+    import json
+
+    from migration_trigger.domain.profiles import parse_profiles
+
+    base = {"cluster": {"eksClusterName": "c"}, "namespace": "migrations", "image": "i:1"}
+    return parse_profiles(json.dumps({"profiles": {"p": {**base, **keys}}}))["p"]
+
+
 def sample_plan(profile: Any, trigger: Any = None, *, suffix: str = "") -> Any:
     """The plan of a migration of the sample database (events/rds-instance-created.json unless
     `trigger` is given) with `profile`, as the function makes one; `suffix` varies the name."""

@@ -3,15 +3,14 @@ Jobs are named, what the profile may say, and what retries cost."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from migration_trigger.domain.profiles import parse_profiles
 from migration_trigger.domain.retrying import Retry, attempt_key
 from migration_trigger.domain.schedule import refusal, worst_case
 from migration_trigger.errors import ConfigurationError
+from tests.helpers import sample_profile
 
 LOCKS = Retry(attempts=3, delay_seconds=600, when_log_matches="lock timeout|55P03")
 TIMED_OUT_ON_A_LOCK = "ERROR: canceling statement due to lock timeout (SQLSTATE 55P03)"
@@ -42,17 +41,7 @@ def test_each_attempt_after_the_first_has_a_job_of_its_own():
 
 
 def profile_with(retry: Any) -> Any:
-    document = {
-        "profiles": {
-            "p": {
-                "cluster": {"eksClusterName": "c"},
-                "namespace": "m",
-                "image": "i:1",
-                "retry": retry,
-            }
-        }
-    }
-    return parse_profiles(json.dumps(document))["p"]
+    return sample_profile(retry=retry)
 
 
 def test_a_profiles_retry_is_read_with_a_default_delay():

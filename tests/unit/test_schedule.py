@@ -18,11 +18,12 @@ from migration_trigger.domain.schedule import (
 )
 from migration_trigger.errors import ConfigurationError
 from migration_trigger.settings import Settings
+from tests.helpers import sample_profile
 
 
 def profile(**keys: Any) -> Profile:
-    base = {"cluster": {"eksClusterName": "c"}, "namespace": "migrations", "image": "i:1"}
-    return parse_profiles(json.dumps({"profiles": {"p": {**base, **keys}}}))["p"]
+    built: Profile = sample_profile(**keys)
+    return built
 
 
 def test_a_job_is_checked_every_poll_seconds_for_ten_minutes_then_every_minute():

@@ -3,18 +3,14 @@ when a pod that has not started is stuck, and when following stops."""
 
 from __future__ import annotations
 
-import json
-
 from migration_trigger.domain.jobstate import Hold, JobPhase, JobState
-from migration_trigger.domain.profiles import parse_profiles
 from migration_trigger.domain.schedule import BACKSTOP_SECONDS
 from migration_trigger.domain.watching import PERSIST_GRACE_SECONDS, STARTED, Watch
+from tests.helpers import sample_profile
 
 
 def watch_of(**keys: object) -> Watch:
-    profile = {"cluster": {"eksClusterName": "c"}, "namespace": "n", "image": "i:1", **keys}
-    (parsed,) = parse_profiles(json.dumps({"profiles": {"p": profile}})).values()
-    return Watch.of(parsed)
+    return Watch.of(sample_profile(**keys))
 
 
 def test_a_profiles_watch_checks_on_its_schedule_up_to_the_deadline_and_the_backstop():

@@ -3,17 +3,16 @@ daylight-saving days; and what a profile's `window` may say."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from migration_trigger.domain.profiles import parse_profiles
 from migration_trigger.domain.queueing import start_window
 from migration_trigger.domain.schedule import refusal, worst_case
 from migration_trigger.domain.windows import LONGEST_WAIT_SECONDS, RunWindow, parse_window
 from migration_trigger.errors import ConfigurationError
+from tests.helpers import sample_profile
 
 WEEKEND_NIGHTS = RunWindow(("sat", "sun"), "02:00", "05:00", "Europe/Berlin")
 
@@ -79,18 +78,7 @@ def test_a_window_across_midnight_belongs_to_the_day_it_starts():
 
 
 def profile_with(window: Any, **keys: Any) -> Any:
-    document = {
-        "profiles": {
-            "p": {
-                "cluster": {"eksClusterName": "c"},
-                "namespace": "m",
-                "image": "i:1",
-                "window": window,
-                **keys,
-            }
-        }
-    }
-    return parse_profiles(json.dumps(document))["p"]
+    return sample_profile(window=window, **keys)
 
 
 def test_a_profiles_window_is_read_with_all_days_by_default():
