@@ -52,6 +52,9 @@ def test_demo_tells_the_whole_story_and_exits_0(cluster: str):
         "ok  the migration re-ran with the new password",
         'relation "orders" does not exist',
         'ok  SNS: "[local] Migration FAILED: broken-db (db-created)"',
+        "ok  the first attempt gave up on lock_timeout (its Job failed)",
+        "ok  the second attempt, after a durable pause, succeeded",
+        "ok  PostgreSQL ledger_db: entries has its new column, amount",
         "Every step did what it says",
     ):
         assert expected in out

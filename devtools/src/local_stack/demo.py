@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -235,6 +236,7 @@ def story(stack: LocalStack, *, failure: bool) -> None:
     redeliver_and_rotate(stack, function, db, delivered, applied)
     if failure:
         fail_on_purpose(stack, function)
+    guarded(stack, function)
 
 
 def show_first_result(
@@ -336,6 +338,48 @@ def fail_on_purpose(stack: LocalStack, function: Function) -> None:
         any(m.get("Status") == "failed" for m in metrics),
         "EMF metric Migrations{Status=failed} = 1",
     )
+
+
+def guarded(stack: LocalStack, function: Function) -> None:
+    """Stage 7: a guarded production profile meets a held lock, gives up, and succeeds on retry."""
+    stage(7, "Production, guarded: `ledger-db` (profile demo-guarded, lock_timeout 2s, one retry)")
+    say("    meets the lock a long report holds on its table, gives up, and succeeds on a retry")
+    db = stack.create_database("ledger-db", profile="demo-guarded")
+    owner = f'ALTER TABLE entries OWNER TO "{db.username}"'
+    stack.postgres.sql(f"CREATE TABLE entries (id bigint); {owner}", database="ledger_db")
+
+    def failed_attempts() -> list[str]:
+        return [
+            job["metadata"]["name"]
+            for job in stack.jobs()
+            if "ledger-db" in job["metadata"]["name"] and (job.get("status") or {}).get("failed")
+        ]
+
+    with stack.postgres.holding_lock("entries", database="ledger_db") as release:
+
+        def release_once_an_attempt_gave_up() -> None:
+            deadline = time.monotonic() + 120
+            while not failed_attempts() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            say("    (the report ends: its lock is released)")
+            release()
+
+        releaser = threading.Thread(target=release_once_an_attempt_gave_up, daemon=True)
+        releaser.start()
+        result, _ = function.invoke(put_and_deliver(stack, rds_event(stack, "ledger-db")))
+        releaser.join(timeout=130)
+    show_result(result)
+    check(len(failed_attempts()) == 1, "the first attempt gave up on lock_timeout (its Job failed)")
+    check(
+        result["status"] == "succeeded" and result["reason"].endswith("(attempt 2 of 2)"),
+        "the second attempt, after a durable pause, succeeded",
+    )
+    column = stack.postgres.sql(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_name = 'entries' AND column_name = 'amount'",
+        database="ledger_db",
+    )
+    check(column == "amount", "PostgreSQL ledger_db: entries has its new column, amount")
 
 
 def run(*, skip_failure: bool = False, pod_runner: str = "auto", cluster: str = "emulator") -> int:

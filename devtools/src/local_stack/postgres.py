@@ -8,6 +8,8 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,6 +130,39 @@ class LocalPostgres:
         if done.returncode != 0:
             raise PostgresError(f"psql failed: {done.stderr.strip()}")
         return done.stdout.strip()
+
+    @contextmanager
+    def holding_lock(self, table: str, *, database: str) -> Iterator[Callable[[], None]]:
+        """A transaction of the superuser's that reads `table` and stays open, holding its
+        ACCESS SHARE lock (what a long report would hold) until the function it yields is called
+        or the block ends."""
+        session = subprocess.Popen(
+            [*self._as_user, _binary("psql"), "-h", str(self.directory), "-p", str(self.port),
+             "-U", "postgres", "-d", database, "-X", "-A", "-t", "-q"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+        assert session.stdin is not None
+        assert session.stdout is not None
+        session.stdin.write(f'BEGIN;\nLOCK TABLE "{table}" IN ACCESS SHARE MODE;\nSELECT 1;\n')
+        session.stdin.flush()
+        if session.stdout.readline().strip() != "1":
+            session.kill()
+            raise PostgresError(f"could not lock {table}")
+
+        def release() -> None:
+            if session.poll() is None:
+                assert session.stdin is not None
+                session.stdin.write("ROLLBACK;\n")
+                session.stdin.close()
+                session.wait(timeout=30)
+
+        try:
+            yield release
+        finally:
+            release()
 
     def _run(self, *command: str) -> None:
         done = subprocess.run(

@@ -60,6 +60,7 @@ SAMPLE_SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{SAMPLE_S
 IMAGES = {
     "ghcr.io/example/orders-db-migrations:demo": ROOT / "examples" / "orders-db",
     "ghcr.io/example/broken-migrations:demo": ROOT / "examples" / "broken-db",
+    "ghcr.io/example/ledger-db-migrations:demo": ROOT / "examples" / "ledger-db",
 }
 #: How pods run: `process` (a local process, the default: fast, no Docker), `container` (a
 #: container built from the image's example directory, the security context enforced by the
@@ -95,6 +96,18 @@ def demo_profiles() -> dict[str, Any]:
         "profiles": {
             "demo": {**base, "image": "ghcr.io/example/orders-db-migrations:demo"},
             "demo-broken": {**base, "image": "ghcr.io/example/broken-migrations:demo"},
+            # Production, guarded: a migration gives up on a held lock after 2 s, and a failure
+            # that says so is tried again after a pause.
+            "demo-guarded": {
+                **base,
+                "image": "ghcr.io/example/ledger-db-migrations:demo",
+                "sessionSettings": {"lock_timeout": "2s"},
+                # Two attempts in full must fit the execution's operations (the profile check).
+                "pollSeconds": 5,
+                "waitForAvailableSeconds": 300,
+                "queueTimeoutSeconds": 300,
+                "retry": {"attempts": 2, "delaySeconds": 3, "whenLogMatches": "lock timeout|55P03"},
+            },
         }
     }
 
