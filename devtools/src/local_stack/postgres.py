@@ -141,7 +141,10 @@ class LocalPostgres:
              "-U", "postgres", "-d", database, "-X", "-A", "-t", "-q"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            # psql's warnings (as the postgres user it may not enter the caller's directory) are
+            # not the rows this reads.
+            stderr=subprocess.DEVNULL,
+            cwd=self.directory,
             text=True,
         )  # fmt: skip
         assert session.stdin is not None

@@ -59,3 +59,23 @@ def test_a_loopback_login_without_the_right_password_is_refused(
 
     assert done.returncode != 0
     assert "password authentication failed" in done.stderr or "no password supplied" in done.stderr
+
+
+def test_a_held_lock_stops_an_alter_with_a_lock_timeout_until_it_is_released(
+    postgres: LocalPostgres,
+):
+    """What the demo's guarded stage stands on: a report's open transaction holds its table."""
+    from local_stack.postgres import PostgresError
+
+    postgres.sql("CREATE TABLE entries (id bigint)")
+    alter = "SET lock_timeout = '500ms'; ALTER TABLE entries ADD COLUMN amount numeric"
+    with postgres.holding_lock("entries", database="postgres") as release:
+        with pytest.raises(PostgresError, match="lock timeout"):
+            postgres.sql(alter)
+        release()
+        postgres.sql(alter)
+
+    assert (
+        postgres.sql("SELECT count(*) FROM information_schema.columns WHERE column_name = 'amount'")
+        == "1"
+    )
