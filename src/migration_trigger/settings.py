@@ -97,7 +97,7 @@ class Settings(NamedTuple):
             PROFILES=profiles,
             PROFILES_ERROR=profiles_error,
             TOPIC_ARN=env.get("TOPIC_ARN", ""),
-            NOTIFY_TARGETS=notify_targets(env)[1 if env.get("TOPIC_ARN") else 0 :],
+            NOTIFY_TARGETS=_further_targets(env),
             NOTIFY_STATUSES=notify,
             LOG_TAIL_LINES=_integer(env, "LOG_TAIL_LINES", 0, 1000, default["LOG_TAIL_LINES"]),
             KUBECONFIG=env.get("KUBECONFIG", ""),
@@ -116,9 +116,7 @@ class Settings(NamedTuple):
     def notify_targets(self) -> tuple[str, ...]:
         """Where results are notified, one notifier each (wiring.py builds them, the cost model
         counts their steps): see notify_targets()."""
-        return notify_targets(
-            {"TOPIC_ARN": self.TOPIC_ARN, "NOTIFY_TARGETS": ",".join(self.NOTIFY_TARGETS)}
-        )
+        return _in_order(self.TOPIC_ARN, self.NOTIFY_TARGETS)
 
     @classmethod
     def for_reporting(cls, env: Mapping[str, str]) -> Settings:
@@ -132,7 +130,7 @@ class Settings(NamedTuple):
             ENVIRONMENT=env.get("ENVIRONMENT", "").strip() or "unknown",
             PROFILES={},
             TOPIC_ARN=env.get("TOPIC_ARN", ""),
-            NOTIFY_TARGETS=notify_targets(env)[1 if env.get("TOPIC_ARN") else 0 :],
+            NOTIFY_TARGETS=_further_targets(env),
             METRICS_NAMESPACE=env.get("METRICS_NAMESPACE") or default["METRICS_NAMESPACE"],
         )
 
@@ -141,8 +139,16 @@ def notify_targets(env: Mapping[str, str]) -> tuple[str, ...]:
     """Where this deployment notifies results, in order: the results topic (TOPIC_ARN) if set,
     then NOTIFY_TARGETS. Each target gets a notifier of its kind (wiring.py) and a `notify-<i>`
     step of its own, which the cost model counts."""
-    further = [target.strip() for target in env.get("NOTIFY_TARGETS", "").split(",")]
-    return tuple(target for target in (env.get("TOPIC_ARN", ""), *further) if target)
+    return _in_order(env.get("TOPIC_ARN", ""), _further_targets(env))
+
+
+def _further_targets(env: Mapping[str, str]) -> tuple[str, ...]:
+    """NOTIFY_TARGETS, comma-separated."""
+    return tuple(t.strip() for t in env.get("NOTIFY_TARGETS", "").split(",") if t.strip())
+
+
+def _in_order(topic: str, further: tuple[str, ...]) -> tuple[str, ...]:
+    return (topic, *further) if topic else further
 
 
 def _boolean(env: Mapping[str, str], name: str, *, default: bool) -> bool:
