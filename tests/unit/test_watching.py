@@ -4,7 +4,7 @@ when a pod that has not started is stuck, and when following stops."""
 from __future__ import annotations
 
 from migration_trigger.domain.jobstate import Hold, JobPhase, JobState
-from migration_trigger.domain.schedule import BACKSTOP_SECONDS
+from migration_trigger.domain.schedule import BACKSTOP_SECONDS, RUNNING
 from migration_trigger.domain.watching import PERSIST_GRACE_SECONDS, STARTED, Watch
 from tests.helpers import sample_profile
 
@@ -17,7 +17,8 @@ def test_a_profiles_watch_checks_on_its_schedule_up_to_the_deadline_and_the_back
     watch = watch_of(pollSeconds=5, activeDeadlineSeconds=1800, startTimeoutSeconds=120)
 
     assert (watch.start_timeout, watch.limit) == (120, 1800 + BACKSTOP_SECONDS)
-    assert [watch.pause(w) for w in (0, 595, 600, 7200)] == [5, 5, 60, 60]
+    pauses = [RUNNING.pause(sample_profile(pollSeconds=5), w) for w in (0, 595, 600, 7200)]
+    assert pauses == [5, 5, 60, 60]
 
 
 def test_the_log_tail_is_read_on_the_second_check_then_every_five_minutes_of_waiting():

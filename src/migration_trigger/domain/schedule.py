@@ -31,14 +31,9 @@ MAX_OPERATIONS = 2500
 
 def poll_pause(profile: Profile, waited: int) -> int:
     """Seconds before the next check, `waited` seconds into a wait: pollSeconds, then 60."""
-    return pause_after(profile.poll_seconds, waited)
-
-
-def pause_after(poll_seconds: int, waited: int) -> int:
-    """The poll schedule for a profile's pollSeconds (poll_pause)."""
     if waited < EARLY_SECONDS:
-        return poll_seconds
-    return max(poll_seconds, LATE_POLL_SECONDS)
+        return profile.poll_seconds
+    return max(profile.poll_seconds, LATE_POLL_SECONDS)
 
 
 def follow_limit(profile: Profile) -> int:

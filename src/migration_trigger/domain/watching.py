@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from migration_trigger.domain.jobstate import Hold, JobPhase, JobState
 from migration_trigger.domain.profiles import Profile
-from migration_trigger.domain.schedule import follow_limit, pause_after
+from migration_trigger.domain.schedule import RUNNING
 
 #: The kubelet's image pull back-off: 10 s (imageBackOffPeriod) doubled after each failed pull,
 #: at most 300 s (MaxImageBackOff), pkg/kubelet/kubelet.go.
@@ -46,10 +46,8 @@ class Watch:
     every replay from the checkpointed observations."""
 
     start_timeout: int
-    #: Seconds after the start past which the Job is no longer followed (follow_limit).
+    #: Seconds after the start past which the Job is no longer followed (schedule.RUNNING's).
     limit: int = 0
-    #: The profile's pollSeconds: the schedule of the checks (schedule.pause_after).
-    poll_seconds: int = 10
     failing_since: int | None = None
     held: str | None = None
     #: Seconds waited when the log tail was last read.
@@ -62,11 +60,7 @@ class Watch:
     @classmethod
     def of(cls, profile: Profile) -> Watch:
         """The watch of a Job of this profile, before its first check."""
-        return cls(profile.start_timeout_seconds, follow_limit(profile), profile.poll_seconds)
-
-    def pause(self, waited: int) -> int:
-        """Seconds before the next check, `waited` seconds after the start."""
-        return pause_after(self.poll_seconds, waited)
+        return cls(profile.start_timeout_seconds, RUNNING.limit(profile))
 
     def reads_tail(self, check: int, waited: int) -> tuple[Watch, bool]:
         """Whether check number `check` reads the running pod's log tail: the second check, then
