@@ -70,3 +70,21 @@ def test_a_job_waiting_for_its_window_promises_to_start_by_after_the_longest_wai
 
     (deadline,) = set(seen)
     assert deadline is not None and deadline - created >= LONGEST_WAIT_SECONDS
+
+
+def test_a_window_still_closed_after_its_waits_refuses_the_start_and_deletes_the_job():
+    """A clock that disagrees with the waits (here: waits that pass no time at all)."""
+    world = StoryWorld(window=LATER_TODAY)
+    world.clock.advance = lambda seconds: None  # type: ignore[method-assign]
+
+    _, error = world.run(world.event())
+
+    assert error is not None
+    assert "failed: the run window (mon 16:00-17:00 UTC) was still closed" in error
+    assert "(it opens in 6400s)" in error
+    assert [s for s in world.steps_taken if s.startswith("window")] == [
+        "window-0",
+        "window-1",
+        "window-2",
+    ]
+    assert "start-job" not in world.steps_taken and world.jobs.jobs == {}

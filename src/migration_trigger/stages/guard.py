@@ -24,23 +24,23 @@ def wait_for_window(plan: JobPlan, steps: Steps, services: Services) -> Refused 
     window = plan.profile.window
     if window is None:
         return None
-    check = None
     for n in range(WINDOW.checks):
         check = steps.step(f"{WINDOW.check}-{n}", lambda: window_check(plan, services))
         if not check.opens_in:
             return None
-        if n + 1 < WINDOW.checks:
-            services.log.info(
-                "waiting for the profile's run window to open",
-                job=plan.name,
-                window=window.describe(),
-                seconds=check.opens_in,
-            )
-            steps.wait(f"{WINDOW.wait}-{n}", check.opens_in)
+        if n + 1 == WINDOW.checks:
+            break
+        services.log.info(
+            "waiting for the profile's run window to open",
+            job=plan.name,
+            window=window.describe(),
+            seconds=check.opens_in,
+        )
+        steps.wait(f"{WINDOW.wait}-{n}", check.opens_in)
     return Refused(
         Status.FAILED,
         f"the run window ({window.describe()}) was still closed after waiting for it to open "
-        f"(it opens in {check.opens_in if check else '?'}s): the Job was deleted and nothing ran. "
+        f"(it opens in {check.opens_in}s): the Job was deleted and nothing ran. "
         "Check the function's clock and the window's time zone",
     )
 
