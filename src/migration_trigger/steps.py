@@ -15,9 +15,11 @@ import typing
 import uuid
 from collections.abc import Callable, Mapping
 from enum import Enum
-from functools import cache
+from functools import cache, partial
 from typing import Any, Protocol, TypeVar
 
+from migration_trigger.domain.profiles import Profile
+from migration_trigger.domain.schedule import Loop
 from migration_trigger.errors import AwsError, KubernetesError, MigrationTriggerError
 from migration_trigger.records import RECORDS
 
@@ -265,6 +267,12 @@ class Poll:
         self.waited = 0
         #: Waits made so far (the next one's number).
         self.waits = 0
+
+    @classmethod
+    def along(cls, steps: Steps, loop: Loop, profile: Profile) -> Poll:
+        """The waits of one of the story's loops (domain/schedule.py), on its schedule for
+        this profile."""
+        return cls(steps, loop.wait, partial(loop.pause, profile))
 
     def pause(self) -> int:
         """Wait durably for the next pause; return its seconds."""

@@ -4,7 +4,6 @@ gives up at its start-by time. The rules are domain/queueing.py's; this stage do
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from migration_trigger.domain import jobspec
@@ -97,10 +96,7 @@ def _delete_left_behind(
 def wait_for_turn(plan: JobPlan, steps: Steps, services: Services) -> Refused | None:
     """Serialize per database: run only when no earlier unfinished Job of it remains."""
     steps.wait("queue-settle", QUEUE_SETTLE_SECONDS)
-    poll, limit = (
-        Poll(steps, QUEUE.wait, partial(QUEUE.pause, plan.profile)),
-        QUEUE.limit(plan.profile),
-    )
+    poll, limit = Poll.along(steps, QUEUE, plan.profile), QUEUE.limit(plan.profile)
     while True:
         queue = steps.step(f"{QUEUE.check}-{poll.waits}", lambda: jobs_ahead(plan, services))
         if queue.missing:

@@ -3,8 +3,6 @@ before anything is created; then wait until the database is available."""
 
 from __future__ import annotations
 
-from functools import partial
-
 from migration_trigger.domain import binding, jobspec
 from migration_trigger.domain.database import DatabaseFacts
 from migration_trigger.domain.decision import (
@@ -188,7 +186,7 @@ def wait_until_available(
     """The database's facts once it is ready (a cluster: with an available writer), or why
     waiting for it ran out."""
     arn, limit = facts.arn, DATABASE.limit(profile)
-    poll = Poll(steps, DATABASE.wait, partial(DATABASE.pause, profile))
+    poll = Poll.along(steps, DATABASE, profile)
     while not facts.ready:
         if poll.waited >= limit:
             return (

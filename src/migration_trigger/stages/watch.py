@@ -4,7 +4,6 @@ its deadline; read the evidence while it runs and its log once it ended."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 
 from migration_trigger.domain import jobspec, masking
 from migration_trigger.domain.jobspec import JobPlan
@@ -158,7 +157,7 @@ def follow(
     """
     evidence, seen_at = None, started_at
     watch = Watch.of(plan.profile)
-    poll = Poll(steps, RUNNING.wait, partial(RUNNING.pause, plan.profile))
+    poll = Poll.along(steps, RUNNING, plan.profile)
     while True:
         pause = poll.pause()
         check, waited = poll.waits - 1, poll.waited  # check n follows wait n
