@@ -61,7 +61,10 @@ def database_url(endpoint: Endpoint, username: str, password: str, query: str = 
 
 
 def pg_options(settings: tuple[tuple[str, str], ...]) -> str:
-    """Session settings as libpq's PGOPTIONS and a connection URL's `options` carry them."""
+    """Session settings as libpq's PGOPTIONS and a connection URL's `options` carry them:
+    `-c name=value` each (PostgreSQL docs, libpq "Parameter Key Words": options; "Environment
+    Variables": PGOPTIONS behaves the same). tests/e2e/test_session_settings.py reads them back
+    from real PostgreSQL through dbmate and psql."""
     return " ".join(f"-c {name}={value}" for name, value in settings)
 
 

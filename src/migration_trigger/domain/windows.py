@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: The longest a migration can wait for its window to open: a week between two openings, and a
 #: day for what a zone's changes may add (an hour in most zones, two in Antarctica/Troll).
+#: One durable wait holds it: Lambda's WaitOptions.WaitSeconds goes up to 31,622,400 (Lambda API
+#: reference, WaitOptions).
 LONGEST_WAIT_SECONDS = 8 * 86400
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -79,8 +81,9 @@ def _first_shown(day: date, clock: str, zone: ZoneInfo) -> float:
     second = local.replace(tzinfo=zone, fold=1).timestamp()
     if first <= second:
         return first  # shown once, or twice (the first time)
-    # Skipped: fold=1 reads it with the later offset (before the change), fold=0 with the
-    # earlier one (after it). The change is the first second in between with the later offset.
+    # Skipped (PEP 495, "Mind the gap"): fold=0 reads it with the offset from before the change,
+    # landing after it; fold=1 with the offset from after it, landing before it. The change is
+    # the first second in between with the offset from after it.
     after = datetime.fromtimestamp(first, zone).utcoffset()
     low, high = int(second), int(first)
     while low < high:
