@@ -22,10 +22,11 @@ from migration_trigger.domain.jobstate import JobPhase
 from migration_trigger.domain.masking import shareable_tail
 from migration_trigger.domain.result import FAILING, Result, Status
 from migration_trigger.domain.retrying import attempt_key
+from migration_trigger.domain.schedule import WINDOW_AGAIN
 from migration_trigger.errors import MigrationTriggerError
 from migration_trigger.ports import Services
-from migration_trigger.records import Declined, Logs, Refused, Resolved
-from migration_trigger.stages import guard, launch, queue, report, resolve, watch
+from migration_trigger.records import Declined, Judged, Logs, Refused, Resolved
+from migration_trigger.stages import approval, guard, launch, queue, report, resolve, watch
 from migration_trigger.steps import PrefixedSteps, Steps
 
 _OUTCOMES = {JobPhase.SUCCEEDED: Status.SUCCEEDED, JobPhase.TIMED_OUT: Status.TIMED_OUT}
@@ -103,6 +104,7 @@ def migrate(trigger: Trigger, steps: Steps, services: Services) -> Result:
     if resolved.trigger.rule.settles and resolved.profile.rotation_settle_seconds:
         steps.wait("rotation-settle", resolved.profile.rotation_settle_seconds)
     plan = resolve.job_plan(resolved, facts, steps.execution_id)
+    plan = approval.pinned(plan, steps, services)
     return attempts(plan, resolved, steps, services)
 
 
@@ -110,7 +112,12 @@ def attempts(plan: JobPlan, resolved: Resolved, steps: Steps, services: Services
     """Run the migration; a failure the profile's `retry` recognises in its log is tried again
     after a durable pause, with the Job of the next attempt (its steps named `attempt-<n>/…`)."""
     retry = plan.profile.retry
-    result, tail = launch_and_run(plan, resolved, steps, services)
+    result, tail = launch_and_run(plan, resolved, steps, services, first=True)
+    approved = {
+        key: value
+        for key in ("approved_by", "approved_at", "fingerprint", "image")
+        if (value := getattr(result, key)) is not None
+    }
     attempt = 1
     while retry is not None and retry.again(attempt, result.status is Status.FAILED, tail):
         services.log.warning(
@@ -124,24 +131,27 @@ def attempts(plan: JobPlan, resolved: Resolved, steps: Steps, services: Services
         key = attempt_key(plan.trigger.dedup_key, attempt)
         again = plan._replace(name=jobspec.job_name(plan.database_arn, key))
         prefixed = PrefixedSteps(steps, f"attempt-{attempt}/")
-        result, tail = launch_and_run(again, resolved, prefixed, services)
+        result, tail = launch_and_run(again, resolved, prefixed, services, first=False)
     if attempt > 1 and retry is not None:
-        result = result._replace(reason=f"{result.reason} (attempt {attempt} of {retry.attempts})")
+        result = result._replace(
+            reason=f"{result.reason} (attempt {attempt} of {retry.attempts})", **approved
+        )
     return result
 
 
 def launch_and_run(
-    plan: JobPlan, resolved: Resolved, steps: Steps, services: Services
+    plan: JobPlan, resolved: Resolved, steps: Steps, services: Services, *, first: bool
 ) -> tuple[Result, str | None]:
-    """Create the Job suspended, then run it; the result, and the masked log tail of a migration
-    that failed on its own (None otherwise).
+    """Create the Job suspended, then run it (the first attempt only after the approval the
+    profile asks for: later ones run the same Job again); the result, and the masked log tail of
+    a migration that failed on its own (None otherwise).
     Whatever ends the run early (retries spent, an error that cannot pass), the Job and its
     credentials Secret are deleted, not left to block the database's next migration."""
     launched = steps.step("create-job", lambda: launch.create_job(plan, services))
     if isinstance(launched, Refused):
         return resolved.result(launched.status, launched.reason, job=plan.name), None
     try:
-        return run(plan, launched.uid, resolved, steps, services)
+        return run(plan, launched.uid, resolved, steps, services, first=first)
     except MigrationTriggerError as error:
         try:
             steps.step("clean-up", lambda: launch.stop_job(plan, services))
@@ -157,18 +167,41 @@ def launch_and_run(
         return resolved.result(Status.FAILED, f"{error}{left}", job=plan.name), None
 
 
+def cleared(
+    plan: JobPlan, steps: Steps, services: Services, *, first: bool
+) -> Judged | Refused | None:
+    """The run window, then (on the first attempt) the approval the profile asks for, then the
+    window again if it closed while the approval came: why the Job must not start, or its
+    approval (None if it needs none)."""
+    closed = guard.wait_for_window(plan, steps, services)
+    if closed is not None or not first:
+        return closed
+    judged = approval.wait_for_approval(plan, steps, services)
+    if judged is None or isinstance(judged, Refused):
+        return judged
+    return guard.wait_for_window(plan, steps, services, WINDOW_AGAIN) or judged
+
+
 def run(
-    plan: JobPlan, job_uid: str, resolved: Resolved, steps: Steps, services: Services
+    plan: JobPlan,
+    job_uid: str,
+    resolved: Resolved,
+    steps: Steps,
+    services: Services,
+    *,
+    first: bool,
 ) -> tuple[Result, str | None]:
-    """Wait for the Job's turn and its run window, start it, follow it to the end, read its
-    log; the result, and the masked log tail if the migration failed on its own."""
+    """Wait for the Job's turn, its run window and (first) its approval, start it, follow it to
+    the end, read its log; the result, and the masked log tail if the migration failed on its
+    own."""
     refusal = queue.wait_for_turn(plan, steps, services)
     if refusal is not None:
         return resolved.result(refusal.status, refusal.reason, job=plan.name), None
-    closed = guard.wait_for_window(plan, steps, services)
-    if closed is not None:
+    judged = cleared(plan, steps, services, first=first)
+    if isinstance(judged, Refused):
         launch.stop(plan, steps, services)
-        return resolved.result(closed.status, closed.reason, job=plan.name), None
+        return resolved.result(judged.status, judged.reason, job=plan.name), None
+    approved = approval.approved_fields(judged, plan)
     started = steps.step("start-job", lambda: launch.start_job(plan, job_uid, services))
     if isinstance(started, Refused):
         launch.stop(plan, steps, services)
@@ -195,6 +228,7 @@ def run(
         job=plan.name,
         duration_seconds=round(logs.at - started.at, 1),
         log_tail=shareable_tail(tail, share=plan.profile.shares_log_tail),
+        **approved,
     )
     # A retry looks only at a migration that failed on its own (its pod exited non-zero): never
     # at one stuck, deleted, timed out or unobservable, whatever its log said while it ran.

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from migration_trigger.domain.approval import ApprovalRequest
 from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret, SecretFacts
 from migration_trigger.domain.events import Home
 from migration_trigger.domain.profiles import Profile
@@ -81,6 +82,20 @@ class Executions(Protocol):
         when Lambda could not be asked or does not know the execution."""
 
 
+class Images(Protocol):
+    """A container registry that names an image tag's digest (Amazon ECR)."""
+
+    def digest(self, image: str) -> str:
+        """The digest (sha256:…) the image's tag names now; AwsError if it cannot be read."""
+
+
+class Approvers(Protocol):
+    """Where a request for approval reaches the people who may answer it."""
+
+    def ask(self, request: ApprovalRequest) -> None:
+        """Send one request."""
+
+
 class Notifier(Protocol):
     """Tells people about a result, in the form its channel wants (subject, body, attributes)."""
 
@@ -112,9 +127,11 @@ class Services:
     """Everything with side effects the flow uses."""
 
     __slots__ = (
+        "approvers",
         "clock",
         "executions",
         "home",
+        "images",
         "job_template",
         "jobs_for",
         "log",
@@ -139,6 +156,8 @@ class Services:
         clock: Callable[[], float] = time.time,
         home: Home | None = None,
         executions: Executions | None = None,
+        images: Images | None = None,
+        approvers: Approvers | None = None,
     ) -> None:
         self.settings = settings
         self.rds = rds
@@ -155,3 +174,7 @@ class Services:
         #: Where the status of the execution that made a Job can be asked; None where there are
         #: no durable executions to ask about (the CLI).
         self.executions = executions
+        #: Where an ECR image tag's digest is read (profiles with approval pin their image).
+        self.images = images
+        #: Where requests for approval go: the results topic; None where there is none.
+        self.approvers = approvers

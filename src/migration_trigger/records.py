@@ -65,6 +65,33 @@ class Launched(NamedTuple):
     uid: str
 
 
+class Pinned(NamedTuple):
+    """`pin-image`: the image the Job runs, by the digest its ECR tag named then."""
+
+    image: str
+    digest: str
+
+
+class Asked(NamedTuple):
+    """`approval-N-request`: a request for approval of the Job with this fingerprint (domain.
+    approval.fingerprint of the Job as the cluster held it) was sent at `at` (epoch seconds)."""
+
+    at: float
+    callback_id: str
+    fingerprint: str
+
+
+class Judged(NamedTuple):
+    """`approval-N-answer`: what the answer to request N was (domain.approval.Answer's outcome:
+    approved, rejected, timed_out or unreadable), who sent it, and when the function read it."""
+
+    outcome: str
+    at: float
+    approver: str | None = None
+    reason: str | None = None
+    fingerprint: str | None = None
+
+
 class Refused(NamedTuple):
     """The Job will not run (`create-job`, `start-job`, the queue): failed, duplicate or
     timed_out, and why."""
@@ -148,6 +175,9 @@ RECORDS: dict[str, type[tuple[Any, ...]]] = {
         Resolved,
         Declined,
         Launched,
+        Pinned,
+        Asked,
+        Judged,
         Refused,
         Queue,
         WindowCheck,

@@ -13,7 +13,7 @@ from migration_trigger.errors import ConfigurationError
 
 #: Statuses that notify by default. `rejected` is counted, not notified one by one: whoever can
 #: send events could otherwise page a person per event; the template alarms on the count.
-DEFAULT_NOTIFY = frozenset({Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT})
+DEFAULT_NOTIFY = frozenset({Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.DECLINED})
 
 
 class Settings(NamedTuple):

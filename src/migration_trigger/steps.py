@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from enum import Enum
 from functools import cache, partial
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.schedule import Loop
@@ -141,8 +141,19 @@ def retry_delay(attempt: int) -> int:
     return int(min(60, 5 * 2 ** (attempt - 1)))
 
 
+class Reply(NamedTuple):
+    """What a durable callback's answer was: `succeeded` with its result (SendDurableExecution-
+    CallbackSuccess), `failed` with its error's message and data (…CallbackFailure), or
+    `timed_out` (no answer within the callback's timeout)."""
+
+    outcome: str
+    result: str | None = None
+    message: str | None = None
+    data: str | None = None
+
+
 class Steps(Protocol):
-    """Checkpointed steps and durable waits."""
+    """Checkpointed steps, durable waits and durable callbacks."""
 
     @property
     def execution_id(self) -> str:
@@ -154,6 +165,11 @@ class Steps(Protocol):
     def wait(self, name: str, seconds: int) -> None:
         """Wait without holding compute."""
 
+    def callback(self, name: str, ask: Callable[[str], T], seconds: int) -> tuple[T, Reply]:
+        """Open a callback that takes an answer for `seconds`, run `ask(callback_id)` as the step
+        `<name>-request` (once: it sends the request), and wait without holding compute for
+        the answer."""
+
 
 class InlineSteps:
     """Steps run in-process, in order; for the CLI and local runs."""
@@ -163,10 +179,12 @@ class InlineSteps:
         *,
         sleep: Callable[[float], None] = time.sleep,
         on_step: Callable[[str], None] | None = None,
+        answer: Callable[[str], Reply] | None = None,
     ) -> None:
         self._id = f"cli-{uuid.uuid4()}"
         self._sleep = sleep
         self._on_step = on_step
+        self._answer = answer
 
     @property
     def execution_id(self) -> str:
@@ -191,6 +209,18 @@ class InlineSteps:
     def wait(self, name: str, seconds: int) -> None:
         """Sleep."""
         self._sleep(seconds)
+
+    def callback(self, name: str, ask: Callable[[str], T], seconds: int) -> tuple[T, Reply]:
+        """Ask, and take the answer from `answer`: a run outside Lambda has no callback to be
+        answered through, so without one it fails saying so."""
+        if self._answer is None:
+            raise MigrationTriggerError(
+                "this migration needs a person's approval, which only the deployed function "
+                "can wait for (a durable callback): trigger it with a manual event instead"
+            )
+        callback_id = f"{self._id}/{name}"
+        asked = self.step(f"{name}-request", lambda: ask(callback_id))
+        return asked, self._answer(callback_id)
 
 
 class DurableSteps:
@@ -231,6 +261,30 @@ class DurableSteps:
 
         self._context.wait(Duration.from_seconds(max(1, int(seconds))), name=name)
 
+    def callback(self, name: str, ask: Callable[[str], T], seconds: int) -> tuple[T, Reply]:
+        """A durable callback (the SDK's create_callback, then a step that sends its id, then
+        its result: what the SDK's wait_for_callback does, without its child context). Lambda
+        times it out after `seconds` (CallbackOptions.TimeoutSeconds)."""
+        from aws_durable_execution_sdk_python.config import (  # noqa: PLC0415
+            CallbackConfig,
+            Duration,
+        )
+        from aws_durable_execution_sdk_python.exceptions import (  # noqa: PLC0415
+            CallbackError,
+            CallbackTimeoutError,
+        )
+
+        config = CallbackConfig(timeout=Duration.from_seconds(max(1, int(seconds))))
+        callback = self._context.create_callback(name=name, config=config)
+        asked = self.step(f"{name}-request", lambda: ask(callback.callback_id))
+        try:
+            result = callback.result()
+        except CallbackTimeoutError:
+            return asked, Reply("timed_out")
+        except CallbackError as error:
+            return asked, Reply("failed", message=error.message, data=error.data)
+        return asked, Reply("succeeded", result=None if result is None else str(result))
+
 
 class PrefixedSteps:
     """Steps whose names carry a prefix, for several events in one execution (batching)."""
@@ -251,6 +305,10 @@ class PrefixedSteps:
     def wait(self, name: str, seconds: int) -> None:
         """Inner wait, prefixed."""
         self._inner.wait(f"{self._prefix}{name}", seconds)
+
+    def callback(self, name: str, ask: Callable[[str], T], seconds: int) -> tuple[T, Reply]:
+        """Inner callback, prefixed."""
+        return self._inner.callback(f"{self._prefix}{name}", ask, seconds)
 
 
 class Poll:

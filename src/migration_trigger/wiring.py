@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from migration_trigger.adapters import ssm
-from migration_trigger.adapters.aws import DurableExecutions, Rds, Secrets, cached_cluster
+from migration_trigger.adapters.aws import (
+    DurableExecutions,
+    EcrImages,
+    Rds,
+    Secrets,
+    cached_cluster,
+)
 from migration_trigger.adapters.cluster import JobGateway
 from migration_trigger.adapters.eks_auth import TokenSource
 from migration_trigger.adapters.kube import KubeClient
@@ -130,6 +136,10 @@ def build_services(
         job_template=load_template,
         home=home,
         executions=DurableExecutions(lambda: boto3_client("lambda", region)),
+        images=EcrImages(lambda: boto3_client("ecr", region)),
+        approvers=(
+            NOTIFIERS["sns"](settings.TOPIC_ARN, settings, region) if settings.TOPIC_ARN else None
+        ),
     )
 
 

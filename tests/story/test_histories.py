@@ -27,7 +27,16 @@ import pytest
 from migration_trigger.errors import AwsError, KubernetesError
 from tests.durable import Ended
 from tests.helpers import ROOT
-from tests.story.world import PASSWORD, RUNNING, PodScript, StoryWorld, exited, waiting
+from tests.story.world import (
+    PASSWORD,
+    RUNNING,
+    PodScript,
+    StoryWorld,
+    approve,
+    exited,
+    reject,
+    waiting,
+)
 
 HISTORIES = ROOT / "tests" / "replay"
 
@@ -109,6 +118,34 @@ def retried() -> Ended:
     return world.run_durably(world.event())
 
 
+APPROVAL = {"required": True, "timeoutSeconds": 3600}
+ECR_IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/orders-migrations:1.4.0"
+
+
+def approved() -> Ended:
+    world = StoryWorld(approval=APPROVAL, image=ECR_IMAGE)
+    world.images.digests[ECR_IMAGE] = "sha256:" + "ab" * 32
+    world.approvers.answers.append(approve(after=900))
+    return world.run_durably(world.event("manual-retrigger.json"))
+
+
+def approval_asked_again() -> Ended:
+    world = StoryWorld(approval=APPROVAL)
+    world.approvers.answers += [approve(after=60, fingerprint="sha256:" + "00" * 32), approve()]
+    return world.run_durably(world.event("manual-retrigger.json"))
+
+
+def approval_rejected() -> Ended:
+    world = StoryWorld(approval=APPROVAL)
+    world.approvers.answers.append(reject())
+    return world.run_durably(world.event("manual-retrigger.json"))
+
+
+def approval_timed_out() -> Ended:
+    world = StoryWorld(approval=APPROVAL)
+    return world.run_durably(world.event("manual-retrigger.json"))
+
+
 def batch_of_two() -> Ended:
     world = StoryWorld()
     return world.run_durably([world.event(), world.event("manual-retrigger.json")])
@@ -127,6 +164,10 @@ PATHS: dict[str, Callable[[], Ended]] = {
     "batch-of-two": batch_of_two,
     "window-waited": window_waited,
     "retried": retried,
+    "approved": approved,
+    "approval-asked-again": approval_asked_again,
+    "approval-rejected": approval_rejected,
+    "approval-timed-out": approval_timed_out,
 }
 
 #: What distinguishes each path: operations its history holds (batch steps unprefixed).
@@ -143,12 +184,18 @@ MARKS = {
     "batch-of-two": {"start-job"},
     "window-waited": {"window-0", "window-closed-0", "window-1", "start-job"},
     "retried": {"retry-1", "attempt-2/create-job", "attempt-2/start-job"},
+    "approved": {"pin-image", "approval-0", "approval-0-request", "approval-answer-0", "start-job"},
+    "approval-asked-again": {"approval-answer-0", "approval-1", "approval-answer-1", "start-job"},
+    "approval-rejected": {"approval-answer-0", "stop-job"},
+    "approval-timed-out": {"approval-answer-0", "stop-job"},
 }
 STATUSES = {
     "stuck-stopped": "failed",
     "start-failed-cleaned-up": "failed",
     "declined": "skipped",
     "duplicate": "duplicate",
+    "approval-rejected": "declined",
+    "approval-timed-out": "timed_out",
 }
 
 

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from migration_trigger.domain.approval import ApprovalRequest, approve_payload, reject_data
 from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret, SecretFacts
 from migration_trigger.domain.jobspec import LABEL_PREFIX
 from migration_trigger.domain.profiles import Profile
@@ -380,6 +382,61 @@ class Recorded:
         self.log.append(("warning", message, fields))
 
 
+class Approvers:
+    """The results topic's requests for approval, as sent; and how each will be answered."""
+
+    def __init__(self) -> None:
+        self.requests: list[ApprovalRequest] = []
+        #: The answers to give, one per request in turn (see approve, reject, silence below).
+        self.answers: list[Callable[[ApprovalRequest], tuple[float, str, Any] | None]] = []
+
+    def ask(self, request: ApprovalRequest) -> None:
+        self.requests.append(request)
+
+    def answer(self, callback_id: str) -> tuple[float, str, Any] | None:
+        """tests.durable.Answerer: the next answer, to the request sent with this callback."""
+        (request,) = (r for r in self.requests if r.callback_id == callback_id)
+        return self.answers.pop(0)(request) if self.answers else None
+
+
+APPROVER = "arn:aws:sts::123456789012:assumed-role/platform-oncall/alex"
+
+
+def approve(after: float = 600, *, fingerprint: str | None = None, approver: str = APPROVER) -> Any:
+    """An approval sent `after` seconds, of the request's fingerprint unless another is given."""
+    return lambda request: (
+        after,
+        "SUCCEEDED",
+        approve_payload(fingerprint or request.fingerprint, approver),
+    )
+
+
+def reject(
+    after: float = 600, *, reason: str = "not during the sale", approver: str = APPROVER
+) -> Any:
+    """A rejection sent `after` seconds, with its reason."""
+    return lambda request: (after, "FAILED", (reason, reject_data(approver)))
+
+
+def silence() -> Any:
+    """No answer: the callback times out."""
+    return lambda request: None
+
+
+class FakeImages:
+    """Amazon ECR's tags: the digest each image reference names now."""
+
+    def __init__(self) -> None:
+        self.digests: dict[str, str] = {}
+        self.asked: list[str] = []
+
+    def digest(self, image: str) -> str:
+        self.asked.append(image)
+        if image not in self.digests:
+            raise AwsError(f"ImageNotFoundException: {image}")
+        return self.digests[image]
+
+
 # -- the world -----------------------------------------------------------------------------------
 
 PROFILE = {
@@ -402,6 +459,8 @@ class StoryWorld:
         self.jobs = FakeJobs(self.clock)
         self.recorded = Recorded()
         self.executions = FakeExecutions()
+        self.approvers = Approvers()
+        self.images = FakeImages()
         self.steps_taken: list[str] = []
         self.rds = FakeRds(
             sample_facts(
@@ -428,7 +487,9 @@ class StoryWorld:
             "AWS_REGION": REGION,
             "MIGRATION_PROFILES": json.dumps({"profiles": {"orders": {**PROFILE, **profile}}}),
             # A deployment whose profiles have run windows raises its execution timeout.
-            "EXECUTION_TIMEOUT_SECONDS": str(9 * 86400 if "window" in profile else 86400),
+            "EXECUTION_TIMEOUT_SECONDS": str(
+                31_622_400 if {"window", "approval"} & set(profile) else 86400
+            ),
         }
         self.settings = Settings.from_env(env)
         template = yaml.safe_load((ROOT / "k8s" / "templates" / "migration-job.yaml").read_text())
@@ -447,6 +508,8 @@ class StoryWorld:
             job_template=lambda: json.loads(json.dumps(template)),
             clock=self.clock,
             executions=self.executions,
+            images=self.images,
+            approvers=self.approvers,
         )
 
     def event(self, name: str = "rds-instance-created.json", **detail: Any) -> Obj:
@@ -487,9 +550,18 @@ class StoryWorld:
         def handler(event: Any, context: DurableContext) -> Any:
             return run_invocation(event, DurableSteps(context), self.services)
 
-        ended = run_to_end(handler, event, clock=self.clock, advance=self.clock.advance)
+        ended = run_to_end(
+            handler,
+            event,
+            clock=self.clock,
+            advance=self.clock.advance,
+            answer=self.approvers.answer,
+        )
         self.steps_taken.extend(
-            f"wait:{op['Name']}" if op["Type"] == "WAIT" else op["Name"] for op in ended.history[1:]
+            f"{op['Type'].lower()}:{op['Name']}"
+            if op["Type"] in ("WAIT", "CALLBACK")
+            else op["Name"]
+            for op in ended.history[1:]
         )
         return ended
 

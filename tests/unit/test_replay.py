@@ -234,7 +234,7 @@ def test_every_operation_of_a_recorded_history_is_one_the_cost_model_counts(path
     from migration_trigger.domain.schedule import operation_names
 
     taken = {
-        re.sub(r"-\d+(?=$|-failed$)", "", op["Name"].rpartition("/")[2])
+        re.sub(r"-\d+(?=$|-failed$|-request$)", "", op["Name"].rpartition("/")[2])
         for op in history(path)["operations"][1:]
     }
 

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
+from migration_trigger.domain.approval import ecr_image, is_digest
 from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret, SecretFacts
 from migration_trigger.domain.events import parse_database_reference
 from migration_trigger.errors import AwsError
@@ -191,6 +192,43 @@ class DurableExecutions:
 
         found = call(f"get durable execution {execution}", ask)
         return str(found.get("Status") or "")
+
+
+class EcrImages:
+    """The digest an Amazon ECR image tag names (DescribeImages, on the image's repository and
+    registry: only a profile with `approval` whose image is in ECR asks). The client is made on
+    first use."""
+
+    __slots__ = ("_client", "_make_client")
+
+    def __init__(self, make_client: Callable[[], Any]) -> None:
+        self._make_client = make_client
+        self._client: Any = None
+
+    def digest(self, image: str) -> str:
+        """The tag's digest now (ECR API reference, DescribeImages: imageDetails[].imageDigest).
+        AwsError if the image is not found or the repository cannot be read."""
+        reference = ecr_image(image)
+        if reference is None:
+            raise AwsError(f"{image} is not an image in Amazon ECR by tag")
+
+        def describe() -> Any:
+            if self._client is None:
+                self._client = self._make_client()
+            return self._client.describe_images(
+                registryId=reference.account,
+                repositoryName=reference.repository,
+                imageIds=[{"imageTag": reference.tag}],
+            )
+
+        found = call(f"describe image {reference.repository}:{reference.tag}", describe)
+        digests = {d.get("imageDigest") for d in found.get("imageDetails") or []}
+        (digest,) = digests if len(digests) == 1 else (None,)
+        if not isinstance(digest, str) or not is_digest(digest):
+            raise AwsError(
+                f"Amazon ECR names no single digest for {image}: found {sorted(map(str, digests))}"
+            )
+        return digest
 
 
 class Secrets:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import shlex
 from typing import Any
 
 from migration_trigger.adapters.aws import call
+from migration_trigger.domain.approval import ApprovalRequest, approve_payload
 from migration_trigger.domain.result import Result, Status, keep_end
 
 #: SNS takes messages of up to 256 KiB, subject and attributes included: keep a margin for them.
@@ -21,6 +23,7 @@ _VERBS = {
     Status.IGNORED: "ignored",
     Status.REJECTED: "rejected",
     Status.DUPLICATE: "duplicate",
+    Status.DECLINED: "declined",
 }
 
 
@@ -32,8 +35,7 @@ def subject(result: Result, environment: str) -> str:
         text += f" ({result.trigger})"
     # SNS Publish: "Subjects must be UTF-8 text with no line breaks or control characters, and
     # less than 100 characters long" (Amazon SNS API Reference, Publish). ASCII is kept for mail.
-    clean = "".join(c if 32 <= ord(c) < 127 else "?" for c in text)
-    return clean[:MAX_SUBJECT_CHARS]
+    return _ascii_subject(text)
 
 
 def body(result: Result) -> str:
@@ -58,6 +60,71 @@ def attributes(result: Result, environment: str) -> dict[str, str]:
     }
 
 
+def _ascii_subject(text: str) -> str:
+    return "".join(c if 32 <= ord(c) < 127 else "?" for c in text)[:MAX_SUBJECT_CHARS]
+
+
+def approval_subject(request: ApprovalRequest, environment: str) -> str:
+    """`[prod] Approval needed: orders-db (db-restored)`, under 100 characters."""
+    database = request.database.rsplit(":", 1)[-1]
+    return _ascii_subject(f"[{environment}] Approval needed: {database} ({request.trigger})")
+
+
+def approval_body(request: ApprovalRequest) -> str:
+    """What will run, and exactly how to answer: this product's CLI, the AWS CLI, the SAM CLI.
+    (SendDurableExecutionCallbackSuccess's Result is a blob: the AWS CLI v2 reads it as base64
+    unless told `--cli-binary-format raw-in-base64-out`; `sam remote callback succeed --result`
+    sends its text as UTF-8: aws-sam-cli, samcli/lib/clients/lambda_client.py.)"""
+    callback = shlex.quote(request.callback_id)
+    payload = shlex.quote(approve_payload(request.fingerprint, "YOUR NAME"))
+    digest = (
+        f"{request.digest} (the image's ECR tag, resolved when the Job was created)"
+        if request.digest
+        else "none: the image is not in Amazon ECR, and runs by its reference as written"
+    )
+    lines = [
+        "A migration waits for your approval before it runs.",
+        "",
+        f"Database:     {request.database}",
+        f"Profile:      {request.profile}",
+        f"Trigger:      {request.trigger} (event {request.event_id}): {request.detail}",
+        f"Job:          {request.namespace}/{request.job} (created suspended: it starts once "
+        "approved)",
+        f"Fingerprint:  {request.fingerprint}",
+        f"Image digest: {digest}",
+        f"Answer within {request.timeout_seconds}s; without an answer the Job is deleted and "
+        "the result is timed_out.",
+    ]
+    if request.refused:
+        lines += [
+            "",
+            f"An earlier answer approved {request.refused}, not this Job: it was not started, "
+            "and this request asks again.",
+        ]
+    lines += [
+        "",
+        "What will run (environment variable names only; the database's credentials reach "
+        "the Job in its own Secret):",
+        request.runs,
+        "",
+        "Approve (the fingerprint must be this Job's; your AWS identity is recorded):",
+        f"  migration-trigger approve {callback} --fingerprint {request.fingerprint} "
+        "[--reason TEXT]",
+        "Reject (the result is declined, not failed):",
+        f"  migration-trigger reject {callback} --reason TEXT",
+        "",
+        "Or with the AWS CLI:",
+        f"  aws lambda send-durable-execution-callback-success --callback-id {callback} "
+        f"--cli-binary-format raw-in-base64-out --result {payload}",
+        f"  aws lambda send-durable-execution-callback-failure --callback-id {callback} "
+        "--error 'ErrorMessage=WHY,ErrorType=Rejected'",
+        "Or with the SAM CLI:",
+        f"  sam remote callback succeed {callback} --result {payload}",
+        f"  sam remote callback fail {callback} --error-message WHY --error-type Rejected",
+    ]
+    return "\n".join(lines)
+
+
 class SnsNotifier:
     """Publishes results to one SNS topic."""
 
@@ -67,6 +134,25 @@ class SnsNotifier:
         self.client = client
         self.topic_arn = topic_arn
         self.environment = environment
+
+    def ask(self, request: ApprovalRequest) -> None:
+        """Publish a request for approval, with `status=approval_requested` to filter on."""
+        call(
+            f"publish to {self.topic_arn}",
+            lambda: self.client.publish(
+                TopicArn=self.topic_arn,
+                Subject=approval_subject(request, self.environment),
+                Message=approval_body(request),
+                MessageAttributes={
+                    key: {"DataType": "String", "StringValue": value}
+                    for key, value in {
+                        "status": "approval_requested",
+                        "environment": self.environment,
+                        "database": request.database.rsplit(":", 1)[-1],
+                    }.items()
+                },
+            ),
+        )
 
     def notify(self, result: Result) -> None:
         """Publish one result; the body is the result document the function also returns."""

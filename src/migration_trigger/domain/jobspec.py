@@ -117,6 +117,8 @@ class JobPlan(NamedTuple):
     execution: str
     #: Once started: the secret version whose password the Job was given (see records.Started).
     secret_version: str | None = None
+    #: The profile's image by digest, when a profile with approval pinned its ECR tag.
+    image: str | None = None
 
     @property
     def secret_name(self) -> str:
@@ -186,7 +188,7 @@ def render_job(
     container = next((c for c in containers if c.get("name") == CONTAINER), None)
     if container is None:
         raise ConfigurationError(f"the Job template has no container named '{CONTAINER}'")
-    container["image"] = profile.image
+    container["image"] = plan.image or profile.image
     if profile.command:
         container["command"] = list(profile.command)
     if profile.args:

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from migration_trigger.domain import placement
+from migration_trigger.domain.approval import Approval, parse_approval
 from migration_trigger.domain.events import TriggerKind
 from migration_trigger.domain.retrying import Retry, parse_retry
 from migration_trigger.domain.windows import RunWindow, parse_window
@@ -352,6 +353,13 @@ def _retry(profile: str, key: str, raw: Any) -> Retry:
         raise _fail(profile, key, str(error)) from None
 
 
+def _approval(profile: str, key: str, raw: Any) -> Approval | None:
+    try:
+        return parse_approval(raw)
+    except ValueError as error:
+        raise _fail(profile, key, str(error)) from None
+
+
 def _window(profile: str, key: str, raw: Any) -> RunWindow:
     try:
         return parse_window(raw)
@@ -443,6 +451,11 @@ KEYS: dict[str, Key] = {
             "when a migration may start: `days` (mon…sun; default all), `start` and `end` "
             "(HH:MM, an end not after the start is the next day's), `timeZone` (IANA); outside "
             "it the execution waits, at no cost, until it opens"),
+        Key("approval", "approval", _approval, None,
+            "a person's yes before the Job starts: `required` (true/false), `timeoutSeconds` "
+            "(default 86400), `triggers` (the kinds that need it; default all); the request, with "
+            "the Job's fingerprint, goes to the results topic, and an image in Amazon ECR runs "
+            "by the digest its tag named when the Job was created"),
         Key("sessionSettings", "session_settings", _session_settings, (),
             "PostgreSQL settings for the migration's session, such as "
             '`{"lock_timeout": "5s", "statement_timeout": "30min"}`: in `PGOPTIONS` and '
@@ -492,6 +505,7 @@ class Profile(NamedTuple):
     priority_class_name: str | None = KEYS["priority_class_name"].default
     window: RunWindow | None = KEYS["window"].default
     retry: Retry | None = KEYS["retry"].default
+    approval: Approval | None = KEYS["approval"].default
     session_settings: tuple[tuple[str, str], ...] = KEYS["session_settings"].default
 
     @property

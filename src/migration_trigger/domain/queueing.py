@@ -33,12 +33,15 @@ START_MARGIN_SECONDS = 900
 def start_window(profile: Profile) -> int:
     """Seconds after a Job's creation by which its execution has started it or deleted it: the
     queue's settle pause and timeout, the margin, and the longest wait for the profile's run
-    window."""
+    window (and, for a profile that asks for approval, the longest wait for it and for the
+    window again after it)."""
+    wanted = profile.approval
     return (
         QUEUE_SETTLE_SECONDS
         + profile.queue_timeout_seconds
         + START_MARGIN_SECONDS
         + longest_wait(profile.window)
+        + (wanted.timeout_seconds + longest_wait(profile.window) if wanted else 0)
     )
 
 

@@ -17,6 +17,7 @@ class Status(StrEnum):
     IGNORED = "ignored"  # an event this product does not act on
     REJECTED = "rejected"  # a malformed event or a tag naming an unknown profile
     DUPLICATE = "duplicate"  # a redelivered event whose Job another execution owns
+    DECLINED = "declined"  # the approval the profile asks for was refused: nothing ran
 
 
 #: A failed or timed-out migration ends the durable execution as failed.
@@ -67,6 +68,10 @@ def keep_start(text: str, max_bytes: int) -> str:
     return data[: max_bytes - len(marker.encode())].decode(errors="ignore") + marker
 
 
+#: Result fields only a guarded migration has (profiles with `approval`).
+GUARD_FIELDS = frozenset({"approved_by", "approved_at", "fingerprint", "image"})
+
+
 class Result(NamedTuple):
     """What happened to one event."""
 
@@ -81,10 +86,19 @@ class Result(NamedTuple):
     job: str | None = None
     duration_seconds: float | None = None
     log_tail: str | None = None
+    #: Who approved the Job (as the answer named them) and when the function read the answer.
+    approved_by: str | None = None
+    approved_at: str | None = None
+    #: domain.approval.fingerprint of the Job that ran (profiles with `approval`).
+    fingerprint: str | None = None
+    #: The image by digest the Job ran, when its ECR tag was pinned.
+    image: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: the function's return value and the SNS message body."""
-        return {**self._asdict(), "status": str(self.status)}
+        """JSON-ready form: the function's return value and the SNS message body. The guards'
+        fields appear only where a guard applied."""
+        document = {**self._asdict(), "status": str(self.status)}
+        return {k: v for k, v in document.items() if v is not None or k not in GUARD_FIELDS}
 
     def capped(self) -> Result:
         """The result with its reason and log tail within their byte budgets."""

@@ -162,6 +162,32 @@ class Gate(NamedTuple):
         return {self.check, self.wait}
 
 
+class Ask(NamedTuple):
+    """A person's approval, for profiles that ask for it: before the Job is created the step
+    `<pin>` (an image in Amazon ECR pinned to its digest); once the Job may start, a durable
+    callback `<callback>-<n>` with its request step `<callback>-<n>-request` and the step
+    `<answer>-<n>` reading its answer, at most `checks` times (an answer approving another
+    Job asks again), within the profile's approval.timeoutSeconds in all."""
+
+    pin: str
+    callback: str
+    answer: str
+    checks: int
+
+    def cost(self, profile: Profile, *, runs_for: int | None, notifiers: int) -> Cost:
+        """At worst every request, the last answered as the timeout ends; otherwise one,
+        answered at once."""
+        if profile.approval is None:
+            return Cost(0, 0)
+        if runs_for is not None:
+            return Cost(0, 4)
+        return Cost(profile.approval.timeout_seconds, 1 + 3 * self.checks)
+
+    def names(self) -> set[str]:
+        """The names of its operations, without their `-<n>`."""
+        return {self.pin, self.callback, f"{self.callback}-request", self.answer}
+
+
 class Attempts(NamedTuple):
     """What a migration takes once per attempt, and between two attempts a durable pause
     (`retry-<n>`), as often as the profile's `retry` allows; the steps of attempt n > 1 are named
@@ -224,13 +250,26 @@ RUNNING = Loop(
 #: The profile's run window, once the Job has its turn (stages/guard.py).
 WINDOW = Gate("window", "window-closed", 3, lambda p: longest_wait(p.window))
 
+#: A person's approval of the Job, once it may start (stages/approval.py).
+APPROVAL = Ask("pin-image", "approval", "approval-answer", 3)
+#: The run window again, after an approval that came once it had closed (stages/guard.py).
+WINDOW_AGAIN = Gate(
+    "window-approved",
+    "window-approved-closed",
+    3,
+    lambda p: longest_wait(p.window) if p.approval is not None else 0,
+)
+
 #: Every operation the story can take for one event, in order (flow.py), each at most as often as
 #: its entry says. The cost model is computed from it; tests/unit/test_replay.py checks that
 #: every operation of every recorded history is one of these, within its cost.
-STORY: tuple[Step | Pause | Loop | Attempts | Notify, ...] = (
+STORY: tuple[Step | Pause | Loop | Gate | Ask | Attempts | Notify, ...] = (
     Step("resolve"),
     DATABASE,
     Pause("rotation-settle", lambda p: p.rotation_settle_seconds, always=False),
+    # Taken once, by the first attempt: later attempts run the Job already approved.
+    APPROVAL,
+    WINDOW_AGAIN,
     Attempts(
         (
             Step("create-job"),
@@ -280,6 +319,9 @@ def refusal(profile: Profile, *, execution_timeout: int, notifiers: int = 1) -> 
     cost = worst_case(profile, notifiers=notifiers)
     longest = longest_wait(profile.window)
     more = f", + {longest} waiting for its run window" if longest else ""
+    if profile.approval is not None:
+        more += f", + {profile.approval.timeout_seconds} waiting for approval"
+        more += f" and {longest} for its run window again" if longest else ""
     if profile.retry is not None:
         more += (
             f"; from the Job's creation on, {profile.retry.attempts} times (its retry's "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from migration_trigger.domain.jobspec import JobPlan
 from migration_trigger.domain.result import Status
-from migration_trigger.domain.schedule import WINDOW
+from migration_trigger.domain.schedule import WINDOW, Gate
 from migration_trigger.ports import Services
 from migration_trigger.records import Refused, WindowCheck
 from migration_trigger.steps import Steps
@@ -18,17 +18,20 @@ def window_check(plan: JobPlan, services: Services) -> WindowCheck:
     return WindowCheck(opens_in=window.opens_in(now) if window else 0, at=now)
 
 
-def wait_for_window(plan: JobPlan, steps: Steps, services: Services) -> Refused | None:
+def wait_for_window(
+    plan: JobPlan, steps: Steps, services: Services, gate: Gate = WINDOW
+) -> Refused | None:
     """Wait, durably, until the profile's run window is open; None once it is. A window still
-    closed after WINDOW's checks (a clock that disagrees with the waits) refuses the start."""
+    closed after the gate's checks (a clock that disagrees with the waits) refuses the start.
+    The gate names the steps: WINDOW once the Job has its turn, WINDOW_AGAIN after an approval."""
     window = plan.profile.window
     if window is None:
         return None
-    for n in range(WINDOW.checks):
-        check = steps.step(f"{WINDOW.check}-{n}", lambda: window_check(plan, services))
+    for n in range(gate.checks):
+        check = steps.step(f"{gate.check}-{n}", lambda: window_check(plan, services))
         if not check.opens_in:
             return None
-        if n + 1 == WINDOW.checks:
+        if n + 1 == gate.checks:
             break
         services.log.info(
             "waiting for the profile's run window to open",
@@ -36,7 +39,7 @@ def wait_for_window(plan: JobPlan, steps: Steps, services: Services) -> Refused 
             window=window.describe(),
             seconds=check.opens_in,
         )
-        steps.wait(f"{WINDOW.wait}-{n}", check.opens_in)
+        steps.wait(f"{gate.wait}-{n}", check.opens_in)
     return Refused(
         Status.FAILED,
         f"the run window ({window.describe()}) was still closed after waiting for it to open "
