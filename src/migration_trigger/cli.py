@@ -2,6 +2,9 @@
 
 migration-trigger invoke EVENT.json [--json]   run once against the current environment
 migration-trigger plan EVENT.json              decide and render the Job; create nothing
+migration-trigger approve CALLBACK_ID --fingerprint sha256:… [--reason TEXT]
+migration-trigger reject CALLBACK_ID --reason TEXT
+                                               answer a request for approval
 
 The local stack and its demo are development tooling with a command of their own,
 `migration-trigger-local` (devtools/).
@@ -17,8 +20,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from migration_trigger.adapters.aws import Callbacks
 from migration_trigger.adapters.observability import PrintLog
-from migration_trigger.domain import jobspec
+from migration_trigger.domain import approval, jobspec
 from migration_trigger.domain.events import Ignored, Rejected, parse_event
 from migration_trigger.domain.result import FAILING, Result, Status
 from migration_trigger.errors import MigrationTriggerError
@@ -28,7 +32,7 @@ from migration_trigger.records import Declined
 from migration_trigger.settings import Settings
 from migration_trigger.stages import resolve
 from migration_trigger.steps import InlineSteps
-from migration_trigger.wiring import build_services, read_parameter
+from migration_trigger.wiring import aws_session, build_services, default_region, read_parameter
 
 #: How `plan` names each way `resolve` declines an event.
 _DECLINED = {
@@ -37,6 +41,7 @@ _DECLINED = {
     Status.FAILED: "fail",
     Status.IGNORED: "ignored",
 }
+_PROFILE_HELP = "the AWS named profile to answer as (default: the usual credential chain)"
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
@@ -129,6 +134,17 @@ def plan(args: argparse.Namespace) -> int:
             "open_now": not opens_in,
             "opens_in_seconds": opens_in,
         }
+    if profile.approval is not None:
+        pinned = approval.ecr_image(profile.image) is not None
+        document["approval"] = {
+            "approval": profile.approval.describe(),
+            "asked_for_this_event": profile.approval.applies(parsed.kind),
+            "image": (
+                "pinned to the digest its Amazon ECR tag names when the Job is created"
+                if pinned
+                else "runs by its reference as written (not in Amazon ECR)"
+            ),
+        }
     if profile.retry is not None:
         document["retry"] = {
             "attempts": profile.retry.attempts,
@@ -136,6 +152,50 @@ def plan(args: argparse.Namespace) -> int:
             "when_log_matches": profile.retry.when_log_matches,
         }
     print(json.dumps(document, indent=2))
+    return 0
+
+
+def _callbacks(profile: str | None) -> Callbacks:
+    """Clients of a session of its own: the approver's identity (a named profile, or the usual
+    chain), never the function's."""
+    session = aws_session(profile)
+    region = session.region_name or default_region()
+    return Callbacks(session.client("lambda", region), session.client("sts", region))
+
+
+def approve(args: argparse.Namespace) -> int:
+    """Approve the Job a request names, by its fingerprint, as the caller's AWS identity."""
+    if not approval.is_digest(args.fingerprint):
+        print(
+            "migration-trigger: --fingerprint must be the request's sha256:<64 hex digits>",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    callbacks = _callbacks(args.profile)
+    approver = callbacks.caller()
+    answer = approval.approve_payload(args.fingerprint, approver, args.reason)
+    callbacks.succeed(args.callback_id, answer)
+    print("approved:")
+    print(f"  the Job with fingerprint {args.fingerprint}")
+    print(f"  as {approver}")
+    if args.reason:
+        print(f"  because: {args.reason}")
+    print("  (an approval of another fingerprint than the Job's starts nothing: it is asked again)")
+    return 0
+
+
+def reject(args: argparse.Namespace) -> int:
+    """Reject a request: the migration ends as declined, with the reason."""
+    callbacks = _callbacks(args.profile)
+    approver = callbacks.caller()
+    callbacks.fail(
+        args.callback_id,
+        message=args.reason,
+        error_type="Rejected",
+        data=approval.reject_data(approver),
+    )
+    print(f"rejected as {approver}: {args.reason}")
+    print("  (the migration ends as declined, and its Job is deleted)")
     return 0
 
 
@@ -148,11 +208,19 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--json", action="store_true", help="print the result document as JSON")
     dry = commands.add_parser("plan", help="decide and render the Job; create nothing")
     dry.add_argument("event", help="event JSON file (or - for stdin)")
+    yes = commands.add_parser("approve", help="approve the Job a request for approval names")
+    yes.add_argument("callback_id", help="the request's callback id")
+    yes.add_argument("--fingerprint", required=True, help="the request's fingerprint (sha256:…)")
+    yes.add_argument("--reason", help="why, for the record")
+    yes.add_argument("--profile", help=_PROFILE_HELP)
+    no = commands.add_parser("reject", help="reject a request for approval: declined")
+    no.add_argument("callback_id", help="the request's callback id")
+    no.add_argument("--reason", required=True, help="why: the result and notification say it")
+    no.add_argument("--profile", help=_PROFILE_HELP)
     args = parser.parse_args(argv)
+    commands_by_name = {"invoke": invoke, "plan": plan, "approve": approve, "reject": reject}
     try:
-        if args.command == "invoke":
-            return invoke(args)
-        return plan(args)
+        return commands_by_name[args.command](args)
     except MigrationTriggerError as error:
         print(f"migration-trigger: {error}", file=sys.stderr)
         return EXIT_USAGE

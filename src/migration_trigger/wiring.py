@@ -39,6 +39,13 @@ def boto3_client(service: str, region: str | None = None) -> Any:
     return boto3.client(service, region_name=region)  # type: ignore[call-overload]
 
 
+def aws_session(profile: str | None = None) -> Any:
+    """A boto3 session of its own (a named profile's credentials, or the usual chain)."""
+    import boto3  # noqa: PLC0415
+
+    return boto3.session.Session(profile_name=profile)
+
+
 @cache
 def token_sts_client(region: str) -> Any:
     """STS client that presigns tokens for the real regional endpoint EKS verifies against.

@@ -21,6 +21,7 @@ import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from botocore.awsrequest import AWSResponse
@@ -28,8 +29,8 @@ from botocore.compat import HTTPHeaders
 
 from local_stack.template import TEMPLATE, Context, deployed, load, resolve
 
-#: (service prefix, operation, API parameters) -> (resource ARN, resource tags)
-Resolver = Callable[[str, str, Mapping[str, Any]], tuple[str, dict[str, str]]]
+#: (service prefix, operation, API parameters) -> the authorizations IAM makes for the call
+Resolver = Callable[[str, str, Mapping[str, Any]], "list[Authorization]"]
 
 #: The error code each service answers a denial with (the rest: AccessDeniedException).
 _DENIED_CODES = {
@@ -42,6 +43,7 @@ DEFAULT_CONDITIONS: Mapping[str, bool] = {
     "HasSecretKmsKeys": False,
     "HasProfilesParameter": False,
     "HasNotifyTargets": False,
+    "HasApprovalImageRepositories": False,
 }
 #: Calls IAM never checks.
 _ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity"})
@@ -92,6 +94,21 @@ def function_policy(context: Context, path: Path = TEMPLATE) -> list[Statement]:
 # -- evaluating it ------------------------------------------------------------------------------
 
 
+def managed_policy(name: str, context: Context, path: Path = TEMPLATE) -> list[Statement]:
+    """The statements of template.yaml's managed policy `name` (ApproversPolicy), in `context`."""
+    document = load(path)["Resources"][name]["Properties"]["PolicyDocument"]
+    return [
+        Statement(
+            s.get("Sid", ""),
+            s["Effect"],
+            _strings(s["Action"]),
+            _strings(resolve(s["Resource"], context)),
+            s.get("Condition", {}),
+        )
+        for s in document["Statement"]
+    ]
+
+
 def _matches(pattern: str, value: str, *, case_sensitive: bool) -> bool:
     # IAM wildcards are `*` and `?` only; fnmatch's `[...]` never appears in these patterns.
     if case_sensitive:
@@ -99,42 +116,72 @@ def _matches(pattern: str, value: str, *, case_sensitive: bool) -> bool:
     return fnmatch.fnmatchcase(value.lower(), pattern.lower())
 
 
-def _condition_holds(operator: str, key: str, expected: Any, tags: Mapping[str, str]) -> bool:
-    prefix = key.split("/", 1)[0]
-    if prefix not in ("aws:ResourceTag", "secretsmanager:ResourceTag"):
-        raise NotImplementedError(f"condition key {key} is not evaluated here: add it")
-    value = tags.get(key.split("/", 1)[1])
+class Authorization(NamedTuple):
+    """One authorization IAM makes for a call: an action on one resource, with that resource's
+    tags and the tags the request puts on it. A call may need several: RDS CreateDBSnapshot is
+    authorized on the instance and on the new snapshot, and, with Tags, rds:AddTagsToResource
+    on the snapshot too (Service Authorization Reference, Amazon RDS: CreateDBSnapshot's
+    resource types db* and snapshot*, dependent action rds:AddTagsToResource)."""
+
+    action: str
+    resource: str
+    tags: Mapping[str, str] = MappingProxyType({})
+    request_tags: Mapping[str, str] = MappingProxyType({})
+
+
+def _condition_values(key: str, request: Authorization) -> list[str]:
+    prefix, _, name = key.partition("/")
+    if prefix in ("aws:ResourceTag", "secretsmanager:ResourceTag"):
+        return [request.tags[name]] if name in request.tags else []
+    if prefix == "aws:RequestTag":
+        return [request.request_tags[name]] if name in request.request_tags else []
+    if key == "aws:TagKeys":
+        return sorted(request.request_tags)
+    raise NotImplementedError(f"condition key {key} is not evaluated here: add it")
+
+
+def _condition_holds(operator: str, key: str, expected: Any, request: Authorization) -> bool:
+    values = _condition_values(key, request)
     wanted = [str(item) for item in _strings(expected)]
-    if operator == "Null":
-        return (value is None) == (wanted[0].lower() == "true")
-    if operator == "StringEquals":
-        return value is not None and value in wanted
-    if operator == "StringLike":
-        return value is not None and any(
-            _matches(pattern, value, case_sensitive=True) for pattern in wanted
-        )
-    raise NotImplementedError(f"condition operator {operator} is not evaluated here: add it")
+    qualifier, _, test = operator.rpartition(":")
+    if test == "Null":
+        return (not values) == (wanted[0].lower() == "true")
+    if test == "StringEquals":
+        matches = [value in wanted for value in values]
+    elif test == "StringLike":
+        matches = [
+            any(_matches(pattern, value, case_sensitive=True) for pattern in wanted)
+            for value in values
+        ]
+    else:
+        raise NotImplementedError(f"condition operator {operator} is not evaluated here: add it")
+    # "ForAllValues" holds for every value of a multivalued key (and for none); "ForAnyValue"
+    # for one at least; a single-valued key's operator needs its value (IAM User Guide,
+    # "Condition keys with multiple values").
+    if qualifier == "ForAllValues":
+        return all(matches)
+    if qualifier == "ForAnyValue":
+        return any(matches)
+    return bool(matches) and matches[0]
 
 
-def _applies(statement: Statement, action: str, resource: str, tags: Mapping[str, str]) -> bool:
+def _applies(statement: Statement, request: Authorization) -> bool:
     return (
-        any(_matches(p, action, case_sensitive=False) for p in statement.actions)
-        and any(_matches(p, resource, case_sensitive=True) for p in statement.resources)
+        any(_matches(p, request.action, case_sensitive=False) for p in statement.actions)
+        and any(_matches(p, request.resource, case_sensitive=True) for p in statement.resources)
         and all(
-            _condition_holds(operator, key, expected, tags)
+            _condition_holds(operator, key, expected, request)
             for operator, clauses in statement.conditions.items()
             for key, expected in clauses.items()
         )
     )
 
 
-def allows(
-    statements: list[Statement], action: str, resource: str, tags: Mapping[str, str]
-) -> bool:
+def allows(statements: list[Statement], request: Authorization) -> bool:
     """IAM's decision for an identity-based policy: explicit Deny, else some Allow, else deny."""
-    if action in _ALWAYS_ALLOWED:
+    if request.action in _ALWAYS_ALLOWED:
         return True
-    relevant = [s for s in statements if _applies(s, action, resource, tags)]
+    relevant = [s for s in statements if _applies(s, request)]
     if any(s.effect == "Deny" for s in relevant):
         return False
     return any(s.effect == "Allow" for s in relevant)
@@ -167,16 +214,18 @@ class Enforcer:
         context["iam_params"] = dict(params)
 
     def decide(self, service: str, operation: str, params: Mapping[str, Any]) -> str | None:
-        """Record one call of the function; the denial message if the policy refuses it."""
-        action = f"{service}:{operation}"
-        resource, tags = self.resolve(service, operation, params)
-        allowed = allows(self.statements, action, resource, tags)
-        self.calls.append(Call(action, resource, allowed))
-        if allowed:
+        """Record one call of the function (each authorization it needs); the denial message
+        if the policy refuses one of them."""
+        denied = None
+        for request in self.resolve(service, operation, params):
+            allowed = allows(self.statements, request)
+            self.calls.append(Call(request.action, request.resource, allowed))
+            denied = denied or (None if allowed else request)
+        if denied is None:
             return None
         return (
-            f"User: {self.principal} is not authorized to perform: {action} on resource: "
-            f"{resource} because no identity-based policy allows the {action} action"
+            f"User: {self.principal} is not authorized to perform: {denied.action} on resource: "
+            f"{denied.resource} because no identity-based policy allows the {denied.action} action"
         )
 
     def _check(
@@ -187,7 +236,8 @@ class Enforcer:
             self.access_key
         ):
             return None
-        service = model.service_model.endpoint_prefix
+        # IAM's service prefix is the signing name (ECR's endpoints are api.ecr, its actions ecr:).
+        service = model.service_model.signing_name or model.service_model.endpoint_prefix
         message = self.decide(service, model.name, context.get("iam_params", {}))
         if message is None:
             return None
@@ -306,6 +356,25 @@ def function_enforcer(
     )
 
 
+def approvers_enforcer(
+    *, access_key: str, principal: str, region: str, account: str, refs: Mapping[str, str]
+) -> Enforcer:
+    """template.yaml's ApproversPolicy, for an approver's `access_key`, over moto's resources."""
+    context = deployed(region=region, account=account, refs=refs, conditions=DEFAULT_CONDITIONS)
+    function = load()["Resources"]["MigrationFunction"]["Properties"]["FunctionName"]
+    return Enforcer(
+        managed_policy("ApproversPolicy", context),
+        access_key=access_key,
+        principal=principal,
+        resolve=moto_resolver(
+            partition="aws",
+            region=region,
+            account=account,
+            function_name=str(resolve(function, context)),
+        ),
+    )
+
+
 def enforce_on_default_session(**deployment: Any) -> Enforcer:
     """From now on, the calls of boto3 clients made with the function's key pass its policy
     (`deployment`: function_enforcer's arguments)."""
@@ -330,27 +399,94 @@ def moto_resolver(
     Execution: DurableExecutionArn), and that ARN is what IAM sees.
     """
 
-    def resolve(
-        service: str, operation: str, params: Mapping[str, Any]
-    ) -> tuple[str, dict[str, str]]:
+    def resolve(service: str, operation: str, params: Mapping[str, Any]) -> list[Authorization]:
         arn = f"arn:{partition}:{service}:{region}:{account}"
+        action = f"{service}:{operation}"
         if service == "rds":
-            for key, kind in (("DBInstanceIdentifier", "db"), ("DBClusterIdentifier", "cluster")):
-                if key in params:
-                    return f"{arn}:{kind}:{params[key]}", {}
-        if service == "secretsmanager" and "SecretId" in params:
-            return _secret(params["SecretId"], arn, region=region, account=account)
-        if service == "sns" and "TopicArn" in params:
-            return str(params["TopicArn"]), {}
-        if service == "ssm" and "Name" in params:
-            return f"{arn}:parameter/{str(params['Name']).lstrip('/')}", {}
-        if service == "eks" and "name" in params:
-            return f"{arn}:cluster/{params['name']}", {}
-        if service == "lambda" and "DurableExecutionArn" in params:
-            return _execution(str(params["DurableExecutionArn"]), arn, function_name), {}
-        return "*", {}
+            return _rds(action, params, arn)
+        resource, tags = _resource(service, params, arn, region=region, account=account)
+        if service == "lambda":
+            resource = _lambda_resource(params, arn, function_name)
+        return [Authorization(action, resource, tags)]
 
     return resolve
+
+
+def _resource(
+    service: str, params: Mapping[str, Any], arn: str, *, region: str, account: str
+) -> tuple[str, dict[str, str]]:
+    """The one resource a call of another service than RDS names, and its tags."""
+    if service == "secretsmanager" and "SecretId" in params:
+        return _secret(params["SecretId"], arn, region=region, account=account)
+    named = {
+        "sns": ("TopicArn", "{}"),
+        "ssm": ("Name", arn + ":parameter/{}"),
+        "eks": ("name", arn + ":cluster/{}"),
+        "ecr": ("repositoryName", arn.rsplit(":", 1)[0] + ":{registry}:repository/{}"),
+    }.get(service)
+    if named is None or named[0] not in params:
+        return "*", {}
+    value = str(params[named[0]]).lstrip("/") if service == "ssm" else str(params[named[0]])
+    registry = str(params.get("registryId") or account)
+    return named[1].replace("{registry}", registry).format(value), {}
+
+
+#: RDS's resource types by the parameter that names them, and what they are called in an ARN.
+_RDS_NAMES = (
+    ("DBSnapshotIdentifier", "snapshot"),
+    ("DBClusterSnapshotIdentifier", "cluster-snapshot"),
+    ("DBInstanceIdentifier", "db"),
+    ("DBClusterIdentifier", "cluster"),
+)
+
+
+def _rds(action: str, params: Mapping[str, Any], arn: str) -> list[Authorization]:
+    """What an RDS call is authorized on: each resource it names (a snapshot's creation, its
+    instance and the snapshot), the tags it puts on a new one, and rds:AddTagsToResource for
+    them (RDS User Guide, "Grant permission to tag Amazon RDS resources during creation": "If
+    tags are specified in the create action, RDS performs additional authorization on the
+    rds:AddTagsToResource action")."""
+    tags = _request_tags(params)
+    named = [f"{arn}:{kind}:{params[key]}" for key, kind in _RDS_NAMES if key in params]
+    creates = action.startswith("rds:Create")
+    requests = [
+        Authorization(action, resource, request_tags=tags if creates else {})
+        for resource in named or ["*"]
+    ]
+    if creates and tags:
+        requests.append(Authorization("rds:AddTagsToResource", named[0], request_tags=tags))
+    return requests
+
+
+def _request_tags(params: Mapping[str, Any]) -> dict[str, str]:
+    """The tags a request sets: `Tags` as boto3 passes it, or as the query protocol flattens
+    it (Tags.Tag.1.Key, Tags.Tag.1.Value, ...)."""
+    if isinstance(params.get("Tags"), list):
+        return {str(t["Key"]): str(t.get("Value", "")) for t in params["Tags"]}
+    keys = {
+        k.rsplit(".", 1)[0]: v for k, v in params.items() if re.fullmatch(r"Tags\.\w+\.\d+\.Key", k)
+    }
+    return {str(v): str(params.get(f"{prefix}.Value", "")) for prefix, v in keys.items()}
+
+
+def _lambda_resource(params: Mapping[str, Any], arn: str, function_name: str) -> str:
+    """The durable execution a call names, by its ARN or by one of its callbacks."""
+    if "DurableExecutionArn" in params:
+        return _execution(str(params["DurableExecutionArn"]), arn, function_name)
+    if "CallbackId" in params:
+        return _execution(_callback_execution(str(params["CallbackId"])), arn, function_name)
+    return "*"
+
+
+def _callback_execution(callback_id: str) -> str:
+    """The execution a callback belongs to: Lambda's ids are opaque, the testing SDK's carry it
+    (CallbackToken: base64 JSON of the execution and the operation)."""
+    from aws_durable_execution_sdk_python_testing.token import CallbackToken
+
+    try:
+        return str(CallbackToken.from_str(callback_id).execution_arn)
+    except (ValueError, KeyError):
+        return "unknown-execution"
 
 
 def _execution(execution: str, arn: str, function_name: str) -> str:

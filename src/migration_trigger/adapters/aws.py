@@ -231,6 +231,55 @@ class EcrImages:
         return digest
 
 
+class Callbacks:
+    """Answers to a durable execution's callback (Lambda API: SendDurableExecutionCallbackSuccess
+    with a Result blob, SendDurableExecutionCallbackFailure with an Error object), and the
+    caller's identity the answer names (the service records no caller: CallbackSucceededDetails
+    holds only the Result)."""
+
+    __slots__ = ("_lambda", "_sts")
+
+    def __init__(self, lambda_client: Any, sts_client: Any) -> None:
+        self._lambda = lambda_client
+        self._sts = sts_client
+
+    def caller(self) -> str:
+        """The ARN of whoever's credentials sign the answer (STS GetCallerIdentity)."""
+        return str(call("get caller identity", self._sts.get_caller_identity)["Arn"])
+
+    def succeed(self, callback_id: str, result: str) -> None:
+        """Answer with a result."""
+        self._answer(
+            lambda: self._lambda.send_durable_execution_callback_success(
+                CallbackId=callback_id, Result=result.encode()
+            )
+        )
+
+    def fail(self, callback_id: str, *, message: str, error_type: str, data: str) -> None:
+        """Answer with an error."""
+        self._answer(
+            lambda: self._lambda.send_durable_execution_callback_failure(
+                CallbackId=callback_id,
+                Error={"ErrorMessage": message, "ErrorType": error_type, "ErrorData": data},
+            )
+        )
+
+    @staticmethod
+    def _answer(send: Callable[[], Any]) -> None:
+        try:
+            call("send the answer", send)
+        except AwsError as error:
+            # "The callback ID token has either expired or the callback associated with the token
+            # has already been closed" (Lambda API reference, CallbackTimeoutException).
+            if error.code == "CallbackTimeoutException":
+                raise AwsError(
+                    "this request has already been answered or has timed out: nothing was sent "
+                    f"({error})",
+                    code=error.code,
+                ) from None
+            raise
+
+
 class Secrets:
     """Secrets Manager: a secret's ARN, version and tags, and its current value."""
 

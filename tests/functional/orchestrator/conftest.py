@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,15 +27,16 @@ from aws_durable_execution_sdk_python_testing.stores.memory import InMemoryExecu
 
 from kube_emulator import Emulator, Fault, PodScript, ScriptedRunner
 from kube_emulator.faults import FaultInjector, RequestLog
-from local_stack.durable_service import durable_execution_api
-from local_stack.iam import Enforcer, enforce_on_default_session
-from local_stack.world import create_eks_cluster, topic_with_queue
+from local_stack.durable_service import durable_execution_api, durable_function
+from local_stack.iam import Enforcer, approvers_enforcer, enforce_on_default_session
+from local_stack.world import assume_role, create_eks_cluster, topic_with_queue
 from migration_trigger.wiring import reset_caches
 from tests.fixtures import (
     ACCOUNT,
     CLUSTER,
     FUNCTION_ROLE,
     REGION,
+    admin_client,
     assume_function_role,
     clusters_under_test,
 )
@@ -320,6 +322,41 @@ class World:
         history = [operation.to_json_dict() for operation in stored]
         return Run(outcome.status, result, error, outcome.operations, history)
 
+    def run_answering(
+        self, event: Any, answer: Callable[[dict[str, Any]], None], *, timeout: int = 120
+    ) -> Run:
+        """Run the function on an event whose migration asks for approval, with a person
+        answering: `answer` gets the request as SNS delivered it to the topic's queue, while the
+        execution waits. Lambda's durable-execution API, callbacks included, serves the
+        execution at AWS_ENDPOINT_URL_LAMBDA (local_stack/durable_service.py)."""
+        from migration_trigger.handler import lambda_handler
+
+        with durable_function(
+            lambda_handler, self.executions, region=REGION, skip_time=self.skip_time
+        ) as (url, runner):
+            self.monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", url)
+            arn = runner.run_async(
+                input=json.dumps(event), execution_timeout=timeout, execution_name="answered"
+            )
+            answer(self.approval_request())
+            outcome = runner.wait_for_result(arn, timeout=timeout)
+            stored = runner._store.load(arn).operations
+        result = json.loads(outcome.result) if outcome.result else None
+        error = outcome.error.message if outcome.error else None
+        history = [operation.to_json_dict() for operation in stored]
+        return Run(outcome.status, result, error, outcome.operations, history)
+
+    def approval_request(self, wait: float = 60) -> dict[str, Any]:
+        """The next request for approval the topic's queue receives (other messages drained)."""
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            for message in self.notifications():
+                attributes = message.get("MessageAttributes") or {}
+                if attributes.get("status", {}).get("Value") == "approval_requested":
+                    return message
+            time.sleep(0.2)
+        raise AssertionError("no request for approval reached the topic")
+
     def deploy_with(self, conditions: dict[str, bool], **parameters: str) -> None:
         """The function's policy as template.yaml gives it for these parameters and conditions."""
         import os
@@ -556,8 +593,6 @@ def enforce_function_policy(access_key: str, topic_arn: str) -> Enforcer:
 def self_managed_instance(identifier: str) -> str:
     """An opted-in instance without an RDS-managed secret (its credentials are a self-managed
     secret's); returns its ARN."""
-    from tests.fixtures import admin_client
-
     rds = admin_client("rds")
     rds.create_db_instance(
         DBInstanceIdentifier=identifier,
@@ -569,3 +604,79 @@ def self_managed_instance(identifier: str) -> str:
     )
     described = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"]
     return str(described[0]["DBInstanceArn"])
+
+
+APPROVER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/platform-approver"
+
+
+@pytest.fixture
+def approver(world: World, tmp_path: Any) -> Enforcer:
+    """A person with the approvers' role, as the AWS named profile `approver`; their calls pass
+    template.yaml's ApproversPolicy, and only it (local_stack/iam.py)."""
+    import os
+
+    import boto3
+
+    credentials = assume_role(sts=admin_client("sts"), role_arn=APPROVER_ROLE, session_name="alex")
+    (tmp_path / "credentials").write_text(
+        "[approver]\n"
+        f"aws_access_key_id = {credentials['aws_access_key_id']}\n"
+        f"aws_secret_access_key = {credentials['aws_secret_access_key']}\n"
+        f"aws_session_token = {credentials['aws_session_token']}\n"
+    )
+    world.monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    enforcer = approvers_enforcer(
+        access_key=credentials["aws_access_key_id"],
+        principal=f"arn:aws:sts::{ACCOUNT}:assumed-role/platform-approver/alex",
+        region=REGION,
+        account=ACCOUNT,
+        refs=deployment_refs(os.environ["TOPIC_ARN"]),
+    )
+    # The CLI makes a boto3 session of its own: hold each new session's calls to the policies
+    # (the function's too, for a session whose credentials are the function's).
+    original = boto3.session.Session.__init__
+
+    def checked(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        enforcer.install(self)
+        world.iam.install(self)
+
+    world.monkeypatch.setattr(boto3.session.Session, "__init__", checked)
+    return enforcer
+
+
+def allow_ecr_images(world: World) -> None:
+    """The cluster's admission policy allows the account's ECR registry as well (k8s/
+    validating-admission-policy.yaml: a prefix, which images named by digest match too)."""
+    assert world.cluster is not None
+    registry = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/"
+    world.cluster.patch(
+        "configmaps",
+        "migration-trigger-job-policy",
+        {"data": {"allowedImagePrefixes": f"ghcr.io/example/, {registry}"}},
+    )
+
+
+REPOSITORY = "orders-migrations"
+ECR_IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPOSITORY}:1.4.0"
+
+
+def push(tag: str, layer: str) -> str:
+    """An image pushed to moto's ECR under `tag`; its digest."""
+    import json
+
+    ecr = admin_client("ecr")
+    if not ecr.describe_repositories()["repositories"]:
+        ecr.create_repository(repositoryName=REPOSITORY)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1,
+                   "digest": "sha256:" + "0" * 64},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "size": 1, "digest": "sha256:" + layer * 64}],
+    }  # fmt: skip
+    pushed = ecr.put_image(
+        repositoryName=REPOSITORY, imageManifest=json.dumps(manifest), imageTag=tag
+    )
+    return str(pushed["image"]["imageId"]["imageDigest"])

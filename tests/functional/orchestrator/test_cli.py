@@ -81,12 +81,14 @@ def test_plan_shows_the_guards_that_would_apply_without_waiting(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
     # Each attempt may wait a week and an hour for the window: two attempts need more than that.
-    world.monkeypatch.setenv("EXECUTION_TIMEOUT_SECONDS", str(17 * 86400))
+    # And the approval, a day, and the window again after it.
+    world.monkeypatch.setenv("EXECUTION_TIMEOUT_SECONDS", str(30 * 86400))
     every_day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
     world.set_profiles(
         profiles(
             window={"days": every_day, "start": "00:00", "end": "23:59", "timeZone": "UTC"},
             retry={"attempts": 2, "whenLogMatches": "55P03"},
+            approval={"required": True, "triggers": ["secret-rotated", "manual"]},
             pollSeconds=10,
         )
     )
@@ -100,6 +102,11 @@ def test_plan_shows_the_guards_that_would_apply_without_waiting(
     assert window["open_now"] is (window["opens_in_seconds"] == 0)
     assert 0 <= window["opens_in_seconds"] <= 60
     assert document["retry"] == {"attempts": 2, "delay_seconds": 600, "when_log_matches": "55P03"}
+    assert document["approval"] == {
+        "approval": "required for manual, secret-rotated; an answer within 86400s",
+        "asked_for_this_event": False,
+        "image": "runs by its reference as written (not in Amazon ECR)",
+    }
     assert world.jobs() == []
 
 

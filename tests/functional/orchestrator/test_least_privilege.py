@@ -15,15 +15,22 @@ from aws_durable_execution_sdk_python.execution import InvocationStatus
 from kube_emulator import PodScript
 from local_stack.iam import DEFAULT_CONDITIONS, function_policy
 from local_stack.template import deployed
+from migration_trigger import cli
 from tests.fixtures import admin_client
 from tests.functional.orchestrator.conftest import (
     ACCOUNT,
+    ECR_IMAGE,
     ON_CHOSEN_CLUSTERS,
+    PROFILE_TAG,
     REGION,
+    REPOSITORY,
     World,
+    allow_ecr_images,
     deployment_refs,
     profiles,
+    push,
 )
+from tests.functional.orchestrator.test_approval import command
 from tests.functional.orchestrator.test_aurora import CLUSTER_ID, add_instance, aurora_cluster
 from tests.functional.orchestrator.test_outages import outage
 
@@ -37,11 +44,18 @@ ON_ITS_BEHALF = {
 PARAMETER = "/migration-trigger/test/profiles"
 
 
+REPOSITORIES = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{REPOSITORY}"
+
+
 def granted() -> set[str]:
     context = deployed(
         region=REGION,
         account=ACCOUNT,
-        refs={**deployment_refs(os.environ["TOPIC_ARN"]), "ProfilesParameterName": PARAMETER},
+        refs={
+            **deployment_refs(os.environ["TOPIC_ARN"]),
+            "ProfilesParameterName": PARAMETER,
+            "ApprovalImageRepositories": REPOSITORIES,
+        },
         conditions=dict.fromkeys(DEFAULT_CONDITIONS, True),
     )
     return {
@@ -53,12 +67,25 @@ def granted() -> set[str]:
 
 
 @ON_CHOSEN_CLUSTERS
-def test_every_granted_action_is_one_the_function_calls(world: World):
-    # Given the profiles in a parameter (every optional grant on), an instance and a cluster
-    admin_client("ssm").put_parameter(Name=PARAMETER, Type="String", Value=json.dumps(profiles()))
+def test_every_granted_action_is_one_the_function_calls(world: World, approver: object):
+    # Given the profiles in a parameter (every optional grant on), an instance and a cluster,
+    # and a guarded profile whose image is in ECR
+    document = profiles()
+    document["profiles"]["guarded"] = {
+        **document["profiles"]["orders"],
+        "image": ECR_IMAGE,
+        "approval": {"required": True, "timeoutSeconds": 600},
+    }
+    admin_client("ssm").put_parameter(Name=PARAMETER, Type="String", Value=json.dumps(document))
     world.monkeypatch.setenv("MIGRATION_PROFILES", "")
     world.monkeypatch.setenv("MIGRATION_PROFILES_PARAMETER", PARAMETER)
-    world.deploy_with({"HasProfilesParameter": True}, ProfilesParameterName=PARAMETER)
+    world.deploy_with(
+        {"HasProfilesParameter": True, "HasApprovalImageRepositories": True},
+        ProfilesParameterName=PARAMETER,
+        ApprovalImageRepositories=REPOSITORIES,
+    )
+    push("1.4.0", "1")
+    allow_ecr_images(world)
     world.pods.when(PodScript(logs="Applied 1 migration\n"))
     cluster = aurora_cluster()
     add_instance(f"{CLUSTER_ID}-1")
@@ -77,9 +104,20 @@ def test_every_granted_action_is_one_the_function_calls(world: World):
     runs.append(
         world.run(world.event("manual-retrigger.json", requestId="orders-db-again"), name="queued")
     )
+    # and, once the database is guarded, one approved (its image pinned to its ECR digest)
+    admin_client("rds").add_tags_to_resource(
+        ResourceName=world.db_arn, Tags=[{"Key": PROFILE_TAG, "Value": "guarded"}]
+    )
+
+    def approve(message: dict[str, object]) -> None:
+        assert cli.main([*command(message, "approve"), "--profile", "approver"]) == 0
+
+    runs.append(
+        world.run_answering(world.event("manual-retrigger.json", requestId="guarded"), approve)
+    )
 
     # Then everything was allowed, and every granted action was needed
-    assert [r.status for r in runs] == [InvocationStatus.SUCCEEDED] * 4, [r.error for r in runs]
+    assert [r.status for r in runs] == [InvocationStatus.SUCCEEDED] * 5, [r.error for r in runs]
     denied = [c for c in world.iam.calls if not c.allowed]
     assert denied == []
     called = {c.action for c in world.iam.calls}
