@@ -20,13 +20,12 @@ from migration_trigger.domain.events import (
 from migration_trigger.domain.jobspec import JobPlan
 from migration_trigger.domain.jobstate import JobPhase
 from migration_trigger.domain.masking import shareable_tail
-from migration_trigger.domain.result import FAILING, Result, Status
+from migration_trigger.domain.result import FAILING, GUARD_FIELDS, Result, Status
 from migration_trigger.domain.retrying import attempt_key
-from migration_trigger.domain.schedule import WINDOW_AGAIN
 from migration_trigger.errors import MigrationTriggerError
 from migration_trigger.ports import Services
-from migration_trigger.records import Declined, Judged, Logs, Refused, Resolved
-from migration_trigger.stages import approval, guard, launch, queue, report, resolve, watch
+from migration_trigger.records import Declined, Logs, Refused, Resolved
+from migration_trigger.stages import guard, launch, queue, report, resolve, snapshot, watch
 from migration_trigger.steps import PrefixedSteps, Steps
 
 _OUTCOMES = {JobPhase.SUCCEEDED: Status.SUCCEEDED, JobPhase.TIMED_OUT: Status.TIMED_OUT}
@@ -104,7 +103,7 @@ def migrate(trigger: Trigger, steps: Steps, services: Services) -> Result:
     if resolved.trigger.rule.settles and resolved.profile.rotation_settle_seconds:
         steps.wait("rotation-settle", resolved.profile.rotation_settle_seconds)
     plan = resolve.job_plan(resolved, facts, steps.execution_id)
-    plan = approval.pinned(plan, steps, services)
+    plan = guard.pinned(plan, steps, services)
     return attempts(plan, resolved, steps, services)
 
 
@@ -113,11 +112,7 @@ def attempts(plan: JobPlan, resolved: Resolved, steps: Steps, services: Services
     after a durable pause, with the Job of the next attempt (its steps named `attempt-<n>/…`)."""
     retry = plan.profile.retry
     result, tail = launch_and_run(plan, resolved, steps, services, first=True)
-    approved = {
-        key: value
-        for key in ("approved_by", "approved_at", "fingerprint", "image")
-        if (value := getattr(result, key)) is not None
-    }
+    guarded = {k: v for k in GUARD_FIELDS if (v := getattr(result, k)) is not None}
     attempt = 1
     while retry is not None and retry.again(attempt, result.status is Status.FAILED, tail):
         services.log.warning(
@@ -134,8 +129,10 @@ def attempts(plan: JobPlan, resolved: Resolved, steps: Steps, services: Services
         result, tail = launch_and_run(again, resolved, prefixed, services, first=False)
     if attempt > 1 and retry is not None:
         result = result._replace(
-            reason=f"{result.reason} (attempt {attempt} of {retry.attempts})", **approved
+            reason=f"{result.reason} (attempt {attempt} of {retry.attempts})", **guarded
         )
+    if result.status is Status.SUCCEEDED and result.snapshot:
+        snapshot.after_success(plan, resolved.facts, result.snapshot, steps, services)
     return result
 
 
@@ -167,21 +164,6 @@ def launch_and_run(
         return resolved.result(Status.FAILED, f"{error}{left}", job=plan.name), None
 
 
-def cleared(
-    plan: JobPlan, steps: Steps, services: Services, *, first: bool
-) -> Judged | Refused | None:
-    """The run window, then (on the first attempt) the approval the profile asks for, then the
-    window again if it closed while the approval came: why the Job must not start, or its
-    approval (None if it needs none)."""
-    closed = guard.wait_for_window(plan, steps, services)
-    if closed is not None or not first:
-        return closed
-    judged = approval.wait_for_approval(plan, steps, services)
-    if judged is None or isinstance(judged, Refused):
-        return judged
-    return guard.wait_for_window(plan, steps, services, WINDOW_AGAIN) or judged
-
-
 def run(
     plan: JobPlan,
     job_uid: str,
@@ -191,21 +173,20 @@ def run(
     *,
     first: bool,
 ) -> tuple[Result, str | None]:
-    """Wait for the Job's turn, its run window and (first) its approval, start it, follow it to
-    the end, read its log; the result, and the masked log tail if the migration failed on its
-    own."""
+    """Wait for the Job's turn and what must hold before it starts (stages/guard.py: its run
+    window, and on the first attempt its approval and snapshot), start it, follow it to the end,
+    read its log; the result, and the masked log tail if the migration failed on its own."""
     refusal = queue.wait_for_turn(plan, steps, services)
     if refusal is not None:
         return resolved.result(refusal.status, refusal.reason, job=plan.name), None
-    judged = cleared(plan, steps, services, first=first)
-    if isinstance(judged, Refused):
+    approved = guard.clear_to_start(plan, resolved.facts, steps, services, first=first)
+    if isinstance(approved, Refused):
         launch.stop(plan, steps, services)
-        return resolved.result(judged.status, judged.reason, job=plan.name), None
-    approved = approval.approved_fields(judged, plan)
+        return resolved.result(approved.status, approved.reason, job=plan.name), None
     started = steps.step("start-job", lambda: launch.start_job(plan, job_uid, services))
     if isinstance(started, Refused):
         launch.stop(plan, steps, services)
-        return resolved.result(started.status, started.reason, job=plan.name), None
+        return resolved.result(started.status, started.reason, job=plan.name, **approved), None
     plan = plan._replace(secret_version=started.secret_version)
 
     state, evidence, last_at = watch.follow(plan, started.at, steps, services)

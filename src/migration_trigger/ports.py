@@ -15,6 +15,7 @@ from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret, Sec
 from migration_trigger.domain.events import Home
 from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.result import Result
+from migration_trigger.domain.snapshots import Snapshot, Target
 from migration_trigger.settings import Settings
 
 Obj = dict[str, Any]
@@ -89,6 +90,22 @@ class Images(Protocol):
         """The digest (sha256:…) the image's tag names now; AwsError if it cannot be read."""
 
 
+class Snapshots(Protocol):
+    """RDS's manual snapshots of a database (an instance's, or its cluster's)."""
+
+    def take(self, target: Target, name: str, tags: dict[str, str]) -> Snapshot:
+        """Create the snapshot (or find it, if this name was taken already for the target)."""
+
+    def find(self, target: Target, name: str) -> Snapshot:
+        """The snapshot as RDS describes it now; AwsError if it is gone."""
+
+    def taken(self, target: Target) -> list[Snapshot]:
+        """The target's manual snapshots, with their tags."""
+
+    def delete(self, target: Target, name: str) -> None:
+        """Delete one snapshot."""
+
+
 class Approvers(Protocol):
     """Where a request for approval reaches the people who may answer it."""
 
@@ -140,6 +157,7 @@ class Services:
         "rds",
         "secrets",
         "settings",
+        "snapshots",
     )
 
     def __init__(
@@ -158,6 +176,7 @@ class Services:
         executions: Executions | None = None,
         images: Images | None = None,
         approvers: Approvers | None = None,
+        snapshots: Snapshots | None = None,
     ) -> None:
         self.settings = settings
         self.rds = rds
@@ -178,3 +197,5 @@ class Services:
         self.images = images
         #: Where requests for approval go: the results topic; None where there is none.
         self.approvers = approvers
+        #: Where snapshots are taken before migrating (profiles with snapshotBeforeMigration).
+        self.snapshots = snapshots

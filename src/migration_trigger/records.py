@@ -81,6 +81,23 @@ class Asked(NamedTuple):
     fingerprint: str
 
 
+class SnapshotCheck(NamedTuple):
+    """`snapshot` and `snapshot-status-N`: the snapshot taken before the Job starts, as RDS
+    described it at `at` (epoch seconds)."""
+
+    identifier: str
+    status: str
+    at: float
+
+
+class Pruned(NamedTuple):
+    """`prune-snapshots`: this product's older snapshots of the database, deleted; and those it
+    could not delete, with why."""
+
+    deleted: tuple[str, ...]
+    error: str | None = None
+
+
 class Judged(NamedTuple):
     """`approval-N-answer`: what the answer to request N was (domain.approval.Answer's outcome:
     approved, rejected, timed_out or unreadable), who sent it, and when the function read it."""
@@ -178,6 +195,8 @@ RECORDS: dict[str, type[tuple[Any, ...]]] = {
         Pinned,
         Asked,
         Judged,
+        SnapshotCheck,
+        Pruned,
         Refused,
         Queue,
         WindowCheck,

@@ -13,6 +13,7 @@ from migration_trigger.adapters.aws import (
     DurableExecutions,
     EcrImages,
     Rds,
+    RdsSnapshots,
     Secrets,
     cached_cluster,
 )
@@ -144,6 +145,7 @@ def build_services(
         home=home,
         executions=DurableExecutions(lambda: boto3_client("lambda", region)),
         images=EcrImages(lambda: boto3_client("ecr", region)),
+        snapshots=RdsSnapshots(boto3_client("rds", region)),
         approvers=(
             NOTIFIERS["sns"](settings.TOPIC_ARN, settings, region) if settings.TOPIC_ARN else None
         ),

@@ -24,10 +24,12 @@ from typing import Any
 
 import pytest
 
+from migration_trigger.domain.snapshots import DATABASE_TAG, Snapshot
 from migration_trigger.errors import AwsError, KubernetesError
 from tests.durable import Ended
 from tests.helpers import ROOT
 from tests.story.world import (
+    DB_ARN,
     PASSWORD,
     RUNNING,
     PodScript,
@@ -146,6 +148,21 @@ def approval_timed_out() -> Ended:
     return world.run_durably(world.event("manual-retrigger.json"))
 
 
+def snapshot_taken() -> Ended:
+    world = StoryWorld(snapshotBeforeMigration=True, keepSnapshots=1)
+    world.snapshots.statuses = ["creating", "available"]
+    world.snapshots.snapshots["migration-trigger-old"] = Snapshot(
+        "migration-trigger-old", "available", 1.0, ((DATABASE_TAG, DB_ARN),)
+    )
+    return world.run_durably(world.event("manual-retrigger.json"))
+
+
+def snapshot_failed() -> Ended:
+    world = StoryWorld(snapshotBeforeMigration=True)
+    world.snapshots.statuses = ["failed"]
+    return world.run_durably(world.event("manual-retrigger.json"))
+
+
 def batch_of_two() -> Ended:
     world = StoryWorld()
     return world.run_durably([world.event(), world.event("manual-retrigger.json")])
@@ -168,6 +185,8 @@ PATHS: dict[str, Callable[[], Ended]] = {
     "approval-asked-again": approval_asked_again,
     "approval-rejected": approval_rejected,
     "approval-timed-out": approval_timed_out,
+    "snapshot-taken": snapshot_taken,
+    "snapshot-failed": snapshot_failed,
 }
 
 #: What distinguishes each path: operations its history holds (batch steps unprefixed).
@@ -188,6 +207,8 @@ MARKS = {
     "approval-asked-again": {"approval-answer-0", "approval-1", "approval-answer-1", "start-job"},
     "approval-rejected": {"approval-answer-0", "stop-job"},
     "approval-timed-out": {"approval-answer-0", "stop-job"},
+    "snapshot-taken": {"snapshot", "snapshot-creating-0", "snapshot-status-0", "prune-snapshots"},
+    "snapshot-failed": {"snapshot", "stop-job"},
 }
 STATUSES = {
     "stuck-stopped": "failed",
@@ -196,6 +217,7 @@ STATUSES = {
     "duplicate": "duplicate",
     "approval-rejected": "declined",
     "approval-timed-out": "timed_out",
+    "snapshot-failed": "failed",
 }
 
 

@@ -24,6 +24,7 @@ from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret, Sec
 from migration_trigger.domain.jobspec import LABEL_PREFIX
 from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.result import Result
+from migration_trigger.domain.snapshots import Snapshot, Target
 from migration_trigger.errors import AwsError, KubernetesError
 from migration_trigger.flow import run_invocation
 from migration_trigger.ports import Services
@@ -437,6 +438,47 @@ class FakeImages:
         return self.digests[image]
 
 
+class FakeSnapshots:
+    """RDS's manual snapshots: each new one goes through `statuses` (one per look, the last
+    staying), starting at the first."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.snapshots: dict[str, Snapshot] = {}
+        self.statuses: list[str] = ["available"]
+        self.taken_for: list[Target] = []
+        self.deleted: list[str] = []
+        self.refuse_delete: set[str] = set()
+        self._looks: dict[str, int] = {}
+
+    def take(self, target: Target, name: str, tags: dict[str, str]) -> Snapshot:
+        self.taken_for.append(target)
+        if name not in self.snapshots:
+            self.snapshots[name] = Snapshot(
+                name, self.statuses[0], self.clock.now, tuple(sorted(tags.items()))
+            )
+            self._looks[name] = 0
+        return self.snapshots[name]
+
+    def find(self, target: Target, name: str) -> Snapshot:
+        if name not in self.snapshots:
+            raise AwsError(f"DBSnapshotNotFound: {name}")
+        if name in self._looks:
+            self._looks[name] += 1
+            status = self.statuses[min(self._looks[name], len(self.statuses) - 1)]
+            self.snapshots[name] = self.snapshots[name]._replace(status=status)
+        return self.snapshots[name]
+
+    def taken(self, target: Target) -> list[Snapshot]:
+        return list(self.snapshots.values())
+
+    def delete(self, target: Target, name: str) -> None:
+        if name in self.refuse_delete:
+            raise AwsError(f"InvalidDBSnapshotState: {name} is being copied")
+        del self.snapshots[name]
+        self.deleted.append(name)
+
+
 # -- the world -----------------------------------------------------------------------------------
 
 PROFILE = {
@@ -461,6 +503,7 @@ class StoryWorld:
         self.executions = FakeExecutions()
         self.approvers = Approvers()
         self.images = FakeImages()
+        self.snapshots = FakeSnapshots(self.clock)
         self.steps_taken: list[str] = []
         self.rds = FakeRds(
             sample_facts(
@@ -510,6 +553,7 @@ class StoryWorld:
             executions=self.executions,
             images=self.images,
             approvers=self.approvers,
+            snapshots=self.snapshots,
         )
 
     def event(self, name: str = "rds-instance-created.json", **detail: Any) -> Obj:

@@ -7,9 +7,10 @@ errors and lost connections. No message built here contains a secret value.
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
@@ -17,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from migration_trigger.domain.approval import ecr_image, is_digest
 from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret, SecretFacts
 from migration_trigger.domain.events import parse_database_reference
+from migration_trigger.domain.snapshots import Snapshot, Target
 from migration_trigger.errors import AwsError
 
 _RETRYABLE_CODES = {
@@ -229,6 +231,118 @@ class EcrImages:
                 f"Amazon ECR names no single digest for {image}: found {sorted(map(str, digests))}"
             )
         return digest
+
+
+class _SnapshotShape(NamedTuple):
+    """Where the instance and cluster snapshot APIs put the same things."""
+
+    create: str
+    describe: str
+    delete: str
+    id_key: str
+    database_key: str
+    response_key: str
+    list_key: str
+    exists_code: str
+
+
+_SNAPSHOT_SHAPES = {
+    "instance": _SnapshotShape(
+        "create_db_snapshot",
+        "describe_db_snapshots",
+        "delete_db_snapshot",
+        "DBSnapshotIdentifier",
+        "DBInstanceIdentifier",
+        "DBSnapshot",
+        "DBSnapshots",
+        "DBSnapshotAlreadyExists",
+    ),
+    "cluster": _SnapshotShape(
+        "create_db_cluster_snapshot",
+        "describe_db_cluster_snapshots",
+        "delete_db_cluster_snapshot",
+        "DBClusterSnapshotIdentifier",
+        "DBClusterIdentifier",
+        "DBClusterSnapshot",
+        "DBClusterSnapshots",
+        "DBClusterSnapshotAlreadyExistsFault",
+    ),
+}
+
+
+class RdsSnapshots:
+    """Manual snapshots of RDS instances and clusters (CreateDBSnapshot, CreateDBClusterSnapshot
+    and their Describe and Delete; RDS API reference)."""
+
+    __slots__ = ("client",)
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def take(self, target: Target, name: str, tags: dict[str, str]) -> Snapshot:
+        """Create the snapshot; one of that name already there (a retried step) is found."""
+        shape = _SNAPSHOT_SHAPES[target.kind]
+        try:
+            created = call(
+                f"snapshot DB {target.kind} {target.identifier}",
+                lambda: getattr(self.client, shape.create)(
+                    **{shape.id_key: name, shape.database_key: target.identifier},
+                    Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+                ),
+            )
+        except AwsError as error:
+            if error.code != shape.exists_code:
+                raise
+            return self.find(target, name)
+        return _snapshot(created[shape.response_key], shape)
+
+    def find(self, target: Target, name: str) -> Snapshot:
+        """The snapshot as RDS describes it now."""
+        shape = _SNAPSHOT_SHAPES[target.kind]
+        found = call(
+            f"describe snapshot {name}",
+            lambda: getattr(self.client, shape.describe)(**{shape.id_key: name}),
+        )[shape.list_key]
+        if not found:
+            raise AwsError(f"snapshot {name} does not exist")
+        return _snapshot(found[0], shape)
+
+    def taken(self, target: Target) -> list[Snapshot]:
+        """The target's manual snapshots, every page."""
+        shape = _SNAPSHOT_SHAPES[target.kind]
+        snapshots: list[Snapshot] = []
+        marker: str | None = None
+        while True:
+            request: dict[str, Any] = {shape.database_key: target.identifier}
+            request["SnapshotType"] = "manual"
+            if marker:
+                request["Marker"] = marker
+            page = call(
+                f"list the snapshots of DB {target.kind} {target.identifier}",
+                partial(getattr(self.client, shape.describe), **request),
+            )
+            snapshots += [_snapshot(s, shape) for s in page.get(shape.list_key) or []]
+            marker = page.get("Marker")
+            if not marker:
+                return snapshots
+
+    def delete(self, target: Target, name: str) -> None:
+        """Delete one snapshot."""
+        shape = _SNAPSHOT_SHAPES[target.kind]
+        call(
+            f"delete snapshot {name}",
+            lambda: getattr(self.client, shape.delete)(**{shape.id_key: name}),
+        )
+
+
+def _snapshot(raw: dict[str, Any], shape: _SnapshotShape) -> Snapshot:
+    created = raw.get("SnapshotCreateTime")
+    return Snapshot(
+        identifier=str(raw.get(shape.id_key, "")),
+        status=str(raw.get("Status", "unknown")),
+        created=float(created.timestamp()) if isinstance(created, datetime.datetime) else 0.0,
+        tags=tuple(sorted(_tags(raw.get("TagList")).items())),
+    )
 
 
 class Callbacks:

@@ -48,15 +48,18 @@ class KindRule(NamedTuple):
     #: Sent again after a failure, it is the same request and runs the migration again (a manual
     #: request's id is chosen by whoever sends it; other kinds re-run only for their own event).
     resent_runs_again: bool
+    #: The database may hold data a migration could lose (not one just created or restored):
+    #: a profile's snapshotBeforeMigration snapshots it.
+    holds_data: bool
 
 
 #: Every trigger kind's rule. A new kind adds its row here, its parsing below, and opts profiles
 #: in explicitly (profiles' `triggers` default names the kinds that existed).
 KIND_RULES: dict[TriggerKind, KindRule] = {
-    TriggerKind.DB_CREATED: KindRule(FindsDatabase.NAMED, True, False, False),
-    TriggerKind.DB_RESTORED: KindRule(FindsDatabase.NAMED, True, False, False),
-    TriggerKind.SECRET_ROTATED: KindRule(FindsDatabase.THROUGH_SECRET, False, True, False),
-    TriggerKind.MANUAL: KindRule(FindsDatabase.NAMED, False, False, True),
+    TriggerKind.DB_CREATED: KindRule(FindsDatabase.NAMED, True, False, False, False),
+    TriggerKind.DB_RESTORED: KindRule(FindsDatabase.NAMED, True, False, False, False),
+    TriggerKind.SECRET_ROTATED: KindRule(FindsDatabase.THROUGH_SECRET, False, True, False, True),
+    TriggerKind.MANUAL: KindRule(FindsDatabase.NAMED, False, False, True, True),
 }
 
 

@@ -456,6 +456,16 @@ KEYS: dict[str, Key] = {
             "(default 86400), `triggers` (the kinds that need it; default all); the request, with "
             "the Job's fingerprint, goes to the results topic, and an image in Amazon ECR runs "
             "by the digest its tag named when the Job was created"),
+        Key("snapshotBeforeMigration", "snapshot_before_migration", _boolean, False,
+            "a manual RDS snapshot (of the instance, or of its cluster) before the Job starts, "
+            "for triggers on databases that hold data (secret-rotated, manual), waited for; "
+            "named migration-trigger-<job> and tagged with the database, trigger and Job"),
+        Key("snapshotTimeoutSeconds", "snapshot_timeout_seconds", _integer(60, 86400), 3600,
+            "seconds the snapshot may take to become available; past them, or if it fails, the "
+            "migration fails and its Job never starts"),
+        Key("keepSnapshots", "keep_snapshots", _integer(1, 50), 3,
+            "after a success, this product's snapshots of the database beyond the newest "
+            "`keepSnapshots` are deleted (never a snapshot it did not take)"),
         Key("sessionSettings", "session_settings", _session_settings, (),
             "PostgreSQL settings for the migration's session, such as "
             '`{"lock_timeout": "5s", "statement_timeout": "30min"}`: in `PGOPTIONS` and '
@@ -506,6 +516,9 @@ class Profile(NamedTuple):
     window: RunWindow | None = KEYS["window"].default
     retry: Retry | None = KEYS["retry"].default
     approval: Approval | None = KEYS["approval"].default
+    snapshot_before_migration: bool = KEYS["snapshot_before_migration"].default
+    snapshot_timeout_seconds: int = KEYS["snapshot_timeout_seconds"].default
+    keep_snapshots: int = KEYS["keep_snapshots"].default
     session_settings: tuple[tuple[str, str], ...] = KEYS["session_settings"].default
 
     @property

@@ -34,7 +34,7 @@ def start_window(profile: Profile) -> int:
     """Seconds after a Job's creation by which its execution has started it or deleted it: the
     queue's settle pause and timeout, the margin, and the longest wait for the profile's run
     window (and, for a profile that asks for approval, the longest wait for it and for the
-    window again after it)."""
+    window again after it; for one that snapshots first, the longest wait for its snapshot)."""
     wanted = profile.approval
     return (
         QUEUE_SETTLE_SECONDS
@@ -42,6 +42,7 @@ def start_window(profile: Profile) -> int:
         + START_MARGIN_SECONDS
         + longest_wait(profile.window)
         + (wanted.timeout_seconds + longest_wait(profile.window) if wanted else 0)
+        + (profile.snapshot_timeout_seconds if profile.snapshot_before_migration else 0)
     )
 
 

@@ -68,8 +68,8 @@ def keep_start(text: str, max_bytes: int) -> str:
     return data[: max_bytes - len(marker.encode())].decode(errors="ignore") + marker
 
 
-#: Result fields only a guarded migration has (profiles with `approval`).
-GUARD_FIELDS = frozenset({"approved_by", "approved_at", "fingerprint", "image"})
+#: Result fields only a guarded migration has (profiles with `approval`, a snapshot).
+GUARD_FIELDS = frozenset({"approved_by", "approved_at", "fingerprint", "image", "snapshot"})
 
 
 class Result(NamedTuple):
@@ -93,6 +93,9 @@ class Result(NamedTuple):
     fingerprint: str | None = None
     #: The image by digest the Job ran, when its ECR tag was pinned.
     image: str | None = None
+    #: The snapshot taken before the Job started (profiles with snapshotBeforeMigration), or
+    #: `skipped: …` and why.
+    snapshot: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: the function's return value and the SNS message body. The guards'

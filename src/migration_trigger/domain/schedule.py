@@ -188,6 +188,37 @@ class Ask(NamedTuple):
         return {self.pin, self.callback, f"{self.callback}-request", self.answer}
 
 
+class Snap(NamedTuple):
+    """A snapshot before migrating, for profiles that take one: the step `<take>`, then the
+    loop's checks until it is available (at most snapshotTimeoutSeconds), and after a success
+    the step `<prune>`."""
+
+    take: str
+    prune: str
+    loop: Loop
+
+    def cost(self, profile: Profile, *, runs_for: int | None, notifiers: int) -> Cost:
+        """At worst every check to the timeout; otherwise taken and pruned, available at once
+        (a worst case for the seconds a snapshot takes would be no usual case)."""
+        if not profile.snapshot_before_migration:
+            return Cost(0, 0)
+        if runs_for is not None:
+            return Cost(0, 2)
+        waits, waited = self.loop.waits(profile, self.loop.limit(profile))
+        return Cost(waited, 2 + 2 * waits)
+
+    def names(self) -> set[str]:
+        """The names of its operations, without their `-<n>`."""
+        return {self.take, self.prune} | self.loop.names()
+
+
+def snapshot_pause(profile: Profile, waited: int) -> int:
+    """Seconds before the next look at a snapshot being created: 30, then 60 after ten minutes,
+    the last pause ending at snapshotTimeoutSeconds."""
+    pause = AVAILABLE_POLL_SECONDS if waited < EARLY_SECONDS else LATE_POLL_SECONDS
+    return min(pause, max(1, profile.snapshot_timeout_seconds - waited))
+
+
 class Attempts(NamedTuple):
     """What a migration takes once per attempt, and between two attempts a durable pause
     (`retry-<n>`), as often as the profile's `retry` allows; the steps of attempt n > 1 are named
@@ -260,16 +291,32 @@ WINDOW_AGAIN = Gate(
     lambda p: longest_wait(p.window) if p.approval is not None else 0,
 )
 
+#: A snapshot before the Job starts, and the older ones pruned after a success (stages/snapshot.py).
+SNAPSHOT = Snap(
+    "snapshot",
+    "prune-snapshots",
+    Loop(
+        "snapshot-status",
+        "snapshot-creating",
+        snapshot_pause,
+        lambda p: p.snapshot_timeout_seconds,
+        checks_first=False,
+        always=False,
+    ),
+)
+
 #: Every operation the story can take for one event, in order (flow.py), each at most as often as
 #: its entry says. The cost model is computed from it; tests/unit/test_replay.py checks that
 #: every operation of every recorded history is one of these, within its cost.
-STORY: tuple[Step | Pause | Loop | Gate | Ask | Attempts | Notify, ...] = (
+STORY: tuple[Step | Pause | Loop | Gate | Ask | Snap | Attempts | Notify, ...] = (
     Step("resolve"),
     DATABASE,
     Pause("rotation-settle", lambda p: p.rotation_settle_seconds, always=False),
-    # Taken once, by the first attempt: later attempts run the Job already approved.
+    # Taken once, by the first attempt: later attempts run the Job already approved, after the
+    # same snapshot.
     APPROVAL,
     WINDOW_AGAIN,
+    SNAPSHOT,
     Attempts(
         (
             Step("create-job"),
@@ -319,6 +366,8 @@ def refusal(profile: Profile, *, execution_timeout: int, notifiers: int = 1) -> 
     cost = worst_case(profile, notifiers=notifiers)
     longest = longest_wait(profile.window)
     more = f", + {longest} waiting for its run window" if longest else ""
+    if profile.snapshot_before_migration:
+        more += f", + {profile.snapshot_timeout_seconds} waiting for its snapshot"
     if profile.approval is not None:
         more += f", + {profile.approval.timeout_seconds} waiting for approval"
         more += f" and {longest} for its run window again" if longest else ""

@@ -1,13 +1,17 @@
-"""Guard: what must hold before a Job that has its turn may start. Today the profile's run
-window (domain/windows.py): outside it, the execution waits durably, at no cost, until it opens."""
+"""Guard: what must hold before a Job that has its turn may start, in order: the profile's run
+window (domain/windows.py: outside it, the execution waits durably, at no cost, until it opens);
+then, on the first attempt, a person's approval (stages/approval.py), the window again if it
+closed meanwhile, and a snapshot (stages/snapshot.py)."""
 
 from __future__ import annotations
 
+from migration_trigger.domain.database import DatabaseFacts
 from migration_trigger.domain.jobspec import JobPlan
 from migration_trigger.domain.result import Status
-from migration_trigger.domain.schedule import WINDOW, Gate
+from migration_trigger.domain.schedule import WINDOW, WINDOW_AGAIN, Gate
 from migration_trigger.ports import Services
 from migration_trigger.records import Refused, WindowCheck
+from migration_trigger.stages import approval, snapshot
 from migration_trigger.steps import Steps
 
 
@@ -46,6 +50,37 @@ def wait_for_window(
         f"(it opens in {check.opens_in}s): the Job was deleted and nothing ran. "
         "Check the function's clock and the window's time zone",
     )
+
+
+def pinned(plan: JobPlan, steps: Steps, services: Services) -> JobPlan:
+    """The plan, its image pinned to its digest if a person will approve it (before the Job is
+    created: what is approved is what runs)."""
+    return approval.pinned(plan, steps, services)
+
+
+def clear_to_start(
+    plan: JobPlan, facts: DatabaseFacts, steps: Steps, services: Services, *, first: bool
+) -> Refused | dict[str, str]:
+    """Wait for what must hold before the Job starts: why it must not, or what the result says
+    of the guards (who approved and when, the Job's fingerprint and image, the snapshot). Later
+    attempts of a retry check the window only: they run the Job approved, after its snapshot."""
+    closed = wait_for_window(plan, steps, services)
+    if closed is not None or not first:
+        return closed or {}
+    judged = approval.wait_for_approval(plan, steps, services)
+    if isinstance(judged, Refused):
+        return judged
+    if judged is not None:
+        closed = wait_for_window(plan, steps, services, WINDOW_AGAIN)
+        if closed is not None:
+            return closed
+    fields = approval.approved_fields(judged, plan)
+    taken = snapshot.before_migrating(plan, facts, steps, services)
+    if isinstance(taken, Refused):
+        return taken
+    if taken is not None:
+        fields["snapshot"] = taken if isinstance(taken, str) else taken.identifier
+    return fields
 
 
 #: The bodies of this stage's steps: each returns a record (records.py) for its checkpoint.

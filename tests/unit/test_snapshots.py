@@ -1,0 +1,79 @@
+"""The snapshot before migrating, its pure parts: what RDS snapshots, the name, what is pruned."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from migration_trigger.domain.schedule import usual_case, worst_case
+from migration_trigger.domain.snapshots import (
+    DATABASE_TAG,
+    Snapshot,
+    snapshot_name,
+    target,
+    to_prune,
+)
+from tests.helpers import sample_facts, sample_profile
+
+#: RDS API reference, CreateDBClusterSnapshot: 1-63 letters, digits or hyphens, a letter first,
+#: no hyphen last, no two in a row (CreateDBSnapshot allows 255: the shorter rule holds both).
+IDENTIFIER = re.compile(r"[A-Za-z](?:[A-Za-z0-9]|-(?!-))*(?<!-)")
+
+
+@pytest.mark.parametrize(
+    "job",
+    [
+        "migrate-orders-db-86dab7419a",
+        "migrate-" + "a" * 50 + "-86dab7419a",
+        "migrate--odd---name-",
+    ],
+)
+def test_snapshot_names_are_valid_rds_identifiers_with_the_products_prefix(job: str):
+    name = snapshot_name(job)
+    assert IDENTIFIER.fullmatch(name) and len(name) <= 63, name
+    assert name.startswith("migration-trigger-")
+    assert snapshot_name(job) == name, "the same Job, the same snapshot"
+
+
+def test_long_job_names_keep_distinct_snapshot_names():
+    assert snapshot_name("migrate-" + "a" * 60 + "-1") != snapshot_name(
+        "migrate-" + "a" * 60 + "-2"
+    )
+
+
+def test_an_instance_is_snapshotted_itself_and_a_cluster_member_through_its_cluster():
+    instance = sample_facts()
+    assert target(instance)[:2] == ("instance", instance.identifier)
+    member = sample_facts()._replace(cluster="billing-cluster")
+    assert target(member)[:2] == ("cluster", "billing-cluster")
+    cluster = sample_facts()._replace(kind="cluster", identifier="billing-cluster")
+    assert target(cluster)[:2] == ("cluster", "billing-cluster")
+
+
+def test_pruning_keeps_the_newest_and_the_current_and_touches_nothing_else():
+    db = "arn:aws:rds:eu-west-1:123456789012:db:orders-db"
+    ours = ((DATABASE_TAG, db),)
+    snapshots = [
+        Snapshot("migration-trigger-a", "available", 1.0, ours),
+        Snapshot("migration-trigger-b", "available", 2.0, ours),
+        Snapshot("migration-trigger-c", "creating", 3.0, ours),  # not available: kept
+        Snapshot("migration-trigger-now", "available", 0.0, ours),  # current, time unknown
+        Snapshot("manual-before-upgrade", "available", 0.5, ours),
+        Snapshot("migration-trigger-x", "available", 0.1, ((DATABASE_TAG, "arn:other"),)),
+    ]
+    assert to_prune(snapshots, database_arn=db, keep=2, current="migration-trigger-now") == [
+        "migration-trigger-a"
+    ]
+    assert to_prune(snapshots, database_arn=db, keep=1, current="migration-trigger-now") == [
+        "migration-trigger-b",
+        "migration-trigger-a",
+    ]
+
+
+def test_a_snapshot_is_in_the_cost_only_for_profiles_that_take_one():
+    plain, snapshotting = sample_profile(), sample_profile(snapshotBeforeMigration=True)
+    assert worst_case(snapshotting).seconds - worst_case(plain).seconds == 3600
+    assert usual_case(snapshotting, runs_for=60).operations == (
+        usual_case(plain, runs_for=60).operations + 2
+    )
