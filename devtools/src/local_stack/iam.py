@@ -44,6 +44,7 @@ DEFAULT_CONDITIONS: Mapping[str, bool] = {
     "HasProfilesParameter": False,
     "HasNotifyTargets": False,
     "HasApprovalImageRepositories": False,
+    "TakesSnapshots": False,
 }
 #: Calls IAM never checks.
 _ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity"})
@@ -440,6 +441,20 @@ _RDS_NAMES = (
 )
 
 
+def _rds_tags(kind: str, identifier: str, arn: str) -> dict[str, str]:
+    """A snapshot's tags, as moto keeps them (IAM reads aws:ResourceTag from the resource)."""
+    from moto.rds.models import rds_backends
+
+    _, _, _, region, account = arn.split(":", 4)
+    backend = rds_backends[account][region]
+    found: dict[str, Any] = {
+        "snapshot": backend.database_snapshots,
+        "cluster-snapshot": backend.cluster_snapshots,
+    }
+    snapshot = found[kind].get(identifier) if kind in found else None
+    return {t["Key"]: t["Value"] for t in getattr(snapshot, "tags", None) or []}
+
+
 def _rds(action: str, params: Mapping[str, Any], arn: str) -> list[Authorization]:
     """What an RDS call is authorized on: each resource it names (a snapshot's creation, its
     instance and the snapshot), the tags it puts on a new one, and rds:AddTagsToResource for
@@ -447,14 +462,20 @@ def _rds(action: str, params: Mapping[str, Any], arn: str) -> list[Authorization
     tags are specified in the create action, RDS performs additional authorization on the
     rds:AddTagsToResource action")."""
     tags = _request_tags(params)
-    named = [f"{arn}:{kind}:{params[key]}" for key, kind in _RDS_NAMES if key in params]
+    named = [(kind, str(params[key])) for key, kind in _RDS_NAMES if key in params]
     creates = action.startswith("rds:Create")
     requests = [
-        Authorization(action, resource, request_tags=tags if creates else {})
-        for resource in named or ["*"]
-    ]
+        Authorization(
+            action,
+            f"{arn}:{kind}:{identifier}",
+            tags={} if creates else _rds_tags(kind, identifier, arn),
+            request_tags=tags if creates else {},
+        )
+        for kind, identifier in named
+    ] or [Authorization(action, "*")]
     if creates and tags:
-        requests.append(Authorization("rds:AddTagsToResource", named[0], request_tags=tags))
+        resource = requests[0].resource
+        requests.append(Authorization("rds:AddTagsToResource", resource, request_tags=tags))
     return requests
 
 

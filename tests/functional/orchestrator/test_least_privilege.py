@@ -71,8 +71,13 @@ def test_every_granted_action_is_one_the_function_calls(world: World, approver: 
     # Given the profiles in a parameter (every optional grant on), an instance and a cluster,
     # and a guarded profile whose image is in ECR
     document = profiles()
-    document["profiles"]["guarded"] = {
+    document["profiles"]["snapshotting"] = {
         **document["profiles"]["orders"],
+        "snapshotBeforeMigration": True,
+        "keepSnapshots": 1,
+    }
+    document["profiles"]["guarded"] = {
+        **document["profiles"]["snapshotting"],
         "image": ECR_IMAGE,
         "approval": {"required": True, "timeoutSeconds": 600},
     }
@@ -80,7 +85,11 @@ def test_every_granted_action_is_one_the_function_calls(world: World, approver: 
     world.monkeypatch.setenv("MIGRATION_PROFILES", "")
     world.monkeypatch.setenv("MIGRATION_PROFILES_PARAMETER", PARAMETER)
     world.deploy_with(
-        {"HasProfilesParameter": True, "HasApprovalImageRepositories": True},
+        {
+            "HasProfilesParameter": True,
+            "HasApprovalImageRepositories": True,
+            "TakesSnapshots": True,
+        },
         ProfilesParameterName=PARAMETER,
         ApprovalImageRepositories=REPOSITORIES,
     )
@@ -104,10 +113,11 @@ def test_every_granted_action_is_one_the_function_calls(world: World, approver: 
     runs.append(
         world.run(world.event("manual-retrigger.json", requestId="orders-db-again"), name="queued")
     )
-    # and, once the database is guarded, one approved (its image pinned to its ECR digest)
-    admin_client("rds").add_tags_to_resource(
-        ResourceName=world.db_arn, Tags=[{"Key": PROFILE_TAG, "Value": "guarded"}]
-    )
+    # and, with snapshots, one on the instance, then one guarded (approved, its image pinned to
+    # its ECR digest, the first snapshot pruned), and two on the cluster (the first pruned)
+    profile_of(world.db_arn, "snapshotting")
+    runs.append(world.run(world.event("manual-retrigger.json", requestId="snap"), name="snap"))
+    profile_of(world.db_arn, "guarded")
 
     def approve(message: dict[str, object]) -> None:
         assert cli.main([*command(message, "approve"), "--profile", "approver"]) == 0
@@ -115,14 +125,26 @@ def test_every_granted_action_is_one_the_function_calls(world: World, approver: 
     runs.append(
         world.run_answering(world.event("manual-retrigger.json", requestId="guarded"), approve)
     )
+    profile_of(cluster["DBClusterArn"], "snapshotting")
+    for request in ("cluster-1", "cluster-2"):
+        event = world.event("manual-retrigger.json", requestId=request)
+        event["detail"]["database"] = cluster["DBClusterArn"]
+        runs.append(world.run(event, name=request))
 
     # Then everything was allowed, and every granted action was needed
-    assert [r.status for r in runs] == [InvocationStatus.SUCCEEDED] * 5, [r.error for r in runs]
+    assert [r.status for r in runs] == [InvocationStatus.SUCCEEDED] * 8, [r.error for r in runs]
     denied = [c for c in world.iam.calls if not c.allowed]
     assert denied == []
     called = {c.action for c in world.iam.calls}
     unused = granted() - called - set(ON_ITS_BEHALF)
     assert unused == set(), f"granted but never called: {sorted(unused)}"
+
+
+def profile_of(database_arn: str, profile: str) -> None:
+    """Tag a database with a profile, as its owner would."""
+    admin_client("rds").add_tags_to_resource(
+        ResourceName=database_arn, Tags=[{"Key": PROFILE_TAG, "Value": profile}]
+    )
 
 
 def cluster_created(arn: str) -> dict[str, object]:
