@@ -55,6 +55,11 @@ def test_demo_tells_the_whole_story_and_exits_0(cluster: str):
         "ok  the first attempt gave up on lock_timeout (its Job failed)",
         "ok  the second attempt, after a durable pause, succeeded",
         "ok  PostgreSQL ledger_db: entries has its new column, amount",
+        'SNS: "[local] Approval needed: orders-db (manual)" (status=approval_requested)',
+        "ok  approved by arn:aws:sts::123456789012:assumed-role/platform-approver/alex",
+        "ok  RDS (moto) holds the snapshot taken before it ran: migration-trigger-migrate-orders-db-",
+        'ok  SNS: "[local] Migration succeeded: orders-db (manual)", with the approver and the snapshot',
+        "ok  status declined, not failed",
         "Every step did what it says",
     ):
         assert expected in out

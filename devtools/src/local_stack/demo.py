@@ -11,13 +11,25 @@ import json
 import logging
 import os
 import secrets
+import shlex
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from local_stack.stack import SAMPLE_SECRET, SAMPLE_SECRET_ARN, Database, LocalStack
+from local_stack.stack import (
+    ACCOUNT,
+    APPROVER_PROFILE,
+    PROFILE_TAG,
+    REGION,
+    SAMPLE_SECRET,
+    SAMPLE_SECRET_ARN,
+    Database,
+    LocalStack,
+    requests_bus,
+)
 
 OUT = sys.__stdout__ or sys.stdout
 CLUSTER_NAMES = {"emulator": "the Kubernetes emulator", "real": "the real Kubernetes control plane"}
@@ -56,6 +68,15 @@ _NARRATED: dict[str, Callable[[dict[str, Any]], str]] = {
         f"{line['profile']} on {line['cluster']}, credentials {line['credentials']}"
     ),
     "created migration Job (suspended)": lambda line: f"created Job {line['job']}, suspended",
+    "asked for approval": lambda line: (
+        f"asked for approval of Job {line['job']} ({line['fingerprint'][:19]}…) on the topic"
+    ),
+    "the request for approval was answered": lambda line: (
+        f"the request was answered: {line['outcome']} by {line['approver']}"
+    ),
+    "took a snapshot before migrating": lambda line: (
+        f"RDS took snapshot {line['snapshot']} ({line['status']})"
+    ),
     "started migration Job": lambda line: "its turn: credentials Secret created, Job un-suspended",
     "deleted migration Job": lambda line: f"deleted Job {line['job']}",
 }
@@ -88,28 +109,26 @@ class Function:
         self.runs = 0
 
     def invoke(self, event: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Run one execution; its result document and the EMF metric lines it printed.
+        """Run one execution; its result document and the EMF metric lines it printed."""
+        return self.run(event, lambda: None)
+
+    def run(
+        self, event: dict[str, Any], meanwhile: Callable[[], None]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Start one execution, do `meanwhile` while it runs (answer its request for approval),
+        and wait for its end; its result document and the EMF metric lines it printed.
 
         A failed or timed-out migration must end the execution as failed, as in Lambda.
         """
-        from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
-
-        from migration_trigger.handler import lambda_handler
-
         self.runs += 1
         captured = Narrator()
-        with (
-            DurableFunctionTestRunner(
-                handler=lambda_handler,
-                skip_time=False,
-                region="eu-west-1",
-                store=self.stack.executions,  # served as Lambda's durable-execution API
-            ) as runner,
-            contextlib.redirect_stdout(captured),
-        ):
-            outcome = runner.run(
+        runner = self.stack.runner  # served as Lambda's durable-execution API
+        with contextlib.redirect_stdout(captured):
+            arn = runner.run_async(
                 input=json.dumps(event), execution_timeout=600, execution_name=f"demo-{self.runs}"
             )
+            meanwhile()
+            outcome = runner.wait_for_result(arn, timeout=600)
         lines = [
             json.loads(line) for line in captured.getvalue().splitlines() if line.startswith("{")
         ]
@@ -180,6 +199,10 @@ def show_result(result: dict[str, Any]) -> None:
             else ""
         )
         say(f"    job: {result['namespace']}/{result['job']} on {result['cluster']}{took}")
+    if result.get("approved_by"):
+        say(f"    approved: by {result['approved_by']} at {result['approved_at']}")
+    if result.get("snapshot"):
+        say(f"    snapshot: {result['snapshot']}")
 
 
 def rds_event(stack: LocalStack, identifier: str) -> dict[str, Any]:
@@ -237,6 +260,7 @@ def story(stack: LocalStack, *, failure: bool) -> None:
     if failure:
         fail_on_purpose(stack, function)
     guarded(stack, function)
+    approved(stack, function)
 
 
 def show_first_result(
@@ -380,6 +404,117 @@ def guarded(stack: LocalStack, function: Function) -> None:
         database="ledger_db",
     )
     check(column == "amount", "PostgreSQL ledger_db: entries has its new column, amount")
+
+
+def approved(stack: LocalStack, function: Function) -> None:
+    """Stage 8: production asks a person's yes on exactly what will run, after a snapshot."""
+    stage(8, "Production: `orders-db` moves to profile demo-prod (approval, a snapshot first)")
+    db_arn = f"arn:aws:rds:{REGION}:{ACCOUNT}:db:orders-db"
+    stack.client("rds").add_tags_to_resource(
+        ResourceName=db_arn, Tags=[{"Key": PROFILE_TAG, "Value": "demo-prod"}]
+    )
+    answers: list[str] = []
+
+    def answer(verb: str, *more: str) -> Callable[[], None]:
+        def person() -> None:
+            request = approval_request(stack)
+            say(f'    SNS: "{request["Subject"]}" (status=approval_requested)')
+            line = next(
+                line.strip()
+                for line in request["Message"].splitlines()
+                if line.strip().startswith(f"migration-trigger {verb} ")
+            )
+            words = shlex.split(line)
+            argv = words[1:3]  # the verb and the request's callback id
+            if "--fingerprint" in words:
+                argv += words[words.index("--fingerprint") : words.index("--fingerprint") + 2]
+            argv += [*more, "--profile", APPROVER_PROFILE]
+            say(f"    $ migration-trigger {verb} {argv[1][:16]}… {' '.join(argv[2:])}")
+            done = subprocess.run(
+                [sys.executable, "-m", "migration_trigger.cli", *argv],
+                env={**os.environ, **stack.environment()},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            for printed in (done.stdout + done.stderr).splitlines():
+                say(f"    > {printed}")
+            answers.append(done.stdout)
+            if done.returncode:
+                raise DemoError(f"migration-trigger {verb} failed")
+
+        return person
+
+    manual = manual_request(stack, db_arn, "release-2026-12")
+    result, _ = function.run(manual, answer("approve", "--reason", "release 2026.12"))
+    show_result(result)
+    check(result["status"] == "succeeded", "approved, then run: status succeeded")
+    check(
+        result.get("approved_by", "").endswith(":assumed-role/platform-approver/alex"),
+        f"approved by {result.get('approved_by')} (the approver's AWS identity)",
+    )
+    check(
+        result.get("fingerprint", "") in answers[0],
+        f"the approval named the Job's fingerprint {result.get('fingerprint', '')[:19]}…",
+    )
+    snapshots = stack.client("rds").describe_db_snapshots(
+        DBInstanceIdentifier="orders-db", SnapshotType="manual"
+    )["DBSnapshots"]
+    check(
+        [s["DBSnapshotIdentifier"] for s in snapshots] == [result.get("snapshot")],
+        f"RDS (moto) holds the snapshot taken before it ran: {result.get('snapshot')}",
+    )
+    sent = [
+        m
+        for m in notifications(stack)
+        if m["MessageAttributes"]["status"]["Value"] != ("approval_requested")
+    ]
+    check(
+        len(sent) == 1 and result.get("snapshot", "?") in sent[0]["Message"],
+        f'SNS: "{sent[0]["Subject"] if sent else ""}", with the approver and the snapshot',
+    )
+
+    say()
+    say("    a second request, during a freeze: rejected")
+    manual = manual_request(stack, db_arn, "release-2026-12-b")
+    declined, _ = function.run(manual, answer("reject", "--reason", "change freeze"))
+    show_result(declined)
+    check(declined["status"] == "declined", "status declined, not failed")
+    check(
+        not any("release-2026-12-b" in str(job["metadata"]) for job in stack.jobs()),
+        "its Job was deleted: nothing ran",
+    )
+    sent = notifications(stack)
+    check(
+        any(m["Subject"].startswith("[local] Migration declined: orders-db") for m in sent),
+        "SNS: [local] Migration declined: orders-db (manual)",
+    )
+
+
+def approval_request(stack: LocalStack, wait: float = 60) -> dict[str, Any]:
+    """The next request for approval on the topic's queue (other notifications kept aside)."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        for message in notifications(stack):
+            if message["MessageAttributes"]["status"]["Value"] == "approval_requested":
+                return message
+        time.sleep(0.2)
+    raise DemoError("no request for approval reached the results topic")
+
+
+def manual_request(stack: LocalStack, db_arn: str, request_id: str) -> dict[str, Any]:
+    """A manual request on the requests bus, as template.yaml's rule delivers it."""
+    return put_and_deliver(
+        stack,
+        {
+            "Source": "migration-trigger",
+            "DetailType": "Migration Requested",
+            "EventBusName": requests_bus("local"),
+            "Detail": json.dumps(
+                {"database": db_arn, "reason": "release 2026.12", "requestId": request_id}
+            ),
+        },
+    )
 
 
 def run(*, skip_failure: bool = False, pod_runner: str = "auto", cluster: str = "emulator") -> int:

@@ -27,8 +27,8 @@ from moto.server import ThreadedMotoServer
 from kube_emulator import Emulator, PodRunner, StaticToken
 from local_stack.container_runner import ContainerPodRunner
 from local_stack.docker_engine import CACHE, DockerEngine, DockerUnavailableError
-from local_stack.durable_service import durable_execution_api
-from local_stack.iam import Enforcer, function_enforcer, gate
+from local_stack.durable_service import durable_function
+from local_stack.iam import DEFAULT_CONDITIONS, Enforcer, function_enforcer, gate
 from local_stack.pod_image import ensure_example_images
 from local_stack.pod_runner import ProcessPodRunner
 from local_stack.postgres import LocalPostgres
@@ -53,6 +53,9 @@ PROFILE_TAG = "migration-trigger:profile"
 DUMMY_KEY, DUMMY_SECRET = "AKIALOCALSTACK000001", "local-stack-secret"  # not a credential
 #: The AWS CLI / boto3 profile of the local account's administrator (moto's static keys).
 ADMIN_PROFILE = "local-admin"
+#: The AWS CLI / boto3 profile of a person who answers requests for approval.
+APPROVER_PROFILE = "local-approver"
+APPROVER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/platform-approver"
 #: The sample events in events/ name this secret; orders-db's managed secret gets its name.
 SAMPLE_SECRET = "rds!db-3f1c9a2e-7d4b-4e1a-9c8f-0a1b2c3d4e5f"
 SAMPLE_SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{SAMPLE_SECRET}-AbCdEf"
@@ -80,6 +83,13 @@ def emulator_manifests() -> list[Any]:
     return manifests
 
 
+def _the_function(event: Any, context: Any) -> Any:
+    """The Lambda handler, imported once the stack's environment is set (wiring reads it)."""
+    from migration_trigger.handler import lambda_handler
+
+    return lambda_handler(event, context)
+
+
 def demo_profiles() -> dict[str, Any]:
     """Profiles of the local stack: dbmate applying the example migrations."""
     base = {
@@ -96,6 +106,17 @@ def demo_profiles() -> dict[str, Any]:
         "profiles": {
             "demo": {**base, "image": "ghcr.io/example/orders-db-migrations:demo"},
             "demo-broken": {**base, "image": "ghcr.io/example/broken-migrations:demo"},
+            # Production: a person approves exactly the Job that will run, and RDS snapshots the
+            # database before it starts (the two newest of ours kept).
+            "demo-prod": {
+                **base,
+                "image": "ghcr.io/example/orders-db-migrations:demo",
+                "approval": {"required": True, "timeoutSeconds": 600},
+                "snapshotBeforeMigration": True,
+                "snapshotTimeoutSeconds": 300,
+                "keepSnapshots": 2,
+                "pollSeconds": 5,
+            },
             # Production, guarded: a migration gives up on a held lock after 2 s, and a failure
             # that says so is tried again after a pause.
             "demo-guarded": {
@@ -176,9 +197,11 @@ class LocalStack:
     moto: ThreadedMotoServer = field(init=False)
     postgres: LocalPostgres = field(init=False)
     #: The durable executions the local stack's function ran (the demo's), and Lambda's
-    #: durable-execution API over them (GetDurableExecution), which moto does not model.
+    #: durable-execution API over them (GetDurableExecution, the callback answers), which moto
+    #: does not model; the runner that runs the function durably.
     executions: InMemoryExecutionStore = field(init=False)
     lambda_url: str = field(init=False)
+    runner: Any = field(init=False)
     #: The Kubernetes API the function and kubectl talk to (`url`, `ca_data`, `kubeconfig()`):
     #: an Emulator, or a control_plane.ControlPlane.
     kubernetes: Any = field(init=False)
@@ -216,7 +239,9 @@ class LocalStack:
         self._started.append(self.postgres.stop)
         self.executions = InMemoryExecutionStore()
         api = contextlib.ExitStack()
-        self.lambda_url = api.enter_context(durable_execution_api(self.executions, region=REGION))
+        self.lambda_url, self.runner = api.enter_context(
+            durable_function(_the_function, self.executions, region=REGION, skip_time=False)
+        )
         self._started.append(api.close)
         self.admin_token = secrets.token_urlsafe(24)
         if self.cluster not in CLUSTERS:
@@ -233,11 +258,17 @@ class LocalStack:
         (self.directory / "kubeconfig").write_text(json.dumps(kubeconfig, indent=2))
         (self.directory / "kubeconfig").chmod(0o600)
         # The shell acts as the function (its role's credentials, its policy); `--profile
-        # local-admin` acts as the account's administrator (create databases, tag, put secrets).
+        # local-admin` acts as the account's administrator (create databases, tag, put secrets);
+        # `--profile local-approver` as a person who answers requests for approval.
+        approver = assume_role(sts=self.client("sts"), role_arn=APPROVER_ROLE, session_name="alex")
         (self.directory / "aws-credentials").write_text(
             f"[{ADMIN_PROFILE}]\naws_access_key_id = {DUMMY_KEY}\n"
             f"aws_secret_access_key = {DUMMY_SECRET}\n"
+            f"[{APPROVER_PROFILE}]\naws_access_key_id = {approver['aws_access_key_id']}\n"
+            f"aws_secret_access_key = {approver['aws_secret_access_key']}\n"
+            f"aws_session_token = {approver['aws_session_token']}\n"
         )
+        (self.directory / "aws-credentials").chmod(0o600)
 
     def _emulator(self, runner: PodRunner, admin: StaticToken) -> Emulator:
         emulator = Emulator(
@@ -395,6 +426,8 @@ class LocalStack:
                 "ResultsTopic": self.topic_arn,
                 "DataKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/local-data-key",
             },
+            # The demo's production profile snapshots before migrating.
+            conditions={**DEFAULT_CONDITIONS, "TakesSnapshots": True},
         )
         gate(self.moto, self.iam)
 
