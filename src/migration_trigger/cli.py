@@ -145,6 +145,18 @@ def plan(args: argparse.Namespace) -> int:
                 else "runs by its reference as written (not in Amazon ECR)"
             ),
         }
+    if profile.snapshot_before_migration:
+        holds_data = parsed.rule.holds_data
+        document["snapshot"] = {
+            "taken_for_this_event": holds_data,
+            "snapshot": (
+                "a manual RDS snapshot, once the Job may start, waited for up to "
+                f"{profile.snapshot_timeout_seconds}s; the newest {profile.keep_snapshots} of "
+                "ours kept after a success"
+                if holds_data
+                else f"skipped: a database just created or restored ({parsed.kind}) holds no data"
+            ),
+        }
     if profile.retry is not None:
         document["retry"] = {
             "attempts": profile.retry.attempts,

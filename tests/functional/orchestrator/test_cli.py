@@ -89,6 +89,7 @@ def test_plan_shows_the_guards_that_would_apply_without_waiting(
             window={"days": every_day, "start": "00:00", "end": "23:59", "timeZone": "UTC"},
             retry={"attempts": 2, "whenLogMatches": "55P03"},
             approval={"required": True, "triggers": ["secret-rotated", "manual"]},
+            snapshotBeforeMigration=True,
             pollSeconds=10,
         )
     )
@@ -106,6 +107,10 @@ def test_plan_shows_the_guards_that_would_apply_without_waiting(
         "approval": "required for manual, secret-rotated; an answer within 86400s",
         "asked_for_this_event": False,
         "image": "runs by its reference as written (not in Amazon ECR)",
+    }
+    assert document["snapshot"] == {
+        "taken_for_this_event": False,
+        "snapshot": "skipped: a database just created or restored (db-created) holds no data",
     }
     assert world.jobs() == []
 
