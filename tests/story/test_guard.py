@@ -16,14 +16,7 @@ NOW = {"days": ["mon"], "start": "14:00", "end": "15:00", "timeZone": "UTC"}
 
 def test_outside_its_window_a_migration_waits_until_it_opens_then_starts():
     world = StoryWorld(window=LATER_TODAY)
-    started_at: list[float] = []
-    resume = world.jobs.resume
-
-    def resumed(name: str) -> None:
-        started_at.append(world.clock.now)
-        resume(name)
-
-    world.jobs.resume = resumed  # type: ignore[method-assign]
+    started_at = world.start_times()
 
     document, error = world.run(world.event())
 

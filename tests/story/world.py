@@ -641,5 +641,18 @@ class StoryWorld:
             self.jobs.resume(plan.name)
         return str(plan.name)
 
+    def start_times(self) -> list[float]:
+        """When each Job is un-suspended from now on (the virtual clock's time), as a list that
+        fills as the story runs."""
+        started: list[float] = []
+        resume = self.jobs.resume
+
+        def resumed(name: str) -> None:
+            started.append(self.clock.now)
+            resume(name)
+
+        self.jobs.resume = resumed  # type: ignore[method-assign]
+        return started
+
     def results(self) -> list[Result]:
         return self.recorded.metrics

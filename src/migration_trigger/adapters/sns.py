@@ -137,34 +137,34 @@ class SnsNotifier:
 
     def ask(self, request: ApprovalRequest) -> None:
         """Publish a request for approval, with `status=approval_requested` to filter on."""
-        call(
-            f"publish to {self.topic_arn}",
-            lambda: self.client.publish(
-                TopicArn=self.topic_arn,
-                Subject=approval_subject(request, self.environment),
-                Message=approval_body(request),
-                MessageAttributes={
-                    key: {"DataType": "String", "StringValue": value}
-                    for key, value in {
-                        "status": "approval_requested",
-                        "environment": self.environment,
-                        "database": request.database.rsplit(":", 1)[-1],
-                    }.items()
-                },
-            ),
+        self._publish(
+            approval_subject(request, self.environment),
+            approval_body(request),
+            {
+                "status": "approval_requested",
+                "environment": self.environment,
+                "database": request.database.rsplit(":", 1)[-1],
+            },
         )
 
     def notify(self, result: Result) -> None:
         """Publish one result; the body is the result document the function also returns."""
+        self._publish(
+            subject(result, self.environment),
+            body(result),
+            attributes(result, self.environment),
+        )
+
+    def _publish(self, subject: str, message: str, attributes: dict[str, str]) -> None:
         call(
             f"publish to {self.topic_arn}",
             lambda: self.client.publish(
                 TopicArn=self.topic_arn,
-                Subject=subject(result, self.environment),
-                Message=body(result),
+                Subject=subject,
+                Message=message,
                 MessageAttributes={
                     key: {"DataType": "String", "StringValue": value}
-                    for key, value in attributes(result, self.environment).items()
+                    for key, value in attributes.items()
                     if value
                 },
             ),

@@ -78,6 +78,20 @@ class Run:
     #: (`InitialExecutionState.Operations`).
     history: list[dict[str, Any]] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, runner: DurableFunctionTestRunner, arn: str, timeout: int) -> Run:
+        """The execution `arn` of `runner`, once it has ended."""
+        outcome = runner.wait_for_result(arn, timeout=timeout)
+        # The testing SDK keeps the service's own operation records in its store.
+        stored = runner._store.load(arn).operations
+        return cls(
+            outcome.status,
+            json.loads(outcome.result) if outcome.result else None,
+            outcome.error.message if outcome.error else None,
+            outcome.operations,
+            [operation.to_json_dict() for operation in stored],
+        )
+
 
 #: Run a test on the clusters MIGRATION_TRIGGER_CLUSTER chooses (the real control plane in
 #: `make test`; the emulator, or both).
@@ -314,13 +328,7 @@ class World:
             arn = runner.run_async(
                 input=json.dumps(event), execution_timeout=timeout, execution_name=name
             )
-            outcome = runner.wait_for_result(arn, timeout=timeout)
-            # The testing SDK keeps the service's own operation records in its store.
-            stored = runner._store.load(arn).operations
-        result = json.loads(outcome.result) if outcome.result else None
-        error = outcome.error.message if outcome.error else None
-        history = [operation.to_json_dict() for operation in stored]
-        return Run(outcome.status, result, error, outcome.operations, history)
+            return Run.of(runner, arn, timeout)
 
     def run_answering(
         self, event: Any, answer: Callable[[dict[str, Any]], None], *, timeout: int = 120
@@ -339,12 +347,7 @@ class World:
                 input=json.dumps(event), execution_timeout=timeout, execution_name="answered"
             )
             answer(self.approval_request())
-            outcome = runner.wait_for_result(arn, timeout=timeout)
-            stored = runner._store.load(arn).operations
-        result = json.loads(outcome.result) if outcome.result else None
-        error = outcome.error.message if outcome.error else None
-        history = [operation.to_json_dict() for operation in stored]
-        return Run(outcome.status, result, error, outcome.operations, history)
+            return Run.of(runner, arn, timeout)
 
     def approval_request(self, wait: float = 60) -> dict[str, Any]:
         """The next request for approval the topic's queue receives (other messages drained)."""
