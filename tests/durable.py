@@ -29,10 +29,10 @@ from aws_durable_execution_sdk_python.lambda_service import (
     StateOutput,
 )
 
-#: A durable execution ARN ends with the id of its EXECUTION operation (the SDK finds the input so).
-ARN = (
-    "arn:aws:lambda:eu-west-1:123456789012:function:migration-trigger:live/durable-execution/x/{id}"
-)
+#: A durable execution ARN ends with the id of its EXECUTION operation (the SDK finds the input so);
+#: its qualifier is the version that runs it, never an alias (Lambda API reference, Execution:
+#: DurableExecutionArn's pattern takes `$LATEST` or digits there).
+ARN = "arn:aws:lambda:eu-west-1:123456789012:function:migration-trigger:7/durable-execution/x/{id}"
 
 
 class RecordingService:

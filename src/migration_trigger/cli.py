@@ -20,7 +20,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from migration_trigger.adapters.aws import Callbacks
 from migration_trigger.adapters.observability import PrintLog
 from migration_trigger.domain import approval, jobspec
 from migration_trigger.domain.events import Ignored, Rejected, parse_event
@@ -32,7 +31,7 @@ from migration_trigger.records import Declined
 from migration_trigger.settings import Settings
 from migration_trigger.stages import resolve
 from migration_trigger.steps import InlineSteps
-from migration_trigger.wiring import aws_session, build_services, default_region, read_parameter
+from migration_trigger.wiring import build_services, callbacks_as, read_parameter
 
 #: How `plan` names each way `resolve` declines an event.
 _DECLINED = {
@@ -42,6 +41,7 @@ _DECLINED = {
     Status.IGNORED: "ignored",
 }
 _PROFILE_HELP = "the AWS named profile to answer as (default: the usual credential chain)"
+_REGION_HELP = "the function's region, as the request names it (default: the profile's)"
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
@@ -135,14 +135,15 @@ def plan(args: argparse.Namespace) -> int:
             "opens_in_seconds": opens_in,
         }
     if profile.approval is not None:
-        pinned = approval.ecr_image(profile.image) is not None
+        asked = profile.approval.applies(parsed.kind)
+        pinned = asked and approval.ecr_image(profile.image) is not None
         document["approval"] = {
             "approval": profile.approval.describe(),
-            "asked_for_this_event": profile.approval.applies(parsed.kind),
+            "asked_for_this_event": asked,
             "image": (
                 "pinned to the digest its Amazon ECR tag names when the Job is created"
                 if pinned
-                else "runs by its reference as written (not in Amazon ECR)"
+                else "runs by its reference as written (not in Amazon ECR, or not approved)"
             ),
         }
     if profile.snapshot_before_migration:
@@ -167,14 +168,6 @@ def plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _callbacks(profile: str | None) -> Callbacks:
-    """Clients of a session of its own: the approver's identity (a named profile, or the usual
-    chain), never the function's."""
-    session = aws_session(profile)
-    region = session.region_name or default_region()
-    return Callbacks(session.client("lambda", region), session.client("sts", region))
-
-
 def approve(args: argparse.Namespace) -> int:
     """Approve the Job a request names, by its fingerprint, as the caller's AWS identity."""
     if not approval.is_digest(args.fingerprint):
@@ -183,7 +176,7 @@ def approve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    callbacks = _callbacks(args.profile)
+    callbacks = callbacks_as(args.profile, args.region)
     approver = callbacks.caller()
     answer = approval.approve_payload(args.fingerprint, approver, args.reason)
     callbacks.succeed(args.callback_id, answer)
@@ -198,7 +191,7 @@ def approve(args: argparse.Namespace) -> int:
 
 def reject(args: argparse.Namespace) -> int:
     """Reject a request: the migration ends as declined, with the reason."""
-    callbacks = _callbacks(args.profile)
+    callbacks = callbacks_as(args.profile, args.region)
     approver = callbacks.caller()
     callbacks.fail(
         args.callback_id,
@@ -225,10 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     yes.add_argument("--fingerprint", required=True, help="the request's fingerprint (sha256:…)")
     yes.add_argument("--reason", help="why, for the record")
     yes.add_argument("--profile", help=_PROFILE_HELP)
+    yes.add_argument("--region", help=_REGION_HELP)
     no = commands.add_parser("reject", help="reject a request for approval: declined")
     no.add_argument("callback_id", help="the request's callback id")
     no.add_argument("--reason", required=True, help="why: the result and notification say it")
     no.add_argument("--profile", help=_PROFILE_HELP)
+    no.add_argument("--region", help=_REGION_HELP)
     args = parser.parse_args(argv)
     commands_by_name = {"invoke": invoke, "plan": plan, "approve": approve, "reject": reject}
     try:

@@ -25,7 +25,16 @@ from migration_trigger.domain.retrying import attempt_key
 from migration_trigger.errors import MigrationTriggerError
 from migration_trigger.ports import Services
 from migration_trigger.records import Declined, Logs, Refused, Resolved
-from migration_trigger.stages import guard, launch, queue, report, resolve, snapshot, watch
+from migration_trigger.stages import (
+    approval,
+    guard,
+    launch,
+    queue,
+    report,
+    resolve,
+    snapshot,
+    watch,
+)
 from migration_trigger.steps import PrefixedSteps, Steps
 
 _OUTCOMES = {JobPhase.SUCCEEDED: Status.SUCCEEDED, JobPhase.TIMED_OUT: Status.TIMED_OUT}
@@ -103,7 +112,7 @@ def migrate(trigger: Trigger, steps: Steps, services: Services) -> Result:
     if resolved.trigger.rule.settles and resolved.profile.rotation_settle_seconds:
         steps.wait("rotation-settle", resolved.profile.rotation_settle_seconds)
     plan = resolve.job_plan(resolved, facts, steps.execution_id)
-    plan = guard.pinned(plan, steps, services)
+    plan = approval.pinned(plan, steps, services)
     return attempts(plan, resolved, steps, services)
 
 
@@ -126,7 +135,9 @@ def attempts(plan: JobPlan, resolved: Resolved, steps: Steps, services: Services
         key = attempt_key(plan.trigger.dedup_key, attempt)
         again = plan._replace(name=jobspec.job_name(plan.database_arn, key))
         prefixed = PrefixedSteps(steps, f"attempt-{attempt}/")
-        result, tail = launch_and_run(again, resolved, prefixed, services, first=False)
+        result, tail = launch_and_run(
+            again, resolved, prefixed, services, first=False, approved=guarded.get("fingerprint")
+        )
     if attempt > 1 and retry is not None:
         result = result._replace(
             reason=f"{result.reason} (attempt {attempt} of {retry.attempts})", **guarded
@@ -137,7 +148,13 @@ def attempts(plan: JobPlan, resolved: Resolved, steps: Steps, services: Services
 
 
 def launch_and_run(
-    plan: JobPlan, resolved: Resolved, steps: Steps, services: Services, *, first: bool
+    plan: JobPlan,
+    resolved: Resolved,
+    steps: Steps,
+    services: Services,
+    *,
+    first: bool,
+    approved: str | None = None,
 ) -> tuple[Result, str | None]:
     """Create the Job suspended, then run it (the first attempt only after the approval the
     profile asks for: later ones run the same Job again); the result, and the masked log tail of
@@ -148,7 +165,7 @@ def launch_and_run(
     if isinstance(launched, Refused):
         return resolved.result(launched.status, launched.reason, job=plan.name), None
     try:
-        return run(plan, launched.uid, resolved, steps, services, first=first)
+        return run(plan, launched.uid, resolved, steps, services, first=first, approved=approved)
     except MigrationTriggerError as error:
         try:
             steps.step("clean-up", lambda: launch.stop_job(plan, services))
@@ -172,6 +189,7 @@ def run(
     services: Services,
     *,
     first: bool,
+    approved: str | None = None,
 ) -> tuple[Result, str | None]:
     """Wait for the Job's turn and what must hold before it starts (stages/guard.py: its run
     window, and on the first attempt its approval and snapshot), start it, follow it to the end,
@@ -179,14 +197,16 @@ def run(
     refusal = queue.wait_for_turn(plan, steps, services)
     if refusal is not None:
         return resolved.result(refusal.status, refusal.reason, job=plan.name), None
-    approved = guard.clear_to_start(plan, resolved.facts, steps, services, first=first)
-    if isinstance(approved, Refused):
+    guarded = guard.clear_to_start(
+        plan, resolved.facts, steps, services, first=first, approved=approved
+    )
+    if isinstance(guarded, Refused):
         launch.stop(plan, steps, services)
-        return resolved.result(approved.status, approved.reason, job=plan.name), None
+        return resolved.result(guarded.status, guarded.reason, job=plan.name), None
     started = steps.step("start-job", lambda: launch.start_job(plan, job_uid, services))
     if isinstance(started, Refused):
         launch.stop(plan, steps, services)
-        return resolved.result(started.status, started.reason, job=plan.name, **approved), None
+        return resolved.result(started.status, started.reason, job=plan.name, **guarded), None
     plan = plan._replace(secret_version=started.secret_version)
 
     state, evidence, last_at = watch.follow(plan, started.at, steps, services)
@@ -209,7 +229,7 @@ def run(
         job=plan.name,
         duration_seconds=round(logs.at - started.at, 1),
         log_tail=shareable_tail(tail, share=plan.profile.shares_log_tail),
-        **approved,
+        **guarded,
     )
     # A retry looks only at a migration that failed on its own (its pod exited non-zero): never
     # at one stuck, deleted, timed out or unobservable, whatever its log said while it ran.

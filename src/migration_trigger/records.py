@@ -81,6 +81,13 @@ class Asked(NamedTuple):
     fingerprint: str
 
 
+class Fingerprinted(NamedTuple):
+    """`approved-job`: the fingerprint of a retry's Job as the cluster holds it (domain.
+    approval.fingerprint), to compare with the one approved."""
+
+    fingerprint: str
+
+
 class SnapshotCheck(NamedTuple):
     """`snapshot` and `snapshot-status-N`: the snapshot taken before the Job starts, as RDS
     described it at `at` (epoch seconds)."""
@@ -197,6 +204,7 @@ RECORDS: dict[str, type[tuple[Any, ...]]] = {
         Judged,
         SnapshotCheck,
         Pruned,
+        Fingerprinted,
         Refused,
         Queue,
         WindowCheck,

@@ -271,6 +271,7 @@ class DurableSteps:
         )
         from aws_durable_execution_sdk_python.exceptions import (  # noqa: PLC0415
             CallbackError,
+            CallbackExternalError,
             CallbackTimeoutError,
         )
 
@@ -281,8 +282,12 @@ class DurableSteps:
             result = callback.result()
         except CallbackTimeoutError:
             return asked, Reply("timed_out")
-        except CallbackError as error:
+        except CallbackExternalError as error:
+            # SendDurableExecutionCallbackFailure; a cancelled or stopped callback too.
             return asked, Reply("failed", message=error.message, data=error.data)
+        except CallbackError as error:
+            # The SDK's own failure (a callback missing from its checkpoint): no one's answer.
+            raise MigrationTriggerError(f"the callback {name} failed: {error.message}") from None
         return asked, Reply("succeeded", result=None if result is None else str(result))
 
 

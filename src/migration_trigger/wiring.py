@@ -10,6 +10,7 @@ from typing import Any
 
 from migration_trigger.adapters import ssm
 from migration_trigger.adapters.aws import (
+    Callbacks,
     DurableExecutions,
     EcrImages,
     Rds,
@@ -40,11 +41,14 @@ def boto3_client(service: str, region: str | None = None) -> Any:
     return boto3.client(service, region_name=region)  # type: ignore[call-overload]
 
 
-def aws_session(profile: str | None = None) -> Any:
-    """A boto3 session of its own (a named profile's credentials, or the usual chain)."""
+def callbacks_as(profile: str | None, region: str | None) -> Callbacks:
+    """Answers to requests for approval, signed by a boto3 session of their own: a person's
+    identity (a named profile, or the usual chain), never the function's cached clients."""
     import boto3  # noqa: PLC0415
 
-    return boto3.session.Session(profile_name=profile)
+    session = boto3.session.Session(profile_name=profile)
+    region = region or session.region_name or default_region()
+    return Callbacks(session.client("lambda", region), session.client("sts", region))
 
 
 @cache

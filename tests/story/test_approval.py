@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 
+from migration_trigger.adapters.sns import approval_body, approval_subject
 from migration_trigger.domain.approval import fingerprint
 from tests.story.world import (
     APPROVER,
@@ -63,11 +64,14 @@ def test_an_approved_migration_starts_only_after_the_yes_and_says_who_gave_it():
     assert suspended_when_asked == [True], "the request went out while the Job was suspended"
     taken = names(world)
     assert taken.index("approval-answer-0") < taken.index("start-job")
-    assert taken.count("approval-0-request") == 1, "one request, whatever the replays"
+    # One request, though the execution was invoked again after each suspension (its replays).
+    assert ended.invocations > 2
     assert request.trigger == "manual" and request.job == document["job"]
+    assert request.region == "eu-west-1"
     runs = json.loads(request.runs)
     assert runs["containers"][0]["image"] == "ghcr.io/example/orders-migrations:1.0.0"
-    assert PASSWORD not in request.runs and PASSWORD not in json.dumps(ended.history)
+    body = approval_body(request) + approval_subject(request, "prod")
+    assert PASSWORD not in body and PASSWORD not in json.dumps(ended.history)
 
 
 def test_a_rejected_migration_is_declined_with_the_reason_its_job_deleted_and_not_a_failure():
@@ -110,13 +114,24 @@ def test_an_approval_of_another_fingerprint_starts_nothing_and_asks_again():
     first, second = world.approvers.requests
     assert first.refused is None and second.refused == stale
     assert second.fingerprint == first.fingerprint
-    assert second.timeout_seconds < first.timeout_seconds, "the one timeout spans both requests"
+    assert second.timeout_seconds == 3600 - 60, "the one timeout spans both requests"
     taken = names(world)
     assert taken.index("approval-answer-1") < taken.index("start-job")
     assert any(
         message == "an answer approved another Job than this one: asking again"
         for _, message, _ in world.recorded.log
     )
+
+
+def test_an_approval_of_another_fingerprint_does_not_extend_the_time_to_answer():
+    world = StoryWorld(approval=APPROVAL)
+    world.approvers.answers += [approve(after=1000, fingerprint="sha256:" + "00" * 32), silence()]
+    start = world.clock.now
+
+    ended = world.run_durably(world.event("manual-retrigger.json"))
+
+    assert (ended.error or "").startswith("timed_out: no approval within 3600s")
+    assert 3600 <= world.clock.now - start < 3600 + 60, "one timeout in all, not one per request"
 
 
 def test_answers_that_keep_approving_another_fingerprint_fail_the_migration_unstarted():
@@ -221,6 +236,37 @@ def test_an_approval_that_comes_after_the_window_closed_waits_for_it_to_open_aga
     assert 14 * 3600 <= start % 86400 < 14 * 3600 + 60, "started as Tuesday's window opened"
 
 
+def test_a_retrys_job_that_is_not_the_one_approved_does_not_start():
+    """The Job template changed (a deploy) while the retry waited: its Job differs from the one
+    approved, and it is refused rather than run unapproved."""
+    retry = {"attempts": 2, "delaySeconds": 60, "whenLogMatches": "lock timeout"}
+    world = StoryWorld(approval=APPROVAL, retry=retry)
+    world.jobs.scripts.append(
+        PodScript(timeline=[(0, RUNNING), (3, exited(1))], log="ERROR: lock timeout\n")
+    )
+    world.approvers.answers.append(approve(after=60))
+    template = world.services.job_template
+
+    def after_a_deploy(request):  # type: ignore[no-untyped-def]
+        def changed() -> dict:
+            manifest = template()
+            container = manifest["spec"]["template"]["spec"]["containers"][0]
+            container.setdefault("env", []).append({"name": "DEBUG_HOOK", "value": "1"})
+            return manifest
+
+        world.services.job_template = changed
+        return approve(after=60)(request)
+
+    world.approvers.answers[0] = after_a_deploy
+
+    ended = world.run_durably(world.event("manual-retrigger.json"))
+
+    assert ended.status == "FAILED"
+    assert "is not the one approved" in (ended.error or "")
+    assert "attempt-2/approved-job" in names(world)
+    assert "attempt-2/start-job" not in names(world)
+
+
 def test_a_retry_runs_the_approved_job_again_without_asking_twice():
     retry = {"attempts": 2, "delaySeconds": 60, "whenLogMatches": "lock timeout"}
     world = StoryWorld(approval=APPROVAL, retry=retry)
@@ -237,6 +283,7 @@ def test_a_retry_runs_the_approved_job_again_without_asking_twice():
     assert ended.result["approved_by"] == APPROVER
     assert len(world.approvers.requests) == 1
     assert not any(name.startswith("attempt-2/approval") for name in names(world))
+    assert "attempt-2/approved-job" in names(world), "its Job checked against the approval"
 
 
 def test_outside_lambda_a_migration_that_needs_approval_fails_saying_why():

@@ -17,8 +17,8 @@ def test_a_snapshot_is_taken_and_available_before_the_job_starts():
 
     document = ended.result
     assert document["status"] == "succeeded"
-    name = f"migration-trigger-{document['job']}"
-    assert document["snapshot"] == name
+    name = document["snapshot"]
+    assert name.startswith(f"migration-trigger-{document['job']}-")
     taken = world.snapshots.snapshots[name]
     assert dict(taken.tags) == {
         DATABASE_TAG: DB_ARN,
@@ -72,7 +72,35 @@ def test_a_snapshot_not_available_in_time_fails_the_migration_unstarted():
     assert ended.status == "FAILED"
     assert "was not available within 120s" in (ended.error or "")
     assert world.jobs.jobs == {}
-    assert world.clock.now - start < 120 + 60, "the wait is bounded by the timeout"
+    waits = [op for op in ended.history if op.get("Name", "").startswith("snapshot-creating-")]
+    assert len(waits) == 4, "30 s each, the last ending at the timeout"
+    assert world.clock.now - start >= 120
+
+
+def test_the_same_request_sent_again_takes_a_new_snapshot_not_the_earlier_one():
+    world = StoryWorld(**SNAPSHOT)
+    world.jobs.scripts.append(PodScript(timeline=[(0, RUNNING), (3, exited(1))]))
+    event = world.event("manual-retrigger.json")
+
+    first = world.run_durably(event)
+    again = world.run_durably(event)
+
+    assert first.status == "FAILED" and again.result["status"] == "succeeded"
+    assert len(world.snapshots.snapshots) == 2, "one snapshot per execution"
+    assert again.result["snapshot"] in world.snapshots.snapshots
+
+
+def test_a_window_that_closed_while_the_snapshot_was_taken_fails_the_migration_unstarted():
+    window = {"days": ["mon"], "start": "14:00", "end": "14:30", "timeZone": "UTC"}
+    world = StoryWorld(**SNAPSHOT, window=window, snapshotTimeoutSeconds=7200)
+    world.snapshots.statuses = ["creating"] * 80 + ["available"]  # about 40 minutes
+
+    ended = world.run_durably(world.event("manual-retrigger.json"))
+
+    assert ended.status == "FAILED"
+    assert "closed while the snapshot" in (ended.error or "")
+    assert "window-snapshotted" in world.steps_taken
+    assert "start-job" not in world.steps_taken and world.jobs.jobs == {}
 
 
 def test_a_database_just_created_is_not_snapshotted_and_the_result_says_why():

@@ -30,7 +30,7 @@ from migration_trigger.flow import run_invocation
 from migration_trigger.ports import Services
 from migration_trigger.settings import Settings
 from migration_trigger.steps import InlineSteps
-from tests.durable import Ended, run_to_end
+from tests.durable import ARN, Ended, run_to_end
 from tests.helpers import ROOT, sample_facts
 
 Obj = dict[str, Any]
@@ -601,6 +601,8 @@ class StoryWorld:
             advance=self.clock.advance,
             answer=self.approvers.answer,
         )
+        # Lambda would now answer GetDurableExecution with how it ended.
+        self.executions.statuses[ARN.format(id=ended.history[0]["Id"])] = ended.status
         self.steps_taken.extend(
             f"{op['Type'].lower()}:{op['Name']}"
             if op["Type"] in ("WAIT", "CALLBACK")

@@ -193,6 +193,14 @@ def test_the_request_reads_as_the_issue_asks_and_says_exactly_how_to_answer():
     assert payload["fingerprint"] == REQUEST.fingerprint, "the AWS CLI line approves this Job"
 
 
+def test_every_way_to_answer_names_the_functions_region():
+    """Callback ids are answered in the function's region; an approver's default may differ."""
+    body = approval_body(REQUEST._replace(region="eu-west-1"))
+    answers = [line for line in body.splitlines() if REQUEST.callback_id in line]
+    assert len(answers) == 6
+    assert all(f"{REQUEST.callback_id} --region eu-west-1" in line for line in answers)
+
+
 def test_a_request_asked_again_says_what_the_earlier_answer_approved():
     body = approval_body(REQUEST._replace(refused="sha256:" + "0" * 64, digest=None))
     assert "An earlier answer approved sha256:" + "0" * 64 in body

@@ -426,8 +426,9 @@ def approved(stack: LocalStack, function: Function) -> None:
             )
             words = shlex.split(line)
             argv = words[1:3]  # the verb and the request's callback id
-            if "--fingerprint" in words:
-                argv += words[words.index("--fingerprint") : words.index("--fingerprint") + 2]
+            for option in ("--region", "--fingerprint"):
+                if option in words:
+                    argv += words[words.index(option) : words.index(option) + 2]
             argv += [*more, "--profile", APPROVER_PROFILE]
             say(f"    $ migration-trigger {verb} {argv[1][:16]}… {' '.join(argv[2:])}")
             done = subprocess.run(

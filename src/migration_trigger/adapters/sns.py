@@ -75,7 +75,10 @@ def approval_body(request: ApprovalRequest) -> str:
     (SendDurableExecutionCallbackSuccess's Result is a blob: the AWS CLI v2 reads it as base64
     unless told `--cli-binary-format raw-in-base64-out`; `sam remote callback succeed --result`
     sends its text as UTF-8: aws-sam-cli, samcli/lib/clients/lambda_client.py.)"""
-    callback = shlex.quote(request.callback_id)
+    # Callback ids are answered in the function's region (the approver's default may differ).
+    callback = shlex.quote(request.callback_id) + (
+        f" --region {request.region}" if request.region else ""
+    )
     payload = shlex.quote(approve_payload(request.fingerprint, "YOUR NAME"))
     digest = (
         f"{request.digest} (the image's ECR tag, resolved when the Job was created)"

@@ -24,9 +24,6 @@ from migration_trigger.domain.events import TriggerKind
 
 #: The longest a profile may wait for an answer: a week, as a run window's longest wait.
 MAX_TIMEOUT_SECONDS = 7 * 86400
-#: Requests an execution sends at most: the first, and one after each answer approving another
-#: fingerprint than the Job's (each request a callback, its request step and its answer step).
-ROUNDS = 3
 #: The answer's payload, as `migration-trigger approve` sends it (SendDurableExecutionCallback-
 #: Success's Result: a blob, here UTF-8 JSON).
 MAX_ANSWER_BYTES = 8 * 1024
@@ -178,6 +175,8 @@ class ApprovalRequest(NamedTuple):
     timeout_seconds: int
     #: The fingerprint an earlier answer approved instead of this one (then asked again).
     refused: str | None = None
+    #: The function's region: callback ids are answered there.
+    region: str = ""
 
 
 # -- the answer -------------------------------------------------------------------------------
@@ -218,7 +217,7 @@ def read_approval(payload: str | None) -> Answer:
         document = None
     if (
         not isinstance(document, dict)
-        or len(payload or "") > MAX_ANSWER_BYTES
+        or len((payload or "").encode()) > MAX_ANSWER_BYTES
         or not isinstance(document.get("fingerprint"), str)
     ):
         return Answer(

@@ -64,10 +64,14 @@ class Step(NamedTuple):
     name: str
     #: Taken by every migration that runs (not only on some paths).
     always: bool = True
+    #: The profiles that may take it (None: every profile).
+    applies: Callable[[Profile], bool] | None = None
 
     def cost(self, profile: Profile, *, runs_for: int | None, notifiers: int) -> Cost:
         """Its cost at worst (`runs_for` None), or in a migration running `runs_for` seconds
         with nothing in its way."""
+        if self.applies is not None and not self.applies(profile):
+            return Cost(0, 0)
         return Cost(0, 1 if runs_for is None or self.always else 0)
 
     def names(self) -> set[str]:
@@ -198,12 +202,12 @@ class Snap(NamedTuple):
     loop: Loop
 
     def cost(self, profile: Profile, *, runs_for: int | None, notifiers: int) -> Cost:
-        """At worst every check to the timeout; otherwise taken and pruned, available at once
-        (a worst case for the seconds a snapshot takes would be no usual case)."""
+        """At worst every check to the timeout; otherwise taken, one wait and look (RDS answers
+        CreateDBSnapshot with `creating`), and pruned."""
         if not profile.snapshot_before_migration:
             return Cost(0, 0)
         if runs_for is not None:
-            return Cost(0, 2)
+            return Cost(self.loop.pause(profile, 0), 4)
         waits, waited = self.loop.waits(profile, self.loop.limit(profile))
         return Cost(waited, 2 + 2 * waits)
 
@@ -317,12 +321,24 @@ STORY: tuple[Step | Pause | Loop | Gate | Ask | Snap | Attempts | Notify, ...] =
     APPROVAL,
     WINDOW_AGAIN,
     SNAPSHOT,
+    # The run window, once more, after a snapshot (closed: the migration fails, unstarted).
+    Step(
+        "window-snapshotted",
+        always=False,
+        applies=lambda p: p.window is not None and p.snapshot_before_migration,
+    ),
     Attempts(
         (
             Step("create-job"),
             Pause("queue-settle", lambda p: QUEUE_SETTLE_SECONDS),
             QUEUE,
             WINDOW,
+            # A later attempt's Job checked against the one approved.
+            Step(
+                "approved-job",
+                always=False,
+                applies=lambda p: p.approval is not None and p.retry is not None,
+            ),
             Step("start-job"),
             RUNNING,
             Step("collect-logs"),

@@ -52,14 +52,13 @@ def target(facts: DatabaseFacts) -> Target:
     return Target("instance", facts.identifier, facts.arn)
 
 
-def snapshot_name(job: str) -> str:
-    """The snapshot's identifier, from the Job's name: the same for every replay and retry."""
+def snapshot_name(job: str, execution: str) -> str:
+    """The snapshot's identifier, from the Job's name and the execution: the same for every
+    replay and retried step, another for the same request sent again (its Job has the same
+    name, and must not take the earlier, older snapshot for its own)."""
     clean = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", job.lower())).strip("-")
-    name = f"{PREFIX}{clean}"
-    if len(name) > MAX_NAME:
-        digest = hashlib.sha256(job.encode()).hexdigest()[:10]
-        name = f"{name[: MAX_NAME - 11].rstrip('-')}-{digest}"
-    return name
+    digest = hashlib.sha256(f"{job}|{execution}".encode()).hexdigest()[:8]
+    return f"{PREFIX}{clean[: MAX_NAME - len(PREFIX) - 9].rstrip('-')}-{digest}"
 
 
 def snapshot_tags(database_arn: str, trigger: str, job: str) -> dict[str, str]:
@@ -98,10 +97,9 @@ def ours(snapshot: Snapshot, database_arn: str) -> bool:
 
 def to_prune(snapshots: list[Snapshot], *, database_arn: str, keep: int, current: str) -> list[str]:
     """The identifiers to delete after a success: this product's available snapshots of the
-    database beyond the `keep` newest, the one just taken always kept."""
-    mine = sorted(
-        (s for s in snapshots if ours(s, database_arn) and s.available),
-        key=lambda s: (s.identifier == current, s.created),
-        reverse=True,
-    )
-    return [s.identifier for s in mine[keep:] if s.identifier != current]
+    database beyond the `keep` newest, the one just taken always kept, and its failed ones (they
+    restore nothing, and count against the account's quota); never one still being made."""
+    mine = [s for s in snapshots if ours(s, database_arn) and s.identifier != current]
+    available = sorted((s for s in mine if s.available), key=lambda s: s.created, reverse=True)
+    failed = [s for s in mine if s.failed]
+    return [s.identifier for s in available[keep - 1 :] + failed]

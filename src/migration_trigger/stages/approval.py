@@ -20,7 +20,7 @@ from migration_trigger.domain.result import Status
 from migration_trigger.domain.schedule import APPROVAL
 from migration_trigger.errors import ConfigurationError, MigrationTriggerError
 from migration_trigger.ports import Services
-from migration_trigger.records import Asked, Judged, Pinned, Refused
+from migration_trigger.records import Asked, Fingerprinted, Judged, Pinned, Refused
 from migration_trigger.steps import Reply, Steps
 
 
@@ -72,6 +72,7 @@ def request(
         digest=plan.image.rsplit("@", 1)[1] if plan.image and "@" in plan.image else None,
         timeout_seconds=seconds,
         refused=refused,
+        region=plan.database_arn.split(":")[3],
     )
 
 
@@ -83,7 +84,8 @@ def ask(
     refused: str | None,
     seconds: int,
 ) -> Asked:
-    """Send the request for approval (step `approval-N-request`: once, whatever replays)."""
+    """Send the request for approval (step `approval-N-request`: never again on replay; like
+    every step, at least once, so a publish SNS took but whose answer was lost is sent twice)."""
     if services.approvers is None:
         raise ConfigurationError("approval needs a results topic (TOPIC_ARN) to ask on")
     job = services.jobs_for(plan.profile).get_job(plan.name)
@@ -170,6 +172,29 @@ def wait_for_approval(plan: JobPlan, steps: Steps, services: Services) -> Judged
     )
 
 
+def fingerprinted(plan: JobPlan, services: Services) -> Fingerprinted:
+    """The fingerprint of the Job as the cluster holds it (step `approved-job`)."""
+    job = services.jobs_for(plan.profile).get_job(plan.name)
+    if job is None:
+        raise MigrationTriggerError(f"Job {plan.name} was deleted before it could start")
+    return Fingerprinted(approval.fingerprint(job))
+
+
+def same_as_approved(
+    plan: JobPlan, approved: str, steps: Steps, services: Services
+) -> Refused | None:
+    """A later attempt's Job is the one approved, or it does not start: the Job template or the
+    image behind the profile could have changed while the execution waited."""
+    now = steps.step(RETRY_CHECK, lambda: fingerprinted(plan, services))
+    if now.fingerprint == approved:
+        return None
+    return Refused(
+        Status.FAILED,
+        f"the Job of this attempt ({now.fingerprint}) is not the one approved ({approved}): the "
+        "Job was deleted and nothing ran. Request the migration again to approve it",
+    )
+
+
 def approved_fields(judged: Judged | None, plan: JobPlan) -> dict[str, str]:
     """What a result says about its approval: who, when, which Job, which image."""
     if judged is None:
@@ -185,5 +210,8 @@ def approved_fields(judged: Judged | None, plan: JobPlan) -> dict[str, str]:
     return fields
 
 
+#: The step that checks a later attempt's Job against the approval (schedule.STORY).
+RETRY_CHECK = "approved-job"
+
 #: The bodies of this stage's steps: each returns a record (records.py) for its checkpoint.
-STEP_BODIES = (pin_image, ask, judge)
+STEP_BODIES = (pin_image, ask, judge, fingerprinted)

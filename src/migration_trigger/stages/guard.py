@@ -10,7 +10,7 @@ from migration_trigger.domain.jobspec import JobPlan
 from migration_trigger.domain.result import Status
 from migration_trigger.domain.schedule import WINDOW, WINDOW_AGAIN, Gate
 from migration_trigger.ports import Services
-from migration_trigger.records import Refused, WindowCheck
+from migration_trigger.records import Refused, SnapshotCheck, WindowCheck
 from migration_trigger.stages import approval, snapshot
 from migration_trigger.steps import Steps
 
@@ -52,20 +52,23 @@ def wait_for_window(
     )
 
 
-def pinned(plan: JobPlan, steps: Steps, services: Services) -> JobPlan:
-    """The plan, its image pinned to its digest if a person will approve it (before the Job is
-    created: what is approved is what runs)."""
-    return approval.pinned(plan, steps, services)
-
-
 def clear_to_start(
-    plan: JobPlan, facts: DatabaseFacts, steps: Steps, services: Services, *, first: bool
+    plan: JobPlan,
+    facts: DatabaseFacts,
+    steps: Steps,
+    services: Services,
+    *,
+    first: bool,
+    approved: str | None = None,
 ) -> Refused | dict[str, str]:
     """Wait for what must hold before the Job starts: why it must not, or what the result says
-    of the guards (who approved and when, the Job's fingerprint and image, the snapshot). Later
-    attempts of a retry check the window only: they run the Job approved, after its snapshot."""
+    of the guards (who approved and when, the Job's fingerprint and image, the snapshot). A later
+    attempt of a retry checks the window, and that its Job is the one `approved` (a fingerprint):
+    it runs after the first attempt's approval and snapshot."""
     closed = wait_for_window(plan, steps, services)
     if closed is not None or not first:
+        if closed is None and approved:
+            return approval.same_as_approved(plan, approved, steps, services) or {}
         return closed or {}
     judged = approval.wait_for_approval(plan, steps, services)
     if isinstance(judged, Refused):
@@ -78,10 +81,35 @@ def clear_to_start(
     taken = snapshot.before_migrating(plan, facts, steps, services)
     if isinstance(taken, Refused):
         return taken
+    if isinstance(taken, SnapshotCheck):
+        fields["snapshot"] = taken.identifier
+        return window_after_snapshot(plan, taken, steps, services) or fields
     if taken is not None:
-        fields["snapshot"] = taken if isinstance(taken, str) else taken.identifier
+        fields["snapshot"] = taken
     return fields
 
+
+def window_after_snapshot(
+    plan: JobPlan, taken: SnapshotCheck, steps: Steps, services: Services
+) -> Refused | None:
+    """The window once more, after a snapshot: one that closed while RDS took it fails the
+    migration, unstarted (waiting for the next opening would start it after a stale snapshot)."""
+    window = plan.profile.window
+    if window is None:
+        return None
+    check = steps.step(WINDOW_SNAPSHOTTED, lambda: window_check(plan, services))
+    if not check.opens_in:
+        return None
+    return Refused(
+        Status.FAILED,
+        f"the run window ({window.describe()}) closed while the snapshot {taken.identifier} was "
+        "taken: the Job was deleted and nothing ran; the snapshot stays. Request the migration "
+        "again, or raise the window's length over the snapshot's time",
+    )
+
+
+#: The step that checks the window after a snapshot (schedule.STORY).
+WINDOW_SNAPSHOTTED = "window-snapshotted"
 
 #: The bodies of this stage's steps: each returns a record (records.py) for its checkpoint.
 STEP_BODIES = (window_check,)

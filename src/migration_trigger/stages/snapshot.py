@@ -27,7 +27,7 @@ def take(plan: JobPlan, facts: DatabaseFacts, services: Services) -> SnapshotChe
     if services.snapshots is None:
         raise ConfigurationError("no RDS client to take snapshots with")
     target = snapshots.target(facts)
-    name = snapshots.snapshot_name(plan.name)
+    name = snapshots.snapshot_name(plan.name, plan.execution)
     tags = snapshots.snapshot_tags(plan.database_arn, str(plan.trigger.kind), plan.name)
     taken = services.snapshots.take(target, name, tags)
     services.log.info(

@@ -106,7 +106,7 @@ def test_plan_shows_the_guards_that_would_apply_without_waiting(
     assert document["approval"] == {
         "approval": "required for manual, secret-rotated; an answer within 86400s",
         "asked_for_this_event": False,
-        "image": "runs by its reference as written (not in Amazon ECR)",
+        "image": "runs by its reference as written (not in Amazon ECR, or not approved)",
     }
     assert document["snapshot"] == {
         "taken_for_this_event": False,
