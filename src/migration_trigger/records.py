@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from migration_trigger.domain.approval import Outcome
 from migration_trigger.domain.database import DatabaseFacts
 from migration_trigger.domain.events import Trigger
 from migration_trigger.domain.jobstate import JobState
@@ -109,7 +110,7 @@ class Judged(NamedTuple):
     """`approval-N-answer`: what the answer to request N was (domain.approval.Answer's outcome:
     approved, rejected, timed_out or unreadable), who sent it, and when the function read it."""
 
-    outcome: str
+    outcome: Outcome
     at: float
     approver: str | None = None
     reason: str | None = None

@@ -13,6 +13,8 @@ from migration_trigger import cli
 from migration_trigger.adapters.sns import approval_body, approval_subject
 from migration_trigger.domain.approval import (
     ApprovalRequest,
+    Next,
+    Outcome,
     approve_payload,
     ecr_image,
     fingerprint,
@@ -20,6 +22,8 @@ from migration_trigger.domain.approval import (
     read_approval,
     read_rejection,
     reject_data,
+    time_left,
+    verdict,
     what_runs,
 )
 from migration_trigger.domain.events import TriggerKind
@@ -218,3 +222,26 @@ def test_waiting_for_approval_is_in_the_cost_and_the_start_by_time():
 def test_approve_refuses_a_fingerprint_that_is_not_one(capsys: pytest.CaptureFixture[str]):
     assert cli.main(["approve", "abc", "--fingerprint", "yes"]) == cli.EXIT_USAGE
     assert "sha256:<64 hex digits>" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("outcome", "approved", "left", "expected"),
+    [
+        (Outcome.APPROVED, "sha256:a", 100, Next.START),
+        (Outcome.APPROVED, "sha256:a", 0, Next.START),  # in time: the callback took it
+        (Outcome.APPROVED, "sha256:b", 100, Next.ASK_AGAIN),
+        (Outcome.APPROVED, "sha256:b", 0, Next.TIME_OUT),
+        (Outcome.UNREADABLE, None, 100, Next.ASK_AGAIN),
+        (Outcome.REJECTED, None, 0, Next.DECLINE),
+        (Outcome.TIMED_OUT, None, 100, Next.TIME_OUT),
+    ],
+)
+def test_what_an_answer_means_for_the_job(
+    outcome: Outcome, approved: str | None, left: int, expected: Next
+):
+    assert verdict(outcome, approved, "sha256:a", left) is expected
+
+
+def test_one_timeout_spans_every_request():
+    assert time_left(3600, first_asked=1000.0, now=1060.5) == 3540
+    assert time_left(3600, first_asked=1000.0, now=4700.0) == -100

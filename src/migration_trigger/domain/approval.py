@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from enum import StrEnum
 from typing import Any, NamedTuple
 
 from migration_trigger.domain.events import TriggerKind
@@ -182,11 +183,47 @@ class ApprovalRequest(NamedTuple):
 # -- the answer -------------------------------------------------------------------------------
 
 
+class Outcome(StrEnum):
+    """What an answer to a request for approval was."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    TIMED_OUT = "timed_out"
+    UNREADABLE = "unreadable"
+
+
+class Next(StrEnum):
+    """What an answer means for the Job."""
+
+    START = "start"
+    DECLINE = "decline"
+    TIME_OUT = "time_out"
+    ASK_AGAIN = "ask_again"
+
+
+def verdict(outcome: Outcome, approved: str | None, asked: str, left: int) -> Next:
+    """An approval of the fingerprint asked for starts the Job; a rejection declines it; no
+    answer, or none left time for, times it out; anything else (another fingerprint approved,
+    an unreadable answer) asks again, within the same time."""
+    if outcome is Outcome.APPROVED and approved == asked:
+        return Next.START
+    if outcome is Outcome.REJECTED:
+        return Next.DECLINE
+    if outcome is Outcome.TIMED_OUT or left < 1:
+        return Next.TIME_OUT
+    return Next.ASK_AGAIN
+
+
+def time_left(timeout: int, *, first_asked: float, now: float) -> int:
+    """Seconds an answer may still take: one timeout from the first request, for all of them."""
+    return timeout - int(now - first_asked)
+
+
 class Answer(NamedTuple):
     """What an approval's callback said: approved (a fingerprint and who sent it), rejected (the
     reason and who), or nothing in time."""
 
-    outcome: str  # approved | rejected | timed_out | unreadable
+    outcome: Outcome
     fingerprint: str | None = None
     approver: str | None = None
     reason: str | None = None
@@ -221,11 +258,11 @@ def read_approval(payload: str | None) -> Answer:
         or not isinstance(document.get("fingerprint"), str)
     ):
         return Answer(
-            "unreadable",
+            Outcome.UNREADABLE,
             reason='the answer is not {"fingerprint": "sha256:…", "approver": "…"}',
         )
     return Answer(
-        "approved",
+        Outcome.APPROVED,
         fingerprint=document["fingerprint"][:80],
         approver=_short(document.get("approver")) or "unnamed",
         reason=_short(document.get("reason")),
@@ -240,5 +277,7 @@ def read_rejection(message: str | None, data: str | None) -> Answer:
         document = None
     approver = _short(document.get("approver")) if isinstance(document, dict) else None
     return Answer(
-        "rejected", approver=approver or "unnamed", reason=_short(message) or "no reason given"
+        Outcome.REJECTED,
+        approver=approver or "unnamed",
+        reason=_short(message) or "no reason given",
     )

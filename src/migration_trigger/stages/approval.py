@@ -111,7 +111,7 @@ def ask(
 def judge(plan: JobPlan, reply: Reply, services: Services) -> Judged:
     """What the answer says (step `approval-N-answer`, so it is logged and timed once)."""
     if reply.outcome == "timed_out":
-        answer = approval.Answer("timed_out")
+        answer = approval.Answer(approval.Outcome.TIMED_OUT)
     elif reply.outcome == "failed":
         answer = approval.read_rejection(reply.message, reply.data)
     else:
@@ -142,17 +142,18 @@ def wait_for_approval(plan: JobPlan, steps: Steps, services: Services) -> Judged
 
         asked, reply = steps.callback(f"{APPROVAL.callback}-{n}", send, left)
         judged = steps.step(f"{APPROVAL.answer}-{n}", partial(judge, plan, reply, services))
-        if judged.outcome == "approved" and judged.fingerprint == asked.fingerprint:
+        since = asked.at if since is None else since
+        left = approval.time_left(wanted.timeout_seconds, first_asked=since, now=judged.at)
+        decided = approval.verdict(judged.outcome, judged.fingerprint, asked.fingerprint, left)
+        if decided is approval.Next.START:
             return judged
-        if judged.outcome == "rejected":
+        if decided is approval.Next.DECLINE:
             return Refused(
                 Status.DECLINED,
                 f"declined by {judged.approver}: {judged.reason}. The Job was deleted and "
                 "nothing ran",
             )
-        since = asked.at if since is None else since
-        left = wanted.timeout_seconds - int(judged.at - since)
-        if judged.outcome == "timed_out" or left < 1:
+        if decided is approval.Next.TIME_OUT:
             return Refused(
                 Status.TIMED_OUT,
                 f"no approval within {wanted.timeout_seconds}s (the profile's "
