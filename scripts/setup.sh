@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up everything the project needs on a fresh Debian machine: system packages (PostgreSQL,
-# kubectl), a virtual environment with the project and its development tools, and the npm-packaged
+# MariaDB's server and client for the MySQL session settings' test, kubectl), a virtual environment with the project and its development tools, and the npm-packaged
 # migration tool used by the demo; with --validators, also the SAM CLI, cfn-lint and checkov; with
 # --sam-local, also Docker's engine and debootstrap (`make sam-local`: `sam local invoke` in a
 # container, its image built from Debian packages).
@@ -21,6 +21,8 @@ as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 need_apt=()
 [[ -x /usr/lib/postgresql/15/bin/initdb ]] || command -v initdb >/dev/null || need_apt+=(postgresql)
+command -v mariadbd >/dev/null || [[ -x /usr/sbin/mariadbd ]] || need_apt+=(mariadb-server-core)
+command -v mariadb >/dev/null || need_apt+=(mariadb-client-core)
 command -v kubectl >/dev/null || need_apt+=(kubernetes-client)
 command -v npm >/dev/null || need_apt+=(npm)
 if $sam_local; then

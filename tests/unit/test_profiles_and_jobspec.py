@@ -452,15 +452,50 @@ def test_session_settings_that_could_change_more_than_timeouts_are_refused(
     assert message in str(refused.value)
 
 
-def test_session_settings_are_refused_for_a_database_of_another_engine():
-    from migration_trigger.domain.decision import Fail, route
+@pytest.mark.parametrize(
+    ("engine", "settings", "credentials", "refusal"),
+    [
+        ("sqlserver-se", {"lock_timeout": "5s"}, "ephemeral-secret", "PostgreSQL and MySQL only"),
+        ("mysql", {"lock_wait_timeout": "5"}, "secret-arn", "use ephemeral-secret"),
+        ("mariadb", {"timeout": "5"}, "ephemeral-secret", "['timeout'] are not MySQL system"),
+        ("mysql", {"custom.setting": "5"}, "ephemeral-secret", "are not MySQL system variables"),
+        ("aurora-mysql", {"lock_wait_timeout": "5"}, "ephemeral-secret", None),
+        ("aurora-postgresql", {"lock_timeout": "5s"}, "secret-arn", None),
+    ],
+)
+def test_session_settings_reach_postgresql_and_mysql_only_as_their_clients_take_them(
+    engine: str, settings: dict[str, str], credentials: str, refusal: str | None
+):
+    """MySQL's travel in DATABASE_URL (the Go driver sets each unknown parameter as a system
+    variable), which secret-arn does not give the Job; and only names with an underscore, so
+    none is one of the driver's own parameters (`timeout`, `tls`, `allowAllFiles`)."""
+    from migration_trigger.domain.decision import Fail, Route, route
 
-    profile = parse_profiles(profile_doc(sessionSettings={"lock_timeout": "5s"}))["p"]
-    facts = sample_facts(engine="mysql", tags={"migration-trigger:profile": "p"})
+    more = {"serviceAccount": "runner"} if credentials == "secret-arn" else {}
+    document = profile_doc(sessionSettings=settings, credentials=credentials, **more)
+    profile = parse_profiles(document)["p"]
+    facts = sample_facts(engine=engine, tags={"migration-trigger:profile": "p"})
     trigger = parse_event(load_event("rds-instance-created.json"))
     assert isinstance(trigger, Trigger)
 
     decided = route(trigger, facts, {"p": profile}, tag_key="migration-trigger:profile")
 
-    assert isinstance(decided, Fail)
-    assert "sessionSettings, which apply to PostgreSQL only" in decided.reason
+    if refusal is None:
+        assert isinstance(decided, Route)
+    else:
+        assert isinstance(decided, Fail) and refusal in decided.reason
+
+
+def test_mysql_session_settings_are_system_variables_of_the_urls_query():
+    values = jobspec.credential_values(
+        jobspec.Endpoint("mysql", "db.example", 3306, "orders"),
+        "app",
+        "pw",
+        "tls=true",
+        (("lock_wait_timeout", "5"), ("sql_mode", "ANSI_QUOTES")),
+    )
+    assert values["DATABASE_URL"] == (
+        "mysql://app:pw@db.example:3306/orders?tls=true&lock_wait_timeout=5"
+        "&sql_mode=%27ANSI_QUOTES%27"
+    )
+    assert "PGOPTIONS" not in values

@@ -9,7 +9,7 @@ from typing import NamedTuple
 from migration_trigger.domain.database import DatabaseFacts
 from migration_trigger.domain.events import Home, Ignored, Trigger, outside
 from migration_trigger.domain.jobspec import engine_family
-from migration_trigger.domain.profiles import Profile
+from migration_trigger.domain.profiles import CredentialMode, Profile
 
 
 class Route(NamedTuple):
@@ -104,13 +104,36 @@ def route(
     if trigger.kind not in profile.triggers:
         runs_on = ", ".join(sorted(str(t) for t in profile.triggers))
         return Skip(f"profile '{profile.name}' does not run on {trigger.kind} (runs on: {runs_on})")
-    if profile.session_settings and engine_family(facts.engine) != "postgres":
-        return Fail(
-            f"profile '{profile.name}' sets sessionSettings, which apply to PostgreSQL only, "
-            f"and {facts.identifier} is {facts.engine}: nothing was run. Remove them from the "
-            "profile, or give this database a profile without them"
-        )
+    refusal = session_refusal(profile, facts)
+    if refusal is not None:
+        return Fail(f"{refusal}: nothing was run")
     return Route(profile)
+
+
+def session_refusal(profile: Profile, facts: DatabaseFacts) -> str | None:
+    """Why the profile's sessionSettings cannot reach this database's migration; None if they
+    can (or it has none). PostgreSQL takes them in both credential modes (PGOPTIONS); MySQL only
+    through the URL the ephemeral Secret holds, and only system variables: names with an
+    underscore (`lock_wait_timeout`), as the Go driver's own parameters (`allowAllFiles`, `tls`,
+    `loc`) never have one, so a setting cannot change how the driver connects."""
+    settings = profile.session_settings
+    family = engine_family(facts.engine)
+    if not settings or family == "postgres":
+        return None
+    where = (
+        f"profile '{profile.name}' sets sessionSettings, and {facts.identifier} is {facts.engine}"
+    )
+    if family != "mysql":
+        return f"{where}: they apply to PostgreSQL and MySQL only"
+    if profile.credentials is not CredentialMode.EPHEMERAL_SECRET:
+        return (
+            f"{where}: for MySQL they travel in DATABASE_URL, which credentials "
+            f"'{profile.credentials}' does not give the Job; use ephemeral-secret"
+        )
+    odd = sorted(name for name, _ in settings if "_" not in name or "." in name)
+    if odd:
+        return f"{where}: {odd} are not MySQL system variables (those have an underscore)"
+    return None
 
 
 #: An environment as the template's Environment parameter allows it.

@@ -68,6 +68,21 @@ def pg_options(settings: tuple[tuple[str, str], ...]) -> str:
     return " ".join(f"-c {name}={value}" for name, value in settings)
 
 
+def mysql_variables(settings: tuple[tuple[str, str], ...]) -> str:
+    """Session settings as a MySQL connection URL's query carries them: each parameter the Go
+    driver does not know is a system variable it sets for the session, its value as given
+    (go-sql-driver/mysql README, "System Variables": a string value quoted, `%27…%27`); dbmate
+    passes the URL's query to that driver (amacneil/dbmate pkg/driver/mysql connectionString).
+    tests/e2e/test_session_settings.py reads them back from real MariaDB through dbmate."""
+    return "&".join(
+        f"{name}={urllib.parse.quote(value if _NUMBER.fullmatch(value) else f"'{value}'", safe='')}"
+        for name, value in settings
+    )
+
+
+_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
 def credential_values(
     endpoint: Endpoint,
     username: str,
@@ -75,11 +90,16 @@ def credential_values(
     query: str = "",
     settings: tuple[tuple[str, str], ...] = (),
 ) -> dict[str, str]:
-    """What the ephemeral Secret holds: DATABASE_URL (with the session settings in its `options`,
-    for PostgreSQL) and the usual per-engine variables."""
-    if settings and engine_family(endpoint.engine) == "postgres":
-        options = f"options={urllib.parse.quote(pg_options(settings), safe='')}"
-        query = f"{query}&{options}" if query else options
+    """What the ephemeral Secret holds: DATABASE_URL (with the session settings: in its `options`
+    for PostgreSQL, as system variables of its query for MySQL) and the usual per-engine
+    variables."""
+    family = engine_family(endpoint.engine)
+    if settings and family in ("postgres", "mysql"):
+        if family == "postgres":
+            more = f"options={urllib.parse.quote(pg_options(settings), safe='')}"
+        else:
+            more = mysql_variables(settings)
+        query = f"{query}&{more}" if query else more
     values = {
         "DATABASE_URL": database_url(endpoint, username, password, query),
         "DB_HOST": endpoint.host,
@@ -89,7 +109,6 @@ def credential_values(
         "DB_PASSWORD": password,
         "DB_ENGINE": endpoint.engine,
     }
-    family = engine_family(endpoint.engine)
     if family == "postgres":
         values.update(
             PGHOST=endpoint.host,

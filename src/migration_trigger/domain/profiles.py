@@ -467,9 +467,9 @@ KEYS: dict[str, Key] = {
             "after a success, this product's snapshots of the database beyond the newest "
             "`keepSnapshots` are deleted (never a snapshot it did not take)"),
         Key("sessionSettings", "session_settings", _session_settings, (),
-            "PostgreSQL settings for the migration's session, such as "
-            '`{"lock_timeout": "5s", "statement_timeout": "30min"}`: in `PGOPTIONS` and '
-            "`DATABASE_URL`'s `options`; a database of another engine is refused"),
+            'settings for the migration\'s session, such as `{"lock_timeout": "5s"}`: for '
+            "PostgreSQL in `PGOPTIONS` and `DATABASE_URL`'s `options`; for MySQL system "
+            "variables in `DATABASE_URL`'s query; a database of another engine is refused"),
         Key("retry", "retry", _retry, None,
             "a failed migration whose masked log tail matches `whenLogMatches` (a regular "
             "expression) is tried again after `delaySeconds` (default 600), with a new Job, up to "
