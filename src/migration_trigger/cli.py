@@ -22,7 +22,7 @@ from typing import Any
 
 from migration_trigger.adapters.observability import PrintLog
 from migration_trigger.domain import approval, jobspec
-from migration_trigger.domain.events import Ignored, Rejected, parse_event
+from migration_trigger.domain.events import Ended, Ignored, Rejected, parse_event
 from migration_trigger.domain.result import FAILING, Result, Status
 from migration_trigger.errors import MigrationTriggerError
 from migration_trigger.flow import handle_event
@@ -109,6 +109,13 @@ def plan(args: argparse.Namespace) -> int:
     if isinstance(parsed, Ignored | Rejected):
         kind = "ignored" if isinstance(parsed, Ignored) else "rejected"
         print(json.dumps({"decision": kind, "reason": parsed.reason}, indent=2))
+        return 0
+    if isinstance(parsed, Ended):
+        reason = (
+            f"execution {parsed.execution} ended {parsed.status}: the function asks Lambda "
+            "whether it reported its migration, and reports it if not"
+        )
+        print(json.dumps({"decision": "account", "reason": reason}, indent=2))
         return 0
     resolved = resolve.resolve(parsed, services)
     if isinstance(resolved, Declined):

@@ -11,6 +11,7 @@ from typing import Any
 
 from migration_trigger.domain import jobspec
 from migration_trigger.domain.events import (
+    Ended,
     Ignored,
     Parsed,
     Rejected,
@@ -26,6 +27,7 @@ from migration_trigger.errors import MigrationTriggerError
 from migration_trigger.ports import Services
 from migration_trigger.records import Declined, Logs, Refused, Resolved
 from migration_trigger.stages import (
+    aftermath,
     approval,
     guard,
     launch,
@@ -49,7 +51,9 @@ def run_invocation(
 ) -> dict[str, Any] | list[dict[str, Any]]:
     """Handle one event, or each event of a batch; raise if any migration failed or timed out."""
     results = [handle_event(item, item_steps, services) for item, item_steps in each(event, steps)]
-    failing = [r for r in results if r.status in FAILING]
+    # An execution's end is reported, not failed for again (its own end would be announced).
+    ends = [isinstance(parse_event(item), Ended) for item, _ in each(event, steps)]
+    failing = [r for r, end in zip(results, ends, strict=True) if r.status in FAILING and not end]
     if failing:
         raise MigrationFailedError("; ".join(f"{r.status}: {r.reason}" for r in failing))
     documents = [r.to_dict() for r in results]
@@ -69,6 +73,8 @@ def report_misconfiguration(
 def handle_event(event: Any, steps: Steps, services: Services) -> Result:
     """The whole flow for one event; every outcome is a reported Result."""
     parsed = parse_event(event, home=services.home)
+    if isinstance(parsed, Ended):
+        return report.report(aftermath.report_ended(parsed, steps, services), steps, services)
     if isinstance(parsed, Ignored | Rejected):
         status = Status.IGNORED if isinstance(parsed, Ignored) else Status.REJECTED
         return report.report(

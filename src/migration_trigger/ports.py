@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from migration_trigger.domain.aftermath import ExecutionInfo
 from migration_trigger.domain.approval import ApprovalRequest
 from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret, SecretFacts
 from migration_trigger.domain.events import Home
@@ -81,6 +82,9 @@ class Executions(Protocol):
     def status(self, execution: str) -> str:
         """RUNNING, SUCCEEDED, FAILED, TIMED_OUT, STOPPED, ... (domain.jobstate); AwsError
         when Lambda could not be asked or does not know the execution."""
+
+    def details(self, execution: str) -> ExecutionInfo:
+        """Its name, status, error and input event; AwsError as for status."""
 
 
 class Images(Protocol):

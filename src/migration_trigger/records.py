@@ -82,6 +82,16 @@ class Asked(NamedTuple):
     fingerprint: str
 
 
+class Accounted(NamedTuple):
+    """`ended-execution`: what an execution that ended FAILED, TIMED_OUT or STOPPED left to
+    report (domain/aftermath.py), and the trigger its input named."""
+
+    report: bool
+    timed_out: bool
+    reason: str
+    trigger: Trigger | None = None
+
+
 class Fingerprinted(NamedTuple):
     """`approved-job`: the fingerprint of a retry's Job as the cluster holds it (domain.
     approval.fingerprint), to compare with the one approved."""
@@ -206,6 +216,7 @@ RECORDS: dict[str, type[tuple[Any, ...]]] = {
         SnapshotCheck,
         Pruned,
         Fingerprinted,
+        Accounted,
         Refused,
         Queue,
         WindowCheck,

@@ -163,6 +163,17 @@ def snapshot_failed() -> Ended:
     return world.run_durably(world.event("manual-retrigger.json"))
 
 
+def execution_ended() -> Ended:
+    from migration_trigger.domain.aftermath import ExecutionInfo
+    from tests.story.test_aftermath import ENDED, ended
+
+    world = StoryWorld()
+    world.executions.infos[ENDED] = ExecutionInfo(
+        "a", "TIMED_OUT", "Execution.TimedOut", "Timed out", json.dumps(world.event())
+    )
+    return world.run_durably(ended())
+
+
 def batch_of_two() -> Ended:
     world = StoryWorld()
     return world.run_durably([world.event(), world.event("manual-retrigger.json")])
@@ -187,6 +198,7 @@ PATHS: dict[str, Callable[[], Ended]] = {
     "approval-timed-out": approval_timed_out,
     "snapshot-taken": snapshot_taken,
     "snapshot-failed": snapshot_failed,
+    "execution-ended": execution_ended,
 }
 
 #: What distinguishes each path: operations its history holds (batch steps unprefixed).
@@ -209,6 +221,7 @@ MARKS = {
     "approval-timed-out": {"approval-answer-0", "stop-job"},
     "snapshot-taken": {"snapshot", "snapshot-creating-0", "snapshot-status-0", "prune-snapshots"},
     "snapshot-failed": {"snapshot", "stop-job"},
+    "execution-ended": {"ended-execution", "report", "notify-0"},
 }
 STATUSES = {
     "stuck-stopped": "failed",
@@ -218,6 +231,7 @@ STATUSES = {
     "approval-rejected": "declined",
     "approval-timed-out": "timed_out",
     "snapshot-failed": "failed",
+    "execution-ended": "timed_out",
 }
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from migration_trigger.domain.aftermath import ExecutionInfo
 from migration_trigger.domain.approval import ApprovalRequest, approve_payload, reject_data
 from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret, SecretFacts
 from migration_trigger.domain.jobspec import LABEL_PREFIX
@@ -339,12 +340,19 @@ class FakeSecrets:
 
 
 class FakeExecutions:
-    """Lambda's GetDurableExecution: the status of each execution it knows."""
+    """Lambda's GetDurableExecution: the status of each execution it knows, and what it says
+    of those that ended (name, error, input event)."""
 
     def __init__(self) -> None:
         self.statuses: dict[str, str] = {}
+        self.infos: dict[str, ExecutionInfo] = {}
         #: Lambda cannot be reached: every question fails.
         self.unreachable = False
+
+    def details(self, execution: str) -> ExecutionInfo:
+        if execution not in self.infos:
+            raise AwsError("unknown execution", code="ResourceNotFoundException")
+        return self.infos[execution]
 
     def status(self, execution: str) -> str:
         if self.unreachable:

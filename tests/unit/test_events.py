@@ -262,3 +262,30 @@ def test_trigger_round_trips_through_the_checkpoint_codec():
     assert isinstance(parsed, Trigger)
 
     assert typed(Trigger, json.loads(json.dumps(plain(parsed)))) == parsed
+
+
+def test_lambdas_word_that_an_execution_ended_unreported_is_an_end_to_account_for():
+    from migration_trigger.domain.events import Ended
+
+    parsed = parse_event(load_event("durable-execution-timed-out.json"))
+
+    assert isinstance(parsed, Ended)
+    assert parsed.status == "TIMED_OUT"
+    assert parsed.execution.endswith("/9f7d84c9-2b1e-4c3a-9d8f-7e6a5b4c3d2e")
+
+
+@pytest.mark.parametrize("status", ["RUNNING", "SUCCEEDED"])
+def test_an_execution_that_runs_or_succeeded_needs_no_report(status: str):
+    event = load_event("durable-execution-timed-out.json")
+    event["detail"]["status"] = status
+
+    parsed = parse_event(event)
+
+    assert isinstance(parsed, Ignored) and status in parsed.reason
+
+
+def test_an_execution_event_without_its_arn_is_rejected():
+    event = load_event("durable-execution-timed-out.json")
+    del event["detail"]["durableExecutionArn"]
+
+    assert isinstance(parse_event(event), Rejected)

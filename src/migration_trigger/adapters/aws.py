@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
+from migration_trigger.domain.aftermath import ExecutionInfo
 from migration_trigger.domain.approval import ecr_image, is_digest
 from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret, SecretFacts
 from migration_trigger.domain.events import parse_database_reference
@@ -194,6 +195,26 @@ class DurableExecutions:
 
         found = call(f"get durable execution {execution}", ask)
         return str(found.get("Status") or "")
+
+    def details(self, execution: str) -> ExecutionInfo:
+        """Name, status, error and input event (IncludeExecutionData) of an execution."""
+
+        def ask() -> Any:
+            if self._client is None:
+                self._client = self._make_client()
+            return self._client.get_durable_execution(
+                DurableExecutionArn=execution, IncludeExecutionData=True
+            )
+
+        found = call(f"get durable execution {execution}", ask)
+        error = found.get("Error") or {}
+        return ExecutionInfo(
+            name=str(found.get("DurableExecutionName") or execution.rsplit("/", 1)[-1]),
+            status=str(found.get("Status") or ""),
+            error_type=error.get("ErrorType"),
+            error=(error.get("ErrorMessage") or "")[:1024] or None,
+            input=found.get("InputPayload"),
+        )
 
 
 class EcrImages:

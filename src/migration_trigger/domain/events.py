@@ -110,7 +110,28 @@ class Rejected(NamedTuple):
     event_id: str | None = None
 
 
-Parsed = Trigger | Ignored | Rejected
+class Ended(NamedTuple):
+    """A durable execution of this function ended FAILED, TIMED_OUT or STOPPED: Lambda's
+    `Durable Execution Status Change` event ("Monitoring durable functions": source aws.lambda,
+    detail `durableExecutionArn`, `durableExecutionName`, `functionArn`, `status`). It may have
+    ended without reporting its migration (its ExecutionTimeout passed, someone stopped it, the
+    code crashed)."""
+
+    event_id: str
+    execution: str
+    status: str
+    function: str
+
+
+Parsed = Trigger | Ended | Ignored | Rejected
+
+#: Lambda's events about durable executions (Lambda developer guide, "Monitoring durable
+#: functions", EventBridge events).
+EXECUTION_SOURCE = "aws.lambda"
+EXECUTION_DETAIL_TYPE = "Durable Execution Status Change"
+#: The statuses an execution may end in without having reported its migration (Lambda API
+#: reference, Execution: RUNNING, SUCCEEDED, FAILED, TIMED_OUT, STOPPED).
+ENDED_UNREPORTED = frozenset({"FAILED", "TIMED_OUT", "STOPPED"})
 
 
 class Home(NamedTuple):
@@ -238,6 +259,11 @@ def _classify(event: Any) -> Parsed:
         return Rejected("the event has no 'detail' object", envelope_id)
     if not envelope_id:
         return Rejected("the event has no 'id': EventBridge always sets one", None)
+    return _of_source(event, detail, envelope_id)
+
+
+def _of_source(event: dict[str, Any], detail: dict[str, Any], envelope_id: str) -> Parsed:
+    """A well-formed event, classified by its source and detail-type."""
     source, detail_type = event["source"], event["detail-type"]
     region = event.get("region") if isinstance(event.get("region"), str) else ""
     account = event.get("account") if isinstance(event.get("account"), str) else ""
@@ -253,9 +279,25 @@ def _classify(event: Any) -> Parsed:
         return _cloudtrail_rotation(event, detail, base)
     if source == MANUAL_SOURCE and detail_type == MANUAL_DETAIL_TYPE:
         return _manual(detail, base)
+    if source == EXECUTION_SOURCE and detail_type == EXECUTION_DETAIL_TYPE:
+        return _execution_ended(detail, envelope_id)
     return Ignored(
         f"events of source '{source}' and detail-type '{detail_type}' are not handled", envelope_id
     )
+
+
+def _execution_ended(detail: dict[str, Any], event_id: str) -> Parsed:
+    status, execution = _text(detail, "status"), _text(detail, "durableExecutionArn")
+    function = _text(detail, "functionArn")
+    if status is None or execution is None or function is None:
+        return Rejected(
+            "the durable execution event has no detail.status, detail.durableExecutionArn or "
+            "detail.functionArn",
+            event_id,
+        )
+    if status not in ENDED_UNREPORTED:
+        return Ignored(f"a durable execution that is {status} needs no report", event_id)
+    return Ended(event_id, execution, status, function)
 
 
 def _text(detail: dict[str, Any], key: str) -> str | None:

@@ -367,9 +367,15 @@ def usual_case(profile: Profile, *, runs_for: int, notifiers: int = 1) -> Cost:
     return _total(profile, runs_for=runs_for, notifiers=notifiers)
 
 
+#: What an event that is no migration takes: an execution's end, looked up in Lambda
+#: (stages/aftermath.py), then reported (the report and notify steps of STORY).
+ENDED = Step("ended-execution")
+
+
 def operation_names() -> frozenset[str]:
-    """The names STORY gives its operations, without a loop's `-<n>` or a notifier's index."""
-    return frozenset(name for entry in STORY for name in entry.names())
+    """The names STORY (and ENDED) give their operations, without a loop's `-<n>` or a
+    notifier's index."""
+    return frozenset(name for entry in (*STORY, ENDED) for name in entry.names())
 
 
 def report_operations(notifiers: int) -> int:

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from local_stack.stack import requests_bus, template_rules
-from migration_trigger.domain.events import Ignored, Trigger, parse_event
+from migration_trigger.domain.events import Ended, Ignored, Trigger, parse_event
 from tests.helpers import ROOT, event_files, load_event
 
 
@@ -69,7 +69,7 @@ def test_each_sample_event_matches_exactly_one_rule(bus: dict[str, str], file: s
 
     rules = matched(bus, event)
 
-    assert isinstance(parse_event(event), Trigger)
+    assert isinstance(parse_event(event), Trigger | Ended)
     assert len(rules) == 1, rules
 
 
@@ -156,3 +156,22 @@ def test_self_managed_secrets_reach_the_function_only_under_their_prefix(aws: st
 
     assert inside == ["SelfManagedSecretRotated"]
     assert outside == []
+
+
+@pytest.mark.parametrize(
+    ("status", "function"),
+    [
+        ("RUNNING", "migration-trigger-dev:7"),
+        ("SUCCEEDED", "migration-trigger-dev:7"),
+        ("FAILED", "migration-trigger-dev-2:7"),  # another function whose name starts alike
+        ("FAILED", "orders-api:3"),
+    ],
+)
+def test_only_this_functions_executions_that_ended_unreported_invoke_it(
+    bus: dict[str, str], status: str, function: str
+):
+    event = load_event("durable-execution-timed-out.json")
+    event["detail"]["status"] = status
+    event["detail"]["functionArn"] = f"arn:aws:lambda:eu-west-1:123456789012:function:{function}"
+
+    assert matched(bus, event) == []

@@ -1,0 +1,53 @@
+"""Aftermath: an execution of this function that ended FAILED, TIMED_OUT or STOPPED, as Lambda
+announces it on EventBridge, reported if it could not report itself (domain/aftermath.py)."""
+
+from __future__ import annotations
+
+from migration_trigger.domain.aftermath import account, triggers_of
+from migration_trigger.domain.events import Ended
+from migration_trigger.domain.queueing import same_function
+from migration_trigger.domain.result import Result, Status
+from migration_trigger.domain.schedule import ENDED
+from migration_trigger.errors import ConfigurationError
+from migration_trigger.ports import Services
+from migration_trigger.records import Accounted
+from migration_trigger.steps import Steps
+
+
+def account_for(ended: Ended, services: Services) -> Accounted:
+    """What the ended execution left to report (step `ended-execution`)."""
+    if services.executions is None:
+        raise ConfigurationError("nothing here can ask Lambda about durable executions")
+    info = services.executions.details(ended.execution)
+    triggers = triggers_of(info.input)
+    accounted = account(ended, info, triggers)
+    services.log.info(
+        "an execution of this function ended", execution=info.name, status=ended.status,
+        reported=not accounted.report,
+    )  # fmt: skip
+    return Accounted(
+        accounted.report, accounted.timed_out, accounted.reason, triggers[0] if triggers else None
+    )
+
+
+def report_ended(ended: Ended, steps: Steps, services: Services) -> Result:
+    """The result to report for an execution's end: a failure for one that ended unreported,
+    `ignored` otherwise."""
+    if not same_function(ended.function, steps.execution_id):
+        return Result(Status.IGNORED, "an execution of another function", event_id=ended.event_id)
+    accounted = steps.step(ENDED.name, lambda: account_for(ended, services))
+    trigger = accounted.trigger
+    if not accounted.report or trigger is None:
+        return Result(Status.IGNORED, accounted.reason, event_id=ended.event_id)
+    where = trigger.database or f"the database of secret {trigger.secret_id}"
+    return Result(
+        Status.TIMED_OUT if accounted.timed_out else Status.FAILED,
+        f"{accounted.reason} ({where}, event {trigger.event_id})",
+        trigger=str(trigger.kind),
+        event_id=ended.event_id,
+        database=trigger.database,
+    )
+
+
+#: The bodies of this stage's steps: each returns a record (records.py) for its checkpoint.
+STEP_BODIES = (account_for,)

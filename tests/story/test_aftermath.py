@@ -1,0 +1,90 @@
+"""An execution that ended without reporting, reported from Lambda's word that it ended
+(events/durable-execution-timed-out.json), through the durable SDK as in Lambda."""
+
+from __future__ import annotations
+
+import json
+
+from migration_trigger.domain.aftermath import ExecutionInfo
+from tests.helpers import load_event
+from tests.story.world import DB_ARN, StoryWorld
+
+ENDED = "arn:aws:lambda:eu-west-1:123456789012:function:migration-trigger:7/durable-execution/a/b"
+
+
+def ended(status: str = "TIMED_OUT") -> dict:
+    event = load_event("durable-execution-timed-out.json")
+    event["detail"].update(
+        durableExecutionArn=ENDED,
+        status=status,
+        functionArn="arn:aws:lambda:eu-west-1:123456789012:function:migration-trigger:7",
+    )
+    return event
+
+
+def test_an_execution_lambda_timed_out_is_reported_naming_its_database_and_trigger():
+    world = StoryWorld()
+    world.executions.infos[ENDED] = ExecutionInfo(
+        "a", "TIMED_OUT", "Execution.TimedOut", "Timed out", json.dumps(world.event())
+    )
+
+    run = world.run_durably(ended())
+
+    assert run.status == "SUCCEEDED", "a report of an end is not itself a failure"
+    assert run.result["status"] == "timed_out"
+    assert run.result["trigger"] == "db-created" and run.result["database"] == DB_ARN
+    assert "ran past the function's ExecutionTimeout" in run.result["reason"]
+    (notified,) = world.recorded.notified
+    assert str(notified.status) == "timed_out"
+
+
+def test_a_stopped_execution_and_a_crashed_one_are_reported_as_failures():
+    for status, error_type, said in (
+        ("STOPPED", None, "was stopped"),
+        ("FAILED", "RuntimeError", "failed before it could report (RuntimeError: boom)"),
+    ):
+        world = StoryWorld()
+        world.executions.infos[ENDED] = ExecutionInfo(
+            "a", status, error_type, "boom", json.dumps(world.event("manual-retrigger.json"))
+        )
+
+        run = world.run_durably(ended(status))
+
+        assert run.result["status"] == "failed" and said in run.result["reason"], status
+
+
+def test_an_execution_that_reported_its_failure_itself_is_not_reported_twice():
+    world = StoryWorld()
+    world.executions.infos[ENDED] = ExecutionInfo(
+        "a",
+        "FAILED",
+        "migration_trigger.flow.MigrationFailedError",
+        "failed: the migration exited with code 1",
+        json.dumps(world.event()),
+    )
+
+    run = world.run_durably(ended("FAILED"))
+
+    assert run.result["status"] == "ignored"
+    assert world.recorded.notified == []
+
+
+def test_the_end_of_an_execution_that_reported_an_end_is_never_reported():
+    """No loop: a report on a report is ignored, whatever it ended as."""
+    world = StoryWorld()
+    world.executions.infos[ENDED] = ExecutionInfo(
+        "a", "FAILED", "RuntimeError", "boom", json.dumps(ended())
+    )
+
+    assert world.run_durably(ended("FAILED")).result["status"] == "ignored"
+
+
+def test_another_functions_execution_is_ignored_without_asking_lambda():
+    world = StoryWorld()
+    event = ended()
+    event["detail"]["functionArn"] = "arn:aws:lambda:eu-west-1:123456789012:function:other:3"
+
+    run = world.run_durably(event)
+
+    assert run.result["status"] == "ignored"
+    assert "ended-execution" not in world.steps_taken
