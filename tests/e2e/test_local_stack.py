@@ -12,6 +12,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import boto3
 import botocore.session
@@ -65,6 +66,24 @@ def test_demo_tells_the_whole_story_and_exits_0(cluster: str):
         assert expected in out
 
 
+def put_the_manual_request_up_prints(admin: Any, env: dict[str, str], lines: list[str]) -> None:
+    """A manual request put on the requests bus with the entries file `up` names: template.yaml's
+    rule delivers it, and it runs as a durable execution of its own, to success."""
+    (entries,) = [
+        line.split("file://", 1)[1].strip() for line in lines if "put-events --entries" in line
+    ]
+    sent = admin.client("events", endpoint_url=env["AWS_ENDPOINT_URL"]).put_events(
+        Entries=json.loads(Path(entries).read_text())
+    )
+    assert sent["FailedEntryCount"] == 0
+    eventually(
+        lambda: any(
+            "for Migration Requested from migration-trigger: succeeded" in line for line in lines
+        ),
+        timeout=120,
+    )
+
+
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """Run `migration-trigger` as a user would, from the repository, with this environment."""
     return subprocess.run(
@@ -90,6 +109,7 @@ def test_local_up_serves_the_cli_and_stops_cleanly_on_sigterm():
         env = dict(os.environ)
         assert stack.stdout is not None
         for line in stack.stdout:
+            lines.append(line)
             if m := re.match(r"export (\w+)=(.*)$", line.strip()):
                 env[m[1]] = m[2].strip("'")
             if "Ctrl-C stops everything" in line:
@@ -160,6 +180,8 @@ def test_local_up_serves_the_cli_and_stops_cleanly_on_sigterm():
         assert json.loads(plan.stdout)["decision"] == "skip", plan.stdout + plan.stderr
         assert jobs.stdout.count("job.batch/migrate-orders-db-") == 2, jobs.stderr
         assert jobs.stdout.count("job.batch/migrate-inventory-db-") == 1, jobs.stderr
+
+        put_the_manual_request_up_prints(admin, env, lines)
     finally:
         stack.send_signal(signal.SIGTERM)
         stack.wait(timeout=60)

@@ -16,11 +16,13 @@ Kubernetes is the emulator, or the real control plane that `make setup-kubernete
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import signal
 import sys
 import threading
+from typing import Any
 
 from local_stack.stack import CLUSTERS, POD_RUNNERS, LocalStack
 
@@ -50,6 +52,12 @@ def up(*, pod_runner: str = "auto", cluster: str = "emulator") -> int:
         )
         print(f"# Job pods run as {stack.pod_runner_choice}", file=OUT, flush=True)
         stack.create_database("orders-db", profile="demo", sample_secret=True)
+        # The function runs here, on the events the template's rules deliver, as the function.
+        os.environ.update(stack.environment())
+        from migration_trigger.wiring import reset_caches
+
+        reset_caches()
+        entries = stack.requests_entries()
         print("# The local stack is up. In another shell, paste these exports:", file=OUT)
         for key, value in stack.environment().items():
             print(f"export {key}={shlex.quote(value)}", file=OUT)
@@ -57,6 +65,9 @@ def up(*, pod_runner: str = "auto", cluster: str = "emulator") -> int:
             "# then, for example:\n"
             "#   migration-trigger invoke events/rds-instance-created.json\n"
             "#   kubectl get jobs -n migrations\n"
+            "# Events put on the buses reach the function through template.yaml's rules, each\n"
+            "# as its own durable execution, as EventBridge delivers them; a manual request:\n"
+            f"#   aws --profile local-admin events put-events --entries file://{entries}\n"
             "# The shell acts as the function, under template.yaml's policy; as the account's\n"
             "# administrator: aws --profile local-admin rds create-db-instance ...\n"
             "# Ctrl-C stops everything.",
@@ -71,8 +82,25 @@ def up(*, pod_runner: str = "auto", cluster: str = "emulator") -> int:
                     file=OUT,
                     flush=True,
                 )
+            for name in stack.deliver(_delivered):
+                print(f"# delivered to the function: execution {name}", file=OUT, flush=True)
     print("local stack stopped", file=OUT)
     return 0
+
+
+def _delivered(event: dict[str, Any], outcome: Any) -> None:
+    """One delivered event's execution ended: say how."""
+    result = json.loads(outcome.result) if outcome.result else None
+    said = (
+        f"{result['status']}: {result['reason']}"
+        if isinstance(result, dict)
+        else (outcome.error.message if outcome.error else str(outcome.status))
+    )
+    print(
+        f"# function, for {event.get('detail-type')} from {event.get('source')}: {said}",
+        file=OUT,
+        flush=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

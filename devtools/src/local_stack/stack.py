@@ -14,6 +14,7 @@ import logging
 import secrets
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,6 +216,7 @@ class LocalStack:
     admin_token: str = field(init=False, repr=False)
     databases: dict[str, Database] = field(default_factory=dict)
     _unservable: set[str] = field(default_factory=set)
+    _deliveries: int = 0
     _started: list[Callable[[], None]] = field(default_factory=list)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -460,6 +462,45 @@ class LocalStack:
                 if database is not None:
                     adopted.append(database)
         return adopted
+
+    def deliver(self, on_result: Callable[[dict[str, Any], Any], None]) -> list[str]:
+        """Hand the function each event the template's rules delivered since the last call, as
+        EventBridge invokes it: each its own durable execution, started asynchronously (the
+        message leaves the inbox once the execution has started; one that cannot start stays,
+        and is tried again, as a rule retries a failed delivery). `on_result(event, outcome)`
+        is called when each ends. Returns the names of the executions started."""
+        sqs = self.client("sqs")
+        started = []
+        batch = sqs.receive_message(QueueUrl=self.inbox_queue, MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+        for message in batch:
+            event = json.loads(message["Body"])
+            self._deliveries += 1
+            name = f"delivered-{self._deliveries}"
+            arn = self.runner.run_async(
+                input=message["Body"], execution_timeout=3600, execution_name=name
+            )
+            sqs.delete_message(QueueUrl=self.inbox_queue, ReceiptHandle=message["ReceiptHandle"])
+            threading.Thread(
+                target=lambda arn=arn, event=event: on_result(
+                    event, self.runner.wait_for_result(arn, timeout=3600)
+                ),
+                name=name,
+                daemon=True,
+            ).start()
+            started.append(name)
+        return started
+
+    def requests_entries(self) -> Path:
+        """events/manual-retrigger.put-events.json, put on this stack's requests bus: for
+        `aws --profile local-admin events put-events --entries file://…`."""
+        entries = json.loads((ROOT / "events" / "manual-retrigger.put-events.json").read_text())
+        for entry in entries:
+            entry["EventBusName"] = requests_bus("local")
+        path = self.directory / "manual-retrigger.put-events.json"
+        path.write_text(json.dumps(entries, indent=2))
+        return path
 
     def _serve(self, identifier: str, *, sample_secret: bool = False) -> Database | None:
         """Back one moto RDS instance with a PostgreSQL database, role and managed secret."""
