@@ -63,11 +63,20 @@ def run_invocation(
 def report_misconfiguration(
     event: Any, error: MigrationTriggerError, steps: Steps, services: Services
 ) -> dict[str, Any] | list[dict[str, Any]]:
-    """Report every event of an invocation the deployment's settings keep from running; raise."""
+    """Report every event of an invocation the deployment's settings keep from running; raise.
+    An execution's end is left alone: the execution it names reported this same configuration
+    (or will), and failing here would announce one more end, and so on while it stays invalid."""
     reason = f"the function's configuration is invalid: {error}"
+    documents = []
     for item, item_steps in each(event, steps):
-        report.report(failed(parse_event(item), reason), item_steps, services)
-    raise MigrationFailedError(f"failed: the function's configuration is invalid: {error}")
+        parsed = parse_event(item)
+        if isinstance(parsed, Ended):
+            documents.append(Result(Status.IGNORED, reason, event_id=parsed.event_id).to_dict())
+            continue
+        report.report(failed(parsed, reason), item_steps, services)
+    if len(documents) < len(each(event, steps)):
+        raise MigrationFailedError(f"failed: the function's configuration is invalid: {error}")
+    return documents if isinstance(event, list) else documents[0]
 
 
 def handle_event(event: Any, steps: Steps, services: Services) -> Result:

@@ -84,12 +84,12 @@ class Asked(NamedTuple):
 
 class Accounted(NamedTuple):
     """`ended-execution`: what an execution that ended FAILED, TIMED_OUT or STOPPED left to
-    report (domain/aftermath.py), and the trigger its input named."""
+    report (domain/aftermath.py), and the triggers its input named."""
 
     report: bool
     timed_out: bool
     reason: str
-    trigger: Trigger | None = None
+    triggers: tuple[Trigger, ...] = ()
 
 
 class Fingerprinted(NamedTuple):

@@ -169,7 +169,7 @@ def execution_ended() -> Ended:
 
     world = StoryWorld()
     world.executions.infos[ENDED] = ExecutionInfo(
-        "a", "TIMED_OUT", "Execution.TimedOut", "Timed out", json.dumps(world.event())
+        "a", "TIMED_OUT", None, None, json.dumps(world.event())
     )
     return world.run_durably(ended())
 

@@ -54,6 +54,8 @@ PROFILE_TAG = "migration-trigger:profile"
 DUMMY_KEY, DUMMY_SECRET = "AKIALOCALSTACK000001", "local-stack-secret"  # not a credential
 #: The AWS CLI / boto3 profile of the local account's administrator (moto's static keys).
 ADMIN_PROFILE = "local-admin"
+#: Seconds a delivered event's execution may run: the template's ExecutionTimeoutSeconds default.
+EXECUTION_TIMEOUT = 86400
 #: The AWS CLI / boto3 profile of a person who answers requests for approval.
 APPROVER_PROFILE = "local-approver"
 APPROVER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/platform-approver"
@@ -479,12 +481,12 @@ class LocalStack:
             self._deliveries += 1
             name = f"delivered-{self._deliveries}"
             arn = self.runner.run_async(
-                input=message["Body"], execution_timeout=3600, execution_name=name
+                input=message["Body"], execution_timeout=EXECUTION_TIMEOUT, execution_name=name
             )
             sqs.delete_message(QueueUrl=self.inbox_queue, ReceiptHandle=message["ReceiptHandle"])
             threading.Thread(
                 target=lambda arn=arn, event=event: on_result(
-                    event, self.runner.wait_for_result(arn, timeout=3600)
+                    event, self.runner.wait_for_result(arn, timeout=EXECUTION_TIMEOUT)
                 ),
                 name=name,
                 daemon=True,

@@ -32,18 +32,29 @@ class ExecutionInfo(NamedTuple):
     input: str | None
 
 
-def triggers_of(input_payload: str | None) -> tuple[Trigger, ...] | None:
-    """The triggers the execution's input named (a batch's each); None if its input was itself
-    an execution's end (a report on a report is never reported on) or cannot be read."""
+class Origin(NamedTuple):
+    """What an ended execution was started for, from its input event."""
+
+    #: The triggers it named (a batch's each).
+    triggers: tuple[Trigger, ...]
+    #: It was itself started for an execution's end: a report on a report is never reported on.
+    an_end: bool = False
+    #: Its input could not be read (Lambda gave none, or not JSON).
+    unreadable: bool = False
+
+
+def origin_of(input_payload: str | None) -> Origin:
+    """The triggers the execution's input named."""
     try:
         event = json.loads(input_payload or "")
     except ValueError:
-        return ()
+        return Origin((), unreadable=True)
     events = event if isinstance(event, list) else [event]
     parsed = [parse_event(item) for item in events]
-    if any(isinstance(p, Ended) for p in parsed):
-        return None
-    return tuple(p for p in parsed if isinstance(p, Trigger))
+    return Origin(
+        tuple(p for p in parsed if isinstance(p, Trigger)),
+        an_end=any(isinstance(p, Ended) for p in parsed),
+    )
 
 
 class Account(NamedTuple):
@@ -54,23 +65,33 @@ class Account(NamedTuple):
     reason: str
 
 
-def account(ended: Ended, info: ExecutionInfo, triggers: tuple[Trigger, ...] | None) -> Account:
-    """Whether the execution left its migration unreported, and what to say."""
-    if triggers is None:
+def account(ended: Ended, info: ExecutionInfo, origin: Origin) -> Account:
+    """Whether the execution left its migration unreported, and what to say. The error's type
+    only, never its message: an exception's text may hold what the function read (a password in
+    a connection string), and nothing here can mask it."""
+    if origin.an_end:
         return Account(False, False, "the execution reported another execution's end")
     if info.error_type and info.error_type.rsplit(".", 1)[-1] == REPORTED_ERROR:
         return Account(False, False, "the execution reported its migration's result itself")
-    if not triggers:
+    if not origin.triggers and not origin.unreadable:
         return Account(False, False, "the execution's input named no migration")
     why = {
         "TIMED_OUT": "ran past the function's ExecutionTimeout and was ended by Lambda",
         "STOPPED": "was stopped (StopDurableExecution)",
-    }.get(ended.status, f"failed before it could report ({info.error_type}: {info.error})")
-    more = f" (and {len(triggers) - 1} more events of its batch)" if len(triggers) > 1 else ""
+    }.get(ended.status, f"failed before it could report ({info.error_type or 'no error type'})")
+    if origin.unreadable:
+        named = "its input could not be read, so which migration it ran is not known"
+    else:
+        named = "it was started for " + "; ".join(
+            f"{t.kind} of {t.database or f'the database of secret {t.secret_id}'} (event "
+            f"{t.event_id})"
+            for t in origin.triggers
+        )
     return Account(
         True,
         ended.status == "TIMED_OUT",
-        f"the durable execution {info.name} {why}: its migration{more} may not have run, or "
-        "may have stopped part-way, and was not reported. Its Job, if one is left, is deleted "
-        "by the database's next migration; check the database and send a manual request",
+        f"the durable execution {ended.execution} {why}: {named}. Its migration may not have "
+        "run, or may have stopped part-way, and was not reported (in a batch, events before "
+        "the end may have reported theirs). A Job left behind is deleted by the database's next "
+        "migration; check the database and send a manual request",
     )

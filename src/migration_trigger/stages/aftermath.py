@@ -3,12 +3,12 @@ announces it on EventBridge, reported if it could not report itself (domain/afte
 
 from __future__ import annotations
 
-from migration_trigger.domain.aftermath import account, triggers_of
+from migration_trigger.domain.aftermath import account, origin_of
 from migration_trigger.domain.events import Ended
 from migration_trigger.domain.queueing import same_function
 from migration_trigger.domain.result import Result, Status
 from migration_trigger.domain.schedule import ENDED
-from migration_trigger.errors import ConfigurationError
+from migration_trigger.errors import ConfigurationError, MigrationTriggerError
 from migration_trigger.ports import Services
 from migration_trigger.records import Accounted
 from migration_trigger.steps import Steps
@@ -19,15 +19,13 @@ def account_for(ended: Ended, services: Services) -> Accounted:
     if services.executions is None:
         raise ConfigurationError("nothing here can ask Lambda about durable executions")
     info = services.executions.details(ended.execution)
-    triggers = triggers_of(info.input)
-    accounted = account(ended, info, triggers)
+    origin = origin_of(info.input)
+    accounted = account(ended, info, origin)
     services.log.info(
-        "an execution of this function ended", execution=info.name, status=ended.status,
+        "an execution of this function ended", execution=ended.execution, status=ended.status,
         reported=not accounted.report,
     )  # fmt: skip
-    return Accounted(
-        accounted.report, accounted.timed_out, accounted.reason, triggers[0] if triggers else None
-    )
+    return Accounted(accounted.report, accounted.timed_out, accounted.reason, origin.triggers)
 
 
 def report_ended(ended: Ended, steps: Steps, services: Services) -> Result:
@@ -35,17 +33,26 @@ def report_ended(ended: Ended, steps: Steps, services: Services) -> Result:
     `ignored` otherwise."""
     if not same_function(ended.function, steps.execution_id):
         return Result(Status.IGNORED, "an execution of another function", event_id=ended.event_id)
-    accounted = steps.step(ENDED.name, lambda: account_for(ended, services))
-    trigger = accounted.trigger
-    if not accounted.report or trigger is None:
+    try:
+        accounted = steps.step(ENDED.name, lambda: account_for(ended, services))
+    except MigrationTriggerError as error:
+        # Reported, never raised: this execution must not end failed for it (Lambda would
+        # announce that end, and the next execution ask the same Lambda again).
+        return Result(
+            Status.FAILED,
+            f"the durable execution {ended.execution} ended {ended.status}, and Lambda could "
+            f"not be asked whether it reported its migration ({error}): check its history",
+            event_id=ended.event_id,
+        )
+    if not accounted.report:
         return Result(Status.IGNORED, accounted.reason, event_id=ended.event_id)
-    where = trigger.database or f"the database of secret {trigger.secret_id}"
+    only = accounted.triggers[0] if len(accounted.triggers) == 1 else None
     return Result(
         Status.TIMED_OUT if accounted.timed_out else Status.FAILED,
-        f"{accounted.reason} ({where}, event {trigger.event_id})",
-        trigger=str(trigger.kind),
+        accounted.reason,
+        trigger=str(only.kind) if only else None,
         event_id=ended.event_id,
-        database=trigger.database,
+        database=only.database if only else None,
     )
 
 

@@ -175,3 +175,11 @@ def test_only_this_functions_executions_that_ended_unreported_invoke_it(
     event["detail"]["functionArn"] = f"arn:aws:lambda:eu-west-1:123456789012:function:{function}"
 
     assert matched(bus, event) == []
+
+
+@pytest.mark.parametrize("status", ["FAILED", "STOPPED", "TIMED_OUT"])
+def test_this_functions_executions_that_ended_unreported_reach_it(bus: dict[str, str], status: str):
+    event = load_event("durable-execution-timed-out.json")
+    event["detail"]["status"] = status
+
+    assert matched(bus, event) == ["ExecutionEnded"]
