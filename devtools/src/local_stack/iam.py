@@ -79,16 +79,21 @@ def function_policy(context: Context, path: Path = TEMPLATE) -> list[Statement]:
     """The statements template.yaml gives the function's role (its `Policies`), in a deployment's
     `context` (its values, and the truth of the template's conditions)."""
     policies = load(path)["Resources"]["MigrationFunction"]["Properties"]["Policies"]
+    return [s for policy in policies for s in _statements(policy["Statement"], context)]
+
+
+def _statements(raw: Any, context: Context) -> list[Statement]:
+    """A policy document's statements, intrinsics resolved (a statement under a false `!If`
+    is gone)."""
     return [
         Statement(
-            sid=raw.get("Sid", ""),
-            effect=raw["Effect"],
-            actions=_strings(raw["Action"]),
-            resources=_strings(raw["Resource"]),
-            conditions=raw.get("Condition", {}),
+            sid=statement.get("Sid", ""),
+            effect=statement["Effect"],
+            actions=_strings(statement["Action"]),
+            resources=_strings(statement["Resource"]),
+            conditions=statement.get("Condition", {}),
         )
-        for policy in policies
-        for raw in resolve(policy["Statement"], context)
+        for statement in resolve(raw, context)
     ]
 
 
@@ -98,16 +103,7 @@ def function_policy(context: Context, path: Path = TEMPLATE) -> list[Statement]:
 def managed_policy(name: str, context: Context, path: Path = TEMPLATE) -> list[Statement]:
     """The statements of template.yaml's managed policy `name` (ApproversPolicy), in `context`."""
     document = load(path)["Resources"][name]["Properties"]["PolicyDocument"]
-    return [
-        Statement(
-            s.get("Sid", ""),
-            s["Effect"],
-            _strings(s["Action"]),
-            _strings(resolve(s["Resource"], context)),
-            s.get("Condition", {}),
-        )
-        for s in document["Statement"]
-    ]
+    return _statements(document["Statement"], context)
 
 
 def _matches(pattern: str, value: str, *, case_sensitive: bool) -> bool:

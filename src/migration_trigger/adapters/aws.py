@@ -183,30 +183,11 @@ class DurableExecutions:
     def status(self, execution: str) -> str:
         """The execution's status. AwsError when Lambda could not be asked or does not know the
         execution (ResourceNotFoundException): neither says it has ended."""
-
-        def ask() -> Any:
-            if self._client is None:
-                self._client = self._make_client()
-            request: dict[str, Any] = {"DurableExecutionArn": execution}
-            operation = self._client.meta.service_model.operation_model("GetDurableExecution")
-            if "IncludeExecutionData" in operation.input_shape.members:
-                request["IncludeExecutionData"] = False  # the status only, not the payloads
-            return self._client.get_durable_execution(**request)
-
-        found = call(f"get durable execution {execution}", ask)
-        return str(found.get("Status") or "")
+        return str(self._get(execution, data=False).get("Status") or "")
 
     def details(self, execution: str) -> ExecutionInfo:
         """Name, status, error and input event (IncludeExecutionData) of an execution."""
-
-        def ask() -> Any:
-            if self._client is None:
-                self._client = self._make_client()
-            return self._client.get_durable_execution(
-                DurableExecutionArn=execution, IncludeExecutionData=True
-            )
-
-        found = call(f"get durable execution {execution}", ask)
+        found = self._get(execution, data=True)
         error = found.get("Error") or {}
         return ExecutionInfo(
             name=str(found.get("DurableExecutionName") or execution.rsplit("/", 1)[-1]),
@@ -215,6 +196,20 @@ class DurableExecutions:
             error=(error.get("ErrorMessage") or "")[:1024] or None,
             input=found.get("InputPayload"),
         )
+
+    def _get(self, execution: str, *, data: bool) -> Any:
+        """GetDurableExecution, with its payloads (input, result) or without them."""
+
+        def ask() -> Any:
+            if self._client is None:
+                self._client = self._make_client()
+            request: dict[str, Any] = {"DurableExecutionArn": execution}
+            operation = self._client.meta.service_model.operation_model("GetDurableExecution")
+            if "IncludeExecutionData" in operation.input_shape.members:
+                request["IncludeExecutionData"] = data
+            return self._client.get_durable_execution(**request)
+
+        return call(f"get durable execution {execution}", ask)
 
 
 class EcrImages:

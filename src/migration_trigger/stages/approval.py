@@ -76,6 +76,15 @@ def request(
     )
 
 
+def held_job(plan: JobPlan, services: Services, before: str) -> dict[str, Any]:
+    """The Job as the cluster holds it: what is fingerprinted. One deleted meanwhile fails the
+    migration (nothing of it can run)."""
+    job = services.jobs_for(plan.profile).get_job(plan.name)
+    if job is None:
+        raise MigrationTriggerError(f"Job {plan.name} was deleted before it could {before}")
+    return job
+
+
 def ask(
     plan: JobPlan,
     callback_id: str,
@@ -88,9 +97,7 @@ def ask(
     every step, at least once, so a publish SNS took but whose answer was lost is sent twice)."""
     if services.approvers is None:
         raise ConfigurationError("approval needs a results topic (TOPIC_ARN) to ask on")
-    job = services.jobs_for(plan.profile).get_job(plan.name)
-    if job is None:
-        raise MigrationTriggerError(f"Job {plan.name} was deleted before it could be approved")
+    job = held_job(plan, services, "be approved")
     asked = request(
         plan,
         job,
@@ -175,10 +182,7 @@ def wait_for_approval(plan: JobPlan, steps: Steps, services: Services) -> Judged
 
 def fingerprinted(plan: JobPlan, services: Services) -> Fingerprinted:
     """The fingerprint of the Job as the cluster holds it (step `approved-job`)."""
-    job = services.jobs_for(plan.profile).get_job(plan.name)
-    if job is None:
-        raise MigrationTriggerError(f"Job {plan.name} was deleted before it could start")
-    return Fingerprinted(approval.fingerprint(job))
+    return Fingerprinted(approval.fingerprint(held_job(plan, services, "start")))
 
 
 def same_as_approved(

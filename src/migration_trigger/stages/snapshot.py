@@ -17,19 +17,24 @@ from migration_trigger.domain.jobspec import JobPlan
 from migration_trigger.domain.result import Status
 from migration_trigger.domain.schedule import SNAPSHOT
 from migration_trigger.errors import ConfigurationError, MigrationTriggerError
-from migration_trigger.ports import Services
+from migration_trigger.ports import Services, Snapshots
 from migration_trigger.records import Pruned, Refused, SnapshotCheck
 from migration_trigger.steps import Poll, Steps
 
 
-def take(plan: JobPlan, facts: DatabaseFacts, services: Services) -> SnapshotCheck:
-    """Have RDS take the snapshot (step `snapshot`): named from the Job, tagged."""
+def rds(services: Services) -> Snapshots:
+    """Where the snapshots are taken; a deployment without it cannot snapshot."""
     if services.snapshots is None:
         raise ConfigurationError("no RDS client to take snapshots with")
+    return services.snapshots
+
+
+def take(plan: JobPlan, facts: DatabaseFacts, services: Services) -> SnapshotCheck:
+    """Have RDS take the snapshot (step `snapshot`): named from the Job, tagged."""
     target = snapshots.target(facts)
     name = snapshots.snapshot_name(plan.name, plan.execution)
     tags = snapshots.snapshot_tags(plan.database_arn, str(plan.trigger.kind), plan.name)
-    taken = services.snapshots.take(target, name, tags)
+    taken = rds(services).take(target, name, tags)
     services.log.info(
         "took a snapshot before migrating",
         job=plan.name,
@@ -41,9 +46,7 @@ def take(plan: JobPlan, facts: DatabaseFacts, services: Services) -> SnapshotChe
 
 def check(plan: JobPlan, facts: DatabaseFacts, name: str, services: Services) -> SnapshotCheck:
     """How the snapshot stands now (step `snapshot-status-N`)."""
-    if services.snapshots is None:
-        raise ConfigurationError("no RDS client to take snapshots with")
-    found = services.snapshots.find(snapshots.target(facts), name)
+    found = rds(services).find(snapshots.target(facts), name)
     return SnapshotCheck(found.identifier, found.status, services.clock())
 
 
@@ -88,11 +91,9 @@ def before_migrating(
 def prune(plan: JobPlan, facts: DatabaseFacts, current: str, services: Services) -> Pruned:
     """Delete this product's older snapshots of the database beyond keepSnapshots (step
     `prune-snapshots`); a snapshot that cannot be deleted is reported, not fatal."""
-    if services.snapshots is None:
-        raise ConfigurationError("no RDS client to take snapshots with")
     target = snapshots.target(facts)
     names = snapshots.to_prune(
-        services.snapshots.taken(target),
+        rds(services).taken(target),
         database_arn=plan.database_arn,
         keep=plan.profile.keep_snapshots,
         current=current,
@@ -100,7 +101,7 @@ def prune(plan: JobPlan, facts: DatabaseFacts, current: str, services: Services)
     deleted, errors = [], []
     for name in names:
         try:
-            services.snapshots.delete(target, name)
+            rds(services).delete(target, name)
             deleted.append(name)
         except MigrationTriggerError as error:
             errors.append(str(error))
