@@ -244,7 +244,7 @@ def run(
         job=plan.name,
         duration_seconds=round(logs.at - started.at, 1),
         log_tail=shareable_tail(tail, share=plan.profile.shares_log_tail),
-        **guarded,
+        **{"image": plan.image or plan.profile.image, **guarded},
     )
     # A retry looks only at a migration that failed on its own (its pod exited non-zero): never
     # at one stuck, deleted, timed out or unobservable, whatever its log said while it ran.

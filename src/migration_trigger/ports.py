@@ -7,13 +7,14 @@ others. Nothing here does I/O.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from migration_trigger.domain.aftermath import ExecutionInfo
 from migration_trigger.domain.approval import ApprovalRequest
 from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret, SecretFacts
 from migration_trigger.domain.events import Home
+from migration_trigger.domain.ledger import Entry, Standing
 from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.result import Result
 from migration_trigger.domain.snapshots import Snapshot, Target
@@ -110,6 +111,16 @@ class Snapshots(Protocol):
         """Delete one snapshot."""
 
 
+class Ledger(Protocol):
+    """Where each result about a database is recorded, and what it says of each database."""
+
+    def record(self, entry: Entry) -> None:
+        """Record one result (idempotent: recording it again changes nothing)."""
+
+    def standings(self, databases: Iterable[str]) -> dict[str, Standing]:
+        """What the ledger says of each database (nothing recorded: an empty standing)."""
+
+
 class Approvers(Protocol):
     """Where a request for approval reaches the people who may answer it."""
 
@@ -133,6 +144,9 @@ class Metrics(Protocol):
     def notification_failed(self) -> None:
         """Count a result whose notification could not be delivered."""
 
+    def ledger_failed(self) -> None:
+        """Count a result the ledger could not record."""
+
 
 class Log(Protocol):
     """Structured logging."""
@@ -155,6 +169,7 @@ class Services:
         "images",
         "job_template",
         "jobs_for",
+        "ledger",
         "log",
         "metrics",
         "notifiers",
@@ -181,6 +196,7 @@ class Services:
         images: Images | None = None,
         approvers: Approvers | None = None,
         snapshots: Snapshots | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.settings = settings
         self.rds = rds
@@ -203,3 +219,6 @@ class Services:
         self.approvers = approvers
         #: Where snapshots are taken before migrating (profiles with snapshotBeforeMigration).
         self.snapshots = snapshots
+        #: Where results are recorded per database (the template's Ledger table); None where
+        #: there is none (a deployment without one, the CLI's local runs).
+        self.ledger = ledger

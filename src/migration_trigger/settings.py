@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
+from migration_trigger.domain.ledger import DEFAULT_HISTORY_DAYS
 from migration_trigger.domain.profiles import Profile, parse_profiles
 from migration_trigger.domain.result import Status
 from migration_trigger.domain.schedule import refusal
@@ -56,6 +57,10 @@ class Settings(NamedTuple):
     #: Seconds a durable execution may run (the template's DurableConfig.ExecutionTimeout, passed
     #: here by the template itself): every profile's waits must fit in it.
     EXECUTION_TIMEOUT_SECONDS: int = 86400
+    #: The DynamoDB table results are recorded in (the template's Ledger); empty: none.
+    LEDGER_TABLE: str = ""
+    #: Days each result's history item is kept in the ledger.
+    LEDGER_HISTORY_DAYS: int = DEFAULT_HISTORY_DAYS
     #: Why the profiles could not be loaded, if they could not. Only a new event needs them (its
     #: `resolve` step fails with this); an execution in flight replays the profile it resolved,
     #: so a broken edit of the profiles never fails a migration already under way.
@@ -110,6 +115,10 @@ class Settings(NamedTuple):
             SELF_MANAGED_SECRET_PREFIX=env.get("SELF_MANAGED_SECRET_PREFIX", ""),
             CLAIM_UNQUALIFIED_TAGS=_boolean(env, "CLAIM_UNQUALIFIED_TAGS", default=True),
             METRICS_NAMESPACE=env.get("METRICS_NAMESPACE") or default["METRICS_NAMESPACE"],
+            LEDGER_TABLE=env.get("LEDGER_TABLE", ""),
+            LEDGER_HISTORY_DAYS=_integer(
+                env, "LEDGER_HISTORY_DAYS", 1, 3650, default["LEDGER_HISTORY_DAYS"]
+            ),
         )
 
     @property
@@ -132,6 +141,7 @@ class Settings(NamedTuple):
             TOPIC_ARN=env.get("TOPIC_ARN", ""),
             NOTIFY_TARGETS=_further_targets(env),
             METRICS_NAMESPACE=env.get("METRICS_NAMESPACE") or default["METRICS_NAMESPACE"],
+            LEDGER_TABLE=env.get("LEDGER_TABLE", ""),
         )
 
 

@@ -22,6 +22,7 @@ from migration_trigger.adapters.cluster import JobGateway
 from migration_trigger.adapters.eks_auth import TokenSource
 from migration_trigger.adapters.kube import KubeClient
 from migration_trigger.adapters.kubeconfig import load_context
+from migration_trigger.adapters.ledger import DynamoLedger
 from migration_trigger.adapters.observability import PowertoolsMetrics
 from migration_trigger.adapters.sns import SnsNotifier
 from migration_trigger.domain.events import Home
@@ -153,6 +154,15 @@ def build_services(
         approvers=(
             NOTIFIERS["sns"](settings.TOPIC_ARN, settings, region) if settings.TOPIC_ARN else None
         ),
+        ledger=(
+            DynamoLedger(
+                lambda: boto3_client("dynamodb", region),
+                settings.LEDGER_TABLE,
+                history_days=settings.LEDGER_HISTORY_DAYS,
+            )
+            if settings.LEDGER_TABLE
+            else None
+        ),
     )
 
 
@@ -185,5 +195,5 @@ def reporting_services(env: Mapping[str, str], *, log: Log) -> Services:
     try:
         return build_services(settings, log=log)
     except ConfigurationError:
-        quiet = settings._replace(TOPIC_ARN="", NOTIFY_TARGETS=())
+        quiet = settings._replace(TOPIC_ARN="", NOTIFY_TARGETS=(), LEDGER_TABLE="")
         return build_services(quiet, log=log, region="us-east-1")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from migration_trigger.domain.aftermath import ExecutionInfo
 from migration_trigger.domain.approval import ApprovalRequest, approve_payload, reject_data
 from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret, SecretFacts
 from migration_trigger.domain.jobspec import LABEL_PREFIX
+from migration_trigger.domain.ledger import Entry, Run, Standing
 from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.result import Result
 from migration_trigger.domain.snapshots import Snapshot, Target
@@ -362,6 +363,34 @@ class FakeExecutions:
         return self.statuses[execution]
 
 
+class FakeLedger:
+    """The migration ledger: every entry recorded, each once; a database's standing is the newest
+    entry of each trigger kind and the newest success, as the DynamoDB table keeps them."""
+
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []
+        #: Every write asked for, the repeated ones too (the table keeps each entry once).
+        self.writes: list[Entry] = []
+        #: DynamoDB cannot be reached: every write fails.
+        self.unavailable = False
+
+    def record(self, entry: Entry) -> None:
+        self.writes.append(entry)
+        if self.unavailable:
+            raise AwsError("could not connect to the endpoint URL", code="EndpointConnectionError")
+        if all(e.execution != entry.execution for e in self.entries):
+            self.entries.append(entry)
+
+    def standings(self, databases: Iterable[str]) -> dict[str, Standing]:
+        return {database: self._standing(database) for database in databases}
+
+    def _standing(self, database: str) -> Standing:
+        mine = sorted((e for e in self.entries if e.database == database), key=lambda e: e.at)
+        latest = {e.trigger: Run.of(e.summary()) for e in mine}
+        successes = [Run.of(e.summary()) for e in mine if e.succeeded]
+        return Standing(database, latest, successes[-1] if successes else None)
+
+
 @dataclass
 class Recorded:
     """What the story told the world: notifications, metrics, log lines."""
@@ -369,6 +398,7 @@ class Recorded:
     notified: list[Result] = field(default_factory=list)
     metrics: list[Result] = field(default_factory=list)
     failed_notifications: int = 0
+    failed_ledger_writes: int = 0
     log: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     #: Notifications to refuse, one per entry, before they are delivered.
     refuse: list[Exception] = field(default_factory=list)
@@ -383,6 +413,9 @@ class Recorded:
 
     def notification_failed(self) -> None:
         self.failed_notifications += 1
+
+    def ledger_failed(self) -> None:
+        self.failed_ledger_writes += 1
 
     def info(self, message: str, **fields: Any) -> None:
         self.log.append(("info", message, fields))
@@ -512,6 +545,7 @@ class StoryWorld:
         self.approvers = Approvers()
         self.images = FakeImages()
         self.snapshots = FakeSnapshots(self.clock)
+        self.ledger = FakeLedger()
         self.steps_taken: list[str] = []
         self.rds = FakeRds(
             sample_facts(
@@ -562,6 +596,7 @@ class StoryWorld:
             images=self.images,
             approvers=self.approvers,
             snapshots=self.snapshots,
+            ledger=self.ledger,
         )
 
     def event(self, name: str = "rds-instance-created.json", **detail: Any) -> Obj:

@@ -401,6 +401,9 @@ def moto_resolver(
         action = f"{service}:{operation}"
         if service == "rds":
             return _rds(action, params, arn)
+        if service == "dynamodb" and isinstance(params.get("RequestItems"), Mapping):
+            # BatchGetItem and BatchWriteItem are authorized on each table they name.
+            return [Authorization(action, f"{arn}:table/{t}") for t in params["RequestItems"]]
         resource, tags = _resource(service, params, arn, region=region, account=account)
         if service == "lambda":
             resource = _lambda_resource(params, arn, function_name)
@@ -420,6 +423,7 @@ def _resource(
         "ssm": ("Name", arn + ":parameter/{}"),
         "eks": ("name", arn + ":cluster/{}"),
         "ecr": ("repositoryName", arn.rsplit(":", 1)[0] + ":{registry}:repository/{}"),
+        "dynamodb": ("TableName", arn + ":table/{}"),
     }.get(service)
     if named is None or named[0] not in params:
         return "*", {}

@@ -39,6 +39,7 @@ from local_stack.world import (
     FUNCTION_GROUP,
     assume_role,
     create_eks_cluster,
+    create_ledger,
     eks_authenticator,
     emulator_config,
     queue_arn,
@@ -50,6 +51,8 @@ REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 CLUSTER = "platform-dev"
 FUNCTION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/migration-trigger-local"
+#: The ledger table, as template.yaml names it for the environment `local`.
+LEDGER = "migration-trigger-local-ledger"
 PROFILE_TAG = "migration-trigger:profile"
 DUMMY_KEY, DUMMY_SECRET = "AKIALOCALSTACK000001", "local-stack-secret"  # not a credential
 #: The AWS CLI / boto3 profile of the local account's administrator (moto's static keys).
@@ -406,6 +409,7 @@ class LocalStack:
             topic_name="migration-trigger-results-local",
             queue_name="results-subscription",
         )
+        self.ledger_arn = create_ledger(dynamodb=self.client("dynamodb"), name=LEDGER)
         # The function's place as the rules' target: events land in this queue, and the local
         # runner hands each to the function, as EventBridge invokes it.
         self.inbox_queue = sqs.create_queue(QueueName="function-inbox")["QueueUrl"]
@@ -429,6 +433,8 @@ class LocalStack:
                 "ClusterName": CLUSTER,
                 "ResultsTopic": self.topic_arn,
                 "DataKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/local-data-key",
+                "Ledger": LEDGER,
+                "Ledger.Arn": self.ledger_arn,
             },
             # The demo's production profile snapshots before migrating.
             conditions={**DEFAULT_CONDITIONS, "TakesSnapshots": True},
@@ -577,4 +583,5 @@ class LocalStack:
             "CLUSTER_NAME": CLUSTER,
             "MIGRATION_PROFILES_FILE": str(self.directory / "profiles.json"),
             "TOPIC_ARN": self.topic_arn,
+            "LEDGER_TABLE": LEDGER,
         }

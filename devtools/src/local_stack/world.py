@@ -20,6 +20,7 @@ from kube_emulator.auth import EksAuthenticator
 from kube_emulator.moto_credentials import moto_secret_lookup
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_eks import EKSClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
@@ -133,3 +134,21 @@ def topic_with_queue(
         TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn(sqs=sqs, queue_url=queue_url)
     )
     return topic_arn, queue_url
+
+
+def create_ledger(*, dynamodb: DynamoDBClient, name: str) -> str:
+    """template.yaml's Ledger table (its keys, billing and TTL as the template defines them),
+    in moto; returns its ARN. moto does not model the table's KMS key."""
+    from local_stack.template import load
+
+    properties = load()["Resources"]["Ledger"]["Properties"]
+    table = dynamodb.create_table(
+        TableName=name,
+        BillingMode=properties["BillingMode"],
+        AttributeDefinitions=properties["AttributeDefinitions"],
+        KeySchema=properties["KeySchema"],
+    )["TableDescription"]
+    dynamodb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification=properties["TimeToLiveSpecification"]
+    )
+    return table["TableArn"]

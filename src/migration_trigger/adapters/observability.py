@@ -41,12 +41,19 @@ class PowertoolsMetrics:
 
     def notification_failed(self) -> None:
         """`NotificationFailed` (Count) by Environment: a result no notification carried."""
+        self._count("NotificationFailed")
+
+    def ledger_failed(self) -> None:
+        """`LedgerFailed` (Count) by Environment: a result the ledger could not record."""
+        self._count("LedgerFailed")
+
+    def _count(self, name: str, value: float = 1) -> None:
         from aws_lambda_powertools.metrics import MetricUnit, single_metric  # noqa: PLC0415
 
         with single_metric(
-            name="NotificationFailed",
+            name=name,
             unit=MetricUnit.Count,
-            value=1,
+            value=value,
             namespace=self._namespace,
             default_dimensions={"Environment": self._environment},
         ):

@@ -68,7 +68,7 @@ def keep_start(text: str, max_bytes: int) -> str:
     return data[: max_bytes - len(marker.encode())].decode(errors="ignore") + marker
 
 
-#: Result fields only a guarded migration has (profiles with `approval`, a snapshot).
+#: Result fields only some results have (a Job that ran, a guarded migration): omitted when None.
 GUARD_FIELDS = frozenset({"approved_by", "approved_at", "fingerprint", "image", "snapshot"})
 
 
@@ -91,7 +91,7 @@ class Result(NamedTuple):
     approved_at: str | None = None
     #: domain.approval.fingerprint of the Job that ran (profiles with `approval`).
     fingerprint: str | None = None
-    #: The image by digest the Job ran, when its ECR tag was pinned.
+    #: The image the Job ran (by digest, when a profile with approval pinned its ECR tag).
     image: str | None = None
     #: The snapshot taken before the Job started (profiles with snapshotBeforeMigration), or
     #: `skipped: …` and why.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from migration_trigger.domain.ledger import entry
 from migration_trigger.domain.result import Result
 from migration_trigger.errors import MigrationTriggerError
 from migration_trigger.ports import Services
@@ -15,12 +16,33 @@ from migration_trigger.records import (
 from migration_trigger.steps import Steps
 
 
-def record(result: Result, services: Services) -> Recorded:
-    """The report step: log the result and emit its metrics. Both go to the function's output
-    (EMF), so nothing here can fail on the network and the step runs once."""
+def record(result: Result, services: Services, execution: str = "") -> Recorded:
+    """The report step: record the result in the ledger, log it and emit its metrics. The log
+    and metrics go to the function's output (EMF); a ledger that cannot be written is logged
+    and counted (`LedgerFailed`), and the result stands. So the step does not fail, and runs
+    once; were it run again (a crash before its checkpoint), the ledger's writes are
+    idempotent."""
+    write_ledger(result, services, execution)
     services.log.info("migration result", result=result.to_dict())
     services.metrics.record(result)
     return Recorded(result)
+
+
+def write_ledger(result: Result, services: Services, execution: str) -> None:
+    """Record a result about a database in the ledger, if the deployment has one."""
+    found = entry(result, at=services.clock(), execution=execution)
+    if services.ledger is None or found is None:
+        return
+    try:
+        services.ledger.record(found)
+    except MigrationTriggerError as error:
+        services.log.warning(
+            "the result could not be recorded in the ledger",
+            database=found.database,
+            job=result.job,
+            error=str(error),
+        )
+        services.metrics.ledger_failed()
 
 
 def notify(result: Result, notifier: int, services: Services) -> Notified:
@@ -44,7 +66,7 @@ def report(result: Result, steps: Steps, services: Services) -> Result:
     if its status is one that notifies: each notifier in a step of its own, with retries. A
     notification that still fails is logged and counted; the result stands."""
     capped = result.capped()
-    checkpoint = steps.step("report", lambda: record(capped, services))
+    checkpoint = steps.step("report", lambda: record(capped, services, steps.execution_id))
     if isinstance(checkpoint, Result):
         return checkpoint  # checkpointed by a version whose report step also notified
     recorded = checkpoint.result

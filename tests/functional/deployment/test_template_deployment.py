@@ -19,6 +19,8 @@ REFS = {
     "ClusterName": "platform-dev",
     "ResultsTopic": "arn:aws:sns:eu-west-1:123456789012:results",
     "DataKey.Arn": "arn:aws:kms:eu-west-1:123456789012:key/data",
+    "Ledger": "migration-trigger-dev-ledger",
+    "Ledger.Arn": "arn:aws:dynamodb:eu-west-1:123456789012:table/migration-trigger-dev-ledger",
 }
 
 

@@ -29,7 +29,7 @@ from kube_emulator import Emulator, Fault, PodScript, ScriptedRunner
 from kube_emulator.faults import FaultInjector, RequestLog
 from local_stack.durable_service import durable_execution_api, durable_function
 from local_stack.iam import Enforcer, approvers_enforcer, enforce_on_default_session
-from local_stack.world import assume_role, create_eks_cluster, topic_with_queue
+from local_stack.world import assume_role, create_eks_cluster, create_ledger, topic_with_queue
 from migration_trigger.wiring import reset_caches
 from tests.fixtures import (
     ACCOUNT,
@@ -44,6 +44,8 @@ from tests.helpers import manifests, pointed_event
 
 CANARY = "canary-Pa55:w/rd@#%-do-not-leak"
 PROFILE_TAG = "migration-trigger:profile"
+#: The ledger table, as template.yaml names it for the environment `test`.
+LEDGER = "migration-trigger-test-ledger"
 JOBS = "/apis/batch/v1/namespaces/migrations/jobs"
 
 
@@ -504,6 +506,7 @@ def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
     boto3.client("secretsmanager").put_secret_value(
         SecretId=secret_arn, SecretString=json.dumps({"username": "app", "password": CANARY})
     )
+    create_ledger(dynamodb=boto3.client("dynamodb"), name=LEDGER)
     sqs = boto3.client("sqs")
     topic, queue_url = topic_with_queue(
         sns=boto3.client("sns"), sqs=sqs, topic_name="migration-results", queue_name="results"
@@ -515,6 +518,7 @@ def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
     monkeypatch.setenv("ENVIRONMENT", "test")
     monkeypatch.setenv("CLUSTER_NAME", CLUSTER)
     monkeypatch.setenv("TOPIC_ARN", topic)
+    monkeypatch.setenv("LEDGER_TABLE", LEDGER)
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "migration-trigger")
     monkeypatch.setenv("NOTIFY_STATUSES", "succeeded,failed,timed_out,rejected,skipped")
     monkeypatch.setenv("MIGRATION_PROFILES", json.dumps(profiles()))
@@ -579,6 +583,8 @@ def deployment_refs(topic_arn: str) -> dict[str, str]:
         "ClusterName": CLUSTER,
         "ResultsTopic": topic_arn,
         "DataKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/test-data-key",
+        "Ledger": LEDGER,
+        "Ledger.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{LEDGER}",
     }
 
 

@@ -1,0 +1,158 @@
+"""The migration ledger in DynamoDB (the template's `Ledger` table): one standing item and
+history items per database, keyed by the database's ARN (`database`) and the item (`entry`).
+
+Every write is idempotent and ordered by the result's time, so the report step may run again
+(a crash before its checkpoint) and results may arrive out of order: the standing keeps the
+newest of each kind. The table's layout (DynamoDB Developer Guide, "Working with items"):
+
+    database (HASH)  entry (RANGE)     attributes
+    <db ARN>         standing          latest:<trigger> (JSON), at:<trigger> (N),
+                                       success (JSON), success_at (N), updated_at (N)
+    <db ARN>         run#<execution>   at (N), status, trigger, job, image, digest,
+                                       result (the result document, JSON), expires_at (N, TTL)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any
+
+from migration_trigger.adapters.aws import call
+from migration_trigger.domain.ledger import Entry, Standing, digest_of, standing
+from migration_trigger.errors import AwsError
+
+STANDING = "standing"
+#: BatchGetItem reads at most 100 keys per call (DynamoDB API reference, BatchGetItem).
+BATCH_KEYS = 100
+
+
+class DynamoLedger:
+    """Results and standings of databases in one DynamoDB table. The client is made on first
+    use."""
+
+    __slots__ = ("_client", "_history_seconds", "_make_client", "table")
+
+    def __init__(self, make_client: Callable[[], Any], table: str, *, history_days: int) -> None:
+        self._make_client = make_client
+        self._client: Any = None
+        self.table = table
+        self._history_seconds = history_days * 86400
+
+    @property
+    def client(self) -> Any:
+        """The DynamoDB client, made on first use."""
+        if self._client is None:
+            self._client = self._make_client()
+        return self._client
+
+    def record(self, entry: Entry) -> None:
+        """Write the entry's history item, then bring the database's standing up to it (only
+        if it is the newest of its kind; a success, only if it is the newest success)."""
+        key = {"database": {"S": entry.database}}
+        item = {
+            **key,
+            "entry": {"S": f"run#{entry.execution}"},
+            "at": _number(entry.at),
+            "status": {"S": entry.status},
+            "trigger": {"S": entry.trigger},
+            "result": {"S": json.dumps(entry.document, sort_keys=True)},
+            "expires_at": _number(int(entry.at) + self._history_seconds),
+        }
+        if entry.job:
+            item["job"] = {"S": entry.job}
+        if entry.image:
+            item["image"] = {"S": entry.image}
+        if digest := digest_of(entry.image):
+            item["digest"] = {"S": digest}
+        call(
+            f"record the result of {entry.execution} in ledger {self.table}",
+            lambda: self.client.put_item(TableName=self.table, Item=item),
+        )
+        summary = json.dumps(entry.summary(), sort_keys=True)
+        self._newer(entry, f"latest:{entry.trigger}", f"at:{entry.trigger}", summary)
+        if entry.succeeded:
+            self._newer(entry, "success", "success_at", summary)
+
+    def _newer(self, entry: Entry, name: str, at: str, summary: str) -> None:
+        """Set the standing's `name` to `summary` unless it holds a newer one already."""
+
+        def update() -> None:
+            # A newer result of this kind may be recorded already: then this one is history only.
+            with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+                self.client.update_item(
+                    TableName=self.table,
+                    Key={"database": {"S": entry.database}, "entry": {"S": STANDING}},
+                    UpdateExpression="SET #value = :value, #at = :at, updated_at = :at",
+                    ConditionExpression="attribute_not_exists(#at) OR #at <= :at",
+                    ExpressionAttributeNames={"#value": name, "#at": at},
+                    ExpressionAttributeValues={":value": {"S": summary}, ":at": _number(entry.at)},
+                )
+
+        call(f"record {name} of {entry.database} in ledger {self.table}", update)
+
+    def standing(self, database: str) -> Standing:
+        """What the ledger says of one database (nothing recorded: an empty standing)."""
+        return self.standings([database])[database]
+
+    def standings(self, databases: Iterable[str]) -> dict[str, Standing]:
+        """What the ledger says of each database, read 100 at a time (BatchGetItem), keys it
+        left unprocessed asked again."""
+        wanted = list(dict.fromkeys(databases))
+        found: dict[str, dict[str, str]] = {}
+        for start in range(0, len(wanted), BATCH_KEYS):
+            keys = [
+                {"database": {"S": d}, "entry": {"S": STANDING}}
+                for d in wanted[start : start + BATCH_KEYS]
+            ]
+            for item in self._batch_get(keys):
+                found[item["database"]["S"]] = {
+                    k: v.get("S", "") for k, v in item.items() if "S" in v
+                }
+        return {d: standing(d, found.get(d, {})) for d in wanted}
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
+        for _ in range(10):
+            page = call(
+                f"read standings from ledger {self.table}",
+                partial(self.client.batch_get_item, RequestItems=request),
+            )
+            items.extend(page.get("Responses", {}).get(self.table, []))
+            request = page.get("UnprocessedKeys") or {}
+            if not request:
+                return items
+        raise AwsError(
+            f"read standings from ledger {self.table}: keys still unprocessed after 10 tries",
+            retryable=True,
+        )
+
+    def history(self, database: str, *, limit: int = 20) -> list[dict[str, Any]]:
+        """The database's recorded results, newest first (at most `limit`)."""
+        items: list[dict[str, Any]] = []
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "#db = :db AND begins_with(#entry, :run)",
+            "ExpressionAttributeNames": {"#db": "database", "#entry": "entry"},
+            "ExpressionAttributeValues": {":db": {"S": database}, ":run": {"S": "run#"}},
+        }
+        while True:
+            page = call(
+                f"read the history of {database} from ledger {self.table}",
+                partial(self.client.query, **request),
+            )
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+        items.sort(key=lambda item: float(item["at"]["N"]), reverse=True)
+        return [json.loads(item["result"]["S"]) | {"at": float(item["at"]["N"])} for item in items][
+            :limit
+        ]
+
+
+def _number(value: float) -> dict[str, str]:
+    return {"N": repr(round(value, 3)) if isinstance(value, float) else str(value)}

@@ -1,0 +1,142 @@
+"""The migration ledger: what each result leaves behind about its database, and what the ledger
+says of a database. Pure: the DynamoDB adapter (adapters/ledger.py) stores these records as
+they are.
+
+One item per database holds its standing: the latest result of each trigger kind and the last
+successful migration (the image it ran). Each result also leaves one history item, which expires
+after the deployment's history days (DynamoDB's TTL). Nothing here holds a credential: a result
+document never does (its log tail is masked before it is made), and the standing leaves even the
+log tail out.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NamedTuple
+
+from migration_trigger.domain.events import parse_rds_arn
+from migration_trigger.domain.result import Result, Status
+
+#: Days a result's history item is kept (its `expires_at`, DynamoDB's TTL attribute).
+DEFAULT_HISTORY_DAYS = 90
+#: The fields of a result the standing keeps for each trigger kind (the history keeps them all).
+STANDING_FIELDS = (
+    "status",
+    "reason",
+    "trigger",
+    "event_id",
+    "profile",
+    "job",
+    "duration_seconds",
+    "image",
+    "approved_by",
+    "snapshot",
+)
+
+
+class Entry(NamedTuple):
+    """A result as the ledger holds it: about which database, of which trigger, when, by which
+    execution, and the result document itself."""
+
+    database: str
+    trigger: str
+    at: float
+    execution: str
+    status: str
+    job: str | None
+    image: str | None
+    document: dict[str, Any]
+
+    @property
+    def succeeded(self) -> bool:
+        """A migration that ran and succeeded: the database stands at its image."""
+        return self.status == Status.SUCCEEDED and self.job is not None
+
+    def summary(self) -> dict[str, Any]:
+        """What the database's standing keeps of it (no log tail), with when and by whom."""
+        kept = {k: self.document[k] for k in STANDING_FIELDS if self.document.get(k) is not None}
+        return {**kept, "at": self.at, "execution": self.execution}
+
+
+def entry(result: Result, *, at: float, execution: str) -> Entry | None:
+    """The ledger's entry for a result about a database; None for a result about none (an event
+    ignored or rejected before a database was known, or named by a reference, not an ARN)."""
+    if result.database is None or parse_rds_arn(result.database) is None:
+        return None
+    return Entry(
+        database=result.database,
+        trigger=result.trigger or "unknown",
+        at=at,
+        execution=execution,
+        status=str(result.status),
+        job=result.job,
+        image=result.image,
+        document=result.to_dict(),
+    )
+
+
+def digest_of(image: str | None) -> str | None:
+    """The digest an image reference names (`…@sha256:…`), if it names one."""
+    return image.rsplit("@", 1)[1] if image and "@" in image else None
+
+
+class Run(NamedTuple):
+    """One result as a database's standing recalls it."""
+
+    status: str
+    at: float
+    trigger: str
+    job: str | None = None
+    image: str | None = None
+    reason: str = ""
+    execution: str = ""
+
+    @classmethod
+    def of(cls, summary: dict[str, Any]) -> Run:
+        """From a standing's stored summary (Entry.summary)."""
+        return cls(
+            status=str(summary.get("status", "")),
+            at=float(summary.get("at", 0)),
+            trigger=str(summary.get("trigger", "")),
+            job=summary.get("job"),
+            image=summary.get("image"),
+            reason=str(summary.get("reason", "")),
+            execution=str(summary.get("execution", "")),
+        )
+
+
+class Standing(NamedTuple):
+    """What the ledger says of one database."""
+
+    database: str
+    #: The latest result of each trigger kind.
+    latest: dict[str, Run]
+    #: The last migration that succeeded (what the database's schema is at).
+    success: Run | None = None
+
+    @property
+    def last(self) -> Run | None:
+        """The latest result of any kind."""
+        return max(self.latest.values(), key=lambda run: run.at, default=None)
+
+    def migrated_since(self, moment: float) -> bool:
+        """Whether a migration Job ran for the database at or after `moment` (epoch seconds),
+        whatever its outcome."""
+        return any(run.job is not None and run.at >= moment for run in self.latest.values())
+
+    def last_migration(self) -> Run | None:
+        """The latest result that ran a Job."""
+        ran = [run for run in self.latest.values() if run.job is not None]
+        return max(ran, key=lambda run: run.at, default=None)
+
+
+def standing(database: str, stored: dict[str, str]) -> Standing:
+    """A database's standing from its stored summaries: `latest:<trigger>` and `success`, each a
+    JSON summary (Entry.summary)."""
+    latest = {
+        key.split(":", 1)[1]: Run.of(json.loads(value))
+        for key, value in stored.items()
+        if key.startswith("latest:")
+    }
+    success = Run.of(json.loads(stored["success"])) if "success" in stored else None
+    return Standing(database, latest, success)
