@@ -22,7 +22,7 @@ from typing import Any
 
 from migration_trigger.adapters.observability import PrintLog
 from migration_trigger.domain import approval, jobspec
-from migration_trigger.domain.events import Ended, Ignored, Rejected, parse_event
+from migration_trigger.domain.events import Ended, Ignored, Rejected, Sweep, parse_event
 from migration_trigger.domain.result import FAILING, Result, Status
 from migration_trigger.errors import MigrationTriggerError
 from migration_trigger.flow import handle_event
@@ -116,6 +116,13 @@ def plan(args: argparse.Namespace) -> int:
             "whether it reported its migration, and reports it if not"
         )
         print(json.dumps({"decision": "account", "reason": reason}, indent=2))
+        return 0
+    if isinstance(parsed, Sweep):
+        reason = (
+            "the reconciliation sweep: it lists the opted-in databases, judges each against the "
+            "ledger, and requests a migration for each one behind"
+        )
+        print(json.dumps({"decision": "sweep", "reason": reason}, indent=2))
         return 0
     resolved = resolve.resolve(parsed, services)
     if isinstance(resolved, Declined):

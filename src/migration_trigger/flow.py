@@ -15,6 +15,7 @@ from migration_trigger.domain.events import (
     Ignored,
     Parsed,
     Rejected,
+    Sweep,
     Trigger,
     parse_event,
 )
@@ -35,6 +36,7 @@ from migration_trigger.stages import (
     report,
     resolve,
     snapshot,
+    sweep,
     watch,
 )
 from migration_trigger.steps import PrefixedSteps, Steps
@@ -49,7 +51,11 @@ class MigrationFailedError(MigrationTriggerError):
 def run_invocation(
     event: Any, steps: Steps, services: Services
 ) -> dict[str, Any] | list[dict[str, Any]]:
-    """Handle one event, or each event of a batch; raise if any migration failed or timed out."""
+    """Handle one event, or each event of a batch; raise if any migration failed or timed out.
+    The sweep's schedule runs the reconciliation sweep (EventBridge sends a rule's events one
+    by one: a sweep never comes in a batch)."""
+    if not isinstance(event, list) and isinstance(parsed := parse_event(event), Sweep):
+        return sweep.sweep(parsed, steps, services).to_dict()
     results = [handle_event(item, item_steps, services) for item, item_steps in each(event, steps)]
     # An execution's end is reported, not failed for again (its own end would be announced).
     ends = [isinstance(parse_event(item), Ended) for item, _ in each(event, steps)]
@@ -84,6 +90,11 @@ def handle_event(event: Any, steps: Steps, services: Services) -> Result:
     parsed = parse_event(event, home=services.home)
     if isinstance(parsed, Ended):
         return report.report(aftermath.report_ended(parsed, steps, services), steps, services)
+    if isinstance(parsed, Sweep):
+        reason = "a sweep's schedule event in a batch is not run: EventBridge sends them alone"
+        return report.report(
+            Result(Status.IGNORED, reason, event_id=parsed.event_id), steps, services
+        )
     if isinstance(parsed, Ignored | Rejected):
         status = Status.IGNORED if isinstance(parsed, Ignored) else Status.REJECTED
         return report.report(

@@ -18,6 +18,7 @@ from migration_trigger.domain.ledger import Entry, Standing
 from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.result import Result
 from migration_trigger.domain.snapshots import Snapshot, Target
+from migration_trigger.domain.sweep import Request, Summary
 from migration_trigger.settings import Settings
 
 Obj = dict[str, Any]
@@ -28,6 +29,9 @@ class Rds(Protocol):
 
     def describe(self, reference: str) -> DatabaseFacts:
         """Facts of an instance or cluster (ARN, `db:<id>` or `cluster:<id>`)."""
+
+    def listed(self) -> list[DatabaseFacts]:
+        """Every instance and cluster with its tags, listed page by page (no writer status)."""
 
 
 class Secrets(Protocol):
@@ -120,6 +124,23 @@ class Ledger(Protocol):
     def standings(self, databases: Iterable[str]) -> dict[str, Standing]:
         """What the ledger says of each database (nothing recorded: an empty standing)."""
 
+    def since(self) -> float:
+        """When the ledger began (epoch seconds): what happened before, it cannot have seen."""
+
+
+class Requests(Protocol):
+    """Where migration requests are sent (the requests bus), to run as executions of their own."""
+
+    def send(self, requests: list[Request]) -> list[str]:
+        """Send each request; the request ids of those the bus accepted."""
+
+
+class FleetReports(Protocol):
+    """Where a sweep's findings are announced (the results topic)."""
+
+    def swept(self, summary: Summary) -> None:
+        """Announce one sweep's summary."""
+
 
 class Approvers(Protocol):
     """Where a request for approval reaches the people who may answer it."""
@@ -147,6 +168,9 @@ class Metrics(Protocol):
     def ledger_failed(self) -> None:
         """Count a result the ledger could not record."""
 
+    def swept(self, summary: Summary) -> None:
+        """Emit one sweep's counts."""
+
 
 class Log(Protocol):
     """Structured logging."""
@@ -165,6 +189,7 @@ class Services:
         "approvers",
         "clock",
         "executions",
+        "fleet_reports",
         "home",
         "images",
         "job_template",
@@ -174,6 +199,7 @@ class Services:
         "metrics",
         "notifiers",
         "rds",
+        "requests",
         "secrets",
         "settings",
         "snapshots",
@@ -197,6 +223,8 @@ class Services:
         approvers: Approvers | None = None,
         snapshots: Snapshots | None = None,
         ledger: Ledger | None = None,
+        requests: Requests | None = None,
+        fleet_reports: FleetReports | None = None,
     ) -> None:
         self.settings = settings
         self.rds = rds
@@ -222,3 +250,7 @@ class Services:
         #: Where results are recorded per database (the template's Ledger table); None where
         #: there is none (a deployment without one, the CLI's local runs).
         self.ledger = ledger
+        #: Where the sweep sends the migration requests it decides on (the requests bus).
+        self.requests = requests
+        #: Where a sweep's summary is announced (the results topic); None where there is none.
+        self.fleet_reports = fleet_reports

@@ -15,6 +15,7 @@ from migration_trigger.domain.events import Trigger
 from migration_trigger.domain.jobstate import JobState
 from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.result import Result, Status
+from migration_trigger.domain.sweep import Summary
 
 
 class Resolved(NamedTuple):
@@ -228,5 +229,6 @@ RECORDS: dict[str, type[tuple[Any, ...]]] = {
         Stopped,
         DatabaseFacts,
         Result,
+        Summary,
     )
 }

@@ -61,6 +61,11 @@ class Settings(NamedTuple):
     LEDGER_TABLE: str = ""
     #: Days each result's history item is kept in the ledger.
     LEDGER_HISTORY_DAYS: int = DEFAULT_HISTORY_DAYS
+    #: The bus migration requests go to (the template's RequestsBus): the sweep sends its own
+    #: there. Empty: the sweep cannot start migrations.
+    REQUESTS_BUS: str = ""
+    #: Migration requests one sweep sends at most; the rest wait for the next sweep.
+    SWEEP_MAX_STARTS: int = 50
     #: Why the profiles could not be loaded, if they could not. Only a new event needs them (its
     #: `resolve` step fails with this); an execution in flight replays the profile it resolved,
     #: so a broken edit of the profiles never fails a migration already under way.
@@ -118,6 +123,10 @@ class Settings(NamedTuple):
             LEDGER_TABLE=env.get("LEDGER_TABLE", ""),
             LEDGER_HISTORY_DAYS=_integer(
                 env, "LEDGER_HISTORY_DAYS", 1, 3650, default["LEDGER_HISTORY_DAYS"]
+            ),
+            REQUESTS_BUS=env.get("REQUESTS_BUS", ""),
+            SWEEP_MAX_STARTS=_integer(
+                env, "SWEEP_MAX_STARTS", 0, 1000, default["SWEEP_MAX_STARTS"]
             ),
         )
 

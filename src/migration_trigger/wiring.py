@@ -15,6 +15,7 @@ from migration_trigger.adapters.aws import (
     EcrImages,
     Rds,
     RdsSnapshots,
+    RequestsBus,
     Secrets,
     cached_cluster,
 )
@@ -152,6 +153,14 @@ def build_services(
         images=EcrImages(lambda: boto3_client("ecr", region)),
         snapshots=RdsSnapshots(boto3_client("rds", region)),
         approvers=(
+            NOTIFIERS["sns"](settings.TOPIC_ARN, settings, region) if settings.TOPIC_ARN else None
+        ),
+        requests=(
+            RequestsBus(lambda: boto3_client("events", region), settings.REQUESTS_BUS)
+            if settings.REQUESTS_BUS
+            else None
+        ),
+        fleet_reports=(
             NOTIFIERS["sns"](settings.TOPIC_ARN, settings, region) if settings.TOPIC_ARN else None
         ),
         ledger=(

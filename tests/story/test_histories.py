@@ -179,6 +179,13 @@ def batch_of_two() -> Ended:
     return world.run_durably([world.event(), world.event("manual-retrigger.json")])
 
 
+def swept() -> Ended:
+    from tests.story.test_sweep import SWEEP, world_of
+
+    world = world_of()
+    return world.run_durably(SWEEP)
+
+
 PATHS: dict[str, Callable[[], Ended]] = {
     "created": created,
     "rotation-settled": rotation_settled,
@@ -199,6 +206,7 @@ PATHS: dict[str, Callable[[], Ended]] = {
     "snapshot-taken": snapshot_taken,
     "snapshot-failed": snapshot_failed,
     "execution-ended": execution_ended,
+    "swept": swept,
 }
 
 #: What distinguishes each path: operations its history holds (batch steps unprefixed).
@@ -222,6 +230,7 @@ MARKS = {
     "snapshot-taken": {"snapshot", "snapshot-creating-0", "snapshot-status-0", "prune-snapshots"},
     "snapshot-failed": {"snapshot", "stop-job"},
     "execution-ended": {"ended-execution", "report", "notify-0"},
+    "swept": {"sweep", "sweep-report", "sweep-notify"},
 }
 STATUSES = {
     "stuck-stopped": "failed",
@@ -232,6 +241,7 @@ STATUSES = {
     "approval-timed-out": "timed_out",
     "snapshot-failed": "failed",
     "execution-ended": "timed_out",
+    "swept": "swept",
 }
 
 

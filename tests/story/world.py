@@ -22,11 +22,13 @@ from typing import Any
 from migration_trigger.domain.aftermath import ExecutionInfo
 from migration_trigger.domain.approval import ApprovalRequest, approve_payload, reject_data
 from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret, SecretFacts
+from migration_trigger.domain.events import MANUAL_DETAIL_TYPE, MANUAL_SOURCE
 from migration_trigger.domain.jobspec import LABEL_PREFIX
 from migration_trigger.domain.ledger import Entry, Run, Standing
 from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.result import Result
 from migration_trigger.domain.snapshots import Snapshot, Target
+from migration_trigger.domain.sweep import Request, Summary
 from migration_trigger.errors import AwsError, KubernetesError
 from migration_trigger.flow import run_invocation
 from migration_trigger.ports import Services
@@ -315,6 +317,7 @@ class FakeRds:
     def __init__(self, facts: DatabaseFacts) -> None:
         self.facts = facts
         self.statuses: list[str] = []
+        self.others = []
 
     def describe(self, reference: str) -> DatabaseFacts:
         if reference not in (self.facts.arn, f"db:{self.facts.identifier}"):
@@ -322,6 +325,16 @@ class FakeRds:
         if self.statuses:
             self.facts = self.facts._replace(status=self.statuses.pop(0))
         return self.facts
+
+    def listed(self) -> list[DatabaseFacts]:
+        """The world's database, and the `others` a test adds."""
+        self.lists += 1
+        return [self.facts, *self.others]
+
+    #: More databases the account holds (only ever listed).
+    others: list[DatabaseFacts]
+    #: Times the databases were listed.
+    lists: int = 0
 
 
 class FakeSecrets:
@@ -384,11 +397,53 @@ class FakeLedger:
     def standings(self, databases: Iterable[str]) -> dict[str, Standing]:
         return {database: self._standing(database) for database in databases}
 
+    def since(self) -> float:
+        return self.began
+
+    #: When the ledger table was created (epoch seconds).
+    began: float = 0.0
+
     def _standing(self, database: str) -> Standing:
         mine = sorted((e for e in self.entries if e.database == database), key=lambda e: e.at)
         latest = {e.trigger: Run.of(e.summary()) for e in mine}
         successes = [Run.of(e.summary()) for e in mine if e.succeeded]
         return Standing(database, latest, successes[-1] if successes else None)
+
+
+class FakeRequests:
+    """The requests bus: every request put on it, each accepted unless told to refuse."""
+
+    def __init__(self) -> None:
+        self.sent: list[Request] = []
+        self.refuse = False
+
+    def send(self, requests: list[Request]) -> list[str]:
+        self.sent.extend(requests)
+        return [] if self.refuse else [r.request_id for r in requests]
+
+    def event(self, request: Request) -> Obj:
+        """The request as the MigrationRequested rule delivers it (EventBridge's envelope)."""
+        return {
+            "version": "0",
+            "id": f"bus-{request.request_id}",
+            "detail-type": MANUAL_DETAIL_TYPE,
+            "source": MANUAL_SOURCE,
+            "account": "123456789012",
+            "time": "2026-12-06T10:00:00Z",
+            "region": "eu-west-1",
+            "resources": [request.database],
+            "detail": request.detail(),
+        }
+
+
+class Announced:
+    """The results topic's announcements of sweeps."""
+
+    def __init__(self) -> None:
+        self.sweeps: list[Summary] = []
+
+    def swept(self, summary: Summary) -> None:
+        self.sweeps.append(summary)
 
 
 @dataclass
@@ -399,6 +454,7 @@ class Recorded:
     metrics: list[Result] = field(default_factory=list)
     failed_notifications: int = 0
     failed_ledger_writes: int = 0
+    sweep_metrics: list[Summary] = field(default_factory=list)
     log: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     #: Notifications to refuse, one per entry, before they are delivered.
     refuse: list[Exception] = field(default_factory=list)
@@ -416,6 +472,9 @@ class Recorded:
 
     def ledger_failed(self) -> None:
         self.failed_ledger_writes += 1
+
+    def swept(self, summary: Summary) -> None:
+        self.sweep_metrics.append(summary)
 
     def info(self, message: str, **fields: Any) -> None:
         self.log.append(("info", message, fields))
@@ -546,6 +605,8 @@ class StoryWorld:
         self.images = FakeImages()
         self.snapshots = FakeSnapshots(self.clock)
         self.ledger = FakeLedger()
+        self.requests = FakeRequests()
+        self.announced = Announced()
         self.steps_taken: list[str] = []
         self.rds = FakeRds(
             sample_facts(
@@ -597,6 +658,8 @@ class StoryWorld:
             approvers=self.approvers,
             snapshots=self.snapshots,
             ledger=self.ledger,
+            requests=self.requests,
+            fleet_reports=self.announced,
         )
 
     def event(self, name: str = "rds-instance-created.json", **detail: Any) -> Obj:

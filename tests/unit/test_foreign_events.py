@@ -14,6 +14,7 @@ from migration_trigger.domain.events import (
     Home,
     Ignored,
     Rejected,
+    Sweep,
     Trigger,
     TriggerKind,
     outside,
@@ -75,8 +76,8 @@ def test_under_sam_local_the_home_is_the_one_sam_declares():
 @pytest.mark.parametrize("file", envelopes())
 def test_every_sample_event_is_a_trigger_at_home(file: str):
     """Or, for Lambda's word that an execution ended, that end (checked as this function's by
-    the aftermath stage, against its own execution's ARN)."""
-    assert isinstance(parse_event(load_event(file), home=HOME), Trigger | Ended)
+    the aftermath stage, against its own execution's ARN); or the sweep's schedule."""
+    assert isinstance(parse_event(load_event(file), home=HOME), Trigger | Ended | Sweep)
 
 
 @pytest.mark.parametrize("where", ELSEWHERE, ids=ELSEWHERE.keys())

@@ -35,7 +35,15 @@ from local_stack.demo import DemoError, check, notifications, public_tables, say
 from local_stack.docker_engine import DockerUnavailableError, engine_for_sam
 from local_stack.net import free_port
 from local_stack.runtime_image import ImageBuildError, emulation, ensure_image, host_architecture
-from local_stack.stack import ACCOUNT, CLUSTER, LEDGER, REGION, LocalStack, demo_profiles
+from local_stack.stack import (
+    ACCOUNT,
+    CLUSTER,
+    LEDGER,
+    REGION,
+    LocalStack,
+    demo_profiles,
+    requests_bus,
+)
 from local_stack.template import ROOT, deployed, load, resolve
 
 #: The SAM CLI the project installs (scripts/setup.sh --validators).
@@ -88,6 +96,7 @@ def local_template(
             "Profiles": json.dumps(demo_profiles()),
             "ResultsTopic": topic_arn,
             "Ledger": LEDGER,
+            "RequestsBus": requests_bus("local"),
             "FunctionLogGroup": "/aws/lambda/migration-trigger-local",
         },
     )

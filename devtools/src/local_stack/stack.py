@@ -435,6 +435,9 @@ class LocalStack:
                 "DataKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/local-data-key",
                 "Ledger": LEDGER,
                 "Ledger.Arn": self.ledger_arn,
+                "RequestsBus": requests_bus("local"),
+                "RequestsBus.Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/"
+                + requests_bus("local"),
             },
             # The demo's production profile snapshots before migrating.
             conditions={**DEFAULT_CONDITIONS, "TakesSnapshots": True},
@@ -584,4 +587,5 @@ class LocalStack:
             "MIGRATION_PROFILES_FILE": str(self.directory / "profiles.json"),
             "TOPIC_ARN": self.topic_arn,
             "LEDGER_TABLE": LEDGER,
+            "REQUESTS_BUS": requests_bus("local"),
         }

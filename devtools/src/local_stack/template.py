@@ -107,6 +107,9 @@ def _intrinsic(value: Intrinsic, context: Context) -> Any:
         delimiter, items = value.value
         resolved = resolve(items, context)
         return delimiter.join([resolved] if isinstance(resolved, str) else map(str, resolved))
+    if value.function == "Split":
+        delimiter, text = value.value
+        return str(resolve(text, context)).split(delimiter)
     if value.function == "Select":
         index, items = value.value
         return resolve(items, context)[int(resolve(index, context))]

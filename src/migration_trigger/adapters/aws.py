@@ -18,8 +18,13 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from migration_trigger.domain.aftermath import ExecutionInfo
 from migration_trigger.domain.approval import ecr_image, is_digest
 from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret, SecretFacts
-from migration_trigger.domain.events import parse_database_reference
+from migration_trigger.domain.events import (
+    MANUAL_DETAIL_TYPE,
+    MANUAL_SOURCE,
+    parse_database_reference,
+)
 from migration_trigger.domain.snapshots import Snapshot, Target
+from migration_trigger.domain.sweep import Request
 from migration_trigger.errors import AwsError
 
 _RETRYABLE_CODES = {
@@ -80,33 +85,24 @@ class Rds:
         if not found:
             raise AwsError(f"DB {shape.kind} {identifier} does not exist", code=shape.not_found)
         db = found[0]
-        # Instances nest their endpoint ({Address, Port}); clusters give a host and a port.
-        endpoint = db.get("Endpoint")
-        host = endpoint.get("Address", "") if isinstance(endpoint, dict) else endpoint or ""
-        port = endpoint.get("Port") if isinstance(endpoint, dict) else db.get("Port")
-        engine = db.get("Engine", "")
         writer = self._writer_status(db) if shape.kind == "cluster" else None
-        return DatabaseFacts(
-            arn=db.get(shape.arn_key, reference),
-            identifier=identifier,
-            kind=shape.kind,
-            status=db.get(shape.status_key, "unknown"),
-            engine=engine,
-            host=host,
-            port=int(port or 0),
-            name=db.get(shape.name_key) or _default_db_name(engine),
-            master_username=db.get("MasterUsername", ""),
-            managed_secret_arn=(db.get("MasterUserSecret") or {}).get("SecretArn"),
-            tags=_tags(db.get("TagList")),
-            created=str(db.get(shape.created_key) or ""),
-            cluster=db.get("DBClusterIdentifier") if shape.kind == "instance" else None,
-            writer_status=writer,
-            members=tuple(
-                str(m["DBInstanceIdentifier"])
-                for m in db.get("DBClusterMembers") or []
-                if m.get("DBInstanceIdentifier")
-            ),
-        )
+        return _facts(db, shape, identifier, writer, reference)
+
+    def listed(self) -> list[DatabaseFacts]:
+        """Every instance and cluster, with their tags (DescribeDBInstances and
+        DescribeDBClusters return each one's TagList), page by page: no call per database. A
+        cluster's writer status is not asked (None here)."""
+        found = []
+        for key, shape in _SHAPES.items():
+            paginator = self.client.get_paginator(shape.operation)
+            pages: list[dict[str, Any]] = call(
+                f"list DB {shape.kind}s", partial(list, paginator.paginate())
+            )
+            for page in pages:
+                for db in page[shape.list_key]:
+                    identifier = str(db.get(shape.id_parameter, ""))
+                    found.append(_facts(db, shape, identifier, None, f"{key}:{identifier}"))
+        return found
 
     def _writer_status(self, cluster: dict[str, Any]) -> str | None:
         """The status of a cluster's writer instance; None while it has no writer."""
@@ -161,6 +157,38 @@ _SHAPES = {
         "ClusterCreateTime",
     ),
 }
+
+
+def _facts(
+    db: dict[str, Any], shape: _Shape, identifier: str, writer: str | None, reference: str
+) -> DatabaseFacts:
+    """What DescribeDBInstances or DescribeDBClusters says of one database."""
+    # Instances nest their endpoint ({Address, Port}); clusters give a host and a port.
+    endpoint = db.get("Endpoint")
+    host = endpoint.get("Address", "") if isinstance(endpoint, dict) else endpoint or ""
+    port = endpoint.get("Port") if isinstance(endpoint, dict) else db.get("Port")
+    engine = db.get("Engine", "")
+    return DatabaseFacts(
+        arn=db.get(shape.arn_key, reference),
+        identifier=identifier,
+        kind=shape.kind,
+        status=db.get(shape.status_key, "unknown"),
+        engine=engine,
+        host=host,
+        port=int(port or 0),
+        name=db.get(shape.name_key) or _default_db_name(engine),
+        master_username=db.get("MasterUsername", ""),
+        managed_secret_arn=(db.get("MasterUserSecret") or {}).get("SecretArn"),
+        tags=_tags(db.get("TagList")),
+        created=str(db.get(shape.created_key) or ""),
+        cluster=db.get("DBClusterIdentifier") if shape.kind == "instance" else None,
+        writer_status=writer,
+        members=tuple(
+            str(m["DBInstanceIdentifier"])
+            for m in db.get("DBClusterMembers") or []
+            if m.get("DBInstanceIdentifier")
+        ),
+    )
 
 
 def _default_db_name(engine: str) -> str:
@@ -515,3 +543,42 @@ def describe_cluster(client: Any, name: str) -> ClusterInfo:
 def cached_cluster(region: str, name: str, factory: Callable[[str, str], Any]) -> ClusterInfo:
     """describe_cluster, once per warm container."""
     return describe_cluster(factory("eks", region), name)
+
+
+class RequestsBus:
+    """Migration requests put on the deployment's requests bus (EventBridge PutEvents, ten
+    entries a call: "Amazon EventBridge quotas"), where the template's MigrationRequested rule
+    starts an execution for each, as for a person's request."""
+
+    __slots__ = ("_client", "_make_client", "bus")
+
+    def __init__(self, make_client: Callable[[], Any], bus: str) -> None:
+        self._make_client = make_client
+        self._client: Any = None
+        self.bus = bus
+
+    def send(self, requests: list[Request]) -> list[str]:
+        """Put each request; the request ids EventBridge accepted (a failed entry is not)."""
+        if self._client is None:
+            self._client = self._make_client()
+        accepted: list[str] = []
+        for start in range(0, len(requests), 10):
+            batch = requests[start : start + 10]
+            entries = [
+                {
+                    "EventBusName": self.bus,
+                    "Source": MANUAL_SOURCE,
+                    "DetailType": MANUAL_DETAIL_TYPE,
+                    "Detail": json.dumps(request.detail()),
+                    "Resources": [request.database],
+                }
+                for request in batch
+            ]
+            answer = call(
+                f"put {len(entries)} migration requests on {self.bus}",
+                partial(self._client.put_events, Entries=entries),
+            )
+            for request, entry in zip(batch, answer.get("Entries", []), strict=False):
+                if entry.get("EventId") and not entry.get("ErrorCode"):
+                    accepted.append(request.request_id)
+        return accepted

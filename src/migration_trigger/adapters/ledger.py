@@ -93,6 +93,15 @@ class DynamoLedger:
 
         call(f"record {name} of {entry.database} in ledger {self.table}", update)
 
+    def since(self) -> float:
+        """When the table was created (DescribeTable's CreationDateTime), epoch seconds."""
+        table = call(
+            f"describe ledger {self.table}",
+            lambda: self.client.describe_table(TableName=self.table),
+        )["Table"]
+        created = table.get("CreationDateTime")
+        return float(created.timestamp()) if hasattr(created, "timestamp") else float(created or 0)
+
     def standing(self, database: str) -> Standing:
         """What the ledger says of one database (nothing recorded: an empty standing)."""
         return self.standings([database])[database]

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from migration_trigger.domain.result import Result
+from migration_trigger.domain.sweep import Summary
 
 
 class PowertoolsMetrics:
@@ -46,6 +47,18 @@ class PowertoolsMetrics:
     def ledger_failed(self) -> None:
         """`LedgerFailed` (Count) by Environment: a result the ledger could not record."""
         self._count("LedgerFailed")
+
+    def swept(self, summary: Summary) -> None:
+        """`SweepOptedIn`, `SweepUpToDate`, `SweepBehind`, `SweepStarted`,
+        `SweepCannotMigrate` (Count) by Environment: one sweep's findings."""
+        for name, value in (
+            ("SweepOptedIn", summary.opted_in),
+            ("SweepUpToDate", summary.up_to_date),
+            ("SweepBehind", summary.behind),
+            ("SweepStarted", summary.started),
+            ("SweepCannotMigrate", summary.cannot_migrate),
+        ):
+            self._count(name, value)
 
     def _count(self, name: str, value: float = 1) -> None:
         from aws_lambda_powertools.metrics import MetricUnit, single_metric  # noqa: PLC0415

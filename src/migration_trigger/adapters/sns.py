@@ -9,6 +9,7 @@ from typing import Any
 from migration_trigger.adapters.aws import call
 from migration_trigger.domain.approval import ApprovalRequest, approve_payload
 from migration_trigger.domain.result import Result, Status, keep_end
+from migration_trigger.domain.sweep import Summary
 
 #: SNS takes messages of up to 256 KiB, subject and attributes included: keep a margin for them.
 MAX_BODY_BYTES = 256 * 1024 - 4 * 1024
@@ -148,6 +149,14 @@ class SnsNotifier:
                 "environment": self.environment,
                 "database": request.database.rsplit(":", 1)[-1],
             },
+        )
+
+    def swept(self, summary: Summary) -> None:
+        """Publish what a sweep found and started, with `status=swept` to filter on."""
+        self._publish(
+            _ascii_subject(f"[{self.environment}] Migration sweep: {summary.line()}"),
+            json.dumps(summary.to_dict(), indent=2),
+            {"status": "swept", "environment": self.environment},
         )
 
     def notify(self, result: Result) -> None:

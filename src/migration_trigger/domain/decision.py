@@ -88,6 +88,27 @@ def route(
         return Skip(elsewhere.reason)  # another account's event: as quiet as `ignored`
     if elsewhere is not None:
         return Reject(elsewhere.reason)
+    profile = profile_for(facts, profiles, tag_key=tag_key, claim=claim)
+    if not isinstance(profile, Profile):
+        return profile
+    if trigger.kind not in profile.triggers:
+        runs_on = ", ".join(sorted(str(t) for t in profile.triggers))
+        return Skip(f"profile '{profile.name}' does not run on {trigger.kind} (runs on: {runs_on})")
+    refusal = session_refusal(profile, facts)
+    if refusal is not None:
+        return Fail(f"{refusal}: nothing was run")
+    return Route(profile)
+
+
+def profile_for(
+    facts: DatabaseFacts,
+    profiles: dict[str, Profile],
+    *,
+    tag_key: str,
+    claim: Claim | None = None,
+) -> Profile | Skip | Reject:
+    """The profile the database's opt-in tag names for this deployment; Skip if it is not opted
+    in here, Reject if its tag names no profile."""
     chosen = facts.tags.get(tag_key)
     if chosen is None:
         return Skip(f"{facts.identifier} has no '{tag_key}' tag: not opted in to migrations")
@@ -101,13 +122,7 @@ def route(
             f"{facts.identifier} is tagged {tag_key}={chosen}, which names no profile "
             f"(defined: {known})"
         )
-    if trigger.kind not in profile.triggers:
-        runs_on = ", ".join(sorted(str(t) for t in profile.triggers))
-        return Skip(f"profile '{profile.name}' does not run on {trigger.kind} (runs on: {runs_on})")
-    refusal = session_refusal(profile, facts)
-    if refusal is not None:
-        return Fail(f"{refusal}: nothing was run")
-    return Route(profile)
+    return profile
 
 
 def session_refusal(profile: Profile, facts: DatabaseFacts) -> str | None:

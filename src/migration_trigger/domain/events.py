@@ -123,7 +123,22 @@ class Ended(NamedTuple):
     function: str
 
 
-Parsed = Trigger | Ended | Ignored | Rejected
+class Sweep(NamedTuple):
+    """The reconciliation sweep's schedule fired: EventBridge's `Scheduled Event` (source
+    aws.events; "Creating a rule that runs on a schedule in Amazon EventBridge"), from the
+    template's Sweep schedule."""
+
+    event_id: str
+    time: str
+
+
+Parsed = Trigger | Ended | Sweep | Ignored | Rejected
+
+#: EventBridge's events of rules that run on a schedule.
+SCHEDULE_SOURCE = "aws.events"
+SCHEDULE_DETAIL_TYPE = "Scheduled Event"
+#: A manual request the sweep sent for a missed creation says so in its detail (domain/sweep.py).
+MISSED_CREATION = "missedCreation"
 
 #: Lambda's events about durable executions (Lambda developer guide, "Monitoring durable
 #: functions", EventBridge events).
@@ -281,6 +296,8 @@ def _of_source(event: dict[str, Any], detail: dict[str, Any], envelope_id: str) 
         return _manual(detail, base)
     if source == EXECUTION_SOURCE and detail_type == EXECUTION_DETAIL_TYPE:
         return _execution_ended(detail, envelope_id)
+    if source == SCHEDULE_SOURCE and detail_type == SCHEDULE_DETAIL_TYPE:
+        return Sweep(envelope_id, str(event.get("time") or ""))
     return Ignored(
         f"events of source '{source}' and detail-type '{detail_type}' are not handled", envelope_id
     )
@@ -431,6 +448,8 @@ def _manual(detail: dict[str, Any], base: dict[str, str]) -> Parsed:
             )
         reference = f"{'db' if kind == 'instance' else 'cluster'}:{database}"
     request = _text(detail, "requestId") or event_id
+    if MISSED_CREATION in detail:
+        return _missed_creation(detail[MISSED_CREATION], reference, base)
     return Trigger(
         kind=TriggerKind.MANUAL,
         detail=reason,
@@ -438,3 +457,29 @@ def _manual(detail: dict[str, Any], base: dict[str, str]) -> Parsed:
         dedup_key=f"manual|{request}",
         **base,
     )
+
+
+def _missed_creation(missed: Any, reference: str, base: dict[str, str]) -> Parsed:
+    """A request the sweep sent for a creation or restore no migration followed: the trigger it
+    stands for, keyed by the database and its creation time as the creation's own events are
+    (resolve checks the claimed time against RDS, and that nothing ran since)."""
+    kinds = (TriggerKind.DB_CREATED, TriggerKind.DB_RESTORED)
+    created = _text(missed, "created") if isinstance(missed, dict) else None
+    kind = missed.get("trigger") if isinstance(missed, dict) else None
+    if created is None or kind not in {str(k) for k in kinds}:
+        return Rejected(
+            f"detail.{MISSED_CREATION} must name `trigger` (db-created or db-restored) and "
+            "`created` (the database's creation time)",
+            base["event_id"],
+        )
+    return Trigger(
+        kind=TriggerKind(kind),
+        detail=f"{MISSED_PREFIX}{created}",
+        database=reference,
+        dedup_key=f"creation|{reference}|{created}",
+        **base,
+    )
+
+
+#: A missed creation's trigger detail: this, then the creation time the request claims.
+MISSED_PREFIX = "missed-creation@"

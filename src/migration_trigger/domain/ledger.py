@@ -55,7 +55,9 @@ class Entry(NamedTuple):
     def summary(self) -> dict[str, Any]:
         """What the database's standing keeps of it (no log tail), with when and by whom."""
         kept = {k: self.document[k] for k in STANDING_FIELDS if self.document.get(k) is not None}
-        return {**kept, "at": self.at, "execution": self.execution}
+        own = {"status": self.status, "trigger": self.trigger, "job": self.job, "image": self.image}
+        own = {k: v for k, v in own.items() if v is not None}
+        return {**kept, **own, "at": self.at, "execution": self.execution}
 
 
 def entry(result: Result, *, at: float, execution: str) -> Entry | None:

@@ -353,6 +353,33 @@ def _retry(profile: str, key: str, raw: Any) -> Retry:
         raise _fail(profile, key, str(error)) from None
 
 
+class SweepPolicy(NamedTuple):
+    """What the reconciliation sweep does for the profile's databases (domain/sweep.py), beyond
+    migrating a creation or restore that was missed."""
+
+    #: A database whose latest migration failed or timed out is migrated again (once per failed
+    #: Job).
+    retry_failed: bool = False
+    #: A database last migrated with another image than the profile names now: `migrate`, or
+    #: `report` only.
+    on_image_change: str = "report"
+
+
+_SWEEP_KEYS = {"retryFailed": bool, "onImageChange": str}
+
+
+def _sweep(profile: str, key: str, raw: Any) -> SweepPolicy:
+    if not isinstance(raw, dict) or set(raw) - set(_SWEEP_KEYS):
+        raise _fail(profile, key, "must be an object with `retryFailed` and `onImageChange`")
+    retry = raw.get("retryFailed", False)
+    change = raw.get("onImageChange", "report")
+    if not isinstance(retry, bool):
+        raise _fail(profile, f"{key}.retryFailed", "must be true or false")
+    if change not in ("migrate", "report"):
+        raise _fail(profile, f"{key}.onImageChange", "must be `migrate` or `report`")
+    return SweepPolicy(retry_failed=retry, on_image_change=change)
+
+
 def _approval(profile: str, key: str, raw: Any) -> Approval | None:
     try:
         return parse_approval(raw)
@@ -474,6 +501,12 @@ KEYS: dict[str, Key] = {
             "a failed migration whose masked log tail matches `whenLogMatches` (a regular "
             "expression) is tried again after `delaySeconds` (default 600), with a new Job, up to "
             "`attempts` in all (2-10)"),
+        Key("sweep", "sweep", _sweep, SweepPolicy(),
+            "what the reconciliation sweep does beyond migrating a missed creation or restore: "
+            "`retryFailed` (true: a database whose latest migration failed or timed out is "
+            "migrated again, once per failed Job; default false), `onImageChange` (`migrate`: a "
+            "database last migrated with another image than the profile names now is migrated; "
+            "`report`, the default: it is reported as behind)"),
         Key("logTailInResult", "log_tail_in_result", _boolean, None,
             "whether the result (and so its notification) carries the log's last lines; default: "
             "yes for ephemeral-secret, no for secret-arn, whose log can only be masked by pattern "
@@ -520,6 +553,7 @@ class Profile(NamedTuple):
     snapshot_timeout_seconds: int = KEYS["snapshot_timeout_seconds"].default
     keep_snapshots: int = KEYS["keep_snapshots"].default
     session_settings: tuple[tuple[str, str], ...] = KEYS["session_settings"].default
+    sweep: SweepPolicy = KEYS["sweep"].default
 
     @property
     def shares_log_tail(self) -> bool:

@@ -372,10 +372,15 @@ def usual_case(profile: Profile, *, runs_for: int, notifiers: int = 1) -> Cost:
 ENDED = Step("ended-execution")
 
 
+#: What the reconciliation sweep takes (stages/sweep.py): its look, its log line and metrics,
+#: and, if it started something or found a database it cannot migrate, its announcement.
+SWEEP = (Step("sweep"), Step("sweep-report"), Step("sweep-notify", always=False))
+
+
 def operation_names() -> frozenset[str]:
-    """The names STORY (and ENDED) give their operations, without a loop's `-<n>` or a
+    """The names STORY (and ENDED, SWEEP) give their operations, without a loop's `-<n>` or a
     notifier's index."""
-    return frozenset(name for entry in (*STORY, ENDED) for name in entry.names())
+    return frozenset(name for entry in (*STORY, ENDED, *SWEEP) for name in entry.names())
 
 
 def report_operations(notifiers: int) -> int:

@@ -15,11 +15,12 @@ from migration_trigger.domain.decision import (
     keyed_by_database,
     route,
 )
-from migration_trigger.domain.events import FindsDatabase, Trigger
+from migration_trigger.domain.events import MISSED_PREFIX, FindsDatabase, Trigger
 from migration_trigger.domain.jobspec import JobPlan
 from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.result import Status
 from migration_trigger.domain.schedule import DATABASE
+from migration_trigger.domain.sweep import claimed_creation
 from migration_trigger.errors import AwsError
 from migration_trigger.ports import Services
 from migration_trigger.records import (
@@ -96,12 +97,9 @@ def _resolve(trigger: Trigger, services: Services) -> Resolved | Declined:
             return _declined(Skip(f"{database} no longer exists"), trigger, database)
         raise
     trigger = keyed_by_database(trigger, facts)
-    claim = Claim(settings.ENVIRONMENT, unqualified=settings.CLAIM_UNQUALIFIED_TAGS)
-    decision = route(
-        trigger, facts, dict(settings.profiles), tag_key=settings.PROFILE_TAG_KEY, claim=claim
-    )
-    if not isinstance(decision, Route):
-        return _declined(decision, trigger, facts.arn)
+    decision = _routed(trigger, facts, services)
+    if isinstance(decision, Declined):
+        return decision
     bound = _bind(facts, rotated, services)
     if isinstance(bound, binding.Unbound):
         return Declined(bound.status, bound.reason, trigger, facts.arn)
@@ -120,6 +118,31 @@ def _resolve(trigger: Trigger, services: Services) -> Resolved | Declined:
         secret_arn=bound.secret_arn,
         job=jobspec.job_name(facts.arn, trigger.dedup_key),
     )
+
+
+def _routed(trigger: Trigger, facts: DatabaseFacts, services: Services) -> Route | Declined:
+    """The profile the database's tag names for this trigger, or why nothing runs."""
+    settings = services.settings
+    claim = Claim(settings.ENVIRONMENT, unqualified=settings.CLAIM_UNQUALIFIED_TAGS)
+    decision = route(
+        trigger, facts, dict(settings.profiles), tag_key=settings.PROFILE_TAG_KEY, claim=claim
+    )
+    if not isinstance(decision, Route):
+        return _declined(decision, trigger, facts.arn)
+    return _missed_but_migrated(trigger, facts, services) or decision
+
+
+def _missed_but_migrated(
+    trigger: Trigger, facts: DatabaseFacts, services: Services
+) -> Declined | None:
+    """A sweep's request for a missed creation that must not run: RDS gives another creation
+    time, or the ledger has a migration since (domain/sweep.claimed_creation)."""
+    if not trigger.detail.startswith(MISSED_PREFIX):
+        return None
+    ledger = services.ledger
+    standing = ledger.standings([facts.arn])[facts.arn] if ledger is not None else None
+    refusal = claimed_creation(trigger, facts, standing)
+    return None if refusal is None else Declined(Status.IGNORED, refusal, trigger, facts.arn)
 
 
 def _bind(

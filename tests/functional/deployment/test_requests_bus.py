@@ -20,6 +20,7 @@ ACCOUNT = "123456789012"
 PLATFORM = f"arn:aws:iam::{ACCOUNT}:role/platform-admin"
 ANYONE = f"arn:aws:iam::{ACCOUNT}:role/app-deployer"
 OTHER_ACCOUNT = "arn:aws:iam::210987654321:role/platform-admin"
+FUNCTION = f"arn:aws:iam::{ACCOUNT}:role/migration-trigger-dev-MigrationFunctionRole-1AB2C3"
 
 
 def bus_policy(principals: list[str]) -> list[dict[str, Any]]:
@@ -31,6 +32,7 @@ def bus_policy(principals: list[str]) -> list[dict[str, Any]]:
             "ManualRequestPrincipals": principals,
             "RequestsBus": "migration-trigger-dev-requests",
             "RequestsBus.Arn": f"arn:aws:events:eu-west-1:{ACCOUNT}:event-bus/requests",
+            "MigrationFunctionRole.Arn": FUNCTION,
         },
         conditions={"HasManualRequestPrincipals": bool(principals)},
     )
@@ -80,3 +82,12 @@ def test_a_role_of_another_account_is_refused_even_when_listed():
 
     assert resource_policy_decision(statements, "events:PutEvents", OTHER_ACCOUNT) != "Allow"
     assert resource_policy_decision(statements, "events:PutEvents", PLATFORM) == "Allow"
+
+
+@pytest.mark.parametrize("principals", [[], [PLATFORM]])
+def test_the_functions_own_role_may_put_the_sweeps_requests(principals: list[str]):
+    """The sweep sends its requests to this bus, as its role (whose policy grants
+    events:PutEvents on it: RequestMissedMigrations); the bus denies it nothing."""
+    statements = bus_policy(principals)
+
+    assert resource_policy_decision(statements, "events:PutEvents", FUNCTION) != "Deny"

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from local_stack.stack import requests_bus, template_rules
-from migration_trigger.domain.events import Ended, Ignored, Trigger, parse_event
+from migration_trigger.domain.events import Ended, Ignored, Sweep, Trigger, parse_event
 from tests.helpers import ROOT, event_files, load_event
 
 
@@ -60,7 +60,43 @@ def matched(bus: dict[str, str], event: dict[str, Any], on: tuple[str, ...] = BU
 
 
 def sample_events() -> list[str]:
-    return [f for f in event_files() if not f.endswith(".put-events.json")]
+    """The samples a pattern rule takes (the sweep's comes from its schedule, tested in
+    test_the_sweeps_schedule_sends_what_the_function_runs_as_a_sweep)."""
+    return [f for f in event_files() if not f.endswith(".put-events.json") and f != SWEEP_SAMPLE]
+
+
+SWEEP_SAMPLE = "scheduled-sweep.json"
+
+
+def test_the_sweeps_schedule_sends_what_the_function_runs_as_a_sweep():
+    """A rule with a schedule sends EventBridge's "Scheduled Event" (source aws.events, detail
+    {}, the rule in `resources`: "Creating a rule that runs on a schedule in Amazon
+    EventBridge"); the sample is one, and the template's Sweep is such a rule, off when its
+    schedule is empty."""
+    from local_stack.template import deployed, function_events, resolve
+
+    event = load_event(SWEEP_SAMPLE)
+    sweep = function_events()["Sweep"]
+    on = deployed(region="eu-west-1", account="123456789012", conditions={"HasSweepSchedule": True})
+    off = deployed(
+        region="eu-west-1",
+        account="123456789012",
+        refs={"SweepSchedule": ""},
+        conditions={"HasSweepSchedule": False},
+    )
+
+    assert isinstance(parse_event(event), Sweep)
+    assert (event["source"], event["detail-type"], event["detail"]) == (
+        "aws.events",
+        "Scheduled Event",
+        {},
+    )
+    assert sweep["Type"] == "Schedule"
+    assert (resolve(sweep["Schedule"], on), resolve(sweep["State"], on)) == (
+        "rate(1 hour)",
+        "ENABLED",
+    )
+    assert resolve(sweep["State"], off) == "DISABLED"
 
 
 @pytest.mark.parametrize("file", sample_events())

@@ -21,6 +21,8 @@ REFS = {
     "DataKey.Arn": "arn:aws:kms:eu-west-1:123456789012:key/data",
     "Ledger": "migration-trigger-dev-ledger",
     "Ledger.Arn": "arn:aws:dynamodb:eu-west-1:123456789012:table/migration-trigger-dev-ledger",
+    "RequestsBus": "migration-trigger-dev-requests",
+    "RequestsBus.Arn": "arn:aws:events:eu-west-1:123456789012:event-bus/migration-trigger-dev-requests",
 }
 
 

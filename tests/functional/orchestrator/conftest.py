@@ -46,6 +46,8 @@ CANARY = "canary-Pa55:w/rd@#%-do-not-leak"
 PROFILE_TAG = "migration-trigger:profile"
 #: The ledger table, as template.yaml names it for the environment `test`.
 LEDGER = "migration-trigger-test-ledger"
+#: The requests bus, as template.yaml names it for the environment `test`.
+REQUESTS_BUS = "migration-trigger-test-requests"
 JOBS = "/apis/batch/v1/namespaces/migrations/jobs"
 
 
@@ -585,6 +587,8 @@ def deployment_refs(topic_arn: str) -> dict[str, str]:
         "DataKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/test-data-key",
         "Ledger": LEDGER,
         "Ledger.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{LEDGER}",
+        "RequestsBus": REQUESTS_BUS,
+        "RequestsBus.Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{REQUESTS_BUS}",
     }
 
 

@@ -41,4 +41,6 @@ def test_a_migration_needs_no_permission_the_template_does_not_grant(world: Worl
         "secretsmanager:GetSecretValue",
         "eks:DescribeCluster",
         "sns:Publish",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
     }

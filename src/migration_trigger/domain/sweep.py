@@ -1,0 +1,246 @@
+"""The reconciliation sweep's judgement of each opted-in database: up to date, or behind and why,
+and the migration request that would bring it up. Pure: the stage (stages/sweep.py) lists the
+databases, reads the ledger and sends the requests.
+
+RDS delivers events best effort, and a function that was broken for an hour missed that hour's.
+The sweep looks at what is there instead of what was announced:
+- a database created or restored (a restore is a new database: RDS restores into a new instance
+  or cluster) while the ledger was there to see it, with no migration since: a creation missed.
+  Its request is keyed by the database and its creation time, as the creation's own events are
+  (domain/decision.keyed_by_database), so the sweep, a late event and a redelivery converge on one
+  Job: whichever comes second is a `duplicate`;
+- a database whose latest migration failed or timed out, if its profile's `sweep.retryFailed`;
+- a database whose last successful migration ran another image than its profile names now
+  (`sweep.onImageChange`: `migrate`, or `report` only);
+- a database never migrated since before the ledger existed: reported, never started (the
+  deployment cannot know what ran before it, and a first sweep must not start a whole fleet).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from migration_trigger.domain.database import DatabaseFacts
+from migration_trigger.domain.events import MISSED_CREATION, MISSED_PREFIX, Trigger, TriggerKind
+from migration_trigger.domain.ledger import Standing
+from migration_trigger.domain.profiles import Profile, SweepPolicy
+from migration_trigger.domain.result import Status
+
+#: The reason a sweep's requests give (detail.reason), before what it found.
+REASON_PREFIX = "reconciliation sweep"
+#: Findings a sweep result lists by name (the counts cover them all).
+LISTED = 100
+
+
+class Finding(StrEnum):
+    """What the sweep found of one database."""
+
+    UP_TO_DATE = "up_to_date"
+    MISSED = "missed_creation"
+    FAILED = "failed"
+    IMAGE_CHANGED = "image_changed"
+    NEVER_MIGRATED = "never_migrated"
+    CANNOT_MIGRATE = "cannot_migrate"
+
+
+class Request(NamedTuple):
+    """A migration request the sweep sends (a `Migration Requested` event on the requests bus)."""
+
+    database: str
+    request_id: str
+    reason: str
+    #: For a missed creation: the trigger it stands for and the creation time it claims.
+    missed: tuple[str, str] | None = None
+
+    def detail(self) -> dict[str, Any]:
+        """The event's detail, as a manual request's (domain/events.py)."""
+        detail: dict[str, Any] = {
+            "database": self.database,
+            "reason": self.reason[:256],
+            "requestId": self.request_id,
+        }
+        if self.missed is not None:
+            detail[MISSED_CREATION] = {"trigger": self.missed[0], "created": self.missed[1]}
+        return detail
+
+
+class Assessed(NamedTuple):
+    """One database as the sweep judged it."""
+
+    database: str
+    identifier: str
+    finding: Finding
+    why: str
+    profile: str | None = None
+    #: The request that brings it up to date, where the sweep may send one.
+    request: Request | None = None
+
+    def line(self) -> str:
+        """`<identifier>: <why>`, for the sweep's result and notification."""
+        return f"{self.identifier}: {self.why}"
+
+
+def epoch(moment: str) -> float | None:
+    """Epoch seconds of an ISO 8601 time as RDS and boto3 give it; None if it is not one."""
+    try:
+        parsed = datetime.datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed.timestamp()
+
+
+def _short(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def assess(
+    facts: DatabaseFacts,
+    profile: Profile,
+    standing: Standing,
+    *,
+    ledger_since: float,
+) -> Assessed:
+    """Judge one opted-in database whose tag names `profile` (for this deployment)."""
+
+    def found(finding: Finding, why: str, request: Request | None = None) -> Assessed:
+        return Assessed(facts.arn, facts.identifier, finding, why, profile.name, request)
+
+    def by_request(finding: Finding, why: str, request_id: str) -> Assessed:
+        # A manual request brings it up to date, if the profile takes manual requests.
+        if TriggerKind.MANUAL not in profile.triggers:
+            why = f"{why}; profile '{profile.name}' does not run on manual requests"
+            return found(Finding.CANNOT_MIGRATE, why)
+        return found(finding, why, Request(facts.arn, request_id, f"{REASON_PREFIX}: {why}"))
+
+    policy: SweepPolicy = profile.sweep
+    created = epoch(facts.created)
+    if created is None:
+        return found(Finding.UP_TO_DATE, "RDS gives no creation time")
+    if not standing.migrated_since(created):
+        return _missed(facts, profile, created, ledger_since=ledger_since)
+    last = standing.last_migration()
+    if last is not None and last.status in (Status.FAILED, Status.TIMED_OUT):
+        why = f"its latest migration ({last.job}) {last.status}"
+        if not policy.retry_failed:
+            return found(Finding.FAILED, f"{why} (not retried: sweep.retryFailed is off)")
+        return by_request(Finding.FAILED, why, f"sweep-retry-{_short(f'{facts.arn}|{last.job}')}")
+    success = standing.success
+    if success is not None and success.image and _changed(success.image, profile.image):
+        why = f"last migrated with {success.image}; its profile names {profile.image}"
+        if policy.on_image_change != "migrate":
+            return found(Finding.IMAGE_CHANGED, f"{why} (reported only)")
+        request_id = f"sweep-image-{_short(f'{facts.arn}|{profile.image}')}"
+        return by_request(Finding.IMAGE_CHANGED, why, request_id)
+    return found(Finding.UP_TO_DATE, "up to date")
+
+
+def _missed(
+    facts: DatabaseFacts, profile: Profile, created: float, *, ledger_since: float
+) -> Assessed:
+    """A database with no migration since its creation or restore."""
+    base = (facts.arn, facts.identifier)
+    if created < ledger_since:
+        why = "no migration recorded: created before the ledger, so never started by a sweep"
+        return Assessed(*base, Finding.NEVER_MIGRATED, why, profile.name)
+    kinds = (TriggerKind.DB_CREATED, TriggerKind.DB_RESTORED)
+    kind = next((k for k in kinds if k in profile.triggers), None)
+    if kind is None:
+        why = f"profile '{profile.name}' does not migrate on creation or restore"
+        return Assessed(*base, Finding.UP_TO_DATE, why, profile.name)
+    why = f"created or restored {facts.created} with no migration since"
+    request_id = f"sweep-creation-{_short(f'{facts.arn}|{facts.created}')}"
+    missed = (str(kind), facts.created)
+    request = Request(facts.arn, request_id, f"{REASON_PREFIX}: {why}", missed=missed)
+    return Assessed(*base, Finding.MISSED, why, profile.name, request)
+
+
+def _changed(ran: str, named: str) -> bool:
+    """Whether the image a migration ran differs from the one the profile names now. An image
+    pinned by digest (`repo@sha256:…`, profiles with approval) is compared by repository only:
+    whether the tag moved since is ECR's to say, and the next guarded migration pins it again."""
+    if "@" in ran and "@" not in named:
+        return ran.split("@", 1)[0] != named.rsplit(":", 1)[0].split("@", 1)[0]
+    return ran != named
+
+
+def claimed_creation(
+    trigger: Trigger, facts: DatabaseFacts, standing: Standing | None
+) -> str | None:
+    """Why a sweep's request for a missed creation must not run (None if it may): the database's
+    creation time must be the one the request claims, and no migration may have run since (the
+    ledger, read by the execution itself). So a request sent by anyone else can do no more than
+    the creation's own late event would."""
+    claimed = trigger.detail.removeprefix(MISSED_PREFIX)
+    if claimed != facts.created:
+        return (
+            f"the sweep's request names a creation at {claimed}, but {facts.identifier} was "
+            f"created {facts.created or 'at an unknown time'}: nothing was run"
+        )
+    created = epoch(facts.created)
+    if standing is not None and created is not None and standing.migrated_since(created):
+        return f"{facts.identifier} was migrated since its creation: nothing was run"
+    return None
+
+
+class Summary(NamedTuple):
+    """What one sweep found and did."""
+
+    opted_in: int
+    up_to_date: int
+    behind: int
+    started: int
+    cannot_migrate: int
+    #: Listed by name, at most LISTED each.
+    started_names: tuple[str, ...] = ()
+    behind_names: tuple[str, ...] = ()
+    cannot_names: tuple[str, ...] = ()
+    #: Behind, and left for the next sweep: more requests than one sweep sends.
+    deferred: int = 0
+
+    @property
+    def notifies(self) -> bool:
+        """A sweep notifies only when it started something or found a database it cannot
+        migrate."""
+        return bool(self.started or self.cannot_migrate)
+
+    def line(self) -> str:
+        """One line for the log and the notification's subject."""
+        line = (
+            f"{self.opted_in} opted in: {self.up_to_date} up to date, {self.behind} behind, "
+            f"{self.started} started, {self.cannot_migrate} cannot migrate"
+        )
+        return f"{line} ({self.deferred} left for the next sweep)" if self.deferred else line
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the sweep execution's output."""
+        return {"status": "swept", "reason": self.line(), **self._asdict()}
+
+
+def summarize(
+    assessed: list[Assessed], started: list[Assessed], *, cannot: list[Assessed]
+) -> Summary:
+    """The counts and names of one sweep: `started`, those whose requests were sent; `cannot`,
+    opted in but impossible to migrate as configured (an unknown profile, no manual trigger)."""
+    cannot_all = cannot + [a for a in assessed if a.finding is Finding.CANNOT_MIGRATE]
+    behind = [
+        a
+        for a in assessed
+        if a.finding not in (Finding.UP_TO_DATE, Finding.CANNOT_MIGRATE) and a not in started
+    ]
+    sendable = [a for a in behind if a.request is not None]
+    return Summary(
+        opted_in=len(assessed) + len(cannot),
+        up_to_date=sum(1 for a in assessed if a.finding is Finding.UP_TO_DATE),
+        behind=len(behind),
+        started=len(started),
+        cannot_migrate=len(cannot_all),
+        started_names=tuple(a.line() for a in started[:LISTED]),
+        behind_names=tuple(a.line() for a in behind[:LISTED]),
+        cannot_names=tuple(a.line() for a in cannot_all[:LISTED]),
+        deferred=len(sendable),
+    )

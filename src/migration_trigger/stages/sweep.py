@@ -1,0 +1,97 @@
+"""The reconciliation sweep: on its schedule, list the opted-in databases, judge each against the
+ledger (domain/sweep.py), send a migration request for each that is behind and may be brought up,
+and report what it found.
+
+The looking and the sending are one step, so its checkpoint holds only the summary (a fleet's
+list would outgrow a checkpoint's 256 KiB). Were the step run again (a crash before its
+checkpoint), its requests are sent again with the same request ids, and their executions converge
+on the Jobs the first ones made: a `duplicate` each.
+"""
+
+from __future__ import annotations
+
+from migration_trigger.domain.database import DatabaseFacts
+from migration_trigger.domain.decision import (
+    Claim,
+    Reject,
+    Skip,
+    cluster_of,
+    profile_for,
+    session_refusal,
+)
+from migration_trigger.domain.events import Sweep
+from migration_trigger.domain.profiles import Profile
+from migration_trigger.domain.sweep import Assessed, Finding, Summary, assess, summarize
+from migration_trigger.errors import ConfigurationError, MigrationTriggerError
+from migration_trigger.ports import Services
+from migration_trigger.records import Notified
+from migration_trigger.steps import Steps
+
+
+def sweep(event: Sweep, steps: Steps, services: Services) -> Summary:
+    """Look, start what is behind, report: the summary is the execution's output."""
+    summary = steps.step("sweep", lambda: look_and_start(event, services))
+    steps.step("sweep-report", lambda: record(summary, services))
+    if summary.notifies and services.fleet_reports is not None:
+        try:
+            steps.step("sweep-notify", lambda: notify(summary, services))
+        except MigrationTriggerError as error:
+            services.log.warning("the sweep could not be notified", error=str(error))
+            services.metrics.notification_failed()
+    return summary
+
+
+def look_and_start(event: Sweep, services: Services) -> Summary:
+    """List the opted-in databases, judge each, send the requests (at most
+    SWEEP_MAX_STARTS), and sum it up."""
+    settings = services.settings
+    if services.ledger is None or services.requests is None:
+        raise ConfigurationError(
+            "the sweep needs the ledger (LEDGER_TABLE) and the requests bus (REQUESTS_BUS)"
+        )
+    claim = Claim(settings.ENVIRONMENT, unqualified=settings.CLAIM_UNQUALIFIED_TAGS)
+    opted: list[tuple[DatabaseFacts, Profile]] = []
+    cannot: list[Assessed] = []
+    for facts in services.rds.listed():
+        if settings.PROFILE_TAG_KEY not in facts.tags or cluster_of(facts) is not None:
+            continue  # not opted in; or a cluster's member, migrated through its cluster
+        profile = profile_for(
+            facts, dict(settings.profiles), tag_key=settings.PROFILE_TAG_KEY, claim=claim
+        )
+        if isinstance(profile, Skip):
+            continue  # another deployment's
+        refusal = profile.reason if isinstance(profile, Reject) else session_refusal(profile, facts)
+        if refusal is not None or not isinstance(profile, Profile):
+            cannot.append(
+                Assessed(facts.arn, facts.identifier, Finding.CANNOT_MIGRATE, refusal or "")
+            )
+            continue
+        opted.append((facts, profile))
+    standings = services.ledger.standings([facts.arn for facts, _ in opted])
+    since = services.ledger.since()
+    assessed = [
+        assess(facts, profile, standings[facts.arn], ledger_since=since) for facts, profile in opted
+    ]
+    wanted = [a for a in assessed if a.request is not None][: settings.SWEEP_MAX_STARTS]
+    accepted = set(services.requests.send([a.request for a in wanted if a.request]))
+    started = [a for a in wanted if a.request is not None and a.request.request_id in accepted]
+    return summarize(assessed, started, cannot=cannot)
+
+
+def record(summary: Summary, services: Services) -> Summary:
+    """The sweep's one log line and its metrics (EMF: nothing here fails on the network)."""
+    services.log.info("reconciliation sweep", sweep=summary.to_dict())
+    services.metrics.swept(summary)
+    return summary
+
+
+def notify(summary: Summary, services: Services) -> Notified:
+    """Announce the sweep on the results topic (only one that started something, or found a
+    database it cannot migrate)."""
+    assert services.fleet_reports is not None
+    services.fleet_reports.swept(summary)
+    return Notified(delivered=True)
+
+
+#: The bodies of this stage's steps: each returns a record (records.py) for its checkpoint.
+STEP_BODIES = (look_and_start, record, notify)
