@@ -401,6 +401,15 @@ def moto_resolver(
         action = f"{service}:{operation}"
         if service == "rds":
             return _rds(action, params, arn)
+        if service == "events" and isinstance(params.get("Entries"), list):
+            # PutEvents is authorized on each event bus its entries name (Service Authorization
+            # Reference, Amazon EventBridge: PutEvents, resource type event-bus); no name is the
+            # default bus.
+            buses = {str(e.get("EventBusName") or "default") for e in params["Entries"]}
+            return [
+                Authorization(action, b if b.startswith("arn:") else f"{arn}:event-bus/{b}")
+                for b in sorted(buses)
+            ]
         if service == "dynamodb" and isinstance(params.get("RequestItems"), Mapping):
             # BatchGetItem and BatchWriteItem are authorized on each table they name.
             return [Authorization(action, f"{arn}:table/{t}") for t in params["RequestItems"]]

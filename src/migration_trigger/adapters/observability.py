@@ -50,13 +50,14 @@ class PowertoolsMetrics:
 
     def swept(self, summary: Summary) -> None:
         """`SweepOptedIn`, `SweepUpToDate`, `SweepBehind`, `SweepStarted`,
-        `SweepCannotMigrate` (Count) by Environment: one sweep's findings."""
+        `SweepCannotMigrate`, `SweepFailed` (Count) by Environment: one sweep's findings."""
         for name, value in (
             ("SweepOptedIn", summary.opted_in),
             ("SweepUpToDate", summary.up_to_date),
             ("SweepBehind", summary.behind),
             ("SweepStarted", summary.started),
             ("SweepCannotMigrate", summary.cannot_migrate),
+            ("SweepFailed", 1 if summary.error else 0),
         ):
             self._count(name, value)
 

@@ -372,9 +372,15 @@ def usual_case(profile: Profile, *, runs_for: int, notifiers: int = 1) -> Cost:
 ENDED = Step("ended-execution")
 
 
-#: What the reconciliation sweep takes (stages/sweep.py): its look, its log line and metrics,
-#: and, if it started something or found a database it cannot migrate, its announcement.
-SWEEP = (Step("sweep"), Step("sweep-report"), Step("sweep-notify", always=False))
+#: What the reconciliation sweep takes (stages/sweep.py): its look (or, if it could not, why),
+#: its log line and metrics, and, if it started something, found a database it cannot migrate
+#: or could not sweep, its announcement.
+SWEEP = (
+    Step("sweep"),
+    Step("sweep-failed", always=False),
+    Step("sweep-report"),
+    Step("sweep-notify", always=False),
+)
 
 
 def operation_names() -> frozenset[str]:

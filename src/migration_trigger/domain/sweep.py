@@ -201,15 +201,19 @@ class Summary(NamedTuple):
     cannot_names: tuple[str, ...] = ()
     #: Behind, and left for the next sweep: more requests than one sweep sends.
     deferred: int = 0
+    #: Why the sweep could not look or send (after its step's retries); empty if it could.
+    error: str = ""
 
     @property
     def notifies(self) -> bool:
-        """A sweep notifies only when it started something or found a database it cannot
-        migrate."""
-        return bool(self.started or self.cannot_migrate)
+        """A sweep notifies only when it started something, found a database it cannot
+        migrate, or could not sweep."""
+        return bool(self.started or self.cannot_migrate or self.error)
 
     def line(self) -> str:
         """One line for the log and the notification's subject."""
+        if self.error:
+            return f"could not sweep: {self.error}"
         line = (
             f"{self.opted_in} opted in: {self.up_to_date} up to date, {self.behind} behind, "
             f"{self.started} started, {self.cannot_migrate} cannot migrate"
@@ -218,7 +222,8 @@ class Summary(NamedTuple):
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the sweep execution's output."""
-        return {"status": "swept", "reason": self.line(), **self._asdict()}
+        status = "failed" if self.error else "swept"
+        return {"status": status, "reason": self.line(), **self._asdict()}
 
 
 def summarize(

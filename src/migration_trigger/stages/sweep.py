@@ -29,8 +29,14 @@ from migration_trigger.steps import Steps
 
 
 def sweep(event: Sweep, steps: Steps, services: Services) -> Summary:
-    """Look, start what is behind, report: the summary is the execution's output."""
-    summary = steps.step("sweep", lambda: look_and_start(event, services))
+    """Look, start what is behind, report: the summary is the execution's output. A sweep that
+    cannot look or send (after its step's retries) says why, as a summary that notifies; the
+    next sweep tries again."""
+    try:
+        summary = steps.step("sweep", lambda: look_and_start(event, services))
+    except MigrationTriggerError as error:
+        why = str(error)
+        summary = steps.step("sweep-failed", lambda: Summary(0, 0, 0, 0, 0, error=why))
     steps.step("sweep-report", lambda: record(summary, services))
     if summary.notifies and services.fleet_reports is not None:
         try:
@@ -80,7 +86,8 @@ def look_and_start(event: Sweep, services: Services) -> Summary:
 
 def record(summary: Summary, services: Services) -> Summary:
     """The sweep's one log line and its metrics (EMF: nothing here fails on the network)."""
-    services.log.info("reconciliation sweep", sweep=summary.to_dict())
+    log = services.log.warning if summary.error else services.log.info
+    log("reconciliation sweep", sweep=summary.to_dict())
     services.metrics.swept(summary)
     return summary
 

@@ -521,6 +521,7 @@ def world(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
     monkeypatch.setenv("CLUSTER_NAME", CLUSTER)
     monkeypatch.setenv("TOPIC_ARN", topic)
     monkeypatch.setenv("LEDGER_TABLE", LEDGER)
+    monkeypatch.setenv("REQUESTS_BUS", REQUESTS_BUS)
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "migration-trigger")
     monkeypatch.setenv("NOTIFY_STATUSES", "succeeded,failed,timed_out,rejected,skipped")
     monkeypatch.setenv("MIGRATION_PROFILES", json.dumps(profiles()))

@@ -39,7 +39,10 @@ ON_ITS_BEHALF = {
     # SNS encrypts each message with the topic's key as the publisher (SNS developer guide,
     # "Encryption at rest": publishers need kms:GenerateDataKey and kms:Decrypt on the key).
     "kms:GenerateDataKey": "SNS, publishing to the KMS-encrypted results topic",
-    "kms:Decrypt": "SNS for the topic's key; Secrets Manager for secrets under SecretKmsKeyArns",
+    "kms:Decrypt": (
+        "SNS for the topic's key; Secrets Manager for secrets under SecretKmsKeyArns; DynamoDB "
+        "for the ledger's key"
+    ),
 }
 PARAMETER = "/migration-trigger/test/profiles"
 
@@ -131,8 +134,16 @@ def test_every_granted_action_is_one_the_function_calls(world: World, approver: 
         event["detail"]["database"] = cluster["DBClusterArn"]
         runs.append(world.run(event, name=request))
 
+    # and a sweep (it lists, reads the ledger, requests a missed creation's migration)
+    from tests.functional.orchestrator.test_sweep import SWEEP, requests_bus_to_queue, tenants
+
+    requests_bus_to_queue()
+    tenants(1)
+    runs.append(world.run(SWEEP, name="sweep"))
+
     # Then everything was allowed, and every granted action was needed
-    assert [r.status for r in runs] == [InvocationStatus.SUCCEEDED] * 8, [r.error for r in runs]
+    assert [r.status for r in runs] == [InvocationStatus.SUCCEEDED] * 9, [r.error for r in runs]
+    assert runs[-1].result["started"] == 1, runs[-1].result
     denied = [c for c in world.iam.calls if not c.allowed]
     assert denied == []
     called = {c.action for c in world.iam.calls}
