@@ -5,6 +5,9 @@ migration-trigger plan EVENT.json              decide and render the Job; create
 migration-trigger approve CALLBACK_ID --fingerprint sha256:… [--reason TEXT]
 migration-trigger reject CALLBACK_ID --reason TEXT
                                                answer a request for approval
+migration-trigger status [--json] [--profile P]
+                                               each opted-in database: its latest result, the
+                                               image it stands at, whether it is behind
 
 The local stack and its demo are development tooling with a command of their own,
 `migration-trigger-local` (devtools/).
@@ -24,12 +27,13 @@ from migration_trigger.adapters.observability import PrintLog
 from migration_trigger.domain import approval, jobspec
 from migration_trigger.domain.events import Ended, Ignored, Rejected, Sweep, parse_event
 from migration_trigger.domain.result import FAILING, Result, Status
+from migration_trigger.domain.sweep import image_groups, status_row
 from migration_trigger.errors import MigrationTriggerError
 from migration_trigger.flow import handle_event
 from migration_trigger.ports import Services
 from migration_trigger.records import Declined
 from migration_trigger.settings import Settings
-from migration_trigger.stages import resolve
+from migration_trigger.stages import resolve, sweep
 from migration_trigger.steps import InlineSteps
 from migration_trigger.wiring import build_services, callbacks_as, read_parameter
 
@@ -218,6 +222,51 @@ def reject(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The columns of `status`, in order, with their headings.
+_STATUS_COLUMNS = (
+    ("database", "DATABASE"),
+    ("profile", "PROFILE"),
+    ("engine", "ENGINE"),
+    ("last_trigger", "LAST TRIGGER"),
+    ("last_result", "RESULT"),
+    ("last_at", "WHEN"),
+    ("state", "STATE"),
+    ("image", "LAST SUCCESS IMAGE"),
+)
+
+
+def status(args: argparse.Namespace) -> int:
+    """One line per opted-in database: its latest result, the image of its last success against
+    its profile's, and what the sweep would do; then the profiles whose databases stand at
+    different images."""
+    services = _services()
+    progress = None if args.json else lambda text: print(f"· {text}…", file=sys.stderr)
+    surveyed = sweep.survey(services, progress=progress)
+    rows = [
+        status_row(s.facts, s.standing, s.assessed, s.image)
+        for s in surveyed
+        if args.profile is None or s.assessed.profile == args.profile
+    ]
+    groups = image_groups(rows)
+    if args.json:
+        print(json.dumps({"databases": rows, "profiles_at_several_images": groups}, indent=2))
+        return 0
+    table = [[heading for _, heading in _STATUS_COLUMNS]]
+    table += [[str(row[key] or "-") for key, _ in _STATUS_COLUMNS] for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(_STATUS_COLUMNS))]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+    for row in rows:
+        if row["state"] != "up_to_date":
+            print(f"{row['database']}: {row['why']}")
+    for profile, images in groups.items():
+        standing = ", ".join(f"{image} ({count})" for image, count in images.items())
+        print(f"profile {profile} stands at {len(images)} images: {standing}")
+    if not rows:
+        print("no database is opted in to this deployment", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     parser = argparse.ArgumentParser(prog="migration-trigger", description=__doc__.split("\n\n")[0])
@@ -238,8 +287,19 @@ def main(argv: list[str] | None = None) -> int:
     no.add_argument("--reason", required=True, help="why: the result and notification say it")
     no.add_argument("--profile", help=_PROFILE_HELP)
     no.add_argument("--region", help=_REGION_HELP)
+    fleet = commands.add_parser(
+        "status", help="each opted-in database: its latest result and the image it stands at"
+    )
+    fleet.add_argument("--json", action="store_true", help="print the databases as JSON")
+    fleet.add_argument("--profile", help="only the databases of this migration profile")
     args = parser.parse_args(argv)
-    commands_by_name = {"invoke": invoke, "plan": plan, "approve": approve, "reject": reject}
+    commands_by_name = {
+        "invoke": invoke,
+        "plan": plan,
+        "approve": approve,
+        "reject": reject,
+        "status": status,
+    }
     try:
         return commands_by_name[args.command](args)
     except MigrationTriggerError as error:

@@ -226,26 +226,62 @@ class Summary(NamedTuple):
         return {"status": status, "reason": self.line(), **self._asdict()}
 
 
-def summarize(
-    assessed: list[Assessed], started: list[Assessed], *, cannot: list[Assessed]
-) -> Summary:
-    """The counts and names of one sweep: `started`, those whose requests were sent; `cannot`,
-    opted in but impossible to migrate as configured (an unknown profile, no manual trigger)."""
-    cannot_all = cannot + [a for a in assessed if a.finding is Finding.CANNOT_MIGRATE]
+def summarize(assessed: list[Assessed], started: list[Assessed]) -> Summary:
+    """The counts and names of one sweep: `started`, those whose requests the bus took."""
+    cannot = [a for a in assessed if a.finding is Finding.CANNOT_MIGRATE]
     behind = [
         a
         for a in assessed
         if a.finding not in (Finding.UP_TO_DATE, Finding.CANNOT_MIGRATE) and a not in started
     ]
-    sendable = [a for a in behind if a.request is not None]
     return Summary(
-        opted_in=len(assessed) + len(cannot),
+        opted_in=len(assessed),
         up_to_date=sum(1 for a in assessed if a.finding is Finding.UP_TO_DATE),
         behind=len(behind),
         started=len(started),
-        cannot_migrate=len(cannot_all),
+        cannot_migrate=len(cannot),
         started_names=tuple(a.line() for a in started[:LISTED]),
         behind_names=tuple(a.line() for a in behind[:LISTED]),
-        cannot_names=tuple(a.line() for a in cannot_all[:LISTED]),
-        deferred=len(sendable),
+        cannot_names=tuple(a.line() for a in cannot[:LISTED]),
+        deferred=sum(1 for a in behind if a.request is not None),
     )
+
+
+def status_row(
+    facts: DatabaseFacts, standing: Standing, assessed: Assessed, image: str | None
+) -> dict[str, Any]:
+    """One database's line of `migration-trigger status`: its profile and engine, its latest
+    result (trigger, status, when, Job), the image of its last success against its profile's
+    image now, and the sweep's judgement."""
+    last = standing.last
+    success = standing.success
+    return {
+        "database": facts.identifier,
+        "profile": assessed.profile,
+        "engine": facts.engine,
+        "last_trigger": last.trigger if last else None,
+        "last_result": last.status if last else None,
+        "last_at": _iso(last.at) if last else None,
+        "job": last.job if last else None,
+        "image": success.image if success else None,
+        "profile_image": image,
+        "state": str(assessed.finding),
+        "why": assessed.why,
+    }
+
+
+def image_groups(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """The profiles whose databases stand at different images (their last successes'): for
+    each, how many databases stand at each image (`none` for never migrated)."""
+    groups: dict[str, dict[str, int]] = {}
+    for row in rows:
+        if row["profile"] is None:
+            continue
+        images = groups.setdefault(row["profile"], {})
+        image = row["image"] or "none"
+        images[image] = images.get(image, 0) + 1
+    return {profile: images for profile, images in sorted(groups.items()) if len(images) > 1}
+
+
+def _iso(moment: float) -> str:
+    return datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

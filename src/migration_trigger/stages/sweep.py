@@ -10,6 +10,9 @@ on the Jobs the first ones made: a `duplicate` each.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 from migration_trigger.domain.database import DatabaseFacts
 from migration_trigger.domain.decision import (
     Claim,
@@ -20,6 +23,7 @@ from migration_trigger.domain.decision import (
     session_refusal,
 )
 from migration_trigger.domain.events import Sweep
+from migration_trigger.domain.ledger import Standing
 from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.sweep import Assessed, Finding, Summary, assess, summarize
 from migration_trigger.errors import ConfigurationError, MigrationTriggerError
@@ -47,41 +51,63 @@ def sweep(event: Sweep, steps: Steps, services: Services) -> Summary:
     return summary
 
 
-def look_and_start(event: Sweep, services: Services) -> Summary:
-    """List the opted-in databases, judge each, send the requests (at most
-    SWEEP_MAX_STARTS), and sum it up."""
+class Surveyed(NamedTuple):
+    """One opted-in database: what RDS and the ledger say of it, and the sweep's judgement."""
+
+    facts: DatabaseFacts
+    standing: Standing
+    assessed: Assessed
+    #: The image its profile names now (None: its tag names no profile this deployment has).
+    image: str | None = None
+
+
+def survey(services: Services, *, progress: Callable[[str], None] | None = None) -> list[Surveyed]:
+    """Every database opted in to this deployment, judged (domain/sweep.assess); `progress`
+    hears what is being read."""
     settings = services.settings
-    if services.ledger is None or services.requests is None:
-        raise ConfigurationError(
-            "the sweep needs the ledger (LEDGER_TABLE) and the requests bus (REQUESTS_BUS)"
-        )
+    if services.ledger is None:
+        raise ConfigurationError("the sweep needs the ledger (LEDGER_TABLE)")
     claim = Claim(settings.ENVIRONMENT, unqualified=settings.CLAIM_UNQUALIFIED_TAGS)
-    opted: list[tuple[DatabaseFacts, Profile]] = []
-    cannot: list[Assessed] = []
+    say = progress or (lambda _: None)
+    say("listing the databases (RDS)")
+    opted: list[tuple[DatabaseFacts, Profile | str]] = []
     for facts in services.rds.listed():
         if settings.PROFILE_TAG_KEY not in facts.tags or cluster_of(facts) is not None:
             continue  # not opted in; or a cluster's member, migrated through its cluster
-        profile = profile_for(
+        chosen = profile_for(
             facts, dict(settings.profiles), tag_key=settings.PROFILE_TAG_KEY, claim=claim
         )
-        if isinstance(profile, Skip):
+        if isinstance(chosen, Skip):
             continue  # another deployment's
-        refusal = profile.reason if isinstance(profile, Reject) else session_refusal(profile, facts)
-        if refusal is not None or not isinstance(profile, Profile):
-            cannot.append(
-                Assessed(facts.arn, facts.identifier, Finding.CANNOT_MIGRATE, refusal or "")
-            )
+        if isinstance(chosen, Reject):
+            opted.append((facts, chosen.reason))
             continue
-        opted.append((facts, profile))
+        opted.append((facts, session_refusal(chosen, facts) or chosen))
+    say(f"reading the ledger for {len(opted)} opted-in databases (DynamoDB)")
     standings = services.ledger.standings([facts.arn for facts, _ in opted])
     since = services.ledger.since()
-    assessed = [
-        assess(facts, profile, standings[facts.arn], ledger_since=since) for facts, profile in opted
-    ]
-    wanted = [a for a in assessed if a.request is not None][: settings.SWEEP_MAX_STARTS]
+    surveyed = []
+    for facts, found in opted:
+        standing = standings[facts.arn]
+        if isinstance(found, str):
+            cannot = Assessed(facts.arn, facts.identifier, Finding.CANNOT_MIGRATE, found)
+            surveyed.append(Surveyed(facts, standing, cannot))
+            continue
+        judged = assess(facts, found, standing, ledger_since=since)
+        surveyed.append(Surveyed(facts, standing, judged, found.image))
+    return surveyed
+
+
+def look_and_start(event: Sweep, services: Services) -> Summary:
+    """Judge every opted-in database, send the requests (at most SWEEP_MAX_STARTS), and sum it
+    up."""
+    if services.requests is None:
+        raise ConfigurationError("the sweep needs the requests bus (REQUESTS_BUS)")
+    assessed = [s.assessed for s in survey(services)]
+    wanted = [a for a in assessed if a.request is not None][: services.settings.SWEEP_MAX_STARTS]
     accepted = set(services.requests.send([a.request for a in wanted if a.request]))
     started = [a for a in wanted if a.request is not None and a.request.request_id in accepted]
-    return summarize(assessed, started, cannot=cannot)
+    return summarize(assessed, started)
 
 
 def record(summary: Summary, services: Services) -> Summary:

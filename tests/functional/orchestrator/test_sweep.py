@@ -17,6 +17,7 @@ from tests.functional.orchestrator.conftest import (
     PROFILE_TAG,
     REQUESTS_BUS,
     World,
+    profiles,
 )
 from tests.helpers import load_event
 
@@ -140,3 +141,45 @@ def test_without_the_grant_to_the_requests_bus_nothing_is_started_and_the_sweep_
     assert "events:PutEvents" in swept.result["reason"]
     (announced,) = world.notifications()
     assert announced["Subject"].startswith("[test] Migration sweep: could not sweep")
+
+
+def test_status_shows_each_database_its_latest_result_and_the_images_they_stand_at(
+    world: World, capsys: Any
+):
+    from migration_trigger import cli
+
+    world.pods.when(PodScript(logs="Applied 1 migration\n"))
+    assert world.run(world.event("rds-instance-created.json")).result["status"] == "succeeded"
+    (missed,) = tenants(1)
+    # a profile's image moves on after orders-db was migrated
+    document = profiles()
+    document["profiles"]["orders"]["image"] = "ghcr.io/example/orders-migrations:1.1.0"
+    world.set_profiles(document)
+    capsys.readouterr()  # the function's own log lines
+
+    assert cli.main(["status"]) == 0
+    text = capsys.readouterr()
+
+    assert "listing the databases (RDS)" in text.err, "a progress indicator while it lists"
+    header, *lines = text.out.splitlines()
+    assert header.split()[:3] == ["DATABASE", "PROFILE", "ENGINE"]
+    (orders,) = [line for line in lines if line.startswith("orders-db ")]
+    assert "db-created" in orders and "succeeded" in orders and "image_changed" in orders
+    assert "orders-migrations:1.0.0" in orders
+    (tenant,) = [line for line in lines if line.startswith("tenant-0000 ")]
+    assert "missed_creation" in tenant
+    assert any(
+        line.startswith("profile orders stands at 2 images:")
+        and "orders-migrations:1.0.0 (1)" in line
+        and "none (1)" in line
+        for line in lines
+    )
+
+    assert cli.main(["status", "--json", "--profile", "orders"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    by_name = {row["database"]: row for row in shown["databases"]}
+    assert by_name["orders-db"]["profile_image"] == "ghcr.io/example/orders-migrations:1.1.0"
+    assert by_name["tenant-0000"]["last_result"] is None
+    assert missed.endswith(":db:tenant-0000")
+    assert cli.main(["status", "--json", "--profile", "reports"]) == 0
+    assert json.loads(capsys.readouterr().out)["databases"] == []
