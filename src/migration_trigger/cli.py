@@ -97,12 +97,30 @@ def invoke(args: argparse.Namespace) -> int:
         on_step=None if args.json else lambda name: print(f"· {name}", file=sys.stderr)
     )
     events = event if isinstance(event, list) else [event]
+    if not isinstance(event, list) and isinstance(parsed := parse_event(event), Sweep):
+        # The sweep's schedule: sweep now, as the function would.
+        with contextlib.redirect_stdout(sys.stderr):
+            summary = sweep.sweep(parsed, steps, services)
+        document = summary.to_dict()
+        print(json.dumps(document, indent=2) if args.json else _swept_text(document))
+        return EXIT_FAILED if summary.error else 0
     # Logs and EMF metric lines go to stderr: stdout carries only the result.
     with contextlib.redirect_stdout(sys.stderr):
         results = [handle_event(item, steps, services) for item in events]
     for result in results:
         _print_result(result, as_json=args.json)
     return EXIT_FAILED if any(r.status in FAILING for r in results) else 0
+
+
+def _swept_text(document: dict[str, Any]) -> str:
+    lines = [f"sweep:    {document['reason']}"]
+    for key, heading in (
+        ("started_names", "started"),
+        ("behind_names", "behind"),
+        ("cannot_names", "cannot migrate"),
+    ):
+        lines += [f"{heading}: {name}" for name in document[key]]
+    return "\n".join(lines)
 
 
 def plan(args: argparse.Namespace) -> int:
@@ -255,7 +273,7 @@ def status(args: argparse.Namespace) -> int:
     table += [[str(row[key] or "-") for key, _ in _STATUS_COLUMNS] for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(_STATUS_COLUMNS))]
     for line in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
     for row in rows:
         if row["state"] != "up_to_date":
             print(f"{row['database']}: {row['why']}")

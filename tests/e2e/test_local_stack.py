@@ -61,6 +61,9 @@ def test_demo_tells_the_whole_story_and_exits_0(cluster: str):
         "ok  RDS (moto) holds the snapshot taken before it ran: migration-trigger-migrate-orders-db-",
         'ok  SNS: "[local] Migration succeeded: orders-db (manual)", with the approver and the snapshot',
         "ok  status declined, not failed",
+        "ok  the sweep found invoices-db never migrated and put a request on the requests bus",
+        "ok  migrated as its creation would have been: status succeeded",
+        "ok  status shows invoices-db migrated and up to date",
         "Every step did what it says",
     ):
         assert expected in out
@@ -82,6 +85,19 @@ def put_the_manual_request_up_prints(admin: Any, env: dict[str, str], lines: lis
         ),
         timeout=120,
     )
+
+
+def sweep_and_status(env: dict[str, str], lines: list[str]) -> None:
+    """The sweep, run from the shell as its schedule would run it (`up` names the schedule),
+    finds every database migrated; `status` shows them."""
+    assert any("SweepSchedule (rate(1 hour))" in line for line in lines)
+    swept = cli(env, "invoke", "--json", "events/scheduled-sweep.json")
+    assert json.loads(swept.stdout)["status"] == "swept", swept.stderr[-3000:]
+    assert json.loads(swept.stdout)["started"] == 0, swept.stdout
+    status = cli(env, "status")
+    assert status.returncode == 0, status.stderr[-3000:]
+    (inventory,) = [x for x in status.stdout.splitlines() if x.startswith("inventory-db ")]
+    assert "up_to_date" in inventory and "succeeded" in inventory
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -182,6 +198,7 @@ def test_local_up_serves_the_cli_and_stops_cleanly_on_sigterm():
         assert jobs.stdout.count("job.batch/migrate-inventory-db-") == 1, jobs.stderr
 
         put_the_manual_request_up_prints(admin, env, lines)
+        sweep_and_status(env, lines)
     finally:
         stack.send_signal(signal.SIGTERM)
         stack.wait(timeout=60)

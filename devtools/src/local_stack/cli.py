@@ -24,7 +24,7 @@ import sys
 import threading
 from typing import Any
 
-from local_stack.stack import CLUSTERS, POD_RUNNERS, LocalStack
+from local_stack.stack import CLUSTERS, POD_RUNNERS, LocalStack, sweep_schedule
 
 OUT = sys.__stdout__ or sys.stdout
 #: The environment variable that chooses the pod runner when --pod-runner is not given.
@@ -68,6 +68,9 @@ def up(*, pod_runner: str = "auto", cluster: str = "emulator") -> int:
             "# Events put on the buses reach the function through template.yaml's rules, each\n"
             "# as its own durable execution, as EventBridge delivers them; a manual request:\n"
             f"#   aws --profile local-admin events put-events --entries file://{entries}\n"
+            f"# The sweep runs on template.yaml's SweepSchedule ({sweep_schedule()[0]}); to sweep\n"
+            "# now: migration-trigger invoke events/scheduled-sweep.json; to see the fleet:\n"
+            "#   migration-trigger status\n"
             "# The shell acts as the function, under template.yaml's policy; as the account's\n"
             "# administrator: aws --profile local-admin rds create-db-instance ...\n"
             "# Ctrl-C stops everything.",
@@ -82,6 +85,8 @@ def up(*, pod_runner: str = "auto", cluster: str = "emulator") -> int:
                     file=OUT,
                     flush=True,
                 )
+            if stack.sweep_if_due():
+                print("# the sweep's schedule fired", file=OUT, flush=True)
             for name in stack.deliver(_delivered):
                 print(f"# delivered to the function: execution {name}", file=OUT, flush=True)
     print("local stack stopped", file=OUT)

@@ -30,6 +30,7 @@ from local_stack.stack import (
     LocalStack,
     requests_bus,
 )
+from local_stack.template import ROOT
 
 OUT = sys.__stdout__ or sys.stdout
 CLUSTER_NAMES = {"emulator": "the Kubernetes emulator", "real": "the real Kubernetes control plane"}
@@ -112,6 +113,21 @@ class Function:
         """Run one execution; its result document and the EMF metric lines it printed."""
         return self.run(event, lambda: None)
 
+    def sweep(self) -> dict[str, Any]:
+        """Run the sweep's schedule event as one execution; its summary."""
+        self.runs += 1
+        runner = self.stack.runner
+        with contextlib.redirect_stdout(Narrator()):
+            arn = runner.run_async(
+                input=json.dumps(_sweep_event()),
+                execution_timeout=600,
+                execution_name=f"demo-{self.runs}",
+            )
+            outcome = runner.wait_for_result(arn, timeout=600)
+        if not outcome.result:
+            raise DemoError(f"the sweep ended {outcome.status.value}: {outcome.error}")
+        return dict(json.loads(outcome.result))
+
     def run(
         self, event: dict[str, Any], meanwhile: Callable[[], None]
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -147,12 +163,16 @@ class Function:
         return results[-1], metrics
 
 
-def public_tables(stack: LocalStack) -> str:
-    """The tables of orders_db's public schema, comma-separated: what the migrations made."""
+def _sweep_event() -> dict[str, Any]:
+    return dict(json.loads((ROOT / "events" / "scheduled-sweep.json").read_text()))
+
+
+def public_tables(stack: LocalStack, database: str = "orders_db") -> str:
+    """The tables of a database's public schema, comma-separated: what the migrations made."""
     return stack.postgres.sql(
         "SELECT string_agg(table_name, ', ' ORDER BY table_name) "
         "FROM information_schema.tables WHERE table_schema = 'public'",
-        database="orders_db",
+        database=database,
     )
 
 
@@ -161,16 +181,7 @@ def put_and_deliver(stack: LocalStack, entry: dict[str, Any]) -> dict[str, Any]:
     sent = stack.client("events").put_events(Entries=[entry])
     if sent["FailedEntryCount"]:
         raise DemoError(f"EventBridge refused the event: {sent['Entries']}")
-    sqs = stack.client("sqs")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        messages = sqs.receive_message(QueueUrl=stack.inbox_queue, WaitTimeSeconds=1).get(
-            "Messages", []
-        )
-        for message in messages:
-            sqs.delete_message(QueueUrl=stack.inbox_queue, ReceiptHandle=message["ReceiptHandle"])
-            return dict(json.loads(message["Body"]))
-    raise DemoError("no rule of template.yaml matched the event")
+    return delivered(stack)
 
 
 def notifications(stack: LocalStack) -> list[dict[str, Any]]:
@@ -261,6 +272,7 @@ def story(stack: LocalStack, *, failure: bool) -> None:
         fail_on_purpose(stack, function)
     guarded(stack, function)
     approved(stack, function)
+    missed(stack, function)
 
 
 def show_first_result(
@@ -490,6 +502,63 @@ def approved(stack: LocalStack, function: Function) -> None:
         any(m["Subject"].startswith("[local] Migration declined: orders-db") for m in sent),
         "SNS: [local] Migration declined: orders-db (manual)",
     )
+
+
+def missed(stack: LocalStack, function: Function) -> None:
+    """Stage 9: a database whose creation no event announced is found by the sweep."""
+    stage(9, "A database created while no event is delivered: the reconciliation sweep finds it")
+    stack.create_database("invoices-db", profile="demo")
+    say("    (no RDS event is put on the bus: as if EventBridge lost it, or the function was down)")
+    swept = function.sweep()
+    say(f"    sweep: {swept['reason']}")
+    for line in swept["started_names"] + swept["behind_names"]:
+        say(f"      {line}")
+    check(
+        any(line.startswith("invoices-db:") for line in swept["started_names"]),
+        "the sweep found invoices-db never migrated and put a request on the requests bus",
+    )
+    request = delivered(stack)
+    check(
+        request["detail"].get("missedCreation", {}).get("trigger") == "db-created",
+        "the MigrationRequested rule delivered it: a missed creation, keyed as its own events",
+    )
+    result, _ = function.invoke(request)
+    show_result(result)
+    check(
+        result["status"] == "succeeded" and result["trigger"] == "db-created",
+        "migrated as its creation would have been: status succeeded",
+    )
+    tables = public_tables(stack, "invoices_db")
+    check(tables == "customers, orders, schema_migrations", f"PostgreSQL invoices_db: {tables}")
+    shown = subprocess.run(
+        [sys.executable, "-m", "migration_trigger.cli", "status"],
+        env={**os.environ, **stack.environment()},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    say("    $ migration-trigger status")
+    for printed in shown.stdout.splitlines():
+        say(f"    > {printed}")
+    line = next((x for x in shown.stdout.splitlines() if x.startswith("invoices-db ")), "")
+    check(
+        shown.returncode == 0 and "up_to_date" in line and "succeeded" in line,
+        "status shows invoices-db migrated and up to date",
+    )
+
+
+def delivered(stack: LocalStack) -> dict[str, Any]:
+    """The next event a rule of template.yaml delivered to the function."""
+    sqs = stack.client("sqs")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        messages = sqs.receive_message(QueueUrl=stack.inbox_queue, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
+        for message in messages:
+            sqs.delete_message(QueueUrl=stack.inbox_queue, ReceiptHandle=message["ReceiptHandle"])
+            return dict(json.loads(message["Body"]))
+    raise DemoError("no rule of template.yaml delivered an event")
 
 
 def approval_request(stack: LocalStack, wait: float = 60) -> dict[str, Any]:

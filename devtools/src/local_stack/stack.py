@@ -9,12 +9,16 @@ instance's endpoint and managed secret point at the local PostgreSQL.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import logging
+import re
 import secrets
 import shutil
 import tempfile
 import threading
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +155,18 @@ def requests_bus(environment: str) -> str:
     return f"migration-trigger-{environment}-requests"
 
 
+def sweep_schedule() -> tuple[str, float | None]:
+    """template.yaml's Sweep schedule as deployed with its defaults, and its period in seconds
+    when it is a rate (None for a cron expression, which the local stack does not run)."""
+    context = deployed(region=REGION, account=ACCOUNT, conditions={"HasSweepSchedule": True})
+    expression = str(resolve(function_events()["Sweep"]["Schedule"], context))
+    match = re.fullmatch(r"rate\((\d+) (minute|hour|day)s?\)", expression)
+    if match is None:
+        return expression, None
+    unit = {"minute": 60, "hour": 3600, "day": 86400}[match[2]]
+    return expression, float(int(match[1]) * unit)
+
+
 def template_rules(
     *, self_managed_secret_prefix: str = "", environment: str = "dev"
 ) -> dict[str, Rule]:
@@ -222,6 +238,7 @@ class LocalStack:
     databases: dict[str, Database] = field(default_factory=dict)
     _unservable: set[str] = field(default_factory=set)
     _deliveries: int = 0
+    _next_sweep: float | None = None
     _started: list[Callable[[], None]] = field(default_factory=list)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -502,6 +519,27 @@ class LocalStack:
             ).start()
             started.append(name)
         return started
+
+    def sweep_if_due(self, now: float | None = None) -> bool:
+        """Put the sweep's "Scheduled Event" in the function's inbox when template.yaml's Sweep
+        schedule (a rate) is due, as EventBridge's scheduled rule delivers it; whether it did."""
+        now = time.monotonic() if now is None else now
+        _, period = sweep_schedule()
+        if period is None:
+            return False
+        if self._next_sweep is None:
+            self._next_sweep = now + period
+        if now < self._next_sweep:
+            return False
+        self._next_sweep = now + period
+        event = json.loads((ROOT / "events" / "scheduled-sweep.json").read_text())
+        event.update(
+            id=str(uuid.uuid4()),
+            time=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            resources=[f"arn:aws:events:{REGION}:{ACCOUNT}:rule/migration-trigger-local-sweep"],
+        )
+        self.client("sqs").send_message(QueueUrl=self.inbox_queue, MessageBody=json.dumps(event))
+        return True
 
     def requests_entries(self) -> Path:
         """events/manual-retrigger.put-events.json, put on this stack's requests bus: for
