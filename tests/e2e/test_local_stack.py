@@ -87,6 +87,12 @@ def put_the_manual_request_up_prints(admin: Any, env: dict[str, str], lines: lis
     )
 
 
+def requested_then_swept(admin: Any, env: dict[str, str], lines: list[str]) -> None:
+    """A manual request through the bus, then a sweep and `status`."""
+    put_the_manual_request_up_prints(admin, env, lines)
+    sweep_and_status(env, lines)
+
+
 def sweep_and_status(env: dict[str, str], lines: list[str]) -> None:
     """The sweep, run from the shell as its schedule would run it (`up` names the schedule),
     finds every database migrated; `status` shows them."""
@@ -197,8 +203,7 @@ def test_local_up_serves_the_cli_and_stops_cleanly_on_sigterm():
         assert jobs.stdout.count("job.batch/migrate-orders-db-") == 2, jobs.stderr
         assert jobs.stdout.count("job.batch/migrate-inventory-db-") == 1, jobs.stderr
 
-        put_the_manual_request_up_prints(admin, env, lines)
-        sweep_and_status(env, lines)
+        requested_then_swept(admin, env, lines)
     finally:
         stack.send_signal(signal.SIGTERM)
         stack.wait(timeout=60)
