@@ -98,3 +98,43 @@ def test_the_function_knows_the_execution_timeout_it_runs_under():
 
     assert timeout == {"!": "ExecutionTimeoutSeconds"}
     assert properties["Environment"]["Variables"]["EXECUTION_TIMEOUT_SECONDS"] == timeout
+
+
+def emitted_metrics() -> set[str]:
+    """The metric names adapters/observability.py emits (each a string literal there)."""
+    import re
+
+    source = (ROOT / "src" / "migration_trigger" / "adapters" / "observability.py").read_text()
+    return set(re.findall(r'"((?:Migration|Sweep|Ledger|Notification)[A-Za-z]*)"', source))
+
+
+def dashboard_metrics() -> set[str]:
+    """The MigrationTrigger metrics the dashboard shows (its body with the Sub's names filled)."""
+    import json
+    import re
+
+    body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["!"]
+    document = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))
+    shown = set()
+    for widget in document["widgets"]:
+        namespace = None
+        for metric in widget["properties"]["metrics"]:
+            names = [m for m in metric if isinstance(m, str)]
+            namespace = names[0] if names[0] != "." else namespace
+            if namespace == "MigrationTrigger" and names[0] not in ("...",):
+                shown.add(names[1])
+    return shown
+
+
+def test_the_dashboard_shows_every_metric_the_function_emits():
+    assert emitted_metrics() >= {"Migrations", "SweepOptedIn", "SweepFailed", "LedgerFailed"}
+    assert emitted_metrics() <= dashboard_metrics(), emitted_metrics() - dashboard_metrics()
+
+
+@pytest.mark.parametrize("metric", ["LedgerFailed", "SweepFailed", "NotificationFailed"])
+def test_a_failure_the_function_only_counts_raises_an_alarm_to_the_topic(metric: str):
+    (alarm,) = alarms_on(metric)
+
+    assert alarm["Namespace"] == "MigrationTrigger"
+    assert alarm["Threshold"] == 1
+    assert alarm["AlarmActions"] == [{"!": "ResultsTopic"}]
