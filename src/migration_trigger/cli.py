@@ -5,6 +5,9 @@ migration-trigger plan EVENT.json              decide and render the Job; create
 migration-trigger approve CALLBACK_ID --fingerprint sha256:… [--reason TEXT]
 migration-trigger reject CALLBACK_ID --reason TEXT
                                                answer a request for approval
+migration-trigger check DATABASE [--kind cluster] [--json]
+                                               run the profile's checkCommand as a Job: exit 0
+                                               up to date, 3 pending, 1 the check failed
 migration-trigger status [--json] [--profile P]
                                                each opted-in database: its latest result, the
                                                image it stands at, whether it is behind
@@ -20,12 +23,21 @@ import contextlib
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 from migration_trigger.adapters.observability import PrintLog
 from migration_trigger.domain import approval, jobspec
-from migration_trigger.domain.events import Ended, Ignored, Rejected, Sweep, parse_event
+from migration_trigger.domain.events import (
+    MANUAL_DETAIL_TYPE,
+    MANUAL_SOURCE,
+    Ended,
+    Ignored,
+    Rejected,
+    Sweep,
+    parse_event,
+)
 from migration_trigger.domain.result import FAILING, Result, Status
 from migration_trigger.domain.sweep import image_groups, status_row
 from migration_trigger.errors import MigrationTriggerError
@@ -240,6 +252,37 @@ def reject(args: argparse.Namespace) -> int:
     return 0
 
 
+#: `check`'s exit code when migrations are pending (0: up to date; 1: the check failed).
+EXIT_PENDING = 3
+
+
+def check(args: argparse.Namespace) -> int:
+    """Run the profile's checkCommand for one database as a Job, as a manual request with
+    `"mode": "check"` would: apply nothing, say up_to_date or pending."""
+    event = {
+        "version": "0",
+        "id": f"cli-check-{uuid.uuid4()}",
+        "detail-type": MANUAL_DETAIL_TYPE,
+        "source": MANUAL_SOURCE,
+        "detail": {
+            "database": args.database,
+            "kind": args.kind,
+            "mode": "check",
+            "reason": args.reason,
+        },
+    }
+    services = _services()
+    steps = InlineSteps(
+        on_step=None if args.json else lambda name: print(f"· {name}", file=sys.stderr)
+    )
+    with contextlib.redirect_stdout(sys.stderr):
+        result = handle_event(event, steps, services)
+    _print_result(result, as_json=args.json)
+    if result.status is Status.PENDING:
+        return EXIT_PENDING
+    return 0 if result.status is Status.UP_TO_DATE else EXIT_FAILED
+
+
 #: The columns of `status`, in order, with their headings.
 _STATUS_COLUMNS = (
     ("database", "DATABASE"),
@@ -249,6 +292,7 @@ _STATUS_COLUMNS = (
     ("last_result", "RESULT"),
     ("last_at", "WHEN"),
     ("state", "STATE"),
+    ("checked", "CHECK"),
     ("image", "LAST SUCCESS IMAGE"),
 )
 
@@ -305,6 +349,15 @@ def main(argv: list[str] | None = None) -> int:
     no.add_argument("--reason", required=True, help="why: the result and notification say it")
     no.add_argument("--profile", help=_PROFILE_HELP)
     no.add_argument("--region", help=_REGION_HELP)
+    checking = commands.add_parser(
+        "check", help="run the profile's checkCommand as a Job: up_to_date or pending"
+    )
+    checking.add_argument("database", help="an RDS instance or cluster ARN, or an identifier")
+    checking.add_argument(
+        "--kind", choices=("instance", "cluster"), default="instance", help="of an identifier"
+    )
+    checking.add_argument("--reason", default="checked from the CLI", help="for the record")
+    checking.add_argument("--json", action="store_true", help="print the result as JSON")
     fleet = commands.add_parser(
         "status", help="each opted-in database: its latest result and the image it stands at"
     )
@@ -317,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         "approve": approve,
         "reject": reject,
         "status": status,
+        "check": check,
     }
     try:
         return commands_by_name[args.command](args)

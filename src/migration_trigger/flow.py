@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from migration_trigger.domain import jobspec
+from migration_trigger.domain import checking, jobspec
 from migration_trigger.domain.events import (
     Ended,
     Ignored,
@@ -257,6 +257,10 @@ def run(
         log_tail=shareable_tail(tail, share=plan.profile.shares_log_tail),
         **{"image": plan.image or plan.profile.image, **guarded},
     )
+    if plan.trigger.rule.checks:
+        # A check's Job ends as its tool exits: up to date, pending, or a failed check.
+        exit_code = 0 if state.phase is JobPhase.SUCCEEDED else state.exit_code
+        return checking.judged(result, plan.profile.check_pending, exit_code, tail), None
     # A retry looks only at a migration that failed on its own (its pod exited non-zero): never
     # at one stuck, deleted, timed out or unobservable, whatever its log said while it ran.
     return result, (tail if state.phase is JobPhase.FAILED and state.exit_code else None)

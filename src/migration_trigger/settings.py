@@ -14,7 +14,9 @@ from migration_trigger.errors import ConfigurationError
 
 #: Statuses that notify by default. `rejected` is counted, not notified one by one: whoever can
 #: send events could otherwise page a person per event; the template alarms on the count.
-DEFAULT_NOTIFY = frozenset({Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.DECLINED})
+DEFAULT_NOTIFY = frozenset(
+    {Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.DECLINED, Status.PENDING}
+)
 
 
 class Settings(NamedTuple):

@@ -95,7 +95,7 @@ def requested_then_swept(admin: Any, env: dict[str, str], lines: list[str]) -> N
 
 def sweep_and_status(env: dict[str, str], lines: list[str]) -> None:
     """The sweep, run from the shell as its schedule would run it (`up` names the schedule),
-    finds every database migrated; `status` shows them."""
+    finds every database migrated; `status` shows them; a check agrees."""
     assert any("SweepSchedule (rate(1 hour))" in line for line in lines)
     swept = cli(env, "invoke", "--json", "events/scheduled-sweep.json")
     assert json.loads(swept.stdout)["status"] == "swept", swept.stderr[-3000:]
@@ -104,6 +104,10 @@ def sweep_and_status(env: dict[str, str], lines: list[str]) -> None:
     assert status.returncode == 0, status.stderr[-3000:]
     (inventory,) = [x for x in status.stdout.splitlines() if x.startswith("inventory-db ")]
     assert "up_to_date" in inventory and "succeeded" in inventory
+    # A check: the profile's checkCommand (dbmate status --exit-code) as a Job, nothing applied
+    check = cli(env, "check", "--json", "inventory-db")
+    assert check.returncode == 0, check.stdout + check.stderr[-3000:]
+    assert json.loads(check.stdout)["status"] == "up_to_date"
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -22,10 +22,12 @@ def test_each_kind_finds_keys_and_settles_as_its_events_require():
     for kind in (TriggerKind.DB_CREATED, TriggerKind.DB_RESTORED):
         assert KIND_RULES[kind].keyed_by_database, "a creation's or restore's events are one"
         assert KIND_RULES[kind].finds_database is FindsDatabase.NAMED
-    assert KIND_RULES[TriggerKind.MANUAL].resent_runs_again
-    assert not any(
-        r.resent_runs_again for k, r in KIND_RULES.items() if k is not TriggerKind.MANUAL
-    )
+    # A request's id is chosen by whoever sends it: a migration's, or a check's.
+    requested = {TriggerKind.MANUAL, TriggerKind.CHECK}
+    assert all(KIND_RULES[kind].resent_runs_again for kind in requested)
+    assert not any(r.resent_runs_again for k, r in KIND_RULES.items() if k not in requested)
+    (checks,) = [k for k, r in KIND_RULES.items() if r.checks]
+    assert checks is TriggerKind.CHECK and not KIND_RULES[checks].holds_data
 
 
 def test_a_profile_runs_on_the_kinds_the_default_names_and_the_default_names_them_one_by_one():

@@ -106,6 +106,10 @@ def demo_profiles() -> dict[str, Any]:
         "cluster": {"eksClusterName": CLUSTER},
         "namespace": "migrations",
         "command": ["dbmate", "--no-dump-schema", "--wait", "--wait-timeout", "20s", "up"],
+        # The example dbmate profile's check (k8s/profiles/examples.json): exit 1 and
+        # `Pending: N` when migrations are pending.
+        "checkCommand": ["dbmate", "--wait", "--wait-timeout", "20s", "status", "--exit-code"],
+        "checkPending": {"exitCodes": [1], "logMatches": "^Pending: [1-9]"},
         "credentials": "ephemeral-secret",
         "databaseUrlQuery": "sslmode=disable",
         "activeDeadlineSeconds": 300,

@@ -25,6 +25,8 @@ _VERBS = {
     Status.REJECTED: "rejected",
     Status.DUPLICATE: "duplicate",
     Status.DECLINED: "declined",
+    Status.UP_TO_DATE: "check: up to date",
+    Status.PENDING: "check: PENDING",
 }
 
 

@@ -91,13 +91,31 @@ def route(
     profile = profile_for(facts, profiles, tag_key=tag_key, claim=claim)
     if not isinstance(profile, Profile):
         return profile
-    if trigger.kind not in profile.triggers:
+    if trigger.rule.checks:
+        if not profile.check_command:
+            return Skip(f"profile '{profile.name}' has no checkCommand: there is nothing to check")
+        profile = as_check(profile)
+    elif trigger.kind not in profile.triggers:
         runs_on = ", ".join(sorted(str(t) for t in profile.triggers))
         return Skip(f"profile '{profile.name}' does not run on {trigger.kind} (runs on: {runs_on})")
     refusal = session_refusal(profile, facts)
     if refusal is not None:
         return Fail(f"{refusal}: nothing was run")
     return Route(profile)
+
+
+def as_check(profile: Profile) -> Profile:
+    """The profile a check runs: its checkCommand in place of its migration's command, and none
+    of what guards a change (approval, run window, snapshot, retries): a check applies nothing.
+    Image, credentials, placement and limits stay the migration's."""
+    return profile._replace(
+        command=profile.check_command,
+        args=(),
+        approval=None,
+        window=None,
+        snapshot_before_migration=False,
+        retry=None,
+    )
 
 
 def profile_for(

@@ -25,6 +25,9 @@ class TriggerKind(StrEnum):
     DB_RESTORED = "db-restored"
     SECRET_ROTATED = "secret-rotated"
     MANUAL = "manual"
+    #: A manual request with `"mode": "check"`: the profile's checkCommand runs, nothing is
+    #: applied (domain/checking.py).
+    CHECK = "check"
 
 
 class FindsDatabase(StrEnum):
@@ -51,6 +54,9 @@ class KindRule(NamedTuple):
     #: The database may hold data a migration could lose (not one just created or restored):
     #: a profile's snapshotBeforeMigration snapshots it.
     holds_data: bool
+    #: Runs the profile's checkCommand instead of its migration: applies nothing, so no
+    #: approval, run window, snapshot or retry; any profile with a checkCommand takes it.
+    checks: bool = False
 
 
 #: Every trigger kind's rule. A new kind adds its row here, its parsing below, and opts profiles
@@ -60,6 +66,7 @@ KIND_RULES: dict[TriggerKind, KindRule] = {
     TriggerKind.DB_RESTORED: KindRule(FindsDatabase.NAMED, True, False, False, False),
     TriggerKind.SECRET_ROTATED: KindRule(FindsDatabase.THROUGH_SECRET, False, True, False, True),
     TriggerKind.MANUAL: KindRule(FindsDatabase.NAMED, False, False, True, True),
+    TriggerKind.CHECK: KindRule(FindsDatabase.NAMED, False, False, True, False, checks=True),
 }
 
 
@@ -450,11 +457,15 @@ def _manual(detail: dict[str, Any], base: dict[str, str]) -> Parsed:
     request = _text(detail, "requestId") or event_id
     if MISSED_CREATION in detail:
         return _missed_creation(detail[MISSED_CREATION], reference, base)
+    mode = detail.get("mode", "migrate")
+    if mode not in ("migrate", "check"):
+        return Rejected("detail.mode must be 'migrate' (the default) or 'check'", event_id)
+    kind = TriggerKind.CHECK if mode == "check" else TriggerKind.MANUAL
     return Trigger(
-        kind=TriggerKind.MANUAL,
+        kind=kind,
         detail=reason,
         database=reference,
-        dedup_key=f"manual|{request}",
+        dedup_key=f"{'check' if mode == 'check' else 'manual'}|{request}",
         **base,
     )
 

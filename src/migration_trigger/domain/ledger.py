@@ -17,6 +17,8 @@ from typing import Any, NamedTuple
 from migration_trigger.domain.events import parse_rds_arn
 from migration_trigger.domain.result import Result, Status
 
+#: The trigger of a check's results (domain/events.py TriggerKind.CHECK).
+CHECK = "check"
 #: Days a result's history item is kept (its `expires_at`, DynamoDB's TTL attribute).
 DEFAULT_HISTORY_DAYS = 90
 #: The fields of a result the standing keeps for each trigger kind (the history keeps them all).
@@ -123,13 +125,20 @@ class Standing(NamedTuple):
 
     def migrated_since(self, moment: float) -> bool:
         """Whether a migration Job ran for the database at or after `moment` (epoch seconds),
-        whatever its outcome."""
-        return any(run.job is not None and run.at >= moment for run in self.latest.values())
+        whatever its outcome (a check applies nothing: it is no migration)."""
+        return any(run.at >= moment for run in self._migrations())
 
     def last_migration(self) -> Run | None:
-        """The latest result that ran a Job."""
-        ran = [run for run in self.latest.values() if run.job is not None]
-        return max(ran, key=lambda run: run.at, default=None)
+        """The latest result that ran a migration Job."""
+        return max(self._migrations(), key=lambda run: run.at, default=None)
+
+    @property
+    def checked(self) -> Run | None:
+        """The latest check's result (up_to_date, pending, failed), if one ran."""
+        return self.latest.get(CHECK)
+
+    def _migrations(self) -> list[Run]:
+        return [r for kind, r in self.latest.items() if r.job is not None and kind != CHECK]
 
 
 def standing(database: str, stored: dict[str, str]) -> Standing:

@@ -16,7 +16,8 @@ from typing import Any, NamedTuple
 
 from migration_trigger.domain import placement
 from migration_trigger.domain.approval import Approval, parse_approval
-from migration_trigger.domain.events import TriggerKind
+from migration_trigger.domain.checking import CheckPending, parse_check_pending
+from migration_trigger.domain.events import KIND_RULES, TriggerKind
 from migration_trigger.domain.retrying import Retry, parse_retry
 from migration_trigger.domain.windows import RunWindow, parse_window
 from migration_trigger.errors import ConfigurationError
@@ -268,7 +269,8 @@ DEFAULT_TRIGGERS = frozenset(
 
 
 def _triggers(profile: str, key: str, raw: Any) -> frozenset[TriggerKind]:
-    choices = sorted(str(kind) for kind in TriggerKind)
+    # A check is no trigger of migrations: a profile with a checkCommand takes checks.
+    choices = sorted(str(kind) for kind in TriggerKind if not KIND_RULES[kind].checks)
     if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
         raise _fail(profile, key, f"must be a list of triggers from {choices}")
     unknown = sorted({t for t in raw if t not in choices})
@@ -360,24 +362,34 @@ class SweepPolicy(NamedTuple):
     #: A database whose latest migration failed or timed out is migrated again (once per failed
     #: Job).
     retry_failed: bool = False
-    #: A database last migrated with another image than the profile names now: `migrate`, or
-    #: `report` only.
+    #: A database last migrated with another image than the profile names now (or whose check
+    #: found migrations pending): `migrate`, or `report` only.
     on_image_change: str = "report"
+    #: A database that looks up to date is checked (the profile's checkCommand), once a day.
+    check: bool = False
 
 
-_SWEEP_KEYS = {"retryFailed": bool, "onImageChange": str}
+_SWEEP_KEYS = {"retryFailed": bool, "onImageChange": str, "check": bool}
 
 
 def _sweep(profile: str, key: str, raw: Any) -> SweepPolicy:
     if not isinstance(raw, dict) or set(raw) - set(_SWEEP_KEYS):
-        raise _fail(profile, key, "must be an object with `retryFailed` and `onImageChange`")
-    retry = raw.get("retryFailed", False)
+        raise _fail(profile, key, "must be an object with `retryFailed`, `onImageChange`, `check`")
+    retry, check = raw.get("retryFailed", False), raw.get("check", False)
     change = raw.get("onImageChange", "report")
-    if not isinstance(retry, bool):
-        raise _fail(profile, f"{key}.retryFailed", "must be true or false")
+    for name, value in (("retryFailed", retry), ("check", check)):
+        if not isinstance(value, bool):
+            raise _fail(profile, f"{key}.{name}", "must be true or false")
     if change not in ("migrate", "report"):
         raise _fail(profile, f"{key}.onImageChange", "must be `migrate` or `report`")
-    return SweepPolicy(retry_failed=retry, on_image_change=change)
+    return SweepPolicy(retry_failed=retry, on_image_change=change, check=check)
+
+
+def _check_pending(profile: str, key: str, raw: Any) -> CheckPending:
+    try:
+        return parse_check_pending(raw)
+    except ValueError as error:
+        raise _fail(profile, key, str(error)) from None
 
 
 def _approval(profile: str, key: str, raw: Any) -> Approval | None:
@@ -501,12 +513,22 @@ KEYS: dict[str, Key] = {
             "a failed migration whose masked log tail matches `whenLogMatches` (a regular "
             "expression) is tried again after `delaySeconds` (default 600), with a new Job, up to "
             "`attempts` in all (2-10)"),
+        Key("checkCommand", "check_command", _strings, (),
+            "the migration tool's status command, run as a Job by a check (`migration-trigger "
+            "check`, a manual request with `\"mode\": \"check\"`, the sweep's `check`): the "
+            "image, credentials and placement of the migration; nothing is applied"),
+        Key("checkPending", "check_pending", _check_pending, None,
+            "how the check's tool says migrations are pending: `exitCodes` (default [0, 1]) and "
+            "`logMatches`, a regular expression its output matches; exit 0 otherwise is "
+            "`up_to_date`, anything else a failed check"),
         Key("sweep", "sweep", _sweep, SweepPolicy(),
             "what the reconciliation sweep does beyond migrating a missed creation or restore: "
             "`retryFailed` (true: a database whose latest migration failed or timed out is "
             "migrated again, once per failed Job; default false), `onImageChange` (`migrate`: a "
             "database last migrated with another image than the profile names now is migrated; "
-            "`report`, the default: it is reported as behind)"),
+            "`report`, the default: it is reported as behind; a check that found migrations "
+            "pending counts as a change), `check` (true: a database that looks up to date is "
+            "checked with checkCommand, once a day)"),
         Key("logTailInResult", "log_tail_in_result", _boolean, None,
             "whether the result (and so its notification) carries the log's last lines; default: "
             "yes for ephemeral-secret, no for secret-arn, whose log can only be masked by pattern "
@@ -553,6 +575,8 @@ class Profile(NamedTuple):
     snapshot_timeout_seconds: int = KEYS["snapshot_timeout_seconds"].default
     keep_snapshots: int = KEYS["keep_snapshots"].default
     session_settings: tuple[tuple[str, str], ...] = KEYS["session_settings"].default
+    check_command: tuple[str, ...] = KEYS["check_command"].default
+    check_pending: CheckPending | None = KEYS["check_pending"].default
     sweep: SweepPolicy = KEYS["sweep"].default
 
     @property
@@ -591,6 +615,11 @@ def _profile(name: str, raw: Any) -> Profile:
         raise _fail(
             name, "serviceAccount",
             "is required by credentials 'secret-arn': the Job reads the secret with it",
+        )  # fmt: skip
+    if bool(profile.check_command) != (profile.check_pending is not None):
+        raise _fail(
+            name, "checkCommand",
+            "and checkPending go together: the command, and how its output says pending",
         )  # fmt: skip
     return profile
 

@@ -18,6 +18,8 @@ class Status(StrEnum):
     REJECTED = "rejected"  # a malformed event or a tag naming an unknown profile
     DUPLICATE = "duplicate"  # a redelivered event whose Job another execution owns
     DECLINED = "declined"  # the approval the profile asks for was refused: nothing ran
+    UP_TO_DATE = "up_to_date"  # a check: the tool found no pending migration
+    PENDING = "pending"  # a check: the tool found migrations not yet applied
 
 
 #: A failed or timed-out migration ends the durable execution as failed.

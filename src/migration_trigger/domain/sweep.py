@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 from migration_trigger.domain.database import DatabaseFacts
 from migration_trigger.domain.events import MISSED_CREATION, MISSED_PREFIX, Trigger, TriggerKind
 from migration_trigger.domain.ledger import Standing
-from migration_trigger.domain.profiles import Profile, SweepPolicy
+from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.result import Status
 
 #: The reason a sweep's requests give (detail.reason), before what it found.
@@ -40,6 +40,7 @@ class Finding(StrEnum):
 
     UP_TO_DATE = "up_to_date"
     MISSED = "missed_creation"
+    PENDING = "pending"
     FAILED = "failed"
     IMAGE_CHANGED = "image_changed"
     NEVER_MIGRATED = "never_migrated"
@@ -54,6 +55,8 @@ class Request(NamedTuple):
     reason: str
     #: For a missed creation: the trigger it stands for and the creation time it claims.
     missed: tuple[str, str] | None = None
+    #: `migrate`, or `check` (the profile's checkCommand: nothing applied).
+    mode: str = "migrate"
 
     def detail(self) -> dict[str, Any]:
         """The event's detail, as a manual request's (domain/events.py)."""
@@ -64,6 +67,8 @@ class Request(NamedTuple):
         }
         if self.missed is not None:
             detail[MISSED_CREATION] = {"trigger": self.missed[0], "created": self.missed[1]}
+        if self.mode != "migrate":
+            detail["mode"] = self.mode
         return detail
 
 
@@ -98,45 +103,90 @@ def _short(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+class _Judge(NamedTuple):
+    """One database under judgement, and how findings about it are made."""
+
+    facts: DatabaseFacts
+    profile: Profile
+    standing: Standing
+
+    def found(self, finding: Finding, why: str, request: Request | None = None) -> Assessed:
+        facts = self.facts
+        return Assessed(facts.arn, facts.identifier, finding, why, self.profile.name, request)
+
+    def by_request(self, finding: Finding, why: str, request_id: str) -> Assessed:
+        """A finding a manual request brings up to date, if the profile takes manual ones."""
+        if TriggerKind.MANUAL not in self.profile.triggers:
+            why = f"{why}; profile '{self.profile.name}' does not run on manual requests"
+            return self.found(Finding.CANNOT_MIGRATE, why)
+        request = Request(self.facts.arn, request_id, f"{REASON_PREFIX}: {why}")
+        return self.found(finding, why, request)
+
+    def key(self, *parts: str | None) -> str:
+        return _short("|".join([self.facts.arn, *(p or "" for p in parts)]))
+
+
 def assess(
     facts: DatabaseFacts,
     profile: Profile,
     standing: Standing,
     *,
     ledger_since: float,
+    today: str = "",
 ) -> Assessed:
-    """Judge one opted-in database whose tag names `profile` (for this deployment)."""
-
-    def found(finding: Finding, why: str, request: Request | None = None) -> Assessed:
-        return Assessed(facts.arn, facts.identifier, finding, why, profile.name, request)
-
-    def by_request(finding: Finding, why: str, request_id: str) -> Assessed:
-        # A manual request brings it up to date, if the profile takes manual requests.
-        if TriggerKind.MANUAL not in profile.triggers:
-            why = f"{why}; profile '{profile.name}' does not run on manual requests"
-            return found(Finding.CANNOT_MIGRATE, why)
-        return found(finding, why, Request(facts.arn, request_id, f"{REASON_PREFIX}: {why}"))
-
-    policy: SweepPolicy = profile.sweep
+    """Judge one opted-in database whose tag names `profile` (for this deployment); `today`
+    (YYYY-MM-DD) names the day's check, for profiles whose sweep checks."""
+    judge = _Judge(facts, profile, standing)
     created = epoch(facts.created)
     if created is None:
-        return found(Finding.UP_TO_DATE, "RDS gives no creation time")
+        return judge.found(Finding.UP_TO_DATE, "RDS gives no creation time")
     if not standing.migrated_since(created):
         return _missed(facts, profile, created, ledger_since=ledger_since)
-    last = standing.last_migration()
-    if last is not None and last.status in (Status.FAILED, Status.TIMED_OUT):
-        why = f"its latest migration ({last.job}) {last.status}"
-        if not policy.retry_failed:
-            return found(Finding.FAILED, f"{why} (not retried: sweep.retryFailed is off)")
-        return by_request(Finding.FAILED, why, f"sweep-retry-{_short(f'{facts.arn}|{last.job}')}")
-    success = standing.success
-    if success is not None and success.image and _changed(success.image, profile.image):
-        why = f"last migrated with {success.image}; its profile names {profile.image}"
-        if policy.on_image_change != "migrate":
-            return found(Finding.IMAGE_CHANGED, f"{why} (reported only)")
-        request_id = f"sweep-image-{_short(f'{facts.arn}|{profile.image}')}"
-        return by_request(Finding.IMAGE_CHANGED, why, request_id)
-    return found(Finding.UP_TO_DATE, "up to date")
+    for finding in (_failed, _image_changed, _pending):
+        verdict = finding(judge)
+        if verdict is not None:
+            return verdict
+    if profile.sweep.check and profile.check_command and today:
+        request_id = f"sweep-check-{judge.key(profile.image, today)}"
+        check = Request(facts.arn, request_id, f"{REASON_PREFIX}: daily check", mode="check")
+        return judge.found(Finding.UP_TO_DATE, "up to date; checked once today", check)
+    return judge.found(Finding.UP_TO_DATE, "up to date")
+
+
+def _failed(judge: _Judge) -> Assessed | None:
+    """Its latest migration failed or timed out."""
+    last = judge.standing.last_migration()
+    if last is None or last.status not in (Status.FAILED, Status.TIMED_OUT):
+        return None
+    why = f"its latest migration ({last.job}) {last.status}"
+    if not judge.profile.sweep.retry_failed:
+        return judge.found(Finding.FAILED, f"{why} (not retried: sweep.retryFailed is off)")
+    return judge.by_request(Finding.FAILED, why, f"sweep-retry-{judge.key(last.job)}")
+
+
+def _image_changed(judge: _Judge) -> Assessed | None:
+    """Its last success ran another image than its profile names now."""
+    success, profile = judge.standing.success, judge.profile
+    if success is None or not success.image or not _changed(success.image, profile.image):
+        return None
+    why = f"last migrated with {success.image}; its profile names {profile.image}"
+    if profile.sweep.on_image_change != "migrate":
+        return judge.found(Finding.IMAGE_CHANGED, f"{why} (reported only)")
+    request_id = f"sweep-image-{judge.key(profile.image)}"
+    return judge.by_request(Finding.IMAGE_CHANGED, why, request_id)
+
+
+def _pending(judge: _Judge) -> Assessed | None:
+    """Its latest check, after its last success, found migrations pending."""
+    checked, success = judge.standing.checked, judge.standing.success
+    if checked is None or checked.status != Status.PENDING:
+        return None
+    if success is not None and success.at >= checked.at:
+        return None
+    why = f"its latest check ({checked.job}) found migrations pending"
+    if judge.profile.sweep.on_image_change != "migrate":
+        return judge.found(Finding.PENDING, f"{why} (reported only)")
+    return judge.by_request(Finding.PENDING, why, f"sweep-pending-{judge.key(checked.job)}")
 
 
 def _missed(
@@ -203,6 +253,8 @@ class Summary(NamedTuple):
     deferred: int = 0
     #: Why the sweep could not look or send (after its step's retries); empty if it could.
     error: str = ""
+    #: Checks requested (profiles whose sweep checks databases that look up to date).
+    checks: int = 0
 
     @property
     def notifies(self) -> bool:
@@ -218,6 +270,7 @@ class Summary(NamedTuple):
             f"{self.opted_in} opted in: {self.up_to_date} up to date, {self.behind} behind, "
             f"{self.started} started, {self.cannot_migrate} cannot migrate"
         )
+        line += f", {self.checks} checks requested" if self.checks else ""
         return f"{line} ({self.deferred} left for the next sweep)" if self.deferred else line
 
     def to_dict(self) -> dict[str, Any]:
@@ -226,8 +279,10 @@ class Summary(NamedTuple):
         return {"status": status, "reason": self.line(), **self._asdict()}
 
 
-def summarize(assessed: list[Assessed], started: list[Assessed]) -> Summary:
-    """The counts and names of one sweep: `started`, those whose requests the bus took."""
+def summarize(assessed: list[Assessed], sent: list[Assessed]) -> Summary:
+    """The counts and names of one sweep: `sent`, those whose requests the bus took (migrations
+    started, and checks)."""
+    started = [a for a in sent if a.request is not None and a.request.mode == "migrate"]
     cannot = [a for a in assessed if a.finding is Finding.CANNOT_MIGRATE]
     behind = [
         a
@@ -244,6 +299,7 @@ def summarize(assessed: list[Assessed], started: list[Assessed]) -> Summary:
         behind_names=tuple(a.line() for a in behind[:LISTED]),
         cannot_names=tuple(a.line() for a in cannot[:LISTED]),
         deferred=sum(1 for a in behind if a.request is not None),
+        checks=len(sent) - len(started),
     )
 
 
@@ -267,6 +323,7 @@ def status_row(
         "profile_image": image,
         "state": str(assessed.finding),
         "why": assessed.why,
+        "checked": standing.checked.status if standing.checked else None,
     }
 
 

@@ -10,6 +10,7 @@ on the Jobs the first ones made: a `duplicate` each.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -86,6 +87,7 @@ def survey(services: Services, *, progress: Callable[[str], None] | None = None)
     say(f"reading the ledger for {len(opted)} opted-in databases (DynamoDB)")
     standings = services.ledger.standings([facts.arn for facts, _ in opted])
     since = services.ledger.since()
+    today = datetime.datetime.fromtimestamp(services.clock(), datetime.UTC).date().isoformat()
     surveyed = []
     for facts, found in opted:
         standing = standings[facts.arn]
@@ -93,7 +95,7 @@ def survey(services: Services, *, progress: Callable[[str], None] | None = None)
             cannot = Assessed(facts.arn, facts.identifier, Finding.CANNOT_MIGRATE, found)
             surveyed.append(Surveyed(facts, standing, cannot))
             continue
-        judged = assess(facts, found, standing, ledger_since=since)
+        judged = assess(facts, found, standing, ledger_since=since, today=today)
         surveyed.append(Surveyed(facts, standing, judged, found.image))
     return surveyed
 

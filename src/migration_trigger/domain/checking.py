@@ -1,0 +1,84 @@
+"""The pending-migration check: a profile's `checkCommand` runs its migration tool's status
+command as a Job, with the same image and credentials as its migrations, and applies nothing.
+Its exit code and output (the masked log tail) say whether the database is up to date, has
+migrations pending, or the tool itself failed; `checkPending` says how the tool tells pending.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, NamedTuple
+
+from migration_trigger.domain.result import Result, Status
+
+_MAX_PATTERN = 200
+
+
+class CheckPending(NamedTuple):
+    """How a check's tool says migrations are pending: it exits with one of `exit_codes` and
+    its output matches `log_matches` (a regular expression). Exit 0 otherwise: up to date;
+    anything else: the tool failed (it could not connect, say)."""
+
+    exit_codes: frozenset[int]
+    log_matches: str
+
+    def verdict(self, exit_code: int, tail: str) -> Status:
+        """up_to_date, pending, or failed."""
+        if exit_code in self.exit_codes and re.search(self.log_matches, tail, re.MULTILINE):
+            return Status.PENDING
+        return Status.UP_TO_DATE if exit_code == 0 else Status.FAILED
+
+
+def parse_check_pending(raw: Any) -> CheckPending:
+    """A profile's `checkPending` object; ValueError saying what is wrong with it."""
+    if not isinstance(raw, dict) or set(raw) - {"exitCodes", "logMatches"}:
+        raise ValueError(
+            'must be an object: {"exitCodes": [1], "logMatches": "Pending: [1-9]"} (the tool '
+            "says pending when it exits with one of exitCodes and its output matches logMatches)"
+        )
+    codes, pattern = raw.get("exitCodes", [0, 1]), raw.get("logMatches")
+    if (
+        not isinstance(codes, list)
+        or not codes
+        or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < 256 for c in codes)
+    ):
+        raise ValueError("exitCodes must be a list of exit codes (0-255)")
+    if not isinstance(pattern, str) or not pattern.strip() or len(pattern) > _MAX_PATTERN:
+        raise ValueError(
+            f"logMatches must be a regular expression of 1 to {_MAX_PATTERN} characters that "
+            "the tool's output matches when migrations are pending"
+        )
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        raise ValueError(f"logMatches is not a regular expression: {error}") from None
+    return CheckPending(frozenset(codes), pattern)
+
+
+#: What each status of a check says, for its result's reason.
+_SAYS = {
+    Status.UP_TO_DATE: "the check found no pending migration",
+    Status.PENDING: "the check found pending migrations",
+}
+
+
+def judged(
+    result: Result, pending: CheckPending | None, exit_code: int | None, tail: str | None
+) -> Result:
+    """A check's result: its Job's outcome read as the tool's verdict. A Job that did not end on
+    its own (timed out, stuck, refused) keeps its result."""
+    if (
+        pending is None
+        or exit_code is None
+        or result.status
+        not in (
+            Status.SUCCEEDED,
+            Status.FAILED,
+        )
+    ):
+        return result
+    status = pending.verdict(exit_code, tail or "")
+    if status is Status.FAILED:
+        reason = f"the check command failed (exit code {exit_code}): {result.reason}"
+        return result._replace(status=status, reason=reason)
+    return result._replace(status=status, reason=f"{_SAYS[status]} (exit code {exit_code})")
