@@ -239,6 +239,9 @@ def main() -> None:
     """Print every figure with its budget."""
     durable_operations()
     fleet_sweep()
+    import fleet_cost  # noqa: PLC0415 - scripts/, beside this one
+
+    fleet_cost.main()
     control_plane_start()
     with tempfile.TemporaryDirectory() as tmp:
         bundle = Path(tmp) / "bundle"

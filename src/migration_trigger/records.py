@@ -26,6 +26,9 @@ class Resolved(NamedTuple):
     profile: Profile
     secret_arn: str
     job: str
+    #: How long the database's last successful migration ran, as the ledger knew at resolve
+    #: (profiles with watchFromLedger; None otherwise, or if the ledger did not know).
+    expected_seconds: float | None = None
 
     def result(self, status: Status, reason: str, **more: Any) -> Result:
         """A result about this migration; `job=` once the Job is planned."""

@@ -91,3 +91,42 @@ def test_a_skipped_database_is_recorded_without_a_job():
     (write,) = world.ledger.writes
     assert write.job is None and write.status == "skipped"
     assert not world.ledger.standings([DB_ARN])[DB_ARN].migrated_since(0)
+
+
+def running_waits(world: StoryWorld) -> list[str]:
+    return [s for s in world.steps_taken if s.startswith("wait:running-")]
+
+
+def test_a_watch_that_knows_the_usual_duration_checks_less_and_still_sees_the_end_in_time():
+    # Given a database whose last migration ran an hour, and a profile that asks the ledger
+    world = StoryWorld(watchFromLedger=True, activeDeadlineSeconds=7200)
+    world.jobs.scripts.append(PodScript(timeline=[(0, RUNNING), (3600, exited(0))]))
+    world.run(world.event())
+    usual = len(running_waits(world))
+    world.steps_taken.clear()
+    world.jobs.scripts.append(PodScript(timeline=[(0, RUNNING), (3600, exited(0))]))
+
+    # When it is migrated again, for as long
+    document, _ = world.run(world.event("manual-retrigger.json"))
+
+    # Then the watch checked as usual for ten minutes, then every 15 minutes until 48, and the
+    # end was still seen within a minute
+    assert document is not None and document["status"] == "succeeded"
+    # (the usual watch: 50 checks a minute apart after the first ten minutes; this one: three
+    # pauses of at most 15 minutes to minute 48, then 12 a minute apart)
+    informed = len(running_waits(world))
+    assert usual - informed == 50 - (3 + 12), (usual, informed)
+    assert document["duration_seconds"] <= 3600 + 60
+
+
+def test_a_watch_without_the_profiles_key_or_a_known_duration_checks_as_usual():
+    world = StoryWorld(activeDeadlineSeconds=7200)
+    world.jobs.scripts.append(PodScript(timeline=[(0, RUNNING), (3600, exited(0))]))
+    world.run(world.event())
+    first = len(running_waits(world))
+    world.steps_taken.clear()
+    world.jobs.scripts.append(PodScript(timeline=[(0, RUNNING), (3600, exited(0))]))
+
+    world.run(world.event("manual-retrigger.json"))
+
+    assert len(running_waits(world)) == first

@@ -148,3 +148,23 @@ def test_a_poll_numbers_its_waits_from_0_and_sums_them():
     assert pauses == [5, 5, 60, 60]
     assert steps.waits == [("running-0", 5), ("running-1", 5), ("running-2", 60), ("running-3", 60)]
     assert (poll.waits, poll.waited) == (4, 130)
+
+
+def test_a_watch_that_expects_a_long_migration_pauses_longer_only_after_the_first_minutes():
+    from migration_trigger.domain.schedule import (
+        EARLY_SECONDS,
+        LONG_PAUSE_SECONDS,
+        poll_pause,
+        watch_pause,
+    )
+    from tests.helpers import sample_profile
+
+    profile = sample_profile()
+    hour = 3600.0
+
+    assert watch_pause(profile, hour, 0) == poll_pause(profile, 0), "a pod that cannot start"
+    assert watch_pause(profile, hour, EARLY_SECONDS) == LONG_PAUSE_SECONDS
+    assert watch_pause(profile, hour, 2400) == int(hour * 0.8) - 2400, "ends at 80 % of it"
+    assert watch_pause(profile, hour, int(hour * 0.8)) == poll_pause(profile, 2880)
+    assert watch_pause(profile, None, EARLY_SECONDS) == poll_pause(profile, EARLY_SECONDS)
+    assert watch_pause(profile, 300.0, EARLY_SECONDS) == poll_pause(profile, EARLY_SECONDS)

@@ -138,6 +138,9 @@ class JobPlan(NamedTuple):
     secret_version: str | None = None
     #: The profile's image by digest, when a profile with approval pinned its ECR tag.
     image: str | None = None
+    #: How long the database's last successful migration ran, when the profile's
+    #: watchFromLedger asks the ledger and it knows (records.Resolved).
+    expected_seconds: float | None = None
 
     @property
     def secret_name(self) -> str:

@@ -94,10 +94,13 @@ class Run(NamedTuple):
     image: str | None = None
     reason: str = ""
     execution: str = ""
+    #: How long its Job ran (seconds), when it ran one.
+    duration: float | None = None
 
     @classmethod
     def of(cls, summary: dict[str, Any]) -> Run:
         """From a standing's stored summary (Entry.summary)."""
+        duration = summary.get("duration_seconds")
         return cls(
             status=str(summary.get("status", "")),
             at=float(summary.get("at", 0)),
@@ -106,6 +109,7 @@ class Run(NamedTuple):
             image=summary.get("image"),
             reason=str(summary.get("reason", "")),
             execution=str(summary.get("execution", "")),
+            duration=float(duration) if isinstance(duration, int | float) else None,
         )
 
 

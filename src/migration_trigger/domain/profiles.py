@@ -521,6 +521,11 @@ KEYS: dict[str, Key] = {
             "how the check's tool says migrations are pending: `exitCodes` (default [0, 1]) and "
             "`logMatches`, a regular expression its output matches; exit 0 otherwise is "
             "`up_to_date`, anything else a failed check"),
+        Key("watchFromLedger", "watch_from_ledger", _boolean, False,
+            "when the ledger knows how long the database's last successful migration ran, the "
+            "watch checks as usual for 10 minutes, then at most every 15 minutes until 80% of "
+            "that time, then as usual: fewer checks for long migrations; a failure in between is "
+            "noticed up to 15 minutes later"),
         Key("sweep", "sweep", _sweep, SweepPolicy(),
             "what the reconciliation sweep does beyond migrating a missed creation or restore: "
             "`retryFailed` (true: a database whose latest migration failed or timed out is "
@@ -577,6 +582,7 @@ class Profile(NamedTuple):
     session_settings: tuple[tuple[str, str], ...] = KEYS["session_settings"].default
     check_command: tuple[str, ...] = KEYS["check_command"].default
     check_pending: CheckPending | None = KEYS["check_pending"].default
+    watch_from_ledger: bool = KEYS["watch_from_ledger"].default
     sweep: SweepPolicy = KEYS["sweep"].default
 
     @property

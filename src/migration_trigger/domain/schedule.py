@@ -36,6 +36,25 @@ def poll_pause(profile: Profile, waited: int) -> int:
     return max(profile.poll_seconds, LATE_POLL_SECONDS)
 
 
+#: A watch that knows how long the database's migrations take (a profile's watchFromLedger)
+#: checks as usual until EARLY_SECONDS (a pod that cannot start, or fails at once, is noticed as
+#: fast as ever), then pauses at most this long until EXPECTED_SHARE of that duration.
+LONG_PAUSE_SECONDS = 900
+EXPECTED_SHARE = 0.8
+
+
+def watch_pause(profile: Profile, expected: float | None, waited: int) -> int:
+    """Seconds before the next check of a running Job, `waited` seconds into its watch, when
+    its migration is expected to run `expected` seconds (None: not known)."""
+    usual = poll_pause(profile, waited)
+    if expected is None or waited < EARLY_SECONDS:
+        return usual
+    quiet_until = int(expected * EXPECTED_SHARE)
+    if waited + usual >= quiet_until:
+        return usual
+    return min(LONG_PAUSE_SECONDS, quiet_until - waited)
+
+
 def follow_limit(profile: Profile) -> int:
     """Seconds after its start past which a Job is no longer followed: its deadline (which
     Kubernetes counts only once it runs) and the backstop."""

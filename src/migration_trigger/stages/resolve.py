@@ -117,7 +117,22 @@ def _resolve(trigger: Trigger, services: Services) -> Resolved | Declined:
         profile=decision.profile,
         secret_arn=bound.secret_arn,
         job=jobspec.job_name(facts.arn, trigger.dedup_key),
+        expected_seconds=_expected(decision.profile, facts, services),
     )
+
+
+def _expected(profile: Profile, facts: DatabaseFacts, services: Services) -> float | None:
+    """How long the database's last successful migration ran, for a profile whose watch asks the
+    ledger (watchFromLedger); None if it does not, or the ledger does not know. A ledger that
+    cannot be read only costs the watch its shortcut."""
+    if not profile.watch_from_ledger or services.ledger is None:
+        return None
+    try:
+        success = services.ledger.standings([facts.arn])[facts.arn].success
+    except AwsError as error:
+        services.log.warning("could not read the ledger; watching as usual", error=str(error))
+        return None
+    return success.duration if success is not None else None
 
 
 def _routed(trigger: Trigger, facts: DatabaseFacts, services: Services) -> Route | Declined:
@@ -231,6 +246,7 @@ def job_plan(resolved: Resolved, facts: DatabaseFacts, execution: str) -> JobPla
         secret_arn=resolved.secret_arn,
         endpoint=facts.endpoint,
         execution=execution,
+        expected_seconds=resolved.expected_seconds,
     )
 
 

@@ -4,6 +4,7 @@ its deadline; read the evidence while it runs and its log once it ended."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from migration_trigger.domain import jobspec, masking
 from migration_trigger.domain.jobspec import JobPlan
@@ -20,7 +21,7 @@ from migration_trigger.domain.result import (
     keep_end,
     printable,
 )
-from migration_trigger.domain.schedule import RUNNING
+from migration_trigger.domain.schedule import RUNNING, watch_pause
 from migration_trigger.domain.watching import Watch
 from migration_trigger.errors import AwsError, KubernetesError, MigrationTriggerError
 from migration_trigger.ports import Services
@@ -157,7 +158,7 @@ def follow(
     """
     evidence, seen_at = None, started_at
     watch = Watch.of(plan.profile)
-    poll = Poll.along(steps, RUNNING, plan.profile)
+    poll = Poll(steps, RUNNING.wait, partial(watch_pause, plan.profile, plan.expected_seconds))
     while True:
         pause = poll.pause()
         check, waited = poll.waits - 1, poll.waited  # check n follows wait n
