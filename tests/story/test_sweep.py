@@ -254,3 +254,19 @@ def test_a_job_the_sweep_started_runs_like_any_other():
     assert ran.result["status"] == "succeeded"
     standing = world.ledger.standings([DB_ARN])[DB_ARN]
     assert standing.success is not None and standing.success.trigger == "db-created"
+
+
+def test_a_restore_no_event_announced_is_migrated_as_a_restore_for_a_profile_that_takes_restores():
+    """A restore is a new instance or cluster (RDS restores into a new one): its creation time
+    is the restore's, and a profile that runs on restores only gets a restore's migration."""
+    world = world_of(triggers=["db-restored", "manual"])
+
+    world.run_durably(SWEEP)
+
+    (request,) = world.requests.sent
+    assert request.missed == ("db-restored", CREATED)
+    migrated = world.run_durably(world.requests.event(request))
+    assert migrated.result["status"] == "succeeded"
+    assert migrated.result["trigger"] == "db-restored"
+    late, _ = world.run(world.event("rds-restored-from-snapshot.json"))
+    assert late is not None and late["status"] == "duplicate"

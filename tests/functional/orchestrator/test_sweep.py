@@ -183,3 +183,28 @@ def test_status_shows_each_database_its_latest_result_and_the_images_they_stand_
     assert missed.endswith(":db:tenant-0000")
     assert cli.main(["status", "--json", "--profile", "reports"]) == 0
     assert json.loads(capsys.readouterr().out)["databases"] == []
+
+
+def test_a_database_restored_while_no_event_came_is_found_and_migrated(world: World):
+    """RDS restores a snapshot into a new instance (RestoreDBInstanceFromDBSnapshot): the sweep
+    finds it by its creation time, after the ledger began, with no migration since."""
+    queue = requests_bus_to_queue()
+    rds = admin_client("rds")
+    rds.create_db_snapshot(DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="before")
+    restored = rds.restore_db_instance_from_db_snapshot(
+        DBInstanceIdentifier="orders-restored",
+        DBSnapshotIdentifier="before",
+        Tags=[{"Key": PROFILE_TAG, "Value": "orders"}],
+    )["DBInstance"]
+    world.pods.when(PodScript(logs="Applied 1 migration\n"))
+
+    swept = world.run(SWEEP, name="sweep")
+
+    assert any(line.startswith("orders-restored:") for line in swept.result["started_names"])
+    (request,) = delivered(queue)
+    assert request["detail"]["database"] == restored["DBInstanceArn"]
+    run = world.run(request, name="restored")
+    assert run.result["status"] == "succeeded", run.result
+    late = load_event("rds-restored-from-snapshot.json")
+    late["detail"]["SourceArn"] = restored["DBInstanceArn"]
+    assert world.run(late, name="late").result["status"] == "duplicate"
