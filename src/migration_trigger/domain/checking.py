@@ -10,8 +10,7 @@ import re
 from typing import Any, NamedTuple
 
 from migration_trigger.domain.result import Result, Status
-
-_MAX_PATTERN = 200
+from migration_trigger.domain.retrying import log_pattern
 
 
 class CheckPending(NamedTuple):
@@ -43,16 +42,8 @@ def parse_check_pending(raw: Any) -> CheckPending:
         or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < 256 for c in codes)
     ):
         raise ValueError("exitCodes must be a list of exit codes (0-255)")
-    if not isinstance(pattern, str) or not pattern.strip() or len(pattern) > _MAX_PATTERN:
-        raise ValueError(
-            f"logMatches must be a regular expression of 1 to {_MAX_PATTERN} characters that "
-            "the tool's output matches when migrations are pending"
-        )
-    try:
-        re.compile(pattern)
-    except re.error as error:
-        raise ValueError(f"logMatches is not a regular expression: {error}") from None
-    return CheckPending(frozenset(codes), pattern)
+    says = " that the tool's output matches when migrations are pending"
+    return CheckPending(frozenset(codes), log_pattern("logMatches", pattern, says))
 
 
 #: What each status of a check says, for its result's reason.

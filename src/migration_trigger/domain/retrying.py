@@ -72,13 +72,23 @@ def parse_retry(raw: object) -> Retry:
         )
     if isinstance(delay, bool) or not isinstance(delay, int) or not 1 <= delay <= MAX_DELAY_SECONDS:
         raise ValueError(f"delaySeconds must be an integer from 1 to {MAX_DELAY_SECONDS}")
-    if not isinstance(pattern, str) or not pattern.strip() or len(pattern) > _MAX_PATTERN:
+    pattern = log_pattern(
+        "whenLogMatches",
+        pattern,
+        ", such as 'lock timeout|55P03': only failures whose log says so are tried again",
+    )
+    return Retry(count, delay, pattern)
+
+
+def log_pattern(key: str, raw: object, says: str) -> str:
+    """A regular expression searched in a masked log tail (a profile's `key`), of 1 to
+    _MAX_PATTERN characters; ValueError naming the key, with what it `says`."""
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > _MAX_PATTERN:
         raise ValueError(
-            f"whenLogMatches must be a regular expression of 1 to {_MAX_PATTERN} characters, "
-            "such as 'lock timeout|55P03': only failures whose log says so are tried again"
+            f"{key} must be a regular expression of 1 to {_MAX_PATTERN} characters{says}"
         )
     try:
-        re.compile(pattern)
+        re.compile(raw)
     except re.error as error:
-        raise ValueError(f"whenLogMatches is not a regular expression: {error}") from None
-    return Retry(count, delay, pattern)
+        raise ValueError(f"{key} is not a regular expression: {error}") from None
+    return raw
