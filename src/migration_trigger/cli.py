@@ -8,7 +8,7 @@ migration-trigger reject CALLBACK_ID --reason TEXT
 migration-trigger check DATABASE [--kind cluster] [--json]
                                                run the profile's checkCommand as a Job: exit 0
                                                up to date, 3 pending, 1 the check failed
-migration-trigger status [--json] [--profile P]
+migration-trigger status [--json] [--migration-profile P]
                                                each opted-in database: its latest result, the
                                                image it stands at, whether it is behind
 
@@ -307,7 +307,7 @@ def status(args: argparse.Namespace) -> int:
     rows = [
         status_row(s.facts, s.standing, s.assessed, s.image)
         for s in surveyed
-        if args.profile is None or s.assessed.profile == args.profile
+        if args.migration_profile is None or s.assessed.profile == args.migration_profile
     ]
     groups = image_groups(rows)
     if args.json:
@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         "status", help="each opted-in database: its latest result and the image it stands at"
     )
     fleet.add_argument("--json", action="store_true", help="print the databases as JSON")
-    fleet.add_argument("--profile", help="only the databases of this migration profile")
+    fleet.add_argument("--migration-profile", help="only the databases of this migration profile")
     args = parser.parse_args(argv)
     commands_by_name = {
         "invoke": invoke,

@@ -207,6 +207,11 @@ def launch_and_run(
         return resolved.result(Status.FAILED, f"{error}{left}", job=plan.name), None
 
 
+def ran_by_digest(plan: JobPlan) -> dict[str, str]:
+    """The profile's image reference, for a result whose Job ran it pinned by digest."""
+    return {"image_ref": plan.profile.image} if plan.image else {}
+
+
 def run(
     plan: JobPlan,
     job_uid: str,
@@ -255,12 +260,13 @@ def run(
         job=plan.name,
         duration_seconds=round(logs.at - started.at, 1),
         log_tail=shareable_tail(tail, share=plan.profile.shares_log_tail),
-        **{"image": plan.image or plan.profile.image, **guarded},
+        **{"image": plan.image or plan.profile.image, **ran_by_digest(plan), **guarded},
     )
     if plan.trigger.rule.checks:
         # A check's Job ends as its tool exits: up to date, pending, or a failed check.
         exit_code = 0 if state.phase is JobPhase.SUCCEEDED else state.exit_code
-        return checking.judged(result, plan.profile.check_pending, exit_code, tail), None
+        verdict = checking.judged(result, plan.profile.check_pending, exit_code, logs.pending_seen)
+        return verdict, None
     # A retry looks only at a migration that failed on its own (its pod exited non-zero): never
     # at one stuck, deleted, timed out or unobservable, whatever its log said while it ran.
     return result, (tail if state.phase is JobPhase.FAILED and state.exit_code else None)

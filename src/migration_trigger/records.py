@@ -184,6 +184,9 @@ class Logs(NamedTuple):
 
     tail: str | None
     at: float
+    #: For a check: whether its whole (scrubbed) log matched the profile's checkPending
+    #: pattern; None when it is no check, or the log could not be read.
+    pending_seen: bool | None = None
 
 
 class Recorded(NamedTuple):

@@ -120,9 +120,16 @@ def test_the_sweep_checks_databases_that_look_up_to_date_once_a_day():
     assert request.mode == "check" and request.detail()["mode"] == "check"
     assert swept.result["checks"] == 1 and swept.result["started"] == 0
     assert "1 checks requested" in swept.result["reason"]
+    # The check runs and finds it up to date: no other check that day
+    world.jobs.scripts.append(
+        PodScript(timeline=[(0, RUNNING), (5, exited(0))], log="Pending: 0\n")
+    )
+    assert world.run_durably(world.requests.event(request)).result["status"] == "up_to_date"
     again = world.run_durably(SWEEP)
-    assert again.result["checks"] == 1
-    assert world.requests.sent[1].request_id == request.request_id, "one check a day"
+    assert again.result["checks"] == 0 and len(world.requests.sent) == 1, "one check a day"
+    world.clock.advance(86400)
+    tomorrow = world.run_durably(SWEEP)
+    assert tomorrow.result["checks"] == 1
 
 
 def test_a_database_a_check_found_behind_is_migrated_when_the_profile_says():
@@ -143,3 +150,32 @@ def test_a_database_a_check_found_behind_is_migrated_when_the_profile_says():
     recorded(reported, "pending", image="x", trigger="check")
     quiet = reported.run_durably(SWEEP)
     assert quiet.result["behind"] == 1 and quiet.result["started"] == 0
+
+
+def test_migrations_go_before_checks_when_a_sweep_cannot_send_all():
+    from tests.story.test_sweep import another
+
+    world = world_of(**CHECK, sweep={"check": True})
+    world.run_durably(world.event())
+    world.rds.others = [another(f"tenant-{i}") for i in range(3)]
+    world.services.settings = world.settings._replace(SWEEP_MAX_STARTS=3)
+
+    swept = world.run_durably(SWEEP)
+
+    assert [r.mode for r in world.requests.sent] == ["migrate"] * 3
+    assert swept.result["started"] == 3 and swept.result["checks"] == 0
+
+
+def test_a_check_whose_output_could_not_be_read_fails_rather_than_guess():
+    world = StoryWorld(**{**CHECK, "checkPending": {"exitCodes": [0, 1], "logMatches": "PENDING"}})
+    world.jobs.scripts.append(PodScript(timeline=[(0, RUNNING), (5, exited(0))]))
+    world.jobs.failing["log"] = [
+        __import__("migration_trigger.errors", fromlist=["KubernetesError"]).KubernetesError(
+            "forbidden", status=403
+        )
+    ]
+
+    ended = world.run_durably(check_event(world))
+
+    assert ended.status == "FAILED"
+    assert "its verdict is not known" in (ended.error or "")

@@ -82,15 +82,16 @@ def test_a_result_about_no_database_is_not_recorded():
     assert world.ledger.writes == []
 
 
-def test_a_skipped_database_is_recorded_without_a_job():
+def test_a_skipped_database_is_history_only():
     world = StoryWorld(triggers=["manual"])
 
     document, _ = world.run(world.event())
 
     assert document is not None and document["status"] == "skipped"
     (write,) = world.ledger.writes
-    assert write.job is None and write.status == "skipped"
-    assert not world.ledger.standings([DB_ARN])[DB_ARN].migrated_since(0)
+    assert write.job is None and write.status == "skipped" and not write.decided
+    standing = world.ledger.standings([DB_ARN])[DB_ARN]
+    assert standing.latest == {} and not standing.migrated_since(0)
 
 
 def running_waits(world: StoryWorld) -> list[str]:

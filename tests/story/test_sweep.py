@@ -10,7 +10,7 @@ from typing import Any
 from migration_trigger.domain.database import DatabaseFacts
 from migration_trigger.domain.ledger import Entry
 from migration_trigger.domain.sweep import Request, epoch
-from tests.story.world import DB_ARN, RUNNING, PodScript, StoryWorld, exited
+from tests.story.world import DB_ARN, RUNNING, PodScript, StoryWorld, exited, reject
 
 #: The sample database's creation, before the story's clock starts (2026-09-21).
 CREATED = "2026-09-01T09:00:00+00:00"
@@ -177,16 +177,6 @@ def test_databases_that_cannot_migrate_as_configured_are_announced():
     assert announced.cannot_migrate == 2
 
 
-def test_a_sweep_looks_once_whatever_the_replays():
-    world = world_of()
-
-    swept = world.run_durably(SWEEP)
-
-    assert swept.invocations >= 1
-    assert world.rds.lists == 1
-    assert len(world.requests.sent) == 1
-
-
 def test_a_missed_creation_request_for_a_database_migrated_since_runs_nothing():
     """Anyone who may send to the requests bus could send one: it does no more than the
     creation's late event would, and nothing once the database was migrated."""
@@ -256,17 +246,94 @@ def test_a_job_the_sweep_started_runs_like_any_other():
     assert standing.success is not None and standing.success.trigger == "db-created"
 
 
-def test_a_restore_no_event_announced_is_migrated_as_a_restore_for_a_profile_that_takes_restores():
-    """A restore is a new instance or cluster (RDS restores into a new one): its creation time
-    is the restore's, and a profile that runs on restores only gets a restore's migration."""
+def test_a_creation_for_a_profile_that_takes_only_restores_is_reported_never_started():
+    """RDS lists a restored database as one created then (a restore is a new instance or
+    cluster): which of the two it was, the list cannot say. A profile that runs on only one of
+    them gets the database reported, not migrated as the other; and a request claiming it
+    missed is refused by the execution."""
     world = world_of(triggers=["db-restored", "manual"])
 
-    world.run_durably(SWEEP)
+    swept = world.run_durably(SWEEP)
 
+    assert world.requests.sent == []
+    assert swept.result["behind"] == 1
+    assert "which this was cannot be told" in swept.result["behind_names"][0]
+    document, _ = world.run(world.requests.event(missed(CREATED)))
+    assert document is not None and document["status"] in ("skipped", "ignored")
+    assert world.jobs.jobs == {}
+
+
+def test_a_retry_the_sweep_requested_that_failed_is_not_requested_again():
+    world = world_of(sweep={"retryFailed": True})
+    world.run_durably(world.event())
+    recorded(world, "failed", image="ghcr.io/example/orders-migrations:1.0.0")
+    world.run_durably(SWEEP)
+    (retry,) = world.requests.sent
+    world.jobs.scripts.append(PodScript(timeline=[(0, RUNNING), (60, exited(1))]))
+    assert world.run_durably(world.requests.event(retry)).status == "FAILED"
+
+    again = world.run_durably(SWEEP)
+
+    assert len(world.requests.sent) == 1, "a person decides now"
+    assert again.result["behind"] == 1 and again.result["started"] == 0
+    assert "not sent again" in again.result["behind_names"][0]
+
+
+def test_an_image_change_a_person_declined_is_not_asked_again():
+    world = world_of(
+        sweep={"onImageChange": "migrate"}, approval={"required": True, "timeoutSeconds": 600}
+    )
+    world.ledger.record(
+        Entry(DB_ARN, "db-created", world.clock(), "first", "succeeded", "j", "old:1", {})
+    )
+    world.clock.advance(60)
+    world.run_durably(SWEEP)
     (request,) = world.requests.sent
-    assert request.missed == ("db-restored", CREATED)
-    migrated = world.run_durably(world.requests.event(request))
-    assert migrated.result["status"] == "succeeded"
-    assert migrated.result["trigger"] == "db-restored"
-    late, _ = world.run(world.event("rds-restored-from-snapshot.json"))
-    assert late is not None and late["status"] == "duplicate"
+    world.approvers.answers.append(reject(after=60))
+    assert world.run_durably(world.requests.event(request)).result["status"] == "declined"
+
+    again = world.run_durably(SWEEP)
+
+    assert len(world.requests.sent) == 1
+    assert again.result["started"] == 0
+    assert "ended declined" in again.result["behind_names"][0]
+
+
+def test_a_database_that_is_not_available_gets_no_request():
+    world = world_of()
+    world.rds.facts = world.rds.facts._replace(status="stopped")
+
+    swept = world.run_durably(SWEEP)
+
+    assert world.requests.sent == []
+    assert swept.result["behind_names"] == ["orders-db: it is 'stopped': looked at again later"]
+
+
+def test_a_result_that_ran_nothing_never_hides_a_migration_that_ran():
+    """A duplicate, a skip or an ignored request recorded after a migration is history only:
+    the database still counts as migrated, so nothing asks for its creation's migration again."""
+    world = world_of()
+    world.run_durably(world.event())
+    world.clock.advance(60)
+    world.run(world.event())  # a redelivery: duplicate
+    world.run(world.requests.event(missed("2020-01-01T00:00:00+00:00")))  # ignored
+
+    swept = world.run_durably(SWEEP)
+
+    assert swept.result["up_to_date"] == 1
+    assert world.requests.sent == []
+
+
+def test_a_missed_creation_request_without_a_ledger_or_from_before_it_runs_nothing():
+    world = world_of()
+    world.services.ledger = None
+
+    document, _ = world.run(world.requests.event(missed(CREATED)))
+
+    assert document is not None and document["status"] == "ignored"
+    assert "no ledger" in document["reason"]
+    world = world_of()
+    world.ledger.began = world.clock()
+    document, _ = world.run(world.requests.event(missed(CREATED)))
+    assert document is not None and "before the ledger began" in document["reason"]
+    assert world.jobs.jobs == {}

@@ -405,7 +405,7 @@ class FakeLedger:
 
     def _standing(self, database: str) -> Standing:
         mine = sorted((e for e in self.entries if e.database == database), key=lambda e: e.at)
-        latest = {e.trigger: Run.of(e.summary()) for e in mine}
+        latest = {e.trigger: Run.of(e.summary()) for e in mine if e.decided}
         successes = [Run.of(e.summary()) for e in mine if e.succeeded]
         return Standing(database, latest, successes[-1] if successes else None)
 

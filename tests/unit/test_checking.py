@@ -66,10 +66,12 @@ def test_a_checks_result_says_what_the_tool_found_and_a_job_that_did_not_end_kee
     pending = parse_check_pending({"exitCodes": [1], "logMatches": "^Pending: [1-9]"})
     ran = Result(Status.FAILED, "the migration exited with code 1", job="j")
 
-    assert judged(ran, pending, 1, "Pending: 2").status is Status.PENDING
-    assert judged(ran, pending, 1, "Pending: 2").reason.startswith("the check found pending")
-    failed = judged(ran, pending, 2, "Error: …")
+    assert judged(ran, pending, 1, True).status is Status.PENDING
+    assert judged(ran, pending, 1, True).reason.startswith("the check found pending")
+    failed = judged(ran, pending, 2, False)
     assert failed.status is Status.FAILED and "exit code 2" in failed.reason
+    unread = judged(Result(Status.SUCCEEDED, "done", job="j"), pending, 0, None)
+    assert unread.status is Status.FAILED and "could not be read" in unread.reason
     timed_out = Result(Status.TIMED_OUT, "deadline", job="j")
     assert judged(timed_out, pending, None, None) == timed_out
 

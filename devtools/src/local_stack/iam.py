@@ -124,6 +124,8 @@ class Authorization(NamedTuple):
     resource: str
     tags: Mapping[str, str] = MappingProxyType({})
     request_tags: Mapping[str, str] = MappingProxyType({})
+    #: Service condition keys the request sets (EventBridge's events:source, events:detail-type).
+    context: Mapping[str, str] = MappingProxyType({})
 
 
 def _condition_values(key: str, request: Authorization) -> list[str]:
@@ -134,6 +136,10 @@ def _condition_values(key: str, request: Authorization) -> list[str]:
         return [request.request_tags[name]] if name in request.request_tags else []
     if key == "aws:TagKeys":
         return sorted(request.request_tags)
+    if key in request.context:
+        return [request.context[key]]
+    if key.startswith("events:"):
+        return []
     raise NotImplementedError(f"condition key {key} is not evaluated here: add it")
 
 
@@ -403,12 +409,25 @@ def moto_resolver(
             return _rds(action, params, arn)
         if service == "events" and isinstance(params.get("Entries"), list):
             # PutEvents is authorized on each event bus its entries name (Service Authorization
-            # Reference, Amazon EventBridge: PutEvents, resource type event-bus); no name is the
-            # default bus.
-            buses = {str(e.get("EventBusName") or "default") for e in params["Entries"]}
+            # Reference, Amazon EventBridge: PutEvents, resource type event-bus; no name is the
+            # default bus), with each entry's events:source and events:detail-type ("Using IAM
+            # policy conditions in Amazon EventBridge").
             return [
-                Authorization(action, b if b.startswith("arn:") else f"{arn}:event-bus/{b}")
-                for b in sorted(buses)
+                Authorization(
+                    action,
+                    bus if bus.startswith("arn:") else f"{arn}:event-bus/{bus}",
+                    context={"events:source": source, "events:detail-type": kind},
+                )
+                for bus, source, kind in sorted(
+                    {
+                        (
+                            str(e.get("EventBusName") or "default"),
+                            str(e.get("Source", "")),
+                            str(e.get("DetailType", "")),
+                        )
+                        for e in params["Entries"]
+                    }
+                )
             ]
         if service == "dynamodb" and isinstance(params.get("RequestItems"), Mapping):
             # BatchGetItem and BatchWriteItem are authorized on each table they name.

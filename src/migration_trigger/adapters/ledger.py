@@ -49,8 +49,9 @@ class DynamoLedger:
         return self._client
 
     def record(self, entry: Entry) -> None:
-        """Write the entry's history item, then bring the database's standing up to it (only
-        if it is the newest of its kind; a success, only if it is the newest success)."""
+        """Write the entry's history item, then bring the database's standing up to it: a result
+        about a Job of its own (Entry.decided) if it is the newest of its kind; a success, if it
+        is the newest success."""
         key = {"database": {"S": entry.database}}
         item = {
             **key,
@@ -72,7 +73,8 @@ class DynamoLedger:
             lambda: self.client.put_item(TableName=self.table, Item=item),
         )
         summary = json.dumps(entry.summary(), sort_keys=True)
-        self._newer(entry, f"latest:{entry.trigger}", f"at:{entry.trigger}", summary)
+        if entry.decided:
+            self._newer(entry, f"latest:{entry.trigger}", f"at:{entry.trigger}", summary)
         if entry.succeeded:
             self._newer(entry, "success", "success_at", summary)
 

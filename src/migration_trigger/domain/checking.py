@@ -21,9 +21,18 @@ class CheckPending(NamedTuple):
     exit_codes: frozenset[int]
     log_matches: str
 
-    def verdict(self, exit_code: int, tail: str) -> Status:
+    def seen(self, log: str) -> bool:
+        """Whether the tool's output says pending (its whole log, masked)."""
+        return re.search(self.log_matches, log, re.MULTILINE) is not None
+
+    def verdict(self, exit_code: int, log: str) -> Status:
         """up_to_date, pending, or failed."""
-        if exit_code in self.exit_codes and re.search(self.log_matches, tail, re.MULTILINE):
+        return self.judge(exit_code, self.seen(log))
+
+    def judge(self, exit_code: int, seen: bool) -> Status:
+        """up_to_date, pending, or failed, from the exit code and whether the output said
+        pending."""
+        if exit_code in self.exit_codes and seen:
             return Status.PENDING
         return Status.UP_TO_DATE if exit_code == 0 else Status.FAILED
 
@@ -54,21 +63,22 @@ _SAYS = {
 
 
 def judged(
-    result: Result, pending: CheckPending | None, exit_code: int | None, tail: str | None
+    result: Result, pending: CheckPending | None, exit_code: int | None, seen: bool | None
 ) -> Result:
-    """A check's result: its Job's outcome read as the tool's verdict. A Job that did not end on
-    its own (timed out, stuck, refused) keeps its result."""
-    if (
-        pending is None
-        or exit_code is None
-        or result.status
-        not in (
-            Status.SUCCEEDED,
-            Status.FAILED,
-        )
-    ):
+    """A check's result: its Job's outcome read as the tool's verdict (`seen`: whether its whole
+    log said pending; None if the log could not be read). A Job that did not end on its own
+    (timed out, stuck, refused) keeps its result; one whose output could not be read fails, as
+    its verdict cannot be told."""
+    ended = result.status in (Status.SUCCEEDED, Status.FAILED)
+    if pending is None or exit_code is None or not ended:
         return result
-    status = pending.verdict(exit_code, tail or "")
+    if seen is None:
+        reason = (
+            f"the check's output could not be read, so its verdict is not known (exit code "
+            f"{exit_code})"
+        )
+        return result._replace(status=Status.FAILED, reason=reason)
+    status = pending.judge(exit_code, seen)
     if status is Status.FAILED:
         reason = f"the check command failed (exit code {exit_code}): {result.reason}"
         return result._replace(status=status, reason=reason)

@@ -115,6 +115,9 @@ def as_check(profile: Profile) -> Profile:
         window=None,
         snapshot_before_migration=False,
         retry=None,
+        # "pending" is an answer, not a failure to try again; and a check is no migration.
+        backoff_limit=0,
+        watch_from_ledger=False,
     )
 
 

@@ -17,6 +17,17 @@ from typing import Any, NamedTuple
 from migration_trigger.domain.events import parse_rds_arn
 from migration_trigger.domain.result import Result, Status
 
+#: The statuses of results about a Job of their own (Entry.decided).
+DECIDED = frozenset(
+    {
+        Status.SUCCEEDED,
+        Status.FAILED,
+        Status.TIMED_OUT,
+        Status.DECLINED,
+        Status.UP_TO_DATE,
+        Status.PENDING,
+    }
+)
 #: The trigger of a check's results (domain/events.py TriggerKind.CHECK).
 CHECK = "check"
 #: Days a result's history item is kept (its `expires_at`, DynamoDB's TTL attribute).
@@ -31,6 +42,7 @@ STANDING_FIELDS = (
     "job",
     "duration_seconds",
     "image",
+    "image_ref",
     "approved_by",
     "snapshot",
 )
@@ -53,6 +65,13 @@ class Entry(NamedTuple):
     def succeeded(self) -> bool:
         """A migration that ran and succeeded: the database stands at its image."""
         return self.status == Status.SUCCEEDED and self.job is not None
+
+    @property
+    def decided(self) -> bool:
+        """A result about a Job of its own: it ran (or was refused a start, `declined`). Only
+        these stand as the latest of their kind; the rest (skipped, ignored, duplicate, a
+        report of an ended execution) are history only, and never hide what ran."""
+        return self.job is not None and self.status in DECIDED
 
     def summary(self) -> dict[str, Any]:
         """What the database's standing keeps of it (no log tail), with when and by whom."""
@@ -96,6 +115,13 @@ class Run(NamedTuple):
     execution: str = ""
     #: How long its Job ran (seconds), when it ran one.
     duration: float | None = None
+    #: The image as the profile named it, when `image` is that image pinned by digest.
+    image_ref: str | None = None
+
+    @property
+    def named_image(self) -> str | None:
+        """The image as its profile named it (by tag, even if it ran by digest)."""
+        return self.image_ref or self.image
 
     @classmethod
     def of(cls, summary: dict[str, Any]) -> Run:
@@ -110,6 +136,7 @@ class Run(NamedTuple):
             reason=str(summary.get("reason", "")),
             execution=str(summary.get("execution", "")),
             duration=float(duration) if isinstance(duration, int | float) else None,
+            image_ref=summary.get("image_ref"),
         )
 
 
@@ -130,7 +157,8 @@ class Standing(NamedTuple):
     def migrated_since(self, moment: float) -> bool:
         """Whether a migration Job ran for the database at or after `moment` (epoch seconds),
         whatever its outcome (a check applies nothing: it is no migration)."""
-        return any(run.at >= moment for run in self._migrations())
+        runs = [*self._migrations(), *([self.success] if self.success else [])]
+        return any(run.at >= moment for run in runs)
 
     def last_migration(self) -> Run | None:
         """The latest result that ran a migration Job."""

@@ -71,7 +71,9 @@ def keep_start(text: str, max_bytes: int) -> str:
 
 
 #: Result fields only some results have (a Job that ran, a guarded migration): omitted when None.
-GUARD_FIELDS = frozenset({"approved_by", "approved_at", "fingerprint", "image", "snapshot"})
+GUARD_FIELDS = frozenset(
+    {"approved_by", "approved_at", "fingerprint", "image", "image_ref", "snapshot"}
+)
 
 
 class Result(NamedTuple):
@@ -95,6 +97,8 @@ class Result(NamedTuple):
     fingerprint: str | None = None
     #: The image the Job ran (by digest, when a profile with approval pinned its ECR tag).
     image: str | None = None
+    #: The image as the profile named it, when `image` is its tag pinned by digest.
+    image_ref: str | None = None
     #: The snapshot taken before the Job started (profiles with snapshotBeforeMigration), or
     #: `skipped: …` and why.
     snapshot: str | None = None

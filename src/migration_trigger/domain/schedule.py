@@ -399,6 +399,7 @@ SWEEP = (
     Step("sweep-failed", always=False),
     Step("sweep-report"),
     Step("sweep-notify", always=False),
+    Step("sweep-notify-failed", always=False),
 )
 
 

@@ -23,8 +23,9 @@ import hashlib
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from migration_trigger.domain.database import DatabaseFacts
+from migration_trigger.domain.database import AVAILABLE, DatabaseFacts
 from migration_trigger.domain.events import MISSED_CREATION, MISSED_PREFIX, Trigger, TriggerKind
+from migration_trigger.domain.jobspec import job_name
 from migration_trigger.domain.ledger import Standing
 from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.result import Status
@@ -44,6 +45,7 @@ class Finding(StrEnum):
     FAILED = "failed"
     IMAGE_CHANGED = "image_changed"
     NEVER_MIGRATED = "never_migrated"
+    UNAVAILABLE = "unavailable"
     CANNOT_MIGRATE = "cannot_migrate"
 
 
@@ -115,10 +117,17 @@ class _Judge(NamedTuple):
         return Assessed(facts.arn, facts.identifier, finding, why, self.profile.name, request)
 
     def by_request(self, finding: Finding, why: str, request_id: str) -> Assessed:
-        """A finding a manual request brings up to date, if the profile takes manual ones."""
+        """A finding a manual request brings up to date, if the profile takes manual ones, and
+        unless that very request ran and failed, timed out or was declined: the sweep sends
+        each of its requests until it ran, never again after (a person decides then)."""
         if TriggerKind.MANUAL not in self.profile.triggers:
             why = f"{why}; profile '{self.profile.name}' does not run on manual requests"
             return self.found(Finding.CANNOT_MIGRATE, why)
+        job = job_name(self.facts.arn, f"manual|{request_id}")
+        ended = [r for r in self.standing.latest.values() if r.job == job]
+        if ended and ended[0].status in (Status.FAILED, Status.TIMED_OUT, Status.DECLINED):
+            said = f"the sweep's own request ran as {job} and ended {ended[0].status}"
+            return self.found(finding, f"{why} ({said}: not sent again)")
         request = Request(self.facts.arn, request_id, f"{REASON_PREFIX}: {why}")
         return self.found(finding, why, request)
 
@@ -139,14 +148,19 @@ def assess(
     judge = _Judge(facts, profile, standing)
     created = epoch(facts.created)
     if created is None:
-        return judge.found(Finding.UP_TO_DATE, "RDS gives no creation time")
+        return judge.found(Finding.CANNOT_MIGRATE, "RDS gives no creation time")
+    if facts.status != AVAILABLE:
+        # A stopped (or failing) database: a request would wait for it, then time out.
+        return judge.found(Finding.UNAVAILABLE, f"it is '{facts.status}': looked at again later")
     if not standing.migrated_since(created):
         return _missed(facts, profile, created, ledger_since=ledger_since)
     for finding in (_failed, _image_changed, _pending):
         verdict = finding(judge)
         if verdict is not None:
             return verdict
-    if profile.sweep.check and profile.check_command and today:
+    checked = standing.checked
+    checked_today = checked is not None and _iso(checked.at)[:10] == today
+    if profile.sweep.check and profile.check_command and today and not checked_today:
         request_id = f"sweep-check-{judge.key(profile.image, today)}"
         check = Request(facts.arn, request_id, f"{REASON_PREFIX}: daily check", mode="check")
         return judge.found(Finding.UP_TO_DATE, "up to date; checked once today", check)
@@ -161,15 +175,18 @@ def _failed(judge: _Judge) -> Assessed | None:
     why = f"its latest migration ({last.job}) {last.status}"
     if not judge.profile.sweep.retry_failed:
         return judge.found(Finding.FAILED, f"{why} (not retried: sweep.retryFailed is off)")
-    return judge.by_request(Finding.FAILED, why, f"sweep-retry-{judge.key(last.job)}")
+    # Once per image: the retry's own failure is not retried (by_request), a new image is.
+    request_id = f"sweep-retry-{judge.key(judge.profile.image)}"
+    return judge.by_request(Finding.FAILED, why, request_id)
 
 
 def _image_changed(judge: _Judge) -> Assessed | None:
     """Its last success ran another image than its profile names now."""
     success, profile = judge.standing.success, judge.profile
-    if success is None or not success.image or not _changed(success.image, profile.image):
+    ran = success.named_image if success is not None else None
+    if ran is None or not _changed(ran, profile.image):
         return None
-    why = f"last migrated with {success.image}; its profile names {profile.image}"
+    why = f"last migrated with {ran}; its profile names {profile.image}"
     if profile.sweep.on_image_change != "migrate":
         return judge.found(Finding.IMAGE_CHANGED, f"{why} (reported only)")
     request_id = f"sweep-image-{judge.key(profile.image)}"
@@ -197,42 +214,62 @@ def _missed(
     if created < ledger_since:
         why = "no migration recorded: created before the ledger, so never started by a sweep"
         return Assessed(*base, Finding.NEVER_MIGRATED, why, profile.name)
-    kinds = (TriggerKind.DB_CREATED, TriggerKind.DB_RESTORED)
-    kind = next((k for k in kinds if k in profile.triggers), None)
-    if kind is None:
+    kinds = {TriggerKind.DB_CREATED, TriggerKind.DB_RESTORED}
+    if not kinds & profile.triggers:
         why = f"profile '{profile.name}' does not migrate on creation or restore"
         return Assessed(*base, Finding.UP_TO_DATE, why, profile.name)
     why = f"created or restored {facts.created} with no migration since"
+    if not kinds <= profile.triggers:
+        # RDS lists a restored database as created then: which it was, the list cannot say.
+        why = (
+            f"{why}; profile '{profile.name}' runs on only one of db-created and db-restored, "
+            "and which this was cannot be told: send a manual request if it needs one"
+        )
+        return Assessed(*base, Finding.MISSED, why, profile.name)
     request_id = f"sweep-creation-{_short(f'{facts.arn}|{facts.created}')}"
-    missed = (str(kind), facts.created)
+    missed = (str(TriggerKind.DB_CREATED), facts.created)
     request = Request(facts.arn, request_id, f"{REASON_PREFIX}: {why}", missed=missed)
     return Assessed(*base, Finding.MISSED, why, profile.name, request)
 
 
 def _changed(ran: str, named: str) -> bool:
-    """Whether the image a migration ran differs from the one the profile names now. An image
-    pinned by digest (`repo@sha256:…`, profiles with approval) is compared by repository only:
-    whether the tag moved since is ECR's to say, and the next guarded migration pins it again."""
-    if "@" in ran and "@" not in named:
-        return ran.split("@", 1)[0] != named.rsplit(":", 1)[0].split("@", 1)[0]
+    """Whether the image a migration ran (as its profile named it) differs from the one the
+    profile names now."""
     return ran != named
 
 
 def claimed_creation(
-    trigger: Trigger, facts: DatabaseFacts, standing: Standing | None
+    trigger: Trigger,
+    facts: DatabaseFacts,
+    profile: Profile,
+    ledger: tuple[Standing, float] | None,
 ) -> str | None:
-    """Why a sweep's request for a missed creation must not run (None if it may): the database's
-    creation time must be the one the request claims, and no migration may have run since (the
-    ledger, read by the execution itself). So a request sent by anyone else can do no more than
-    the creation's own late event would."""
+    """Why a sweep's request for a missed creation must not run (None if it may), `ledger` being
+    the database's standing and when the ledger began, as the execution itself reads them: the
+    sweep would have sent it. The database's creation time must be the one the request claims,
+    after the ledger began, with no migration since; its profile must run on both creations
+    and restores (which it was, RDS's list cannot say). So a request sent by anyone else can do
+    no more than the creation's own late event would, and nothing once the database was
+    migrated."""
     claimed = trigger.detail.removeprefix(MISSED_PREFIX)
-    if claimed != facts.created:
-        return (
-            f"the sweep's request names a creation at {claimed}, but {facts.identifier} was "
-            f"created {facts.created or 'at an unknown time'}: nothing was run"
-        )
     created = epoch(facts.created)
-    if standing is not None and created is not None and standing.migrated_since(created):
+    refused = f"the sweep's request for a missed creation of {facts.identifier} does not hold"
+    if claimed != facts.created or created is None:
+        return (
+            f"{refused}: it names a creation at {claimed}, but {facts.identifier} was created "
+            f"{facts.created or 'at an unknown time'}; nothing was run"
+        )
+    if ledger is None:
+        return f"{refused}: this deployment has no ledger to show it was missed; nothing was run"
+    standing, since = ledger
+    if created < since:
+        return f"{refused}: it was created before the ledger began; nothing was run"
+    if not {TriggerKind.DB_CREATED, TriggerKind.DB_RESTORED} <= profile.triggers:
+        return (
+            f"{refused}: profile '{profile.name}' runs on only one of db-created and "
+            "db-restored; nothing was run"
+        )
+    if standing.migrated_since(created):
         return f"{facts.identifier} was migrated since its creation: nothing was run"
     return None
 
@@ -319,7 +356,7 @@ def status_row(
         "last_result": last.status if last else None,
         "last_at": _iso(last.at) if last else None,
         "job": last.job if last else None,
-        "image": success.image if success else None,
+        "image": success.named_image if success else None,
         "profile_image": image,
         "state": str(assessed.finding),
         "why": assessed.why,

@@ -212,6 +212,7 @@ def approved_fields(judged: Judged | None, plan: JobPlan) -> dict[str, str]:
     }
     if plan.image:
         fields["image"] = plan.image
+        fields["image_ref"] = plan.profile.image
     return fields
 
 

@@ -144,19 +144,19 @@ def _routed(trigger: Trigger, facts: DatabaseFacts, services: Services) -> Route
     )
     if not isinstance(decision, Route):
         return _declined(decision, trigger, facts.arn)
-    return _missed_but_migrated(trigger, facts, services) or decision
+    return _missed_but_migrated(trigger, facts, decision.profile, services) or decision
 
 
 def _missed_but_migrated(
-    trigger: Trigger, facts: DatabaseFacts, services: Services
+    trigger: Trigger, facts: DatabaseFacts, profile: Profile, services: Services
 ) -> Declined | None:
-    """A sweep's request for a missed creation that must not run: RDS gives another creation
-    time, or the ledger has a migration since (domain/sweep.claimed_creation)."""
+    """A sweep's request for a missed creation that must not run (domain/sweep.
+    claimed_creation), with what the ledger says, read here by the execution itself."""
     if not trigger.detail.startswith(MISSED_PREFIX):
         return None
     ledger = services.ledger
-    standing = ledger.standings([facts.arn])[facts.arn] if ledger is not None else None
-    refusal = claimed_creation(trigger, facts, standing)
+    read = (ledger.standings([facts.arn])[facts.arn], ledger.since()) if ledger else None
+    refusal = claimed_creation(trigger, facts, profile, read)
     return None if refusal is None else Declined(Status.IGNORED, refusal, trigger, facts.arn)
 
 

@@ -47,9 +47,17 @@ def sweep(event: Sweep, steps: Steps, services: Services) -> Summary:
         try:
             steps.step("sweep-notify", lambda: notify(summary, services))
         except MigrationTriggerError as error:
-            services.log.warning("the sweep could not be notified", error=str(error))
-            services.metrics.notification_failed()
+            why = str(error)
+            steps.step("sweep-notify-failed", lambda: notification_failed(why, services))
     return summary
+
+
+def notification_failed(error: str, services: Services) -> Notified:
+    """The sweep's announcement could not be delivered after its retries: log it and count it
+    (`NotificationFailed`); the sweep stands."""
+    services.log.warning("the sweep could not be notified", error=error)
+    services.metrics.notification_failed()
+    return Notified(delivered=False, error=error)
 
 
 class Surveyed(NamedTuple):
@@ -106,7 +114,13 @@ def look_and_start(event: Sweep, services: Services) -> Summary:
     if services.requests is None:
         raise ConfigurationError("the sweep needs the requests bus (REQUESTS_BUS)")
     assessed = [s.assessed for s in survey(services)]
-    wanted = [a for a in assessed if a.request is not None][: services.settings.SWEEP_MAX_STARTS]
+    # Migrations before checks; missed creations first: nothing at all has run for them.
+    order = {Finding.MISSED: 0, Finding.FAILED: 1, Finding.IMAGE_CHANGED: 1, Finding.PENDING: 1}
+    ranked = sorted(
+        (a for a in assessed if a.request is not None),
+        key=lambda a: order.get(a.finding, 2) if a.request and a.request.mode == "migrate" else 3,
+    )
+    wanted = ranked[: services.settings.SWEEP_MAX_STARTS]
     accepted = set(services.requests.send([a.request for a in wanted if a.request]))
     started = [a for a in wanted if a.request is not None and a.request.request_id in accepted]
     return summarize(assessed, started)
@@ -129,4 +143,4 @@ def notify(summary: Summary, services: Services) -> Notified:
 
 
 #: The bodies of this stage's steps: each returns a record (records.py) for its checkpoint.
-STEP_BODIES = (look_and_start, record, notify)
+STEP_BODIES = (look_and_start, record, notify, notification_failed)

@@ -114,6 +114,11 @@ def collect_logs(plan: jobspec.JobPlan, job_uid: str, services: Services) -> Log
             services.log.info("migration log", job=plan.name, pod=pod["metadata"]["name"], log=text)
             keep = services.settings.LOG_TAIL_LINES
             tail = _last_lines(text, keep, MAX_TAIL_BYTES) if keep else ""
+            pending = plan.profile.check_pending if plan.trigger.rule.checks else None
+            # A check's verdict reads the whole log, not the result's tail: a tool's "pending"
+            # header may scroll out of it.
+            seen = pending.seen(printable(text)) if pending is not None else None
+            return Logs(tail=tail, at=services.clock(), pending_seen=seen)
     except KubernetesError as error:
         if error.retryable:
             raise

@@ -175,13 +175,13 @@ def test_status_shows_each_database_its_latest_result_and_the_images_they_stand_
         for line in lines
     )
 
-    assert cli.main(["status", "--json", "--profile", "orders"]) == 0
+    assert cli.main(["status", "--json", "--migration-profile", "orders"]) == 0
     shown = json.loads(capsys.readouterr().out)
     by_name = {row["database"]: row for row in shown["databases"]}
     assert by_name["orders-db"]["profile_image"] == "ghcr.io/example/orders-migrations:1.1.0"
     assert by_name["tenant-0000"]["last_result"] is None
     assert missed.endswith(":db:tenant-0000")
-    assert cli.main(["status", "--json", "--profile", "reports"]) == 0
+    assert cli.main(["status", "--json", "--migration-profile", "reports"]) == 0
     assert json.loads(capsys.readouterr().out)["databases"] == []
 
 
@@ -208,3 +208,23 @@ def test_a_database_restored_while_no_event_came_is_found_and_migrated(world: Wo
     late = load_event("rds-restored-from-snapshot.json")
     late["detail"]["SourceArn"] = restored["DBInstanceArn"]
     assert world.run(late, name="late").result["status"] == "duplicate"
+
+
+def test_the_function_may_put_only_migration_requests_on_the_requests_bus(world: World):
+    """RequestMissedMigrations holds events:source and events:detail-type to a manual
+    request's: the function's role cannot put another kind of event there."""
+    import boto3
+    import pytest
+    from botocore.exceptions import ClientError
+
+    requests_bus_to_queue()
+    events = boto3.client("events")  # the function's own credentials
+    entry = {"EventBusName": REQUESTS_BUS, "Detail": "{}"}
+
+    allowed = events.put_events(
+        Entries=[{**entry, "Source": "migration-trigger", "DetailType": "Migration Requested"}]
+    )
+    assert allowed["FailedEntryCount"] == 0
+    for source, kind in (("aws.rds", "RDS DB Instance Event"), ("migration-trigger", "Other")):
+        with pytest.raises(ClientError, match="AccessDeniedException"):
+            events.put_events(Entries=[{**entry, "Source": source, "DetailType": kind}])
