@@ -33,6 +33,10 @@ class Rds(Protocol):
     def listed(self) -> list[DatabaseFacts]:
         """Every instance and cluster with its tags, listed page by page (no writer status)."""
 
+    def blue_green_targets(self, database: str | None = None) -> dict[str, str]:
+        """Green databases of Blue/Green deployments (of the one whose target is `database`):
+        ARN -> deployment identifier."""
+
 
 class Secrets(Protocol):
     """Secrets Manager: facts about a secret, and its current credentials."""

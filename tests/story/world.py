@@ -318,6 +318,7 @@ class FakeRds:
         self.facts = facts
         self.statuses: list[str] = []
         self.others = []
+        self.green = {}
 
     def describe(self, reference: str) -> DatabaseFacts:
         if reference not in (self.facts.arn, f"db:{self.facts.identifier}"):
@@ -325,6 +326,13 @@ class FakeRds:
         if self.statuses:
             self.facts = self.facts._replace(status=self.statuses.pop(0))
         return self.facts
+
+    def blue_green_targets(self, database: str | None = None) -> dict[str, str]:
+        """The green databases of the account's Blue/Green deployments."""
+        return {a: d for a, d in self.green.items() if database is None or a == database}
+
+    #: Green database ARN -> its Blue/Green deployment's identifier.
+    green: dict[str, str]
 
     def listed(self) -> list[DatabaseFacts]:
         """The world's database, and the `others` a test adds."""

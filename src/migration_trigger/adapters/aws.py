@@ -104,6 +104,27 @@ class Rds:
                     found.append(_facts(db, shape, identifier, None, f"{key}:{identifier}"))
         return found
 
+    def blue_green_targets(self, database: str | None = None) -> dict[str, str]:
+        """The green databases of the account's Blue/Green deployments (or of those whose
+        target is `database`): each target, and each target member, by ARN -> its deployment's
+        identifier (DescribeBlueGreenDeployments, paginated; its `target` filter)."""
+        request: dict[str, Any] = {}
+        if database is not None:
+            request["Filters"] = [{"Name": "target", "Values": [database]}]
+        paginator = self.client.get_paginator("describe_blue_green_deployments")
+        pages: list[dict[str, Any]] = call(
+            "describe Blue/Green deployments", partial(list, paginator.paginate(**request))
+        )
+        green: dict[str, str] = {}
+        for page in pages:
+            for deployment in page.get("BlueGreenDeployments", []):
+                identifier = str(deployment.get("BlueGreenDeploymentIdentifier", ""))
+                members = [d.get("TargetMember") for d in deployment.get("SwitchoverDetails", [])]
+                for arn in (deployment.get("Target"), *members):
+                    if arn:
+                        green[str(arn)] = identifier
+        return green
+
     def _writer_status(self, cluster: dict[str, Any]) -> str | None:
         """The status of a cluster's writer instance; None while it has no writer."""
         writer = next(

@@ -135,8 +135,28 @@ def _expected(profile: Profile, facts: DatabaseFacts, services: Services) -> flo
     return success.duration if success is not None else None
 
 
+def _green(trigger: Trigger, facts: DatabaseFacts, services: Services) -> Declined | None:
+    """A creation or restore of a database that is the green side of a Blue/Green deployment is
+    no new database: RDS copies the blue one into it and keeps it in step by replication, and
+    at switchover it takes the blue one's name. It is not migrated as new (RDS User Guide,
+    "Overview of Amazon RDS Blue/Green Deployments")."""
+    if not trigger.rule.keyed_by_database:
+        return None
+    deployment = services.rds.blue_green_targets(facts.arn).get(facts.arn)
+    if deployment is None:
+        return None
+    reason = (
+        f"{facts.identifier} is the green database of Blue/Green deployment {deployment}: a copy "
+        "of the blue database, kept in step by replication, not a new database to migrate"
+    )
+    return Declined(Status.IGNORED, reason, trigger, facts.arn)
+
+
 def _routed(trigger: Trigger, facts: DatabaseFacts, services: Services) -> Route | Declined:
     """The profile the database's tag names for this trigger, or why nothing runs."""
+    green = _green(trigger, facts, services)
+    if green is not None:
+        return green
     settings = services.settings
     claim = Claim(settings.ENVIRONMENT, unqualified=settings.CLAIM_UNQUALIFIED_TAGS)
     decision = route(

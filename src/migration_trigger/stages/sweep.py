@@ -80,9 +80,12 @@ def survey(services: Services, *, progress: Callable[[str], None] | None = None)
     say = progress or (lambda _: None)
     say("listing the databases (RDS)")
     opted: list[tuple[DatabaseFacts, Profile | str]] = []
+    green = services.rds.blue_green_targets()
     for facts in services.rds.listed():
         if settings.PROFILE_TAG_KEY not in facts.tags or cluster_of(facts) is not None:
             continue  # not opted in; or a cluster's member, migrated through its cluster
+        if facts.arn in green:
+            continue  # a Blue/Green deployment's green copy (stages/resolve.py _green)
         chosen = profile_for(
             facts, dict(settings.profiles), tag_key=settings.PROFILE_TAG_KEY, claim=claim
         )

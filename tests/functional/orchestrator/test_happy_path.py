@@ -43,4 +43,5 @@ def test_a_migration_needs_no_permission_the_template_does_not_grant(world: Worl
         "sns:Publish",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
+        "rds:DescribeBlueGreenDeployments",
     }
