@@ -170,6 +170,12 @@ class JobPlan(NamedTuple):
         }
 
 
+def utc_iso(seconds: float) -> str:
+    """An epoch time as ISO 8601 in UTC, to the second: `2026-12-06T10:00:00Z` (annotations,
+    results, the ledger's times as status shows them)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
 def render_job(
     template: dict[str, Any], plan: JobPlan, *, start_by: float | None = None
 ) -> dict[str, Any]:
@@ -190,7 +196,7 @@ def render_job(
     meta["labels"] = {**meta.get("labels", {}), **plan.labels()}
     meta["annotations"] = {**meta.get("annotations", {}), **plan.annotations()}
     if start_by is not None:
-        meta["annotations"][START_BY] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start_by))
+        meta["annotations"][START_BY] = utc_iso(start_by)
     spec = job.setdefault("spec", {})
     spec.update(
         suspend=True,

@@ -25,13 +25,15 @@ from typing import Any, NamedTuple
 
 from migration_trigger.domain.database import AVAILABLE, DatabaseFacts
 from migration_trigger.domain.events import MISSED_CREATION, MISSED_PREFIX, Trigger, TriggerKind
-from migration_trigger.domain.jobspec import job_name
+from migration_trigger.domain.jobspec import job_name, utc_iso
 from migration_trigger.domain.ledger import Standing
 from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.result import Status
 
 #: The reason a sweep's requests give (detail.reason), before what it found.
 REASON_PREFIX = "reconciliation sweep"
+#: The trigger kinds of a database's creation or restore: RDS's list cannot tell them apart.
+CREATIONS = frozenset({TriggerKind.DB_CREATED, TriggerKind.DB_RESTORED})
 #: Findings a sweep result lists by name (the counts cover them all).
 LISTED = 100
 
@@ -153,13 +155,13 @@ def assess(
         # A stopped (or failing) database: a request would wait for it, then time out.
         return judge.found(Finding.UNAVAILABLE, f"it is '{facts.status}': looked at again later")
     if not standing.migrated_since(created):
-        return _missed(facts, profile, created, ledger_since=ledger_since)
+        return _missed(judge, created, ledger_since=ledger_since)
     for finding in (_failed, _image_changed, _pending):
         verdict = finding(judge)
         if verdict is not None:
             return verdict
     checked = standing.checked
-    checked_today = checked is not None and _iso(checked.at)[:10] == today
+    checked_today = checked is not None and utc_iso(checked.at)[:10] == today
     if profile.sweep.check and profile.check_command and today and not checked_today:
         request_id = f"sweep-check-{judge.key(profile.image, today)}"
         check = Request(facts.arn, request_id, f"{REASON_PREFIX}: daily check", mode="check")
@@ -184,7 +186,7 @@ def _image_changed(judge: _Judge) -> Assessed | None:
     """Its last success ran another image than its profile names now."""
     success, profile = judge.standing.success, judge.profile
     ran = success.named_image if success is not None else None
-    if ran is None or not _changed(ran, profile.image):
+    if ran is None or ran == profile.image:
         return None
     why = f"last migrated with {ran}; its profile names {profile.image}"
     if profile.sweep.on_image_change != "migrate":
@@ -206,36 +208,27 @@ def _pending(judge: _Judge) -> Assessed | None:
     return judge.by_request(Finding.PENDING, why, f"sweep-pending-{judge.key(checked.job)}")
 
 
-def _missed(
-    facts: DatabaseFacts, profile: Profile, created: float, *, ledger_since: float
-) -> Assessed:
+def _missed(judge: _Judge, created: float, *, ledger_since: float) -> Assessed:
     """A database with no migration since its creation or restore."""
-    base = (facts.arn, facts.identifier)
+    facts, profile = judge.facts, judge.profile
     if created < ledger_since:
         why = "no migration recorded: created before the ledger, so never started by a sweep"
-        return Assessed(*base, Finding.NEVER_MIGRATED, why, profile.name)
-    kinds = {TriggerKind.DB_CREATED, TriggerKind.DB_RESTORED}
-    if not kinds & profile.triggers:
+        return judge.found(Finding.NEVER_MIGRATED, why)
+    if not CREATIONS & profile.triggers:
         why = f"profile '{profile.name}' does not migrate on creation or restore"
-        return Assessed(*base, Finding.UP_TO_DATE, why, profile.name)
+        return judge.found(Finding.UP_TO_DATE, why)
     why = f"created or restored {facts.created} with no migration since"
-    if not kinds <= profile.triggers:
+    if not profile.triggers >= CREATIONS:
         # RDS lists a restored database as created then: which it was, the list cannot say.
         why = (
             f"{why}; profile '{profile.name}' runs on only one of db-created and db-restored, "
             "and which this was cannot be told: send a manual request if it needs one"
         )
-        return Assessed(*base, Finding.MISSED, why, profile.name)
-    request_id = f"sweep-creation-{_short(f'{facts.arn}|{facts.created}')}"
+        return judge.found(Finding.MISSED, why)
+    request_id = f"sweep-creation-{judge.key(facts.created)}"
     missed = (str(TriggerKind.DB_CREATED), facts.created)
     request = Request(facts.arn, request_id, f"{REASON_PREFIX}: {why}", missed=missed)
-    return Assessed(*base, Finding.MISSED, why, profile.name, request)
-
-
-def _changed(ran: str, named: str) -> bool:
-    """Whether the image a migration ran (as its profile named it) differs from the one the
-    profile names now."""
-    return ran != named
+    return judge.found(Finding.MISSED, why, request)
 
 
 def claimed_creation(
@@ -264,7 +257,7 @@ def claimed_creation(
     standing, since = ledger
     if created < since:
         return f"{refused}: it was created before the ledger began; nothing was run"
-    if not {TriggerKind.DB_CREATED, TriggerKind.DB_RESTORED} <= profile.triggers:
+    if not profile.triggers >= CREATIONS:
         return (
             f"{refused}: profile '{profile.name}' runs on only one of db-created and "
             "db-restored; nothing was run"
@@ -354,7 +347,7 @@ def status_row(
         "engine": facts.engine,
         "last_trigger": last.trigger if last else None,
         "last_result": last.status if last else None,
-        "last_at": _iso(last.at) if last else None,
+        "last_at": utc_iso(last.at) if last else None,
         "job": last.job if last else None,
         "image": success.named_image if success else None,
         "profile_image": image,
@@ -375,7 +368,3 @@ def image_groups(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
         image = row["image"] or "none"
         images[image] = images.get(image, 0) + 1
     return {profile: images for profile, images in sorted(groups.items()) if len(images) > 1}
-
-
-def _iso(moment: float) -> str:
-    return datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

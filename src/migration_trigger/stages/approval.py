@@ -9,13 +9,12 @@ Job is created, an image in Amazon ECR is pinned to the digest its tag names.
 
 from __future__ import annotations
 
-import datetime
 import json
 from functools import partial
 from typing import Any
 
 from migration_trigger.domain import approval
-from migration_trigger.domain.jobspec import JobPlan
+from migration_trigger.domain.jobspec import JobPlan, utc_iso
 from migration_trigger.domain.result import Status
 from migration_trigger.domain.schedule import APPROVAL
 from migration_trigger.errors import ConfigurationError, MigrationTriggerError
@@ -204,10 +203,9 @@ def approved_fields(judged: Judged | None, plan: JobPlan) -> dict[str, str]:
     """What a result says about its approval: who, when, which Job, which image."""
     if judged is None:
         return {}
-    at = datetime.datetime.fromtimestamp(judged.at, datetime.UTC)
     fields = {
         "approved_by": judged.approver or "unnamed",
-        "approved_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "approved_at": utc_iso(judged.at),
         "fingerprint": judged.fingerprint or "",
     }
     if plan.image:

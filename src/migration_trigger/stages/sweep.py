@@ -10,7 +10,6 @@ on the Jobs the first ones made: a `duplicate` each.
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -24,6 +23,7 @@ from migration_trigger.domain.decision import (
     session_refusal,
 )
 from migration_trigger.domain.events import Sweep
+from migration_trigger.domain.jobspec import utc_iso
 from migration_trigger.domain.ledger import Standing
 from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.sweep import Assessed, Finding, Summary, assess, summarize
@@ -98,7 +98,7 @@ def survey(services: Services, *, progress: Callable[[str], None] | None = None)
     say(f"reading the ledger for {len(opted)} opted-in databases (DynamoDB)")
     standings = services.ledger.standings([facts.arn for facts, _ in opted])
     since = services.ledger.since()
-    today = datetime.datetime.fromtimestamp(services.clock(), datetime.UTC).date().isoformat()
+    today = utc_iso(services.clock())[:10]
     surveyed = []
     for facts, found in opted:
         standing = standings[facts.arn]
