@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +175,21 @@ def fail_on_handler_errors(server: Emulator) -> None:
     if errors:
         details = "\n\n".join(f"{e.request.method} {e.request.path}\n{e.traceback}" for e in errors)
         pytest.fail(f"the emulator's request handler failed {len(errors)} time(s):\n{details}")
+
+
+@contextlib.contextmanager
+def postgres_with(role: str, password: str, database: str) -> Iterator[Any]:
+    """A local PostgreSQL (local_stack.postgres) with a login role owning one database, for the
+    end-to-end tests of real tools; skips where PostgreSQL or dbmate is not installed."""
+    from local_stack.postgres import LocalPostgres
+
+    dbmate = ROOT / "tools" / "node_modules" / ".bin" / "dbmate"
+    if shutil.which("psql") is None or not dbmate.exists():
+        pytest.skip("PostgreSQL and dbmate are installed by `make setup`")
+    server = LocalPostgres().start()
+    try:
+        server.sql(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+        server.sql(f"CREATE DATABASE {database} OWNER {role}")
+        yield server
+    finally:
+        server.stop()

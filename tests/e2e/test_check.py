@@ -7,7 +7,6 @@ function, on the local stack: tests/e2e/test_local_stack.py."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 
@@ -16,7 +15,7 @@ import pytest
 from local_stack.postgres import LocalPostgres
 from migration_trigger.domain.profiles import parse_profiles
 from migration_trigger.domain.result import Status
-from tests.helpers import ROOT
+from tests.helpers import ROOT, postgres_with
 
 pytestmark = pytest.mark.e2e
 DBMATE = ROOT / "tools" / "node_modules" / ".bin" / "dbmate"
@@ -26,13 +25,8 @@ EXAMPLE = parse_profiles((ROOT / "k8s" / "profiles" / "examples.json").read_text
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[LocalPostgres]:
-    if shutil.which("psql") is None or not DBMATE.exists():
-        pytest.skip("PostgreSQL and dbmate are installed by `make setup`")
-    server = LocalPostgres().start()
-    server.sql("CREATE ROLE app LOGIN PASSWORD 'check-pw-1'")
-    server.sql("CREATE DATABASE orders OWNER app")
-    yield server
-    server.stop()
+    with postgres_with("app", "check-pw-1", "orders") as server:
+        yield server
 
 
 def run(command: list[str], url: str) -> tuple[int, str]:

@@ -8,7 +8,6 @@ is what docs/configuration.md's table of tools rests on."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 from local_stack.mariadb import LocalMariaDB, available
 from local_stack.postgres import LocalPostgres
 from migration_trigger.domain import jobspec
-from tests.helpers import ROOT
+from tests.helpers import ROOT, postgres_with
 
 pytestmark = pytest.mark.e2e
 DBMATE = ROOT / "tools" / "node_modules" / ".bin" / "dbmate"
@@ -34,13 +33,8 @@ DO $$ BEGIN RAISE EXCEPTION 'lock_timeout=% statement_timeout=%',
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[LocalPostgres]:
-    if shutil.which("psql") is None or not DBMATE.exists():
-        pytest.skip("PostgreSQL and dbmate are installed by `make setup`")
-    server = LocalPostgres().start()
-    server.sql("CREATE ROLE app LOGIN PASSWORD 'session-pw-1'")
-    server.sql("CREATE DATABASE orders OWNER app")
-    yield server
-    server.stop()
+    with postgres_with("app", "session-pw-1", "orders") as server:
+        yield server
 
 
 def endpoint(postgres: LocalPostgres) -> jobspec.Endpoint:
