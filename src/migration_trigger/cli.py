@@ -104,11 +104,7 @@ def _print_result(result: Result, *, as_json: bool) -> None:
 def invoke(args: argparse.Namespace) -> int:
     """Run the orchestrator once on an event file."""
     event = _load_event(args.event)
-    services = _services()
-    steps = InlineSteps(
-        on_step=None if args.json else lambda name: print(f"· {name}", file=sys.stderr)
-    )
-    events = event if isinstance(event, list) else [event]
+    services, steps = _services(), _steps(quiet=args.json)
     if not isinstance(event, list) and isinstance(parsed := parse_event(event), Sweep):
         # The sweep's schedule: sweep now, as the function would.
         with contextlib.redirect_stdout(sys.stderr):
@@ -116,12 +112,22 @@ def invoke(args: argparse.Namespace) -> int:
         document = summary.to_dict()
         print(json.dumps(document, indent=2) if args.json else _swept_text(document))
         return EXIT_FAILED if summary.error else 0
-    # Logs and EMF metric lines go to stderr: stdout carries only the result.
-    with contextlib.redirect_stdout(sys.stderr):
-        results = [handle_event(item, steps, services) for item in events]
+    results = _handled(event if isinstance(event, list) else [event], steps, services)
     for result in results:
         _print_result(result, as_json=args.json)
     return EXIT_FAILED if any(r.status in FAILING for r in results) else 0
+
+
+def _steps(*, quiet: bool) -> InlineSteps:
+    """Steps run here and now, each named on stderr unless `quiet`."""
+    return InlineSteps(on_step=None if quiet else lambda name: print(f"· {name}", file=sys.stderr))
+
+
+def _handled(events: list[Any], steps: InlineSteps, services: Services) -> list[Result]:
+    """The flow on each event; logs and EMF metric lines go to stderr, so that stdout carries
+    only what the command prints of the results."""
+    with contextlib.redirect_stdout(sys.stderr):
+        return [handle_event(item, steps, services) for item in events]
 
 
 def _swept_text(document: dict[str, Any]) -> str:
@@ -271,12 +277,7 @@ def check(args: argparse.Namespace) -> int:
             "reason": args.reason,
         },
     }
-    services = _services()
-    steps = InlineSteps(
-        on_step=None if args.json else lambda name: print(f"· {name}", file=sys.stderr)
-    )
-    with contextlib.redirect_stdout(sys.stderr):
-        result = handle_event(event, steps, services)
+    (result,) = _handled([event], _steps(quiet=args.json), _services())
     _print_result(result, as_json=args.json)
     if result.status is Status.PENDING:
         return EXIT_PENDING
