@@ -216,18 +216,32 @@ def _default_db_name(engine: str) -> str:
     return "postgres" if "postgres" in engine else ""
 
 
-class DurableExecutions:
-    """What Lambda says of this function's durable executions (GetDurableExecution).
-
-    The client is made on first use: most executions never ask (only a queue check that finds a
-    suspended Job of an earlier execution does).
-    """
+class LazyClient:
+    """An adapter whose boto3 client is made on first use (most invocations never need it),
+    inside the call that needs it, so an error making it is that call's error."""
 
     __slots__ = ("_client", "_make_client")
 
     def __init__(self, make_client: Callable[[], Any]) -> None:
         self._make_client = make_client
         self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        """The client, made on first use."""
+        if self._client is None:
+            self._client = self._make_client()
+        return self._client
+
+
+class DurableExecutions(LazyClient):
+    """What Lambda says of this function's durable executions (GetDurableExecution).
+
+    The client is made on first use: most executions never ask (only a queue check that finds a
+    suspended Job of an earlier execution does).
+    """
+
+    __slots__ = ()
 
     def status(self, execution: str) -> str:
         """The execution's status. AwsError when Lambda could not be asked or does not know the
@@ -250,27 +264,21 @@ class DurableExecutions:
         """GetDurableExecution, with its payloads (input, result) or without them."""
 
         def ask() -> Any:
-            if self._client is None:
-                self._client = self._make_client()
             request: dict[str, Any] = {"DurableExecutionArn": execution}
-            operation = self._client.meta.service_model.operation_model("GetDurableExecution")
+            operation = self.client.meta.service_model.operation_model("GetDurableExecution")
             if "IncludeExecutionData" in operation.input_shape.members:
                 request["IncludeExecutionData"] = data
-            return self._client.get_durable_execution(**request)
+            return self.client.get_durable_execution(**request)
 
         return call(f"get durable execution {execution}", ask)
 
 
-class EcrImages:
+class EcrImages(LazyClient):
     """The digest an Amazon ECR image tag names (DescribeImages, on the image's repository and
     registry: only a profile with `approval` whose image is in ECR asks). The client is made on
     first use."""
 
-    __slots__ = ("_client", "_make_client")
-
-    def __init__(self, make_client: Callable[[], Any]) -> None:
-        self._make_client = make_client
-        self._client: Any = None
+    __slots__ = ()
 
     def digest(self, image: str) -> str:
         """The tag's digest now (ECR API reference, DescribeImages: imageDetails[].imageDigest).
@@ -280,9 +288,7 @@ class EcrImages:
             raise AwsError(f"{image} is not an image in Amazon ECR by tag")
 
         def describe() -> Any:
-            if self._client is None:
-                self._client = self._make_client()
-            return self._client.describe_images(
+            return self.client.describe_images(
                 registryId=reference.account,
                 repositoryName=reference.repository,
                 imageIds=[{"imageTag": reference.tag}],
@@ -566,22 +572,19 @@ def cached_cluster(region: str, name: str, factory: Callable[[str, str], Any]) -
     return describe_cluster(factory("eks", region), name)
 
 
-class RequestsBus:
+class RequestsBus(LazyClient):
     """Migration requests put on the deployment's requests bus (EventBridge PutEvents, ten
     entries a call: "Amazon EventBridge quotas"), where the template's MigrationRequested rule
     starts an execution for each, as for a person's request."""
 
-    __slots__ = ("_client", "_make_client", "bus")
+    __slots__ = ("bus",)
 
     def __init__(self, make_client: Callable[[], Any], bus: str) -> None:
-        self._make_client = make_client
-        self._client: Any = None
+        super().__init__(make_client)
         self.bus = bus
 
     def send(self, requests: list[Request]) -> list[str]:
         """Put each request; the request ids EventBridge accepted (a failed entry is not)."""
-        if self._client is None:
-            self._client = self._make_client()
         accepted: list[str] = []
         for start in range(0, len(requests), 10):
             batch = requests[start : start + 10]
@@ -597,7 +600,7 @@ class RequestsBus:
             ]
             answer = call(
                 f"put {len(entries)} migration requests on {self.bus}",
-                partial(self._client.put_events, Entries=entries),
+                partial(self.client.put_events, Entries=entries),
             )
             for request, entry in zip(batch, answer.get("Entries", []), strict=False):
                 if entry.get("EventId") and not entry.get("ErrorCode"):

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
-from migration_trigger.adapters.aws import call
+from migration_trigger.adapters.aws import LazyClient, call
 from migration_trigger.domain.ledger import Entry, Standing, digest_of, standing
 from migration_trigger.errors import AwsError
 
@@ -29,24 +29,16 @@ STANDING = "standing"
 BATCH_KEYS = 100
 
 
-class DynamoLedger:
+class DynamoLedger(LazyClient):
     """Results and standings of databases in one DynamoDB table. The client is made on first
     use."""
 
-    __slots__ = ("_client", "_history_seconds", "_make_client", "table")
+    __slots__ = ("_history_seconds", "table")
 
     def __init__(self, make_client: Callable[[], Any], table: str, *, history_days: int) -> None:
-        self._make_client = make_client
-        self._client: Any = None
+        super().__init__(make_client)
         self.table = table
         self._history_seconds = history_days * 86400
-
-    @property
-    def client(self) -> Any:
-        """The DynamoDB client, made on first use."""
-        if self._client is None:
-            self._client = self._make_client()
-        return self._client
 
     def record(self, entry: Entry) -> None:
         """Write the entry's history item, then bring the database's standing up to it: a result
