@@ -4,6 +4,7 @@ own; a notification that cannot be sent is counted, and the result stands."""
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from migration_trigger.domain.ledger import entry
 from migration_trigger.domain.result import Result
@@ -54,9 +55,19 @@ def notify(result: Result, notifier: int, services: Services) -> Notified:
 def notification_failed(result: Result, error: str, services: Services) -> Notified:
     """A notification could not be delivered after its retries: log it and count it
     (`NotificationFailed`); the migration's result stands."""
-    services.log.warning(
-        "the result could not be notified", status=str(result.status), job=result.job, error=error
+    return undelivered(
+        "the result could not be notified",
+        error,
+        services,
+        status=str(result.status),
+        job=result.job,
     )
+
+
+def undelivered(message: str, error: str, services: Services, **fields: Any) -> Notified:
+    """Something to notify that could not be delivered after its retries: logged with `message`
+    and `fields`, and counted (`NotificationFailed`, alarmed); what it told stands."""
+    services.log.warning(message, **fields, error=error)
     services.metrics.notification_failed()
     return Notified(delivered=False, error=error)
 

@@ -30,6 +30,7 @@ from migration_trigger.domain.sweep import Assessed, Finding, Summary, assess, s
 from migration_trigger.errors import ConfigurationError, MigrationTriggerError
 from migration_trigger.ports import Services
 from migration_trigger.records import Notified
+from migration_trigger.stages import report
 from migration_trigger.steps import Steps
 
 
@@ -55,9 +56,7 @@ def sweep(event: Sweep, steps: Steps, services: Services) -> Summary:
 def notification_failed(error: str, services: Services) -> Notified:
     """The sweep's announcement could not be delivered after its retries: log it and count it
     (`NotificationFailed`); the sweep stands."""
-    services.log.warning("the sweep could not be notified", error=error)
-    services.metrics.notification_failed()
-    return Notified(delivered=False, error=error)
+    return report.undelivered("the sweep could not be notified", error, services)
 
 
 class Surveyed(NamedTuple):
