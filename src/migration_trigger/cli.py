@@ -34,8 +34,11 @@ from migration_trigger.domain.events import (
     MANUAL_SOURCE,
     Ended,
     Ignored,
+    Parsed,
     Rejected,
     Sweep,
+    SwitchedOver,
+    Trigger,
     parse_event,
 )
 from migration_trigger.domain.result import FAILING, Result, Status
@@ -141,28 +144,36 @@ def _swept_text(document: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plan(args: argparse.Namespace) -> int:
-    """The same decision as `invoke`, and the Job it would create; nothing is created."""
-    event = _load_event(args.event)
-    services = _services()
-    parsed = parse_event(event)
+def _no_migration(parsed: Parsed) -> dict[str, str]:
+    """What `plan` says of an event that is no migration."""
     if isinstance(parsed, Ignored | Rejected):
-        kind = "ignored" if isinstance(parsed, Ignored) else "rejected"
-        print(json.dumps({"decision": kind, "reason": parsed.reason}, indent=2))
-        return 0
+        return {"decision": str(type(parsed).__name__).lower(), "reason": parsed.reason}
     if isinstance(parsed, Ended):
         reason = (
             f"execution {parsed.execution} ended {parsed.status}: the function asks Lambda "
             "whether it reported its migration, and reports it if not"
         )
-        print(json.dumps({"decision": "account", "reason": reason}, indent=2))
-        return 0
-    if isinstance(parsed, Sweep):
+        return {"decision": "account", "reason": reason}
+    if isinstance(parsed, SwitchedOver):
         reason = (
-            "the reconciliation sweep: it lists the opted-in databases, judges each against the "
-            "ledger, and requests a migration for each one behind"
+            f"Blue/Green deployment {parsed.deployment} switched over: the function notes in the "
+            "ledger that the database now under the blue one's name is the same database"
         )
-        print(json.dumps({"decision": "sweep", "reason": reason}, indent=2))
+        return {"decision": "note", "reason": reason}
+    reason = (
+        "the reconciliation sweep: it lists the opted-in databases, judges each against the "
+        "ledger, and requests a migration for each one behind"
+    )
+    return {"decision": "sweep", "reason": reason}
+
+
+def plan(args: argparse.Namespace) -> int:
+    """The same decision as `invoke`, and the Job it would create; nothing is created."""
+    event = _load_event(args.event)
+    services = _services()
+    parsed = parse_event(event)
+    if not isinstance(parsed, Trigger):
+        print(json.dumps(_no_migration(parsed), indent=2))
         return 0
     resolved = resolve.resolve(parsed, services)
     if isinstance(resolved, Declined):
@@ -180,6 +191,15 @@ def plan(args: argparse.Namespace) -> int:
         "credentials": str(profile.credentials),
         "job": jobspec.render_job(services.job_template(), job),
     }
+    if resolved.blue_green is not None:
+        document["blue_green"] = {
+            "deployment": resolved.blue_green,
+            "waits": (
+                "until the deployment switched over (then runs on the database now under the "
+                "name) or was deleted (then on blue), at most "
+                f"{profile.wait_for_blue_green_seconds}s (waitForBlueGreenSeconds)"
+            ),
+        }
     if profile.window is not None:
         # The guards that would apply, without waiting for them.
         opens_in = profile.window.opens_in(services.clock())

@@ -16,6 +16,7 @@ from migration_trigger.domain.events import (
     Parsed,
     Rejected,
     Sweep,
+    SwitchedOver,
     Trigger,
     parse_event,
 )
@@ -30,6 +31,7 @@ from migration_trigger.records import Declined, Logs, Refused, Resolved
 from migration_trigger.stages import (
     aftermath,
     approval,
+    bluegreen,
     guard,
     launch,
     queue,
@@ -90,6 +92,8 @@ def handle_event(event: Any, steps: Steps, services: Services) -> Result:
     parsed = parse_event(event, home=services.home)
     if isinstance(parsed, Ended):
         return report.report(aftermath.report_ended(parsed, steps, services), steps, services)
+    if isinstance(parsed, SwitchedOver):
+        return report.report(bluegreen.switched_over(parsed, steps, services), steps, services)
     if isinstance(parsed, Sweep):
         reason = "a sweep's schedule event in a batch is not run: EventBridge sends them alone"
         return report.report(
@@ -128,8 +132,14 @@ def failed(parsed: Parsed, reason: str) -> Result:
 
 
 def migrate(trigger: Trigger, steps: Steps, services: Services) -> Result:
-    """Resolve, wait for the database, launch suspended, wait for our turn, start, follow."""
+    """Resolve (and, for a blue database, wait out its Blue/Green deployment), wait for the
+    database, launch suspended, wait for our turn, start, follow."""
     resolved = steps.step("resolve", lambda: resolve.resolve(trigger, services))
+    if isinstance(resolved, Resolved) and resolved.blue_green is not None:
+        waited = bluegreen.wait_out(trigger, resolved, steps, services)
+        if isinstance(waited, Result):
+            return waited
+        resolved = waited
     if isinstance(resolved, Declined):
         return resolved.result()
     facts = resolve.wait_until_available(resolved.facts, resolved.profile, steps, services)

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from migration_trigger.domain.aftermath import ExecutionInfo
 from migration_trigger.domain.approval import ApprovalRequest
+from migration_trigger.domain.bluegreen import Deployment
 from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret, SecretFacts
 from migration_trigger.domain.events import Home
 from migration_trigger.domain.ledger import Entry, Standing
@@ -33,9 +34,8 @@ class Rds(Protocol):
     def listed(self) -> list[DatabaseFacts]:
         """Every instance and cluster with its tags, listed page by page (no writer status)."""
 
-    def blue_green_targets(self, database: str | None = None) -> dict[str, str]:
-        """Green databases of Blue/Green deployments (of the one whose target is `database`):
-        ARN -> deployment identifier."""
+    def blue_green(self) -> list[Deployment]:
+        """The account's Blue/Green deployments."""
 
 
 class Secrets(Protocol):
@@ -127,6 +127,9 @@ class Ledger(Protocol):
 
     def standings(self, databases: Iterable[str]) -> dict[str, Standing]:
         """What the ledger says of each database (nothing recorded: an empty standing)."""
+
+    def switched(self, database: str, created: str, deployment: str) -> None:
+        """Note that the database under this name took it by a Blue/Green switchover."""
 
     def since(self) -> float:
         """When the ledger began (epoch seconds): what happened before, it cannot have seen."""

@@ -29,6 +29,9 @@ class Resolved(NamedTuple):
     #: How long the database's last successful migration ran, as the ledger knew at resolve
     #: (profiles with watchFromLedger; None otherwise, or if the ledger did not know).
     expected_seconds: float | None = None
+    #: The Blue/Green deployment whose blue side the database is, not switched over yet: the
+    #: migration waits for it (stages/bluegreen.py). None: none holds it.
+    blue_green: str | None = None
 
     def result(self, status: Status, reason: str, **more: Any) -> Result:
         """A result about this migration; `job=` once the Job is planned."""
@@ -94,6 +97,21 @@ class Accounted(NamedTuple):
     timed_out: bool
     reason: str
     triggers: tuple[Trigger, ...] = ()
+
+
+class BlueGreenHold(NamedTuple):
+    """`blue-green-<n>`: the Blue/Green deployment that still holds a database's migration
+    (None: none does, switched over or deleted), and its status."""
+
+    deployment: str | None
+    status: str = ""
+
+
+class Switched(NamedTuple):
+    """`switchover`: what a Blue/Green deployment's switchover left in the ledger."""
+
+    reason: str
+    database: str | None = None
 
 
 class Fingerprinted(NamedTuple):
@@ -224,6 +242,8 @@ RECORDS: dict[str, type[tuple[Any, ...]]] = {
         Pruned,
         Fingerprinted,
         Accounted,
+        BlueGreenHold,
+        Switched,
         Refused,
         Queue,
         WindowCheck,

@@ -186,6 +186,31 @@ def swept() -> Ended:
     return world.run_durably(SWEEP)
 
 
+def blue_green_waited() -> Ended:
+    from tests.story.test_blue_green import AVAILABLE, GREEN_CREATED, SWITCHED
+
+    world = StoryWorld()
+    world.rds.deployments = [AVAILABLE]
+
+    def switch_over(asks: int) -> None:
+        if asks == 3:
+            world.rds.deployments = [SWITCHED]
+            world.rds.facts = world.rds.facts._replace(created=GREEN_CREATED)
+
+    world.rds.moving = switch_over
+    return world.run_durably(world.event("manual-retrigger.json"))
+
+
+def switchover_noted() -> Ended:
+    from tests.helpers import load_event
+    from tests.story.test_blue_green import GREEN_CREATED, SWITCHED
+
+    world = StoryWorld()
+    world.rds.deployments = [SWITCHED]
+    world.rds.facts = world.rds.facts._replace(created=GREEN_CREATED)
+    return world.run_durably(load_event("rds-blue-green-switchover-completed.json"))
+
+
 PATHS: dict[str, Callable[[], Ended]] = {
     "created": created,
     "rotation-settled": rotation_settled,
@@ -207,6 +232,8 @@ PATHS: dict[str, Callable[[], Ended]] = {
     "snapshot-failed": snapshot_failed,
     "execution-ended": execution_ended,
     "swept": swept,
+    "blue-green-waited": blue_green_waited,
+    "switchover-noted": switchover_noted,
 }
 
 #: What distinguishes each path: operations its history holds (batch steps unprefixed).
@@ -231,6 +258,8 @@ MARKS = {
     "snapshot-failed": {"snapshot", "stop-job"},
     "execution-ended": {"ended-execution", "report", "notify-0"},
     "swept": {"sweep", "sweep-report", "sweep-notify"},
+    "blue-green-waited": {"blue-green-in-progress-0", "blue-green-2", "resolve-after-blue-green"},
+    "switchover-noted": {"switchover", "report"},
 }
 STATUSES = {
     "stuck-stopped": "failed",
@@ -242,6 +271,7 @@ STATUSES = {
     "snapshot-failed": "failed",
     "execution-ended": "timed_out",
     "swept": "swept",
+    "switchover-noted": "ignored",
 }
 
 

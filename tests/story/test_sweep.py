@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from migration_trigger.domain.database import DatabaseFacts
-from migration_trigger.domain.ledger import Entry
-from migration_trigger.domain.sweep import Request, epoch
+from migration_trigger.domain.ledger import Entry, epoch
+from migration_trigger.domain.sweep import Request
 from tests.story.world import DB_ARN, RUNNING, PodScript, StoryWorld, exited, reject
 
 #: The sample database's creation, before the story's clock starts (2026-09-21).

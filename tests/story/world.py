@@ -21,6 +21,7 @@ from typing import Any
 
 from migration_trigger.domain.aftermath import ExecutionInfo
 from migration_trigger.domain.approval import ApprovalRequest, approve_payload, reject_data
+from migration_trigger.domain.bluegreen import Deployment
 from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret, SecretFacts
 from migration_trigger.domain.events import MANUAL_DETAIL_TYPE, MANUAL_SOURCE
 from migration_trigger.domain.jobspec import LABEL_PREFIX
@@ -318,7 +319,7 @@ class FakeRds:
         self.facts = facts
         self.statuses: list[str] = []
         self.others = []
-        self.green = {}
+        self.deployments = []
 
     def describe(self, reference: str) -> DatabaseFacts:
         if reference not in (self.facts.arn, f"db:{self.facts.identifier}"):
@@ -327,12 +328,21 @@ class FakeRds:
             self.facts = self.facts._replace(status=self.statuses.pop(0))
         return self.facts
 
-    def blue_green_targets(self, database: str | None = None) -> dict[str, str]:
-        """The green databases of the account's Blue/Green deployments."""
-        return {a: d for a, d in self.green.items() if database is None or a == database}
+    def blue_green(self) -> list[Deployment]:
+        """The account's Blue/Green deployments; `moving` moves them on (a switchover, a
+        deletion) before the answer, told how many times they were asked for so far."""
+        self.blue_green_asks += 1
+        if self.moving is not None:
+            self.moving(self.blue_green_asks)
+        return list(self.deployments)
 
-    #: Green database ARN -> its Blue/Green deployment's identifier.
-    green: dict[str, str]
+    #: Called before each answer with the number of the ask (1 for the first).
+    moving: Callable[[int], None] | None = None
+
+    #: The account's Blue/Green deployments, as a test sets them (and moves them on).
+    deployments: list[Deployment]
+    #: Times they were listed.
+    blue_green_asks: int = 0
 
     def listed(self) -> list[DatabaseFacts]:
         """The world's database, and the `others` a test adds."""
@@ -392,6 +402,7 @@ class FakeLedger:
         self.entries: list[Entry] = []
         #: Every write asked for, the repeated ones too (the table keeps each entry once).
         self.writes: list[Entry] = []
+        self.switches = {}
         #: DynamoDB cannot be reached: every write fails.
         self.unavailable = False
 
@@ -411,11 +422,20 @@ class FakeLedger:
     #: When the ledger table was created (epoch seconds).
     began: float = 0.0
 
+    def switched(self, database: str, created: str, deployment: str) -> None:
+        if self.unavailable:
+            raise AwsError("could not connect to the endpoint URL", code="EndpointConnectionError")
+        self.switches[database] = created
+
+    #: Database -> the creation time of the database that took its name by a switchover.
+    switches: dict[str, str]
+
     def _standing(self, database: str) -> Standing:
         mine = sorted((e for e in self.entries if e.database == database), key=lambda e: e.at)
         latest = {e.trigger: Run.of(e.summary()) for e in mine if e.decided}
         successes = [Run.of(e.summary()) for e in mine if e.succeeded]
-        return Standing(database, latest, successes[-1] if successes else None)
+        success = successes[-1] if successes else None
+        return Standing(database, latest, success, self.switches.get(database))
 
 
 class FakeRequests:

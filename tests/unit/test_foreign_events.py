@@ -15,6 +15,7 @@ from migration_trigger.domain.events import (
     Ignored,
     Rejected,
     Sweep,
+    SwitchedOver,
     Trigger,
     TriggerKind,
     outside,
@@ -76,8 +77,10 @@ def test_under_sam_local_the_home_is_the_one_sam_declares():
 @pytest.mark.parametrize("file", envelopes())
 def test_every_sample_event_is_a_trigger_at_home(file: str):
     """Or, for Lambda's word that an execution ended, that end (checked as this function's by
-    the aftermath stage, against its own execution's ARN); or the sweep's schedule."""
-    assert isinstance(parse_event(load_event(file), home=HOME), Trigger | Ended | Sweep)
+    the aftermath stage, against its own execution's ARN); or the sweep's schedule; or a Blue/Green
+    switchover to note."""
+    parsed = parse_event(load_event(file), home=HOME)
+    assert isinstance(parsed, Trigger | Ended | Sweep | SwitchedOver)
 
 
 @pytest.mark.parametrize("where", ELSEWHERE, ids=ELSEWHERE.keys())

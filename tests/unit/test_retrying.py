@@ -72,8 +72,10 @@ def test_a_retry_that_means_nothing_is_refused_naming_profile_key_and_fault(
 
 
 def test_the_cost_model_counts_every_attempt_in_full():
-    plain = profile_with(None)
+    # No Blue/Green wait: its 6 hours come once, and would hide what the attempts add.
+    plain = profile_with(None)._replace(wait_for_blue_green_seconds=0)
     retried = profile_with({"attempts": 3, "delaySeconds": 600, "whenLogMatches": "x"})
+    retried = retried._replace(wait_for_blue_green_seconds=0)
     once, thrice = worst_case(plain), worst_case(retried)
 
     # resolve, the database's checks and the settle pause, report and notify come once.

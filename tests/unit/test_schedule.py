@@ -46,7 +46,8 @@ def test_a_migration_of_five_minutes_takes_its_steps_and_a_check_every_ten_secon
 
 
 def test_the_worst_case_takes_every_operation_of_the_story_at_its_limit():
-    """The default profile: waitForAvailableSeconds 3600 (120 status checks, 30 s apart),
+    """The default profile: waitForBlueGreenSeconds 21600 (72 looks, 300 s apart, and the
+    resolve after them), waitForAvailableSeconds 3600 (120 status checks, 30 s apart),
     rotationSettleSeconds 30, queue-settle 2 s, queueTimeoutSeconds 3600 and
     activeDeadlineSeconds 1800 with its backstop of 600 on the poll schedule (10 s for 600 s,
     then 60 s; the Job's checks go on until that limit has passed), and every one-off step, a
@@ -56,9 +57,9 @@ def test_the_worst_case_takes_every_operation_of_the_story_at_its_limit():
 
     cost = worst_case(profile(), notifiers=1)
 
-    assert cost.seconds == 3600 + 30 + 2 + 3600 + 2460
+    assert cost.seconds == 21600 + 3600 + 30 + 2 + 3600 + 2460
     assert cost.operations == (
-        1 + 2 * 120 + 1 + 1 + 1 + (2 * queued + 1) + 1 + 2 * running + 3 + 1 + 2
+        1 + 2 * 72 + 1 + 2 * 120 + 1 + 1 + 1 + (2 * queued + 1) + 1 + 2 * running + 3 + 1 + 2
     )
 
 
@@ -74,14 +75,15 @@ def test_the_example_profiles_fit_one_execution():
 
 def test_waits_longer_than_the_execution_timeout_are_refused_with_the_arithmetic():
     long = profile(waitForAvailableSeconds=86400, queueTimeoutSeconds=86400)
+    blue_green = long.wait_for_blue_green_seconds
 
     why = refusal(long, execution_timeout=86400)
 
     assert why is not None
     assert f"its waits can last {worst_case(long).seconds}s" in why
     assert (
-        "waitForAvailableSeconds 86400 + rotationSettleSeconds 30 + queueTimeoutSeconds 86400"
-        in why
+        f"waitForBlueGreenSeconds {blue_green} + waitForAvailableSeconds 86400 + "
+        "rotationSettleSeconds 30 + queueTimeoutSeconds 86400" in why
     )
     assert "more than the execution timeout of 86400s" in why
 

@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from migration_trigger.domain.aftermath import ExecutionInfo
 from migration_trigger.domain.approval import ecr_image, is_digest
+from migration_trigger.domain.bluegreen import Deployment
 from migration_trigger.domain.database import DatabaseFacts, DatabaseSecret, SecretFacts
 from migration_trigger.domain.events import (
     MANUAL_DETAIL_TYPE,
@@ -104,26 +105,27 @@ class Rds:
                     found.append(_facts(db, shape, identifier, None, f"{key}:{identifier}"))
         return found
 
-    def blue_green_targets(self, database: str | None = None) -> dict[str, str]:
-        """The green databases of the account's Blue/Green deployments (or of those whose
-        target is `database`): each target, and each target member, by ARN -> its deployment's
-        identifier (DescribeBlueGreenDeployments, paginated; its `target` filter)."""
-        request: dict[str, Any] = {}
-        if database is not None:
-            request["Filters"] = [{"Name": "target", "Values": [database]}]
+    def blue_green(self) -> list[Deployment]:
+        """The account's Blue/Green deployments (DescribeBlueGreenDeployments, paginated): an
+        account has few, so all are listed and domain/bluegreen.roles reads them."""
         paginator = self.client.get_paginator("describe_blue_green_deployments")
         pages: list[dict[str, Any]] = call(
-            "describe Blue/Green deployments", partial(list, paginator.paginate(**request))
+            "describe Blue/Green deployments", partial(list, paginator.paginate())
         )
-        green: dict[str, str] = {}
-        for page in pages:
-            for deployment in page.get("BlueGreenDeployments", []):
-                identifier = str(deployment.get("BlueGreenDeploymentIdentifier", ""))
-                members = [d.get("TargetMember") for d in deployment.get("SwitchoverDetails", [])]
-                for arn in (deployment.get("Target"), *members):
-                    if arn:
-                        green[str(arn)] = identifier
-        return green
+        return [
+            Deployment(
+                identifier=str(d.get("BlueGreenDeploymentIdentifier", "")),
+                status=str(d.get("Status", "")),
+                source=str(d.get("Source", "")),
+                target=str(d.get("Target", "")),
+                members=tuple(
+                    (str(m.get("SourceMember", "")), str(m.get("TargetMember", "")))
+                    for m in d.get("SwitchoverDetails", [])
+                ),
+            )
+            for page in pages
+            for d in page.get("BlueGreenDeployments", [])
+        ]
 
     def _writer_status(self, cluster: dict[str, Any]) -> str | None:
         """The status of a cluster's writer instance; None while it has no writer."""

@@ -7,7 +7,9 @@ newest of each kind. The table's layout (DynamoDB Developer Guide, "Working with
 
     database (HASH)  entry (RANGE)     attributes
     <db ARN>         standing          latest:<trigger> (JSON), at:<trigger> (N),
-                                       success (JSON), success_at (N), updated_at (N)
+                                       success (JSON), success_at (N), updated_at (N),
+                                       switched (the creation time of the database that took
+                                       the name by a Blue/Green switchover), switched_by
     <db ARN>         run#<execution>   at (N), status, trigger, job, image, digest,
                                        result (the result document, JSON), expires_at (N, TTL)
 """
@@ -86,6 +88,23 @@ class DynamoLedger(LazyClient):
                 )
 
         call(f"record {name} of {entry.database} in ledger {self.table}", update)
+
+    def switched(self, database: str, created: str, deployment: str) -> None:
+        """Note that the database now under this name took it by Blue/Green deployment
+        `deployment`'s switchover, and was created `created` (domain/ledger.Standing.switched).
+        Idempotent; a later switchover's database replaces an earlier one's."""
+        call(
+            f"record the switchover of {database} in ledger {self.table}",
+            lambda: self.client.update_item(
+                TableName=self.table,
+                Key={"database": {"S": database}, "entry": {"S": STANDING}},
+                UpdateExpression="SET switched = :created, switched_by = :deployment",
+                ExpressionAttributeValues={
+                    ":created": {"S": created},
+                    ":deployment": {"S": deployment},
+                },
+            ),
+        )
 
     def since(self) -> float:
         """When the table was created (DescribeTable's CreationDateTime), epoch seconds."""

@@ -6,6 +6,8 @@ import re
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from migration_trigger.domain.bluegreen import SWITCHOVER_COMPLETED_EVENT, deployment_of
+
 MANUAL_SOURCE = "migration-trigger"
 MANUAL_DETAIL_TYPE = "Migration Requested"
 SECRET_LABEL_DETAIL_TYPE = "Secret Label Updated"
@@ -139,7 +141,18 @@ class Sweep(NamedTuple):
     time: str
 
 
-Parsed = Trigger | Ended | Sweep | Ignored | Rejected
+class SwitchedOver(NamedTuple):
+    """A Blue/Green deployment switched over: RDS-EVENT-0248 under detail-type `RDS Blue Green
+    Deployment Event`, its SourceArn the deployment's ARN (domain/bluegreen.py). The database
+    now under the blue one's name is noted in the ledger as the same database."""
+
+    event_id: str
+    deployment: str
+    region: str
+    account: str
+
+
+Parsed = Trigger | Ended | Sweep | SwitchedOver | Ignored | Rejected
 
 #: EventBridge's events of rules that run on a schedule.
 SCHEDULE_SOURCE = "aws.events"
@@ -261,9 +274,21 @@ def parse_event(event: Any, *, home: Home | None = None) -> Parsed:
         # message can carry it. Say where it is, never what (nor the event's id, if it is there).
         return Rejected(f"the event's {broken} is not valid Unicode (it holds a lone surrogate)")
     parsed = _classify(event)
-    if home is None or not isinstance(parsed, Trigger):
+    if home is None:
+        return parsed
+    if isinstance(parsed, SwitchedOver):
+        return _switched_elsewhere(parsed, home) or parsed
+    if not isinstance(parsed, Trigger):
         return parsed
     return outside(parsed, home) or parsed
+
+
+def _switched_elsewhere(switched: SwitchedOver, home: Home) -> Ignored | None:
+    """Why a switchover is not this function's to note: another account's or region's."""
+    if (switched.account, switched.region) == (home.account, home.region):
+        return None
+    where = f"account {switched.account}, region {switched.region}"
+    return Ignored(f"the event comes from {where}; this function serves {home}", switched.event_id)
 
 
 def _classify(event: Any) -> Parsed:
@@ -334,6 +359,8 @@ def _rds(detail: dict[str, Any], base: dict[str, str]) -> Parsed:
     rds_event = _text(detail, "EventID")
     if rds_event is None:
         return Rejected("the RDS event has no detail.EventID", event_id)
+    if rds_event == SWITCHOVER_COMPLETED_EVENT:
+        return _switched_over(detail, base)
     kind = RDS_EVENT_IDS.get(rds_event)
     if kind is None:
         message = _text(detail, "Message") or "no message"
@@ -356,6 +383,21 @@ def _rds(detail: dict[str, Any], base: dict[str, str]) -> Parsed:
         database=source_arn,
         dedup_key=f"{rds_event}|{source_arn}|{_text(detail, 'Date') or event_id}",
         **{**base, "region": base["region"] or region, "account": base["account"] or account},
+    )
+
+
+def _switched_over(detail: dict[str, Any], base: dict[str, str]) -> Parsed:
+    arn = _text(detail, "SourceArn") or ""
+    deployment = deployment_of(arn)
+    home = Home.of(arn)
+    if deployment is None or home is None:
+        return Rejected(
+            f"{SWITCHOVER_COMPLETED_EVENT} names {arn or 'no SourceArn'}, which is not a "
+            "Blue/Green deployment ARN",
+            base["event_id"],
+        )
+    return SwitchedOver(
+        base["event_id"], deployment, base["region"] or home.region, base["account"] or home.account
     )
 
 

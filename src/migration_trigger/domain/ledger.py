@@ -11,6 +11,7 @@ log tail out.
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any, NamedTuple
 
@@ -103,6 +104,17 @@ def digest_of(image: str | None) -> str | None:
     return image.rsplit("@", 1)[1] if image and "@" in image else None
 
 
+def epoch(moment: str) -> float | None:
+    """Epoch seconds of an ISO 8601 time as RDS and boto3 give it; None if it is not one."""
+    try:
+        parsed = datetime.datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed.timestamp()
+
+
 class Run(NamedTuple):
     """One result as a database's standing recalls it."""
 
@@ -148,6 +160,9 @@ class Standing(NamedTuple):
     latest: dict[str, Run]
     #: The last migration that succeeded (what the database's schema is at).
     success: Run | None = None
+    #: The creation time (as RDS gives it) of the database that took the name by a Blue/Green
+    #: switchover (domain/bluegreen.py): it continues the history recorded under the name.
+    switched: str | None = None
 
     @property
     def last(self) -> Run | None:
@@ -159,6 +174,15 @@ class Standing(NamedTuple):
         whatever its outcome (a check applies nothing: it is no migration)."""
         runs = [*self._migrations(), *([self.success] if self.success else [])]
         return any(run.at >= moment for run in runs)
+
+    def migrated_since_creation(self, created: str) -> bool:
+        """Whether a migration Job ran since the database under the name was created (`created`,
+        as RDS gives it). A database that took the name by a switchover is the blue one to the
+        ledger: any migration recorded under the name counts."""
+        if self.switched is not None and self.switched == created:
+            return self.last_migration() is not None or self.success is not None
+        moment = epoch(created)
+        return moment is not None and self.migrated_since(moment)
 
     def last_migration(self) -> Run | None:
         """The latest result that ran a migration Job."""
@@ -182,4 +206,4 @@ def standing(database: str, stored: dict[str, str]) -> Standing:
         if key.startswith("latest:")
     }
     success = Run.of(json.loads(stored["success"])) if "success" in stored else None
-    return Standing(database, latest, success)
+    return Standing(database, latest, success, stored.get("switched"))

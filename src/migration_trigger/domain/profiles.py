@@ -467,6 +467,12 @@ KEYS: dict[str, Key] = {
             7 * _DAY, "seconds a finished Job (and its pod logs) stays in the cluster"),
         Key("waitForAvailableSeconds", "wait_for_available_seconds", _integer(0, 7 * _DAY), 3600,
             "seconds to wait for the database to become `available` (then `timed_out`)"),
+        Key("waitForBlueGreenSeconds", "wait_for_blue_green_seconds", _integer(0, 7 * _DAY),
+            6 * 3600,
+            "seconds a migration of a database that is the blue side of a Blue/Green deployment "
+            "waits for the deployment to switch over (then it runs on the database now under the "
+            "name) or to be deleted (then on blue); past it, `timed_out`. Schema changes on blue "
+            "while it replicates to green can break the replication; a check does not wait"),
         Key("queueTimeoutSeconds", "queue_timeout_seconds", _integer(0, 7 * _DAY), 3600,
             "seconds to wait behind another migration of the same database"),
         Key("pollSeconds", "poll_seconds", _integer(1, 300), 10,
@@ -563,6 +569,7 @@ class Profile(NamedTuple):
     active_deadline_seconds: int = KEYS["active_deadline_seconds"].default
     ttl_seconds_after_finished: int = KEYS["ttl_seconds_after_finished"].default
     wait_for_available_seconds: int = KEYS["wait_for_available_seconds"].default
+    wait_for_blue_green_seconds: int = KEYS["wait_for_blue_green_seconds"].default
     queue_timeout_seconds: int = KEYS["queue_timeout_seconds"].default
     poll_seconds: int = KEYS["poll_seconds"].default
     rotation_settle_seconds: int = KEYS["rotation_settle_seconds"].default

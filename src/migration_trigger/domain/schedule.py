@@ -61,6 +61,17 @@ def follow_limit(profile: Profile) -> int:
     return profile.active_deadline_seconds + BACKSTOP_SECONDS
 
 
+#: Seconds between looks at a Blue/Green deployment a migration waits for: green copies take
+#: minutes to hours to create, and a switchover is a person's decision.
+BLUE_GREEN_POLL_SECONDS = 300
+
+
+def blue_green_pause(profile: Profile, waited: int) -> int:
+    """Seconds before the next look at the Blue/Green deployment a migration waits for: 300, the
+    last pause ending at waitForBlueGreenSeconds."""
+    return min(BLUE_GREEN_POLL_SECONDS, max(1, profile.wait_for_blue_green_seconds - waited))
+
+
 def database_pause(profile: Profile, waited: int) -> int:
     """Seconds before the next status check of a database not yet available: 30, the last pause
     ending at waitForAvailableSeconds."""
@@ -278,6 +289,16 @@ class Notify(NamedTuple):
         return {self.name, f"{self.name}-failed"}
 
 
+#: The database's Blue/Green deployment, looked at until it switched over or was deleted
+#: (stages/bluegreen.py); then the trigger is resolved again.
+BLUE_GREEN = Loop(
+    "blue-green",
+    "blue-green-in-progress",
+    blue_green_pause,
+    lambda p: p.wait_for_blue_green_seconds,
+    checks_first=False,
+    always=False,
+)
 #: The database's status checks while it is created or restored (stages/resolve.py).
 DATABASE = Loop(
     "database-status",
@@ -333,6 +354,8 @@ SNAPSHOT = Snap(
 #: every operation of every recorded history is one of these, within its cost.
 STORY: tuple[Step | Pause | Loop | Gate | Ask | Snap | Attempts | Notify, ...] = (
     Step("resolve"),
+    BLUE_GREEN,
+    Step("resolve-after-blue-green", always=False),
     DATABASE,
     Pause("rotation-settle", lambda p: p.rotation_settle_seconds, always=False),
     # Taken once, by the first attempt: later attempts run the Job already approved, after the
@@ -387,8 +410,10 @@ def usual_case(profile: Profile, *, runs_for: int, notifiers: int = 1) -> Cost:
 
 
 #: What an event that is no migration takes: an execution's end, looked up in Lambda
-#: (stages/aftermath.py), then reported (the report and notify steps of STORY).
+#: (stages/aftermath.py), or a Blue/Green switchover, noted in the ledger (stages/bluegreen.py);
+#: then reported (the report and notify steps of STORY).
 ENDED = Step("ended-execution")
+SWITCHED = Step("switchover")
 
 
 #: What the reconciliation sweep takes (stages/sweep.py): its look (or, if it could not, why),
@@ -404,9 +429,9 @@ SWEEP = (
 
 
 def operation_names() -> frozenset[str]:
-    """The names STORY (and ENDED, SWEEP) give their operations, without a loop's `-<n>` or a
-    notifier's index."""
-    return frozenset(name for entry in (*STORY, ENDED, *SWEEP) for name in entry.names())
+    """The names STORY (and ENDED, SWITCHED, SWEEP) give their operations, without a loop's
+    `-<n>` or a notifier's index."""
+    return frozenset(name for entry in (*STORY, ENDED, SWITCHED, *SWEEP) for name in entry.names())
 
 
 def report_operations(notifiers: int) -> int:
@@ -432,7 +457,8 @@ def refusal(profile: Profile, *, execution_timeout: int, notifiers: int = 1) -> 
     if cost.seconds > execution_timeout:
         return (
             f"profile '{profile.name}': its waits can last {cost.seconds}s "
-            f"(waitForAvailableSeconds {profile.wait_for_available_seconds} + "
+            f"(waitForBlueGreenSeconds {profile.wait_for_blue_green_seconds} + "
+            f"waitForAvailableSeconds {profile.wait_for_available_seconds} + "
             f"rotationSettleSeconds {profile.rotation_settle_seconds} + queueTimeoutSeconds "
             f"{profile.queue_timeout_seconds} + activeDeadlineSeconds "
             f"{profile.active_deadline_seconds} + {BACKSTOP_SECONDS} of backstop, each rounded "
@@ -443,7 +469,8 @@ def refusal(profile: Profile, *, execution_timeout: int, notifiers: int = 1) -> 
         return (
             f"profile '{profile.name}': its checks can take {cost.operations} durable operations "
             f"(at most {MAX_OPERATIONS} of the 3,000 an execution may perform): raise "
-            f"pollSeconds ({profile.poll_seconds}) or shorten waitForAvailableSeconds, "
+            f"pollSeconds ({profile.poll_seconds}) or shorten waitForBlueGreenSeconds, "
+            "waitForAvailableSeconds, "
             "queueTimeoutSeconds or activeDeadlineSeconds"
             + (f", or lower retry.attempts ({profile.retry.attempts})" if profile.retry else "")
         )

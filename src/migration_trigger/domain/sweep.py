@@ -18,7 +18,6 @@ The sweep looks at what is there instead of what was announced:
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -26,7 +25,7 @@ from typing import Any, NamedTuple
 from migration_trigger.domain.database import AVAILABLE, DatabaseFacts
 from migration_trigger.domain.events import MISSED_CREATION, MISSED_PREFIX, Trigger, TriggerKind
 from migration_trigger.domain.jobspec import job_name, utc_iso
-from migration_trigger.domain.ledger import Standing
+from migration_trigger.domain.ledger import Standing, epoch
 from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.result import Status
 
@@ -92,17 +91,6 @@ class Assessed(NamedTuple):
         return f"{self.identifier}: {self.why}"
 
 
-def epoch(moment: str) -> float | None:
-    """Epoch seconds of an ISO 8601 time as RDS and boto3 give it; None if it is not one."""
-    try:
-        parsed = datetime.datetime.fromisoformat(moment.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.UTC)
-    return parsed.timestamp()
-
-
 def _short(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -154,7 +142,7 @@ def assess(
     if facts.status != AVAILABLE:
         # A stopped (or failing) database: a request would wait for it, then time out.
         return judge.found(Finding.UNAVAILABLE, f"it is '{facts.status}': looked at again later")
-    if not standing.migrated_since(created):
+    if not standing.migrated_since_creation(facts.created):
         return _missed(judge, created, ledger_since=ledger_since)
     for finding in (_failed, _image_changed, _pending):
         verdict = finding(judge)
@@ -262,7 +250,7 @@ def claimed_creation(
             f"{refused}: profile '{profile.name}' runs on only one of db-created and "
             "db-restored; nothing was run"
         )
-    if standing.migrated_since(created):
+    if standing.migrated_since_creation(facts.created):
         return f"{facts.identifier} was migrated since its creation: nothing was run"
     return None
 

@@ -3,7 +3,7 @@ before anything is created; then wait until the database is available."""
 
 from __future__ import annotations
 
-from migration_trigger.domain import binding, jobspec
+from migration_trigger.domain import binding, bluegreen, jobspec
 from migration_trigger.domain.database import DatabaseFacts
 from migration_trigger.domain.decision import (
     Claim,
@@ -97,9 +97,10 @@ def _resolve(trigger: Trigger, services: Services) -> Resolved | Declined:
             return _declined(Skip(f"{database} no longer exists"), trigger, database)
         raise
     trigger = keyed_by_database(trigger, facts)
-    decision = _routed(trigger, facts, services)
-    if isinstance(decision, Declined):
-        return decision
+    routed = _routed(trigger, facts, services)
+    if isinstance(routed, Declined):
+        return routed
+    decision, held = routed
     bound = _bind(facts, rotated, services)
     if isinstance(bound, binding.Unbound):
         return Declined(bound.status, bound.reason, trigger, facts.arn)
@@ -118,6 +119,7 @@ def _resolve(trigger: Trigger, services: Services) -> Resolved | Declined:
         secret_arn=bound.secret_arn,
         job=jobspec.job_name(facts.arn, trigger.dedup_key),
         expected_seconds=_expected(decision.profile, facts, services),
+        blue_green=held,
     )
 
 
@@ -135,28 +137,41 @@ def _expected(profile: Profile, facts: DatabaseFacts, services: Services) -> flo
     return success.duration if success is not None else None
 
 
-def _green(trigger: Trigger, facts: DatabaseFacts, services: Services) -> Declined | None:
-    """A creation or restore of a database that is the green side of a Blue/Green deployment is
-    no new database: RDS copies the blue one into it and keeps it in step by replication, and
-    at switchover it takes the blue one's name. It is not migrated as new (RDS User Guide,
-    "Overview of Amazon RDS Blue/Green Deployments")."""
-    if not trigger.rule.keyed_by_database:
+def _blue_green(
+    trigger: Trigger, facts: DatabaseFacts, services: Services
+) -> Declined | str | None:
+    """What a Blue/Green deployment makes of the trigger (domain/bluegreen.py): a creation or
+    restore of a green copy is no new database (RDS copies the blue one into it and keeps it in
+    step by replication; at switchover it takes the blue one's name): ignored. A migration of
+    a blue database waits for its deployment: the deployment's identifier. A check applies
+    nothing and does not wait. None: no deployment stands in the way."""
+    if trigger.rule.checks:
         return None
-    deployment = services.rds.blue_green_targets(facts.arn).get(facts.arn)
-    if deployment is None:
-        return None
-    reason = (
-        f"{facts.identifier} is the green database of Blue/Green deployment {deployment}: a copy "
-        "of the blue database, kept in step by replication, not a new database to migrate"
-    )
-    return Declined(Status.IGNORED, reason, trigger, facts.arn)
+    roles = bluegreen.roles(services.rds.blue_green())
+    green = roles.green.get(facts.arn)
+    if green is not None and trigger.rule.keyed_by_database:
+        reason = (
+            f"{facts.identifier} is the green database of Blue/Green deployment {green}: a copy "
+            "of the blue database, kept in step by replication, not a new database to migrate"
+        )
+        return Declined(Status.IGNORED, reason, trigger, facts.arn)
+    return roles.blue.get(facts.arn)
 
 
-def _routed(trigger: Trigger, facts: DatabaseFacts, services: Services) -> Route | Declined:
+def _routed(
+    trigger: Trigger, facts: DatabaseFacts, services: Services
+) -> tuple[Route, str | None] | Declined:
+    """The profile the database's tag names for this trigger, and the Blue/Green deployment its
+    migration waits for; or why nothing runs."""
+    decision = _profile(trigger, facts, services)
+    if isinstance(decision, Declined):
+        return decision
+    held = _blue_green(trigger, facts, services)
+    return held if isinstance(held, Declined) else (decision, held)
+
+
+def _profile(trigger: Trigger, facts: DatabaseFacts, services: Services) -> Route | Declined:
     """The profile the database's tag names for this trigger, or why nothing runs."""
-    green = _green(trigger, facts, services)
-    if green is not None:
-        return green
     settings = services.settings
     claim = Claim(settings.ENVIRONMENT, unqualified=settings.CLAIM_UNQUALIFIED_TAGS)
     decision = route(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+from migration_trigger.domain import bluegreen
 from migration_trigger.domain.database import DatabaseFacts
 from migration_trigger.domain.decision import (
     Claim,
@@ -28,7 +29,7 @@ from migration_trigger.domain.ledger import Standing
 from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.sweep import Assessed, Finding, Summary, assess, summarize
 from migration_trigger.errors import ConfigurationError, MigrationTriggerError
-from migration_trigger.ports import Services
+from migration_trigger.ports import Ledger, Services
 from migration_trigger.records import Notified
 from migration_trigger.stages import report
 from migration_trigger.steps import Steps
@@ -79,12 +80,12 @@ def survey(services: Services, *, progress: Callable[[str], None] | None = None)
     say = progress or (lambda _: None)
     say("listing the databases (RDS)")
     opted: list[tuple[DatabaseFacts, Profile | str]] = []
-    green = services.rds.blue_green_targets()
+    roles = bluegreen.roles(services.rds.blue_green())
     for facts in services.rds.listed():
         if settings.PROFILE_TAG_KEY not in facts.tags or cluster_of(facts) is not None:
             continue  # not opted in; or a cluster's member, migrated through its cluster
-        if facts.arn in green:
-            continue  # a Blue/Green deployment's green copy (stages/resolve.py _green)
+        if facts.arn in roles.green or facts.arn in roles.retired:
+            continue  # a green copy, or a blue database a switchover renamed (…-old1)
         chosen = profile_for(
             facts, dict(settings.profiles), tag_key=settings.PROFILE_TAG_KEY, claim=claim
         )
@@ -96,6 +97,7 @@ def survey(services: Services, *, progress: Callable[[str], None] | None = None)
         opted.append((facts, session_refusal(chosen, facts) or chosen))
     say(f"reading the ledger for {len(opted)} opted-in databases (DynamoDB)")
     standings = services.ledger.standings([facts.arn for facts, _ in opted])
+    _note_switchovers([facts for facts, _ in opted], roles, standings, services.ledger)
     since = services.ledger.since()
     today = utc_iso(services.clock())[:10]
     surveyed = []
@@ -108,6 +110,22 @@ def survey(services: Services, *, progress: Callable[[str], None] | None = None)
         judged = assess(facts, found, standing, ledger_since=since, today=today)
         surveyed.append(Surveyed(facts, standing, judged, found.image))
     return surveyed
+
+
+def _note_switchovers(
+    databases: list[DatabaseFacts],
+    roles: bluegreen.Roles,
+    standings: dict[str, Standing],
+    ledger: Ledger,
+) -> None:
+    """Note in the ledger (and in `standings`) each database that took its name by a switchover
+    the ledger does not know of yet, as its switchover's event does (stages/bluegreen.py): an
+    event may be lost, and a deployment deleted, after which nothing tells it was one."""
+    for facts in databases:
+        deployment = roles.switched.get(facts.arn)
+        if deployment is not None and standings[facts.arn].switched != facts.created:
+            ledger.switched(facts.arn, facts.created, deployment)
+            standings[facts.arn] = standings[facts.arn]._replace(switched=facts.created)
 
 
 def look_and_start(event: Sweep, services: Services) -> Summary:

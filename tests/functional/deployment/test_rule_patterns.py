@@ -9,7 +9,14 @@ import boto3
 import pytest
 
 from local_stack.stack import requests_bus, template_rules
-from migration_trigger.domain.events import Ended, Ignored, Sweep, Trigger, parse_event
+from migration_trigger.domain.events import (
+    Ended,
+    Ignored,
+    Sweep,
+    SwitchedOver,
+    Trigger,
+    parse_event,
+)
 from tests.helpers import ROOT, event_files, load_event
 
 
@@ -105,7 +112,7 @@ def test_each_sample_event_matches_exactly_one_rule(bus: dict[str, str], file: s
 
     rules = matched(bus, event)
 
-    assert isinstance(parse_event(event), Trigger | Ended)
+    assert isinstance(parse_event(event), Trigger | Ended | SwitchedOver)
     assert len(rules) == 1, rules
 
 
@@ -138,6 +145,12 @@ def test_a_manual_request_on_the_default_bus_matches_no_rule(bus: dict[str, str]
         (
             "rds-cluster-created.json",
             {"EventID": "RDS-EVENT-0171", "Message": "DB cluster deleted"},
+        ),
+        # RDS's other Blue/Green deployment events (RDS User Guide, "Amazon RDS event categories
+        # and event messages"): none changes which database answers under a name.
+        *(
+            ("rds-blue-green-switchover-completed.json", {"EventID": f"RDS-EVENT-{n}"})
+            for n in ("0244", "0245", "0246", "0247", "0249")
         ),
         ("secret-label-updated.json", {"labelUpdated": "AWSPENDING"}),
         ("secret-label-updated.json", {"labelUpdated": "AWSPREVIOUS"}),

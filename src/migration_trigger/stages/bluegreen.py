@@ -1,0 +1,98 @@
+"""Blue/Green deployments (domain/bluegreen.py): a migration of a blue database waits, durably,
+until its deployment switched over or was deleted, then is resolved again; a switchover is noted
+in the ledger, so the database now under the name is never taken for a new one."""
+
+from __future__ import annotations
+
+from migration_trigger.domain.events import SwitchedOver, Trigger
+from migration_trigger.domain.result import Result, Status
+from migration_trigger.domain.schedule import BLUE_GREEN, SWITCHED
+from migration_trigger.ports import Services
+from migration_trigger.records import BlueGreenHold, Declined, Resolved, Switched
+from migration_trigger.stages import resolve
+from migration_trigger.steps import Poll, Steps
+
+
+def holding(database: str, services: Services) -> BlueGreenHold:
+    """The deployment, not switched over, whose blue side the database is (None: none)."""
+    for deployment in services.rds.blue_green():
+        if database in deployment.blues() and not deployment.switched:
+            return BlueGreenHold(deployment.identifier, deployment.status)
+    return BlueGreenHold(None)
+
+
+def wait_out(
+    trigger: Trigger, resolved: Resolved, steps: Steps, services: Services
+) -> Resolved | Declined | Result:
+    """Wait (checked every 5 minutes, at most waitForBlueGreenSeconds) until no deployment holds
+    the database, then resolve `trigger` again: after a switchover the name is the green
+    database's, with its own endpoint and perhaps its own secret. A timed-out result if the
+    deployment outlasts the wait: nothing ran on blue."""
+    profile, facts = resolved.profile, resolved.facts
+    arn = facts.arn
+    held = BlueGreenHold(resolved.blue_green)
+    poll = Poll.along(steps, BLUE_GREEN, profile)
+    limit = BLUE_GREEN.limit(profile)
+    services.log.info(
+        "waiting for the database's Blue/Green deployment",
+        database=facts.arn,
+        deployment=held.deployment,
+        seconds=limit,
+    )
+    while held.deployment is not None:
+        if poll.waited >= limit:
+            status = f", {held.status}" if held.status else ""
+            return resolved.result(
+                Status.TIMED_OUT,
+                f"{facts.identifier} is the blue database of Blue/Green deployment "
+                f"{held.deployment} (not switched over{status}) after {poll.waited}s "
+                f"(waitForBlueGreenSeconds {limit}): nothing was run, as schema changes on blue "
+                "can break its replication to green; once it is switched over or deleted, send "
+                "a manual request",
+            )
+        poll.pause()
+        held = steps.step(f"{BLUE_GREEN.check}-{poll.waits}", lambda: holding(arn, services))
+    again = steps.step("resolve-after-blue-green", lambda: resolve.resolve(trigger, services))
+    if isinstance(again, Resolved) and again.blue_green is not None:
+        return again.result(
+            Status.TIMED_OUT,
+            f"{again.facts.identifier} is the blue database of Blue/Green deployment "
+            f"{again.blue_green}, begun as deployment {resolved.blue_green} ended: nothing was "
+            "run; once it is switched over or deleted, send a manual request",
+        )
+    return again
+
+
+def switched(deployment: str, services: Services) -> Switched:
+    """Note in the ledger that the database now answering under the blue database's name took it
+    by `deployment`'s switchover (domain/ledger.Standing.switched)."""
+    found = [d for d in services.rds.blue_green() if d.identifier == deployment]
+    if not found:
+        return Switched(f"Blue/Green deployment {deployment} is no longer listed: nothing noted")
+    if not found[0].switched:
+        return Switched(
+            f"Blue/Green deployment {deployment} is {found[0].status}, not switched over: "
+            "nothing noted"
+        )
+    target = found[0].target
+    facts = services.rds.describe(target)
+    if services.settings.PROFILE_TAG_KEY not in facts.tags:
+        return Switched(f"{facts.identifier} is not opted in: nothing noted", target)
+    if services.ledger is None:
+        return Switched(f"{facts.identifier} switched over; this deployment has no ledger", target)
+    services.ledger.switched(target, facts.created, deployment)
+    return Switched(
+        f"Blue/Green deployment {deployment} switched over: {facts.identifier} (created "
+        f"{facts.created}) continues the migrations recorded under its name; nothing to run",
+        target,
+    )
+
+
+def switched_over(event: SwitchedOver, steps: Steps, services: Services) -> Result:
+    """A switchover's event: noted (a `switchover` step), reported as ignored: nothing runs."""
+    noted = steps.step(SWITCHED.name, lambda: switched(event.deployment, services))
+    return Result(Status.IGNORED, noted.reason, event_id=event.event_id, database=noted.database)
+
+
+#: The bodies of this stage's steps: each returns a record (records.py) for its checkpoint.
+STEP_BODIES = (holding, switched)
