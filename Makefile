@@ -29,9 +29,10 @@ lint: setup
 
 # Offline validators of what is deployed: the template, the manifests, the workflows.
 validate: setup-validators
-	$(TOOLS)/sam/bin/cfn-lint template.yaml
+	$(TOOLS)/sam/bin/cfn-lint template.yaml spoke/template.yaml
 	SAM_CLI_TELEMETRY=0 $(TOOLS)/sam/bin/sam validate --lint --region eu-west-1 --template template.yaml
 	$(TOOLS)/checkov/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
+	$(TOOLS)/checkov/bin/checkov --quiet --compact --skip-download --framework cloudformation -f spoke/template.yaml
 	$(TOOLS)/checkov/bin/checkov --quiet --compact --skip-download --framework kubernetes -d k8s
 	for version in 1.31.0 1.32.0 1.33.0 1.34.0; do \
 		$(BIN)/kubernetes-validate --strict --quiet -k $$version k8s/*.yaml k8s/templates/*.yaml || exit 1; \

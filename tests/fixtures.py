@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,12 +59,35 @@ def pytest_configure(config: pytest.Config) -> None:
     clusters_under_test()
 
 
+#: The session's moto server, once started (gated(), below, puts policies in front of it).
+SERVERS: list[Any] = []
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """A moto server on a loopback port, shared by the session."""
     server, url = start_moto_server()
+    SERVERS.append(server)
     yield url
+    SERVERS.remove(server)
     server.stop()
+
+
+@contextmanager
+def gated(enforcers: Mapping[str, Any]) -> Iterator[None]:
+    """While the block runs, requests signed by a session of one of the roles `enforcers` names
+    (role ARN -> local_stack.iam.Enforcer) pass that role's policy first, whichever client makes
+    them (local_stack.iam.AssumedRoleGate)."""
+    from local_stack.iam import AssumedRoleGate
+
+    (server,) = SERVERS
+    wsgi = server._server  # werkzeug's server looks its app up on every request
+    app = wsgi.app
+    wsgi.app = AssumedRoleGate(app, enforcers)
+    try:
+        yield
+    finally:
+        wsgi.app = app
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from migration_trigger.domain import checking, jobspec
+from migration_trigger.domain.accounts import owner, session_name
 from migration_trigger.domain.events import (
     Ended,
     Ignored,
@@ -90,6 +91,10 @@ def report_misconfiguration(
 def handle_event(event: Any, steps: Steps, services: Services) -> Result:
     """The whole flow for one event; every outcome is a reported Result."""
     parsed = parse_event(event, home=services.home)
+    if services.home is not None and isinstance(parsed, Trigger | SwitchedOver):
+        # A spoke's database is read through the role the hub assumes there (domain/accounts.py).
+        account = owner(parsed, services.home) if isinstance(parsed, Trigger) else parsed.account
+        services = services.within(account, session_name(steps.execution_id))
     if isinstance(parsed, Ended):
         return report.report(aftermath.report_ended(parsed, steps, services), steps, services)
     if isinstance(parsed, SwitchedOver):

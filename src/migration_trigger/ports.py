@@ -6,6 +6,7 @@ others. Nothing here does I/O.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
@@ -135,6 +136,15 @@ class Ledger(Protocol):
         """When the ledger began (epoch seconds): what happened before, it cannot have seen."""
 
 
+class Accounts(Protocol):
+    """The spoke accounts' RDS and Secrets Manager, through the role the hub assumes in each
+    (domain/accounts.py)."""
+
+    def within(self, account: str, session: str) -> tuple[Rds, Secrets, Snapshots]:
+        """RDS, Secrets Manager and RDS snapshots of `account`, as a role session named
+        `session` there."""
+
+
 class Requests(Protocol):
     """Where migration requests are sent (the requests bus), to run as executions of their own."""
 
@@ -193,6 +203,7 @@ class Services:
     """Everything with side effects the flow uses."""
 
     __slots__ = (
+        "accounts",
         "approvers",
         "clock",
         "executions",
@@ -232,6 +243,7 @@ class Services:
         ledger: Ledger | None = None,
         requests: Requests | None = None,
         fleet_reports: FleetReports | None = None,
+        accounts: Accounts | None = None,
     ) -> None:
         self.settings = settings
         self.rds = rds
@@ -261,3 +273,23 @@ class Services:
         self.requests = requests
         #: Where a sweep's summary is announced (the results topic); None where there is none.
         self.fleet_reports = fleet_reports
+        #: The spoke accounts' services (SPOKE_ACCOUNTS); None where there are none.
+        self.accounts = accounts
+
+    def within(self, account: str, session: str) -> Services:
+        """These services, with RDS, Secrets Manager and snapshots those of `account`: the
+        function's own, or a spoke's through its role (a session named `session`)."""
+        if self.accounts is None or self.home is None or account == self.home.account:
+            return self
+        rds, secrets, snapshots = self.accounts.within(account, session)
+        services = copy.copy(self)
+        services.rds, services.secrets, services.snapshots = rds, secrets, snapshots
+        return services
+
+    def surveyed(self, session: str) -> list[tuple[str, Services]]:
+        """These services in each account the function serves, by account: its own (`` where
+        it is not known: the CLI), then each spoke's."""
+        if self.home is None:
+            return [("", self)]
+        spokes = sorted(self.home.spokes)
+        return [(self.home.account, self)] + [(a, self.within(a, session)) for a in spokes]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NamedTuple
@@ -68,6 +69,13 @@ class Settings(NamedTuple):
     REQUESTS_BUS: str = ""
     #: Migration requests one sweep sends at most; the rest wait for the next sweep.
     SWEEP_MAX_STARTS: int = 50
+    #: The spoke accounts whose databases this (hub) deployment migrates, comma-separated: their
+    #: events come from the spoke template's rules, and the function assumes SPOKE_ROLE_NAME in
+    #: each (domain/accounts.py). An event of any other account than these and its own is
+    #: rejected.
+    SPOKE_ACCOUNTS: frozenset[str] = frozenset()
+    #: The role the spoke template creates in each spoke account.
+    SPOKE_ROLE_NAME: str = "migration-trigger-spoke"
     #: Why the profiles could not be loaded, if they could not. Only a new event needs them (its
     #: `resolve` step fails with this); an execution in flight replays the profile it resolved,
     #: so a broken edit of the profiles never fails a migration already under way.
@@ -130,6 +138,8 @@ class Settings(NamedTuple):
             SWEEP_MAX_STARTS=_integer(
                 env, "SWEEP_MAX_STARTS", 0, 1000, default["SWEEP_MAX_STARTS"]
             ),
+            SPOKE_ACCOUNTS=_accounts(env.get("SPOKE_ACCOUNTS", "")),
+            SPOKE_ROLE_NAME=_role_name(env.get("SPOKE_ROLE_NAME") or default["SPOKE_ROLE_NAME"]),
         )
 
     @property
@@ -170,6 +180,25 @@ def _further_targets(env: Mapping[str, str]) -> tuple[str, ...]:
 
 def _in_order(topic: str, further: tuple[str, ...]) -> tuple[str, ...]:
     return (topic, *further) if topic else further
+
+
+def _accounts(raw: str) -> frozenset[str]:
+    """SPOKE_ACCOUNTS: AWS account ids (12 digits), comma-separated."""
+    accounts = frozenset(a.strip() for a in raw.split(",") if a.strip())
+    wrong = sorted(a for a in accounts if not (len(a) == 12 and a.isascii() and a.isdigit()))
+    if wrong:
+        raise ConfigurationError(
+            f"SPOKE_ACCOUNTS: {', '.join(wrong)} is not an AWS account id (12 digits)"
+        )
+    return accounts
+
+
+def _role_name(name: str) -> str:
+    """SPOKE_ROLE_NAME: an IAM role name (IAM User Guide, "IAM object quotas": 64 characters of
+    letters, digits and +=,.@_-)."""
+    if not (0 < len(name) <= 64 and re.fullmatch(r"[\w+=,.@-]+", name, flags=re.ASCII)):
+        raise ConfigurationError(f"SPOKE_ROLE_NAME: {name!r} is not an IAM role name")
+    return name
 
 
 def _boolean(env: Mapping[str, str], name: str, *, default: bool) -> bool:

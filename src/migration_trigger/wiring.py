@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from migration_trigger.adapters import ssm
+from migration_trigger.adapters.accounts import AssumedAccounts, assumed_session
 from migration_trigger.adapters.aws import (
     Callbacks,
     DurableExecutions,
@@ -88,7 +89,14 @@ def reset_caches() -> None:
     import boto3  # noqa: PLC0415
 
     boto3.DEFAULT_SESSION = None  # it caches the credentials it first resolved
-    for cached in (boto3_client, token_sts_client, kube_client_for, load_template, cached_cluster):
+    for cached in (
+        boto3_client,
+        token_sts_client,
+        kube_client_for,
+        load_template,
+        cached_cluster,
+        assumed_session,
+    ):
         cached.cache_clear()
     ssm.forget()
 
@@ -137,6 +145,8 @@ def build_services(
 ) -> Services:
     """Adapters for this environment (AWS endpoint and credentials from the usual variables)."""
     region = region or default_region()
+    if home is not None:
+        home = home._replace(spokes=settings.SPOKE_ACCOUNTS)
     return Services(
         settings=settings,
         rds=Rds(boto3_client("rds", region)),
@@ -162,6 +172,16 @@ def build_services(
         ),
         fleet_reports=(
             NOTIFIERS["sns"](settings.TOPIC_ARN, settings, region) if settings.TOPIC_ARN else None
+        ),
+        accounts=(
+            AssumedAccounts(
+                lambda: boto3_client("sts", region),
+                home=home,
+                region=region,
+                role_name=settings.SPOKE_ROLE_NAME,
+            )
+            if home is not None and settings.SPOKE_ACCOUNTS
+            else None
         ),
         ledger=(
             DynamoLedger(

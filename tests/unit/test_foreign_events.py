@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from migration_trigger.domain.accounts import owner
 from migration_trigger.domain.database import DatabaseFacts
-from migration_trigger.domain.decision import Reject, Route, Skip, route
+from migration_trigger.domain.decision import Reject, Route, route
 from migration_trigger.domain.events import (
     Ended,
     Home,
@@ -103,15 +105,82 @@ def test_a_manual_request_from_another_account_may_name_a_database_here():
     assert isinstance(parse_event(event, home=HOME), Trigger)
 
 
-@pytest.mark.parametrize(("key", "value"), [("account", "210987654321"), ("region", "us-east-1")])
-def test_an_rds_event_from_another_account_or_region_is_ignored(key: str, value: str):
+def test_an_rds_event_from_another_account_is_rejected_loudly():
+    """Only a rule someone set up forwards another account's events here: nothing of it runs,
+    and it is counted and alarmed as rejected, not passed over."""
     event = load_event("rds-instance-created.json")
-    event[key] = value
+    event["account"] = "210987654321"
+
+    parsed = parse_event(event, home=HOME)
+
+    assert isinstance(parsed, Rejected)
+    assert parsed.reason.startswith(
+        "the event comes from account 210987654321, which is neither this function's nor one "
+        "of its spoke accounts (SpokeAccounts)"
+    )
+
+
+def test_an_rds_event_from_another_region_is_ignored():
+    event = load_event("rds-instance-created.json")
+    event["region"] = "us-east-1"
 
     parsed = parse_event(event, home=HOME)
 
     assert isinstance(parsed, Ignored)
-    assert f"comes from account {event['account']}, region {event['region']}" in parsed.reason
+    assert "comes from region us-east-1" in parsed.reason
+
+
+SPOKE = "210987654321"
+HUB = HOME._replace(spokes=frozenset({SPOKE}))
+
+
+def in_spoke(file: str) -> dict[str, object]:
+    event = load_event(file)
+    return dict(json.loads(json.dumps(event).replace(HOME.account, SPOKE)))
+
+
+@pytest.mark.parametrize(
+    "file",
+    [
+        "rds-instance-created.json",
+        "rds-cluster-created.json",
+        "secret-label-updated.json",
+        "cloudtrail-rotation-succeeded.json",
+    ],
+)
+def test_a_spokes_events_are_triggers_of_the_hub_about_the_spokes_databases(file: str):
+    parsed = parse_event(in_spoke(file), home=HUB)
+
+    assert isinstance(parsed, Trigger)
+    assert owner(parsed, HUB) == SPOKE
+
+
+def test_a_spokes_switchover_is_the_hubs_to_note_and_an_unlisted_ones_is_rejected():
+    switched = parse_event(in_spoke("rds-blue-green-switchover-completed.json"), home=HUB)
+    unlisted = parse_event(in_spoke("rds-blue-green-switchover-completed.json"), home=HOME)
+
+    assert isinstance(switched, SwitchedOver) and switched.account == SPOKE
+    assert isinstance(unlisted, Rejected)
+
+
+def test_a_manual_request_may_name_a_spokes_database_and_runs_in_that_account():
+    event = load_event("manual-retrigger.json")
+    event["detail"]["database"] = f"arn:aws:rds:eu-west-1:{SPOKE}:db:orders-db"
+
+    parsed = parse_event(event, home=HUB)
+
+    assert isinstance(parsed, Trigger) and owner(parsed, HUB) == SPOKE
+    assert isinstance(parse_event(event, home=HOME), Rejected)
+
+
+def test_a_manual_request_by_identifier_means_the_hubs_own_database():
+    event = load_event("manual-retrigger.json")
+    event["detail"] |= {"database": "orders-db", "kind": "instance"}
+    event["account"] = SPOKE
+
+    parsed = parse_event(event, home=HUB)
+
+    assert isinstance(parsed, Trigger) and owner(parsed, HUB) == HOME.account
 
 
 @pytest.mark.parametrize("where", ELSEWHERE, ids=ELSEWHERE.keys())
@@ -164,7 +233,7 @@ def test_routing_refuses_a_database_found_here_for_an_arn_elsewhere(where: str):
     assert "never stands for the database of the same name here" in decision.reason
 
 
-def test_routing_skips_quietly_another_accounts_rds_event():
+def test_routing_refuses_another_accounts_event_about_a_database_found_here():
     decision = route(
         trigger(ORDERS, account="210987654321"),
         facts(),
@@ -172,7 +241,7 @@ def test_routing_skips_quietly_another_accounts_rds_event():
         tag_key="migration-trigger:profile",
     )
 
-    assert isinstance(decision, Skip)
+    assert isinstance(decision, Reject)
     assert "comes from account 210987654321" in decision.reason
 
 

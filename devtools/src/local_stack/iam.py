@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 
-from local_stack.template import TEMPLATE, Context, deployed, load, resolve
+from local_stack.template import SPOKE_TEMPLATE, TEMPLATE, Context, deployed, load, resolve
 
 #: (service prefix, operation, API parameters) -> the authorizations IAM makes for the call
 Resolver = Callable[[str, str, Mapping[str, Any]], "list[Authorization]"]
@@ -45,6 +45,7 @@ DEFAULT_CONDITIONS: Mapping[str, bool] = {
     "HasNotifyTargets": False,
     "HasApprovalImageRepositories": False,
     "TakesSnapshots": False,
+    "HasSpokes": False,
 }
 #: Calls IAM never checks.
 _ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity"})
@@ -200,11 +201,15 @@ class Enforcer:
         access_key: str,
         principal: str,
         resolve: Resolver,
+        trusts: Callable[[str], bool] | None = None,
     ) -> None:
         self.statements = statements
         self.access_key = access_key
         self.principal = principal
         self.resolve = resolve
+        #: For sts:AssumeRole: whether the role's trust policy lets this principal in (a role in
+        #: another account needs both: IAM User Guide, "Cross-account policy evaluation logic").
+        self.trusts = trusts
         self.calls: list[Call] = []
 
     def install(self, session: Any) -> None:
@@ -222,6 +227,8 @@ class Enforcer:
         denied = None
         for request in self.resolve(service, operation, params):
             allowed = allows(self.statements, request)
+            if request.action == "sts:AssumeRole" and self.trusts is not None:
+                allowed = allowed and self.trusts(request.resource)
             self.calls.append(Call(request.action, request.resource, allowed))
             denied = denied or (None if allowed else request)
         if denied is None:
@@ -429,6 +436,10 @@ def moto_resolver(
                     }
                 )
             ]
+        if service == "sts" and "RoleArn" in params:
+            # AssumeRole is authorized on the role it names (Service Authorization Reference,
+            # AWS STS: AssumeRole, resource type role).
+            return [Authorization(action, str(params["RoleArn"]))]
         if service == "dynamodb" and isinstance(params.get("RequestItems"), Mapping):
             # BatchGetItem and BatchWriteItem are authorized on each table they name.
             return [Authorization(action, f"{arn}:table/{t}") for t in params["RequestItems"]]
@@ -559,13 +570,16 @@ def _secret(secret_id: str, arn: str, *, region: str, account: str) -> tuple[str
 
 
 def resource_policy_decision(
-    statements: Iterable[Mapping[str, Any]], action: str, principal_arn: str
+    statements: Iterable[Mapping[str, Any]], action: str, principal_arn: str, *, org: str = ""
 ) -> str | None:
-    """What a resource's policy says to `principal_arn` doing `action`: "Deny" if a statement
-    denies it (an explicit deny overrides every allow: IAM User Guide, "Policy evaluation
-    logic"), "Allow" if one allows it, None if none applies. Conditions: ArnLike/ArnNotLike and
-    StringEquals/StringNotEquals on aws:PrincipalArn."""
-    applies = [s for s in statements if _resource_statement_applies(s, action, principal_arn)]
+    """What a resource's policy says to `principal_arn` (of AWS Organization `org`, if any) doing
+    `action`: "Deny" if a statement denies it (an explicit deny overrides every allow: IAM User
+    Guide, "Policy evaluation logic"), "Allow" if one allows it, None if none applies.
+    Conditions: ArnLike/ArnNotLike and StringEquals/StringNotEquals on aws:PrincipalArn, and
+    StringEquals on aws:PrincipalOrgID."""
+    applies = [
+        s for s in statements if _resource_statement_applies(s, action, principal_arn, org=org)
+    ]
     if any(s["Effect"] == "Deny" for s in applies):
         return "Deny"
     if any(s["Effect"] == "Allow" for s in applies):
@@ -574,7 +588,7 @@ def resource_policy_decision(
 
 
 def _resource_statement_applies(
-    statement: Mapping[str, Any], action: str, principal_arn: str
+    statement: Mapping[str, Any], action: str, principal_arn: str, *, org: str = ""
 ) -> bool:
     actions = _strings(statement.get("Action", ()))
     if not any(_matches(p, action, case_sensitive=False) for p in actions):
@@ -583,23 +597,135 @@ def _resource_statement_applies(
     account = principal_arn.split(":")[4] if principal_arn.count(":") >= 5 else ""
     if principal != "*":
         named = _strings((principal or {}).get("AWS", ()))
-        # An account's root as principal stands for every principal of that account.
-        if not any(n in (principal_arn, f"arn:aws:iam::{account}:root") for n in named):
+        # An account's root, or its bare id, as principal stands for every principal of that
+        # account (IAM User Guide, "AWS JSON policy elements: Principal").
+        roots = (f"arn:aws:iam::{account}:root", account)
+        if not any(n in (principal_arn, *roots) for n in named):
             return False
-    for operator, clauses in (statement.get("Condition") or {}).items():
-        for key, expected in clauses.items():
-            if key != "aws:PrincipalArn":
-                raise NotImplementedError(f"condition key {key} is not evaluated here: add it")
-            patterns = [str(p) for p in _strings(expected)]
-            like = operator in ("ArnLike", "StringLike")
-            hit = any(
-                _matches(p, principal_arn, case_sensitive=True)
-                if like or operator == "ArnNotLike"
-                else p == principal_arn
-                for p in patterns
-            )
-            if operator in ("ArnNotLike", "StringNotEquals", "StringNotLike"):
-                hit = not hit
-            if not hit:
-                return False
-    return True
+    return all(
+        _principal_condition(
+            operator, key, [str(p) for p in _strings(expected)], principal_arn, org
+        )
+        for operator, clauses in (statement.get("Condition") or {}).items()
+        for key, expected in clauses.items()
+    )
+
+
+def _principal_condition(
+    operator: str, key: str, patterns: list[str], principal_arn: str, org: str
+) -> bool:
+    """One condition of a resource policy's statement, about the principal."""
+    if key == "aws:PrincipalOrgID" and operator == "StringEquals":
+        return org in patterns
+    if key != "aws:PrincipalArn":
+        raise NotImplementedError(f"condition key {key} is not evaluated here: add it")
+    like = operator in ("ArnLike", "StringLike")
+    hit = any(
+        _matches(p, principal_arn, case_sensitive=True)
+        if like or operator == "ArnNotLike"
+        else p == principal_arn
+        for p in patterns
+    )
+    return not hit if operator in ("ArnNotLike", "StringNotEquals", "StringNotLike") else hit
+
+
+# -- hub and spokes -----------------------------------------------------------------------------
+
+
+def spoke_policy(context: Context, path: Path = SPOKE_TEMPLATE) -> list[Statement]:
+    """The statements spoke/template.yaml gives the role the hub assumes (HubRole), in a spoke
+    deployment's `context`."""
+    role = load(path)["Resources"]["HubRole"]["Properties"]
+    return [
+        s
+        for policy in role["Policies"]
+        for s in _statements(policy["PolicyDocument"]["Statement"], context)
+    ]
+
+
+def spoke_trust(context: Context, path: Path = SPOKE_TEMPLATE) -> dict[str, Any]:
+    """The trust policy spoke/template.yaml gives HubRole, resolved: the document to create the
+    role with."""
+    role = load(path)["Resources"]["HubRole"]["Properties"]
+    return dict(resolve(role["AssumeRolePolicyDocument"], context))
+
+
+def trusted_by_roles_in_moto(principal_arn: str, *, org: str = "") -> Callable[[str], bool]:
+    """Whether a role, as moto's IAM holds it in its own account, trusts `principal_arn` (of
+    organization `org`) to assume it: its trust policy must allow sts:AssumeRole."""
+    from moto.iam.models import iam_backends
+
+    def trusts(role_arn: str) -> bool:
+        account, name = role_arn.split(":")[4], role_arn.rsplit("/", 1)[-1]
+        roles = iam_backends[account]["aws"].roles.values()
+        role = next((r for r in roles if r.name == name), None)
+        if role is None:
+            return False
+        document = json.loads(urllib.parse.unquote(role.assume_role_policy_document))
+        statements = document.get("Statement", [])
+        statements = [statements] if isinstance(statements, dict) else statements
+        return resource_policy_decision(statements, "sts:AssumeRole", principal_arn, org=org) == (
+            "Allow"
+        )
+
+    return trusts
+
+
+class AssumedRoleGate:
+    """WSGI middleware in front of the moto server: requests signed with a session of one of the
+    given roles (`enforcers`, by role ARN) pass that role's policy first, whichever client or
+    process made them. moto's STS remembers each session's key and role."""
+
+    def __init__(self, app: Any, enforcers: Mapping[str, Enforcer]) -> None:
+        self.app = app
+        self.enforcers = enforcers
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        query = urllib.parse.unquote(environ.get("QUERY_STRING", ""))
+        signer = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", "")) or _CREDENTIAL.search(
+            query
+        )
+        enforcer = self.enforcers.get(_assumed_role(signer[1])) if signer else None
+        if signer is None or enforcer is None:
+            return self.app(environ, start_response)
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        service = signer[2]
+        protocol, operation, params = _operation(environ, body)
+        message = enforcer.decide(service, operation, params)
+        if message is None:
+            return self.app(environ, start_response)
+        return _denial(protocol, start_response, denied_code(service), message)
+
+
+def _assumed_role(access_key: str) -> str:
+    """The role a moto STS session's access key belongs to ('' if none)."""
+    from moto.sts.models import sts_backends
+
+    for account in list(sts_backends):
+        for backend in list(sts_backends[account].values()):
+            found = backend.get_assumed_role_from_access_key(access_key)
+            if found is not None:
+                return str(found.role_arn)
+    return ""
+
+
+def spoke_enforcer(
+    *,
+    account: str,
+    region: str,
+    role_arn: str,
+    refs: Mapping[str, str],
+    conditions: Mapping[str, bool],
+) -> Enforcer:
+    """spoke/template.yaml's HubRole policy in `account`, over moto's resources there (its
+    sessions are told apart by AssumedRoleGate, not by one access key)."""
+    context = deployed(
+        region=region, account=account, refs=refs, conditions=conditions, path=SPOKE_TEMPLATE
+    )
+    return Enforcer(
+        spoke_policy(context),
+        access_key="",
+        principal=role_arn.replace(":iam::", ":sts::").replace(":role/", ":assumed-role/"),
+        resolve=moto_resolver(partition="aws", region=region, account=account),
+    )

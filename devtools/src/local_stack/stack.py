@@ -181,8 +181,12 @@ def template_rules(
         refs={
             "SelfManagedSecretPrefix": self_managed_secret_prefix,
             "RequestsBus": requests_bus(environment),
+            "SpokesBus": f"migration-trigger-{environment}-spokes",
         },
-        conditions={"HasSelfManagedSecretPrefix": bool(self_managed_secret_prefix)},
+        conditions={
+            "HasSelfManagedSecretPrefix": bool(self_managed_secret_prefix),
+            "HasSpokes": False,
+        },
     )
     return {
         name: Rule(

@@ -16,6 +16,8 @@ import yaml
 
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "template.yaml").is_file())
 TEMPLATE = ROOT / "template.yaml"
+#: The hub-and-spokes template each spoke account deploys.
+SPOKE_TEMPLATE = ROOT / "spoke" / "template.yaml"
 
 
 class Intrinsic(NamedTuple):
@@ -79,16 +81,25 @@ def deployed(
     account: str,
     refs: Mapping[str, Any] | None = None,
     conditions: Mapping[str, bool] | None = None,
+    path: Path = TEMPLATE,
 ) -> Context:
     """A deployment's context: the pseudo parameters of `account` in `region`, and its values;
-    a template parameter not given has its default, as in CloudFormation."""
+    a template parameter not given has its default, as in CloudFormation (a CommaDelimitedList's
+    as a list)."""
     pseudo = {"AWS::Partition": "aws", "AWS::Region": region, "AWS::AccountId": account}
     defaults = {
-        name: str(spec["Default"])
-        for name, spec in (load().get("Parameters") or {}).items()
+        name: _default(spec)
+        for name, spec in (load(path).get("Parameters") or {}).items()
         if "Default" in spec
     }
     return Context({**defaults, **pseudo, **(refs or {})}, conditions or {})
+
+
+def _default(spec: Mapping[str, Any]) -> Any:
+    # CloudFormation gives a CommaDelimitedList's `!Ref` as a list: "" is [""].
+    if spec.get("Type") == "CommaDelimitedList":
+        return str(spec["Default"]).split(",")
+    return str(spec["Default"])
 
 
 def _intrinsic(value: Intrinsic, context: Context) -> Any:

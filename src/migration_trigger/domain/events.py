@@ -170,11 +170,13 @@ ENDED_UNREPORTED = frozenset({"FAILED", "TIMED_OUT", "STOPPED"})
 
 
 class Home(NamedTuple):
-    """Where the function runs, as an ARN names it: partition, region and account."""
+    """Where the function runs, as an ARN names it: partition, region and account; and the spoke
+    accounts whose databases it migrates too (domain/accounts.py)."""
 
     partition: str
     region: str
     account: str
+    spokes: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, arn: str) -> Home | None:
@@ -189,31 +191,49 @@ class Home(NamedTuple):
             return None
         return cls(partition=parts[1], region=parts[3], account=parts[4])
 
+    def serves(self, account: str) -> bool:
+        """Whether a database of `account` is this function's: its own or a spoke's."""
+        return account == self.account or account in self.spokes
+
     def __str__(self) -> str:
-        return f"account {self.account}, region {self.region}, partition {self.partition}"
+        spokes = f" (and spoke accounts {', '.join(sorted(self.spokes))})" if self.spokes else ""
+        return f"account {self.account}{spokes}, region {self.region}, partition {self.partition}"
 
 
 def outside(trigger: Trigger, home: Home) -> Ignored | Rejected | None:
     """Why a trigger is about another account, region or partition than `home`; None if it is not.
 
-    An AWS service's event from another account or region is not ours: ignored. (Its envelope's
-    `account` and `region` say where it occurred: EventBridge User Guide, "AWS service event
-    metadata". Buses can receive other accounts' events.) A database or secret ARN elsewhere is
-    rejected: a database is looked up by its identifier alone, so it would otherwise run the
-    database of the same name here. A manual request's envelope names the account that sent it,
-    which may be another one the bus admits; the database it names must still be ours.
+    An AWS service's event says where it occurred in its envelope's `account` and `region`
+    (EventBridge User Guide, "AWS service event metadata"), which a rule forwarding it to another
+    account's bus keeps. One from an account that is neither the function's nor one of its spokes
+    is rejected, loudly: only a rule someone set up brings it here, and nothing of it may run.
+    One from another region is ignored (the function serves its own). A database or secret ARN
+    elsewhere is rejected: a database is looked up by its identifier alone, so it would otherwise
+    run the database of the same name here. A manual request's envelope names the account that
+    sent it, which may be another one the bus admits; the database it names must still be ours.
     """
-    if trigger.source.startswith("aws.") and (
-        (trigger.account and trigger.account != home.account)
-        or (trigger.region and trigger.region != home.region)
-    ):
+    if trigger.source.startswith("aws.") and trigger.account and not home.serves(trigger.account):
+        return Rejected(
+            f"the event comes from account {trigger.account}, which is neither this function's "
+            f"nor one of its spoke accounts (SpokeAccounts); this function serves {home}",
+            trigger.event_id,
+        )
+    if trigger.source.startswith("aws.") and trigger.region and trigger.region != home.region:
         return Ignored(
-            f"the event comes from account {trigger.account or '?'}, region "
-            f"{trigger.region or '?'}; this function serves {home}",
+            f"the event comes from region {trigger.region}; this function serves {home}",
             trigger.event_id,
         )
     for what, arn in (("database", trigger.database), ("secret", trigger.secret_id)):
-        if arn and arn.startswith("arn:") and Home.of(arn) != home:
+        found = Home.of(arn) if arn and arn.startswith("arn:") else None
+        if (
+            arn
+            and arn.startswith("arn:")
+            and (
+                found is None
+                or (found.partition, found.region) != (home.partition, home.region)
+                or not home.serves(found.account)
+            )
+        ):
             return Rejected(
                 f"{arn} is not in this function's {home}: it never stands for the {what} of "
                 "the same name here",
@@ -283,12 +303,20 @@ def parse_event(event: Any, *, home: Home | None = None) -> Parsed:
     return outside(parsed, home) or parsed
 
 
-def _switched_elsewhere(switched: SwitchedOver, home: Home) -> Ignored | None:
+def _switched_elsewhere(switched: SwitchedOver, home: Home) -> Ignored | Rejected | None:
     """Why a switchover is not this function's to note: another account's or region's."""
-    if (switched.account, switched.region) == (home.account, home.region):
-        return None
-    where = f"account {switched.account}, region {switched.region}"
-    return Ignored(f"the event comes from {where}; this function serves {home}", switched.event_id)
+    if not home.serves(switched.account):
+        return Rejected(
+            f"the event comes from account {switched.account}, which is neither this function's "
+            f"nor one of its spoke accounts (SpokeAccounts); this function serves {home}",
+            switched.event_id,
+        )
+    if switched.region != home.region:
+        where = f"region {switched.region}"
+        return Ignored(
+            f"the event comes from {where}; this function serves {home}", switched.event_id
+        )
+    return None
 
 
 def _classify(event: Any) -> Parsed:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from migration_trigger.domain import bluegreen
+from migration_trigger.domain.accounts import session_name
 from migration_trigger.domain.database import DatabaseFacts
 from migration_trigger.domain.decision import (
     Claim,
@@ -31,6 +32,7 @@ from migration_trigger.domain.sweep import Assessed, Finding, Summary, assess, s
 from migration_trigger.errors import ConfigurationError, MigrationTriggerError
 from migration_trigger.ports import Ledger, Services
 from migration_trigger.records import Notified
+from migration_trigger.settings import Settings
 from migration_trigger.stages import report
 from migration_trigger.steps import Steps
 
@@ -40,7 +42,8 @@ def sweep(event: Sweep, steps: Steps, services: Services) -> Summary:
     cannot look or send (after its step's retries) says why, as a summary that notifies; the
     next sweep tries again."""
     try:
-        summary = steps.step("sweep", lambda: look_and_start(event, services))
+        session = session_name(steps.execution_id)
+        summary = steps.step("sweep", lambda: look_and_start(event, services, session))
     except MigrationTriggerError as error:
         why = str(error)
         summary = steps.step("sweep-failed", lambda: Summary(0, 0, 0, 0, 0, error=why))
@@ -70,34 +73,29 @@ class Surveyed(NamedTuple):
     image: str | None = None
 
 
-def survey(services: Services, *, progress: Callable[[str], None] | None = None) -> list[Surveyed]:
-    """Every database opted in to this deployment, judged (domain/sweep.assess); `progress`
-    hears what is being read."""
+def survey(
+    services: Services,
+    *,
+    progress: Callable[[str], None] | None = None,
+    session: str = "migration-trigger-status",
+) -> list[Surveyed]:
+    """Every database opted in to this deployment, in its account and each spoke (a role session
+    named `session` there), judged (domain/sweep.assess); `progress` hears what is being
+    read."""
     settings = services.settings
     if services.ledger is None:
         raise ConfigurationError("the sweep needs the ledger (LEDGER_TABLE)")
-    claim = Claim(settings.ENVIRONMENT, unqualified=settings.CLAIM_UNQUALIFIED_TAGS)
     say = progress or (lambda _: None)
-    say("listing the databases (RDS)")
     opted: list[tuple[DatabaseFacts, Profile | str]] = []
-    roles = bluegreen.roles(services.rds.blue_green())
-    for facts in services.rds.listed():
-        if settings.PROFILE_TAG_KEY not in facts.tags or cluster_of(facts) is not None:
-            continue  # not opted in; or a cluster's member, migrated through its cluster
-        if facts.arn in roles.green or facts.arn in roles.retired:
-            continue  # a green copy, or a blue database a switchover renamed (…-old1)
-        chosen = profile_for(
-            facts, dict(settings.profiles), tag_key=settings.PROFILE_TAG_KEY, claim=claim
-        )
-        if isinstance(chosen, Skip):
-            continue  # another deployment's
-        if isinstance(chosen, Reject):
-            opted.append((facts, chosen.reason))
-            continue
-        opted.append((facts, session_refusal(chosen, facts) or chosen))
+    switched: dict[str, str] = {}
+    for account, there in services.surveyed(session):
+        say(f"listing the databases{f' of account {account}' if account else ''} (RDS)")
+        roles = bluegreen.roles(there.rds.blue_green())
+        switched |= roles.switched
+        opted += _opted(there.rds.listed(), roles, settings)
     say(f"reading the ledger for {len(opted)} opted-in databases (DynamoDB)")
     standings = services.ledger.standings([facts.arn for facts, _ in opted])
-    _note_switchovers([facts for facts, _ in opted], roles, standings, services.ledger)
+    _note_switchovers([facts for facts, _ in opted], switched, standings, services.ledger)
     since = services.ledger.since()
     today = utc_iso(services.clock())[:10]
     surveyed = []
@@ -112,9 +110,33 @@ def survey(services: Services, *, progress: Callable[[str], None] | None = None)
     return surveyed
 
 
+def _opted(
+    listed: list[DatabaseFacts], roles: bluegreen.Roles, settings: Settings
+) -> list[tuple[DatabaseFacts, Profile | str]]:
+    """The listed databases opted in to this deployment, each with its profile (or why it has
+    none it can run)."""
+    claim = Claim(settings.ENVIRONMENT, unqualified=settings.CLAIM_UNQUALIFIED_TAGS)
+    opted: list[tuple[DatabaseFacts, Profile | str]] = []
+    for facts in listed:
+        if settings.PROFILE_TAG_KEY not in facts.tags or cluster_of(facts) is not None:
+            continue  # not opted in; or a cluster's member, migrated through its cluster
+        if facts.arn in roles.green or facts.arn in roles.retired:
+            continue  # a green copy, or a blue database a switchover renamed (…-old1)
+        chosen = profile_for(
+            facts, dict(settings.profiles), tag_key=settings.PROFILE_TAG_KEY, claim=claim
+        )
+        if isinstance(chosen, Skip):
+            continue  # another deployment's
+        if isinstance(chosen, Reject):
+            opted.append((facts, chosen.reason))
+            continue
+        opted.append((facts, session_refusal(chosen, facts) or chosen))
+    return opted
+
+
 def _note_switchovers(
     databases: list[DatabaseFacts],
-    roles: bluegreen.Roles,
+    switched: dict[str, str],
     standings: dict[str, Standing],
     ledger: Ledger,
 ) -> None:
@@ -122,18 +144,18 @@ def _note_switchovers(
     the ledger does not know of yet, as its switchover's event does (stages/bluegreen.py): an
     event may be lost, and a deployment deleted, after which nothing tells it was one."""
     for facts in databases:
-        deployment = roles.switched.get(facts.arn)
+        deployment = switched.get(facts.arn)
         if deployment is not None and standings[facts.arn].switched != facts.created:
             ledger.switched(facts.arn, facts.created, deployment)
             standings[facts.arn] = standings[facts.arn]._replace(switched=facts.created)
 
 
-def look_and_start(event: Sweep, services: Services) -> Summary:
+def look_and_start(event: Sweep, services: Services, session: str = "sweep") -> Summary:
     """Judge every opted-in database, send the requests (at most SWEEP_MAX_STARTS), and sum it
     up."""
     if services.requests is None:
         raise ConfigurationError("the sweep needs the requests bus (REQUESTS_BUS)")
-    assessed = [s.assessed for s in survey(services)]
+    assessed = [s.assessed for s in survey(services, session=session)]
     # Migrations before checks; missed creations first: nothing at all has run for them.
     order = {Finding.MISSED: 0, Finding.FAILED: 1, Finding.IMAGE_CHANGED: 1, Finding.PENDING: 1}
     ranked = sorted(

@@ -563,9 +563,10 @@ def running_execution(world: World) -> Iterator[str]:
             release.set()
 
 
-def left_by(world: World, execution: str, event: str, *, start_by: float) -> Any:
-    """The plan of a Job of `event` that `execution` created (and left), applied to the cluster
-    suspended with that start-by time (epoch seconds); returns the plan and the manifest."""
+def left_by(world: World, execution: str, event: str | dict[str, Any], *, start_by: float) -> Any:
+    """The plan of a Job of `event` (a sample's name, pointed at the world's database, or an
+    event) that `execution` created and left, suspended with that start-by time (epoch seconds);
+    returns the plan and the manifest, to apply."""
     import yaml
 
     from migration_trigger.domain.events import parse_event
@@ -573,7 +574,7 @@ def left_by(world: World, execution: str, event: str, *, start_by: float) -> Any
     from migration_trigger.domain.profiles import parse_profiles
     from tests.helpers import ROOT, sample_plan
 
-    trigger = parse_event(world.event(event))
+    trigger = parse_event(world.event(event) if isinstance(event, str) else event)
     profile = parse_profiles(json.dumps(profiles()))["orders"]
     plan = sample_plan(profile, trigger)._replace(execution=execution)
     template = yaml.safe_load((ROOT / "k8s" / "templates" / "migration-job.yaml").read_text())

@@ -45,6 +45,7 @@ ON_ITS_BEHALF = {
     ),
 }
 PARAMETER = "/migration-trigger/test/profiles"
+SPOKE_A = "222222222222"
 
 
 REPOSITORIES = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{REPOSITORY}"
@@ -92,9 +93,11 @@ def test_every_granted_action_is_one_the_function_calls(world: World, approver: 
             "HasProfilesParameter": True,
             "HasApprovalImageRepositories": True,
             "TakesSnapshots": True,
+            "HasSpokes": True,
         },
         ProfilesParameterName=PARAMETER,
         ApprovalImageRepositories=REPOSITORIES,
+        SpokeAccounts=[SPOKE_A],  # type: ignore[arg-type]
     )
     push("1.4.0", "1")
     allow_ecr_images(world)
@@ -141,14 +144,50 @@ def test_every_granted_action_is_one_the_function_calls(world: World, approver: 
     tenants(1)
     runs.append(world.run(SWEEP, name="sweep"))
 
+    # and a spoke's creation, through the role the hub assumes there (the spoke's own calls are
+    # held to spoke/template.yaml in test_spokes.py)
+    runs.append(world.run(spoke_creation(world), name="spoke"))
+
     # Then everything was allowed, and every granted action was needed
-    assert [r.status for r in runs] == [InvocationStatus.SUCCEEDED] * 9, [r.error for r in runs]
-    assert runs[-1].result["started"] == 1, runs[-1].result
+    assert [r.status for r in runs] == [InvocationStatus.SUCCEEDED] * 10, [r.error for r in runs]
+    assert runs[-2].result["started"] == 1, runs[-2].result
     denied = [c for c in world.iam.calls if not c.allowed]
     assert denied == []
     called = {c.action for c in world.iam.calls}
     unused = granted() - called - set(ON_ITS_BEHALF)
     assert unused == set(), f"granted but never called: {sorted(unused)}"
+
+
+def spoke_creation(world: World) -> dict[str, object]:
+    """SPOKE_A listed, with the role spoke/template.yaml creates, and a database created there:
+    its creation event as the spoke's rule forwards it."""
+    from local_stack.iam import spoke_trust, trusted_by_roles_in_moto
+    from local_stack.template import SPOKE_TEMPLATE
+    from tests.fixtures import FUNCTION_ROLE
+    from tests.functional.orchestrator.test_spokes import (
+        ORGANIZATION,
+        ROLE,
+        SPOKE_CONDITIONS,
+        admin_in,
+        created_in,
+        database_in,
+        spoke_refs,
+    )
+
+    world.monkeypatch.setenv("SPOKE_ACCOUNTS", SPOKE_A)
+    world.iam.trusts = trusted_by_roles_in_moto(FUNCTION_ROLE, org=ORGANIZATION)
+    context = deployed(
+        region=REGION,
+        account=SPOKE_A,
+        refs=spoke_refs(),
+        conditions=SPOKE_CONDITIONS,
+        path=SPOKE_TEMPLATE,
+    )
+    admin_in(SPOKE_A, "iam").create_role(
+        RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(spoke_trust(context))
+    )
+    database, _ = database_in(SPOKE_A)
+    return created_in(world, SPOKE_A, database)
 
 
 def profile_of(database_arn: str, profile: str) -> None:

@@ -1,0 +1,198 @@
+"""Hub and spokes, the deployment's side: spoke/template.yaml's rules forward exactly what the
+hub's own rules take (and nothing the code ignores), the hub's SpokesBus admits only the listed
+accounts, and its FromSpokes rule takes only their events. The function's side, over moto with
+three accounts: tests/functional/orchestrator/test_spokes.py.
+
+moto forwards an event to another account's bus as an event of that account (its
+`put_events` stamps the receiving account), where EventBridge keeps the account the event
+happened in ("Sending and receiving events between AWS accounts in Amazon EventBridge"); so the
+hub's rule is tried here on events each account puts on a bus of its own, which moto stamps with
+that account, as EventBridge would."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from local_stack.iam import resource_policy_decision
+from local_stack.template import SPOKE_TEMPLATE, deployed, function_events, load, resolve
+from local_stack.world import assume_role
+from migration_trigger.domain.events import Ignored, parse_event
+from tests.fixtures import ACCOUNT, REGION, admin_client
+from tests.helpers import load_event
+
+SPOKE_A, SPOKE_B, OUTSIDER = "222222222222", "333333333333", "444444444444"
+HUB_BUS = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/migration-trigger-dev-spokes"
+#: The samples a spoke forwards (the rest are the hub's own: the sweep, manual requests, ends).
+FORWARDED = (
+    "rds-instance-created.json",
+    "rds-cluster-created.json",
+    "rds-instance-restored-point-in-time.json",
+    "rds-restored-from-snapshot.json",
+    "rds-blue-green-switchover-completed.json",
+    "secret-label-updated.json",
+    "cloudtrail-rotation-succeeded.json",
+)
+
+
+def as_account(account: str, service: str) -> Any:
+    credentials = assume_role(
+        sts=admin_client("sts"), role_arn=f"arn:aws:iam::{account}:role/admin", session_name="admin"
+    )
+    return boto3.client(service, region_name=REGION, **credentials)  # type: ignore[call-overload]
+
+
+def in_account(event: dict[str, Any], account: str) -> dict[str, Any]:
+    """A sample event as it happens in `account`: its ARNs name that account."""
+    return json.loads(json.dumps(event).replace(ACCOUNT, account))
+
+
+def queue_rules(account: str, rules: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """`rules` (name -> pattern) on `account`'s default bus, each delivering to a queue."""
+    events, sqs = as_account(account, "events"), as_account(account, "sqs")
+    queues = {}
+    for name, pattern in rules.items():
+        url = sqs.create_queue(QueueName=f"{account}-{name}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        events.put_rule(Name=name, EventPattern=json.dumps(pattern))
+        events.put_targets(Rule=name, Targets=[{"Id": "q", "Arn": arn}])
+        queues[name] = url
+    return queues
+
+
+def delivered(account: str, queues: dict[str, str], event: dict[str, Any]) -> list[str]:
+    """The rules of `queues` an event put in `account` matches."""
+    entry = {
+        "Source": event["source"],
+        "DetailType": event["detail-type"],
+        "Detail": json.dumps(event["detail"]),
+        "Resources": event.get("resources", []),
+    }
+    assert as_account(account, "events").put_events(Entries=[entry])["FailedEntryCount"] == 0
+    sqs = as_account(account, "sqs")
+    hit = []
+    for name, url in queues.items():
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        for message in messages:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        if messages:
+            hit.append(name)
+    return hit
+
+
+def spoke_rules(account: str) -> dict[str, dict[str, Any]]:
+    """spoke/template.yaml's rules in `account`: name -> pattern, each targeting the hub's bus
+    with the forwarding role."""
+    forwarding = f"arn:aws:iam::{account}:role/forwarding"
+    context = deployed(
+        region=REGION,
+        account=account,
+        refs={"HubBusArn": HUB_BUS, "ForwardingRole.Arn": forwarding},
+        conditions={"HasSelfManagedSecretPrefix": False},
+        path=SPOKE_TEMPLATE,
+    )
+    resources = load(SPOKE_TEMPLATE)["Resources"]
+    rules = {}
+    for name, spec in resources.items():
+        if spec["Type"] != "AWS::Events::Rule":
+            continue
+        properties = resolve(spec["Properties"], context)
+        (target,) = properties["Targets"]
+        assert (target["Arn"], target["RoleArn"]) == (HUB_BUS, forwarding)
+        rules[name] = properties["EventPattern"]
+    return rules
+
+
+@pytest.mark.parametrize("file", FORWARDED)
+def test_a_spoke_forwards_each_event_the_hub_takes_exactly_once(aws: str, file: str):
+    queues = queue_rules(SPOKE_A, spoke_rules(SPOKE_A))
+
+    hit = delivered(SPOKE_A, queues, in_account(load_event(file), SPOKE_A))
+
+    assert len(hit) == 1, hit
+
+
+@pytest.mark.parametrize(
+    ("file", "change"),
+    [
+        ("rds-instance-created.json", {"EventID": "RDS-EVENT-0006"}),
+        ("rds-blue-green-switchover-completed.json", {"EventID": "RDS-EVENT-0247"}),
+        ("secret-label-updated.json", {"labelUpdated": "AWSPENDING"}),
+        ("cloudtrail-rotation-succeeded.json", {"eventName": "RotationStarted"}),
+    ],
+)
+def test_a_spoke_forwards_nothing_the_code_ignores(aws: str, file: str, change: dict[str, str]):
+    queues = queue_rules(SPOKE_A, spoke_rules(SPOKE_A))
+    event = in_account(load_event(file), SPOKE_A)
+    event["detail"].update(change)
+
+    assert isinstance(parse_event(event), Ignored)
+    assert delivered(SPOKE_A, queues, event) == []
+
+
+def test_a_spoke_forwards_no_other_secrets_label_updates(aws: str):
+    queues = queue_rules(SPOKE_A, spoke_rules(SPOKE_A))
+    event = in_account(load_event("secret-label-updated.json"), SPOKE_A)
+    other = f"arn:aws:secretsmanager:{REGION}:{SPOKE_A}:secret:app/api-token-AbCdEf"
+    event["resources"] = [other]
+
+    assert delivered(SPOKE_A, queues, event) == []
+
+
+def test_the_hubs_spokes_rule_takes_the_listed_accounts_events_only(aws: str):
+    rule = function_events()["FromSpokes"]
+    context = deployed(
+        region=REGION,
+        account=ACCOUNT,
+        refs={"SpokeAccounts": [SPOKE_A, SPOKE_B], "SpokesBus": "migration-trigger-dev-spokes"},
+        conditions={"HasSpokes": True},
+    )
+    pattern = resolve(rule["Pattern"], context)
+    assert resolve(rule["State"], context) == "ENABLED"
+    assert resolve(rule["EventBusName"], context) == "migration-trigger-dev-spokes"
+    event = load_event("rds-instance-created.json")
+
+    hits = {
+        account: delivered(account, queue_rules(account, {"FromSpokes": pattern}), event)
+        for account in (SPOKE_A, SPOKE_B, OUTSIDER)
+    }
+
+    assert hits == {SPOKE_A: ["FromSpokes"], SPOKE_B: ["FromSpokes"], OUTSIDER: []}
+
+
+def test_without_spokes_the_spokes_rule_is_off(aws: str):
+    rule = function_events()["FromSpokes"]
+    context = deployed(
+        region=REGION,
+        account=ACCOUNT,
+        refs={"SpokesBus": "migration-trigger-dev-spokes"},
+        conditions={"HasSpokes": False},
+    )
+
+    assert resolve(rule["State"], context) == "DISABLED"
+
+
+def test_the_spokes_bus_admits_the_listed_accounts_only():
+    """EventBridge lets another account put events on a bus only where the bus's policy allows
+    it (EventBridge User Guide, "Permissions for Amazon EventBridge event buses")."""
+    policy = load()["Resources"]["SpokesBusAllowListed"]
+    context = deployed(
+        region=REGION,
+        account=ACCOUNT,
+        refs={"SpokeAccounts": [SPOKE_A, SPOKE_B], "SpokesBus.Arn": HUB_BUS},
+        conditions={"HasSpokes": True},
+    )
+    statement = resolve(policy["Properties"]["Statement"], context)
+
+    def decision(account: str) -> str | None:
+        role = f"arn:aws:iam::{account}:role/spoke-forwarding"
+        return resource_policy_decision([statement], "events:PutEvents", role)
+
+    assert policy["Condition"] == "HasSpokes"
+    assert statement["Resource"] == HUB_BUS
+    assert (decision(SPOKE_A), decision(SPOKE_B), decision(OUTSIDER)) == ("Allow", "Allow", None)
