@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import NamedTuple
 from migration_trigger.domain.ledger import DEFAULT_HISTORY_DAYS
 from migration_trigger.domain.profiles import Profile, parse_profiles
 from migration_trigger.domain.result import Status
-from migration_trigger.domain.schedule import refusal
+from migration_trigger.domain.schedule import fitted, refusal
 from migration_trigger.errors import ConfigurationError
 
 #: Statuses that notify by default. `rejected` is counted, not notified one by one: whoever can
@@ -195,8 +196,8 @@ def _accounts(raw: str) -> frozenset[str]:
 
 def _role_name(name: str) -> str:
     """SPOKE_ROLE_NAME: an IAM role name (IAM User Guide, "IAM object quotas": 64 characters of
-    letters, digits and +=,.@_-)."""
-    if not (0 < len(name) <= 64 and re.fullmatch(r"[\w+=,.@-]+", name, flags=re.ASCII)):
+    letters, digits and +=,.@_-), with room for the spokes' `-forwarding` role."""
+    if not (0 < len(name) <= 53 and re.fullmatch(r"[\w+=,.@-]+", name, flags=re.ASCII)):
         raise ConfigurationError(f"SPOKE_ROLE_NAME: {name!r} is not an IAM role name")
     return name
 
@@ -262,10 +263,14 @@ def _profiles(
 ) -> dict[str, Profile]:
     """The validated profiles: each in the granted namespace, each fitting one execution."""
     source, text = _profiles_text(env, read_parameter)
+    notifiers = len(notify_targets(env))
     try:
         profiles = parse_profiles(text)
+        for name in _defaulting_blue_green(text, profiles):
+            profiles[name] = fitted(
+                profiles[name], execution_timeout=execution_timeout, notifiers=notifiers
+            )
         for profile in profiles.values():
-            notifiers = len(notify_targets(env))
             why = refusal(profile, execution_timeout=execution_timeout, notifiers=notifiers)
             if why is not None:
                 raise ConfigurationError(why)
@@ -279,6 +284,16 @@ def _profiles(
             "the only one the function is granted"
         )
     return profiles
+
+
+def _defaulting_blue_green(text: str, profiles: Mapping[str, Profile]) -> list[str]:
+    """The profiles that leave waitForBlueGreenSeconds to its default (the document parsed)."""
+    document = json.loads(text).get("profiles", {})
+    return [
+        name
+        for name in profiles
+        if isinstance(document.get(name), dict) and "waitForBlueGreenSeconds" not in document[name]
+    ]
 
 
 def _check_clusters(profiles: Mapping[str, Profile], *, cluster: str, region: str) -> None:

@@ -9,6 +9,8 @@ tests/functional/orchestrator/test_blue_green.py."""
 from __future__ import annotations
 
 from migration_trigger.domain.bluegreen import Deployment
+from migration_trigger.domain.sweep import Finding
+from migration_trigger.stages.sweep import survey
 from tests.helpers import load_event
 from tests.story.test_check import CHECK, check_event
 from tests.story.test_sweep import SWEEP, another, recorded, world_of
@@ -46,14 +48,65 @@ def test_the_creation_of_a_green_database_is_ignored_naming_its_deployment():
     assert world.jobs.jobs == {}
 
 
-def test_a_manual_request_for_a_green_database_is_not_refused_for_being_green():
-    """Only a creation or restore is taken for a new database; a person may still ask."""
+def test_a_manual_request_for_a_green_database_waits_as_one_for_blue_does():
+    """Only a creation or restore is ignored as no new database; a migration of green while it
+    replicates could break the replication as well as one of blue: it waits, then runs on the
+    database under the name once the deployment is deleted."""
     world = StoryWorld()
     world.rds.deployments = [Deployment(BGD, "AVAILABLE", OLD, DB_ARN)]
 
-    document, _ = world.run(world.event("manual-retrigger.json"))
+    def delete(asks: int) -> None:
+        if asks == 3:
+            world.rds.deployments = []
 
-    assert document is not None and document["status"] == "succeeded"
+    world.rds.moving = delete
+
+    ended = world.run_durably(world.event("manual-retrigger.json"))
+
+    assert ended.result["status"] == "succeeded", ended.result
+    assert waited(world) == ["blue-green-1", "blue-green-2"]
+
+
+def test_the_awaited_deployment_holds_even_when_a_switchover_renames_the_databases():
+    """RDS renames both sides while the switchover runs: the name may belong to neither side
+    until SWITCHOVER_COMPLETED, and the wait goes on for the deployment it awaits."""
+    world = StoryWorld()
+    world.rds.deployments = [AVAILABLE]
+    renaming = Deployment(BGD, "SWITCHOVER_IN_PROGRESS", OLD, GREEN)
+
+    def switch_over(asks: int) -> None:
+        if asks == 2:
+            world.rds.deployments = [renaming]
+        if asks == 4:
+            world.rds.deployments = [SWITCHED]
+
+    world.rds.moving = switch_over
+
+    ended = world.run_durably(world.event("manual-retrigger.json"))
+
+    assert ended.result["status"] == "succeeded", ended.result
+    assert waited(world) == ["blue-green-1", "blue-green-2", "blue-green-3"]
+
+
+def test_a_deployment_begun_while_the_migration_waited_its_turn_keeps_the_job_from_starting():
+    """Hours may pass between resolve and the start (the queue, the run window, an approval):
+    the start looks again, and a Job whose database a deployment now holds never runs."""
+    world = StoryWorld()
+
+    def begin(asks: int) -> None:
+        if asks == 2:  # the start's look, after the resolve's
+            world.rds.deployments = [AVAILABLE]
+
+    world.rds.moving = begin
+
+    world.run_durably(world.event("manual-retrigger.json"))
+
+    assert last(world)["status"] == "failed"
+    assert f"Blue/Green deployment {BGD} (AVAILABLE) began to hold the database" in str(
+        last(world)["reason"]
+    )
+    assert "stop-job" in world.steps_taken
+    assert world.jobs.jobs == {}
 
 
 def test_a_migration_of_a_blue_database_waits_for_the_switchover_then_runs_on_the_new_one():
@@ -104,7 +157,7 @@ def test_a_deployment_that_outlasts_the_wait_times_the_migration_out_unrun():
 
     assert ended.status == "FAILED" and last(world)["status"] == "timed_out"
     reason = str(last(world)["reason"])
-    assert f"blue database of Blue/Green deployment {BGD} (not switched over, AVAILABLE)" in reason
+    assert f"held by Blue/Green deployment {BGD} (not switched over, AVAILABLE)" in reason
     assert "(waitForBlueGreenSeconds 900): nothing was run" in reason
     assert waited(world) == ["blue-green-1", "blue-green-2", "blue-green-3"]
     assert world.jobs.jobs == {}
@@ -178,6 +231,9 @@ def test_the_sweep_notes_a_switchover_whose_event_was_lost_and_starts_nothing_fo
     world.rds.deployments = [SWITCHED]
     world.rds.facts = world.rds.facts._replace(created=GREEN_CREATED)
 
+    looked = survey(world.services)  # what `migration-trigger status` reads: it writes nothing
+    assert world.ledger.switches == {}
+    assert [s.assessed.finding for s in looked] == [Finding.UP_TO_DATE]
     swept = world.run_durably(SWEEP)
     # The deployment is deleted afterwards: nothing in RDS tells the switchover any longer.
     world.rds.deployments = []

@@ -3,6 +3,7 @@ about, the role and session the hub takes there, and SPOKE_ACCOUNTS / SPOKE_ROLE
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -84,3 +85,20 @@ def test_spoke_accounts_are_read_and_checked():
         Settings.from_env({**env, "SPOKE_ACCOUNTS": "2109876543"})
     with pytest.raises(ConfigurationError, match="SPOKE_ROLE_NAME: 'a/b' is not an IAM role"):
         Settings.from_env({**env, "SPOKE_ROLE_NAME": "a/b"})
+
+
+def test_profiles_that_leave_the_blue_green_wait_unset_fit_a_tight_execution_timeout():
+    """Upgrading keeps a deployment whose profiles fitted its ExecutionTimeoutSeconds running:
+    the default wait shrinks to fit; a wait a profile names itself is held to, and refused."""
+    env = {"ENVIRONMENT": "prod", "MIGRATION_PROFILES": PROFILES_JSON}
+    tight = {**env, "EXECUTION_TIMEOUT_SECONDS": "12000"}
+    document = json.loads(PROFILES_JSON)
+    for raw in document["profiles"].values():
+        raw["waitForBlueGreenSeconds"] = 21600
+    named = {**tight, "MIGRATION_PROFILES": json.dumps(document)}
+
+    fitted = Settings.from_env(tight).profiles
+    refused = Settings.from_env(named)
+
+    assert all(0 < p.wait_for_blue_green_seconds < 21600 for p in fitted.values())
+    assert "waitForBlueGreenSeconds 21600" in refused.PROFILES_ERROR

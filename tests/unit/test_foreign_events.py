@@ -253,3 +253,31 @@ def test_routing_at_home_is_unchanged():
 
 def test_outside_names_nothing_for_a_reference_by_identifier():
     assert outside(trigger("db:orders-db", source="migration-trigger"), HOME) is None
+
+
+OTHER_SPOKE = "111122223333"
+
+
+def test_a_spokes_event_naming_another_accounts_database_is_rejected():
+    """An AWS service's event is about its own account: one naming another account's database
+    was forwarded by someone's rule, and would make the hub act there."""
+    hub = HOME._replace(spokes=frozenset({SPOKE, OTHER_SPOKE}))
+    event = in_spoke("rds-instance-created.json")
+    event["detail"]["SourceArn"] = f"arn:aws:rds:eu-west-1:{OTHER_SPOKE}:db:orders-db"  # type: ignore[index]
+
+    parsed = parse_event(event, home=hub)
+
+    assert isinstance(parsed, Rejected)
+    assert f"comes from account {SPOKE} but names" in parsed.reason
+
+
+def test_a_switchover_naming_another_accounts_deployment_is_rejected():
+    event = in_spoke("rds-blue-green-switchover-completed.json")
+    event["detail"]["SourceArn"] = (  # type: ignore[index]
+        f"arn:aws:rds:eu-west-1:{HOME.account}:deployment:bgd-0123456789abcdef"
+    )
+
+    parsed = parse_event(event, home=HUB)
+
+    assert isinstance(parsed, Rejected)
+    assert "names a Blue/Green deployment of account 123456789012" in parsed.reason

@@ -11,6 +11,7 @@ from migration_trigger.domain.profiles import Profile, parse_profiles
 from migration_trigger.domain.schedule import (
     EARLY_SECONDS,
     MAX_OPERATIONS,
+    fitted,
     poll_pause,
     refusal,
     usual_case,
@@ -170,3 +171,21 @@ def test_a_watch_that_expects_a_long_migration_pauses_longer_only_after_the_firs
     assert watch_pause(profile, hour, int(hour * 0.8)) == poll_pause(profile, 2880)
     assert watch_pause(profile, None, EARLY_SECONDS) == poll_pause(profile, EARLY_SECONDS)
     assert watch_pause(profile, 300.0, EARLY_SECONDS) == poll_pause(profile, EARLY_SECONDS)
+
+
+def test_a_profile_leaving_the_blue_green_wait_to_its_default_is_fitted_to_the_execution():
+    """A deployment whose profiles fitted before waitForBlueGreenSeconds existed still fits: the
+    wait is shortened, by whole looks, to what the execution leaves it (settings.py fits only
+    the profiles that leave the key unset)."""
+    plain = profile()
+    without = worst_case(plain._replace(wait_for_blue_green_seconds=0)).seconds
+    timeout = without + 1000
+
+    fitted_one = fitted(plain, execution_timeout=timeout)
+
+    assert refusal(plain, execution_timeout=timeout) is not None
+    assert fitted_one.wait_for_blue_green_seconds == 900
+    assert refusal(fitted_one, execution_timeout=timeout) is None
+    assert fitted(plain, execution_timeout=86400) == plain
+    too_short = without - 1
+    assert fitted(plain, execution_timeout=too_short) == plain  # refused, saying why

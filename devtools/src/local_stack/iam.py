@@ -137,6 +137,11 @@ def _condition_values(key: str, request: Authorization) -> list[str]:
         return [request.request_tags[name]] if name in request.request_tags else []
     if key == "aws:TagKeys":
         return sorted(request.request_tags)
+    if key == "aws:ResourceAccount":
+        # The account owning the resource: the one its ARN names (IAM User Guide, "AWS global
+        # condition context keys").
+        parts = request.resource.split(":")
+        return [parts[4]] if len(parts) > 5 and parts[4] else []
     if key in request.context:
         return [request.context[key]]
     if key.startswith("events:"):
@@ -576,7 +581,7 @@ def resource_policy_decision(
     `action`: "Deny" if a statement denies it (an explicit deny overrides every allow: IAM User
     Guide, "Policy evaluation logic"), "Allow" if one allows it, None if none applies.
     Conditions: ArnLike/ArnNotLike and StringEquals/StringNotEquals on aws:PrincipalArn, and
-    StringEquals on aws:PrincipalOrgID."""
+    StringEquals on aws:PrincipalOrgID and aws:PrincipalAccount."""
     applies = [
         s for s in statements if _resource_statement_applies(s, action, principal_arn, org=org)
     ]
@@ -617,6 +622,9 @@ def _principal_condition(
     """One condition of a resource policy's statement, about the principal."""
     if key == "aws:PrincipalOrgID" and operator == "StringEquals":
         return org in patterns
+    if key == "aws:PrincipalAccount" and operator == "StringEquals":
+        parts = principal_arn.split(":")
+        return len(parts) > 4 and parts[4] in patterns
     if key != "aws:PrincipalArn":
         raise NotImplementedError(f"condition key {key} is not evaluated here: add it")
     like = operator in ("ArnLike", "StringLike")

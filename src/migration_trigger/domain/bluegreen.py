@@ -9,8 +9,10 @@ What is relied on, and where it is said:
   INVALID_CONFIGURATION, SWITCHOVER_FAILED, DELETING (same page). Only SWITCHOVER_COMPLETED ends
   it for the blue database; a deleted deployment is no longer listed.
 - RDS creates the green database as a copy of the blue one, with its tags, and keeps it in step by
-  replication; schema changes on blue while it replicates logically can break the replication
-  (RDS User Guide, "Overview of Amazon RDS Blue/Green Deployments" and its limitations).
+  replication; schema changes on either side while they replicate logically can break the
+  replication (RDS User Guide, "Overview of Amazon RDS Blue/Green Deployments" and its
+  limitations). So a migration of a database on either side waits while the deployment stands
+  (holding, below), and looks again just before its Job starts (stages/launch.py).
 - At switchover the green database takes the blue one's name, endpoint and so its ARN; the blue
   one is renamed with `-old1` appended. After it, the deployment names the renamed blue database
   as its Source and the database now under the name as its Target (RDS User Guide, "Switching a
@@ -20,7 +22,9 @@ What is relied on, and where it is said:
   0245 creation failed, 0246 deleted, 0247 switchover started, 0248 switchover completed, 0249
   switchover canceled (RDS User Guide, "Amazon RDS event categories and event messages", "Blue/green
   deployment events"). The function listens to 0248 only: every other one leaves the database
-  under its name as it was, and a migration waiting on blue asks RDS itself.
+  under its name as it was, and a waiting migration asks RDS itself. RDS renames both sides
+  during a switchover (SWITCHOVER_IN_PROGRESS), so a migration waits for the deployment it
+  awaits by its identifier, whatever the names say meanwhile.
 
 So the database's name (and ARN) is what survives a switchover, and what the ledger and the queue
 key a database by: the database answering under the name after a switchover is the same database
@@ -77,7 +81,8 @@ class Roles(NamedTuple):
 
     #: Green copies of deployments not switched over: never migrated as new databases.
     green: dict[str, str]
-    #: Blue databases of deployments not switched over: migrations wait (stages/bluegreen.py).
+    #: Blue databases of deployments not switched over: migrations wait (stages/bluegreen.py), as
+    #: they do for a green one (holding, below).
     blue: dict[str, str]
     #: Blue databases renamed by a switchover (`…-old1`): retired, no longer swept.
     retired: dict[str, str]
@@ -101,3 +106,19 @@ def roles(deployments: tuple[Deployment, ...] | list[Deployment]) -> Roles:
             for arn in deployment.blues():
                 found.blue[arn] = deployment.identifier
     return found
+
+
+def holding(
+    deployments: tuple[Deployment, ...] | list[Deployment],
+    database: str,
+    awaited: str | None = None,
+) -> Deployment | None:
+    """The deployment, not switched over, that holds the database's migration: one whose blue or
+    green side it is (schema changes on either can break the replication between them), or the
+    one it already waits for, whatever the names (RDS renames both sides during a switchover)."""
+    for deployment in deployments:
+        if deployment.switched:
+            continue
+        if deployment.identifier == awaited or database in deployment.blues() | deployment.greens():
+            return deployment
+    return None

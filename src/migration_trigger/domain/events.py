@@ -150,6 +150,8 @@ class SwitchedOver(NamedTuple):
     deployment: str
     region: str
     account: str
+    #: The account its deployment's ARN names.
+    arn_account: str = ""
 
 
 Parsed = Trigger | Ended | Sweep | SwitchedOver | Ignored | Rejected
@@ -239,7 +241,22 @@ def outside(trigger: Trigger, home: Home) -> Ignored | Rejected | None:
                 "the same name here",
                 trigger.event_id,
             )
+        if found is not None and _aws_elsewhere(trigger, found.account):
+            # An AWS service's event is about its own account's resources: one naming another
+            # account's is forwarded by someone's rule, and would act there (domain/accounts.py).
+            return Rejected(
+                f"the event comes from account {trigger.account} but names {arn}, of account "
+                f"{found.account}: an AWS service's event is about its own account",
+                trigger.event_id,
+            )
     return None
+
+
+def _aws_elsewhere(trigger: Trigger, account: str) -> bool:
+    """Whether an AWS service's event names a resource of another account than its own."""
+    return (
+        trigger.source.startswith("aws.") and bool(trigger.account) and trigger.account != account
+    )
 
 
 def parse_rds_arn(arn: str) -> tuple[str, str, str, str] | None:
@@ -304,7 +321,14 @@ def parse_event(event: Any, *, home: Home | None = None) -> Parsed:
 
 
 def _switched_elsewhere(switched: SwitchedOver, home: Home) -> Ignored | Rejected | None:
-    """Why a switchover is not this function's to note: another account's or region's."""
+    """Why a switchover is not this function's to note: another account's or region's (its
+    deployment's ARN must be of the account the event comes from)."""
+    if switched.arn_account != switched.account:
+        return Rejected(
+            f"the event comes from account {switched.account} but names a Blue/Green deployment "
+            f"of account {switched.arn_account}: an AWS service's event is about its own account",
+            switched.event_id,
+        )
     if not home.serves(switched.account):
         return Rejected(
             f"the event comes from account {switched.account}, which is neither this function's "
@@ -425,7 +449,11 @@ def _switched_over(detail: dict[str, Any], base: dict[str, str]) -> Parsed:
             base["event_id"],
         )
     return SwitchedOver(
-        base["event_id"], deployment, base["region"] or home.region, base["account"] or home.account
+        base["event_id"],
+        deployment,
+        base["region"] or home.region,
+        base["account"] or home.account,
+        home.account,
     )
 
 

@@ -469,10 +469,11 @@ KEYS: dict[str, Key] = {
             "seconds to wait for the database to become `available` (then `timed_out`)"),
         Key("waitForBlueGreenSeconds", "wait_for_blue_green_seconds", _integer(0, 7 * _DAY),
             6 * 3600,
-            "seconds a migration of a database that is the blue side of a Blue/Green deployment "
-            "waits for the deployment to switch over (then it runs on the database now under the "
-            "name) or to be deleted (then on blue); past it, `timed_out`. Schema changes on blue "
-            "while it replicates to green can break the replication; a check does not wait"),
+            "seconds a migration of a database on either side of a Blue/Green deployment waits "
+            "for the deployment to switch over (then it runs on the database now under the name) "
+            "or to be deleted; past it, `timed_out`. Unset, shortened to fit the execution "
+            "timeout. Schema changes on either side while they replicate can break the "
+            "replication; a check does not wait"),
         Key("queueTimeoutSeconds", "queue_timeout_seconds", _integer(0, 7 * _DAY), 3600,
             "seconds to wait behind another migration of the same database"),
         Key("pollSeconds", "poll_seconds", _integer(1, 300), 10,

@@ -475,3 +475,19 @@ def refusal(profile: Profile, *, execution_timeout: int, notifiers: int = 1) -> 
             + (f", or lower retry.attempts ({profile.retry.attempts})" if profile.retry else "")
         )
     return None
+
+
+def fitted(profile: Profile, *, execution_timeout: int, notifiers: int = 1) -> Profile:
+    """A profile that leaves waitForBlueGreenSeconds to its default, with that wait shortened
+    (by whole looks, 300 s each) as far as its other waits need to fit one execution: a
+    deployment whose profiles fitted before the key existed still fits. Unchanged if it fits,
+    or if no wait short enough makes it fit (refusal says why)."""
+    if refusal(profile, execution_timeout=execution_timeout, notifiers=notifiers) is None:
+        return profile
+    seconds = profile.wait_for_blue_green_seconds - BLUE_GREEN_POLL_SECONDS
+    while seconds >= 0:
+        shorter = profile._replace(wait_for_blue_green_seconds=seconds)
+        if refusal(shorter, execution_timeout=execution_timeout, notifiers=notifiers) is None:
+            return shorter
+        seconds -= BLUE_GREEN_POLL_SECONDS
+    return profile

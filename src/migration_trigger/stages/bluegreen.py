@@ -4,6 +4,9 @@ in the ledger, so the database now under the name is never taken for a new one."
 
 from __future__ import annotations
 
+from functools import partial
+
+from migration_trigger.domain import bluegreen
 from migration_trigger.domain.events import SwitchedOver, Trigger
 from migration_trigger.domain.result import Result, Status
 from migration_trigger.domain.schedule import BLUE_GREEN, SWITCHED
@@ -13,12 +16,11 @@ from migration_trigger.stages import resolve
 from migration_trigger.steps import Poll, Steps
 
 
-def holding(database: str, services: Services) -> BlueGreenHold:
-    """The deployment, not switched over, whose blue side the database is (None: none)."""
-    for deployment in services.rds.blue_green():
-        if database in deployment.blues() and not deployment.switched:
-            return BlueGreenHold(deployment.identifier, deployment.status)
-    return BlueGreenHold(None)
+def holding(database: str, awaited: str | None, services: Services) -> BlueGreenHold:
+    """The deployment, not switched over, that holds the database's migration (None: none):
+    domain/bluegreen.holding."""
+    held = bluegreen.holding(services.rds.blue_green(), database, awaited)
+    return BlueGreenHold(held.identifier, held.status) if held else BlueGreenHold(None)
 
 
 def wait_out(
@@ -44,21 +46,21 @@ def wait_out(
             status = f", {held.status}" if held.status else ""
             return resolved.result(
                 Status.TIMED_OUT,
-                f"{facts.identifier} is the blue database of Blue/Green deployment "
-                f"{held.deployment} (not switched over{status}) after {poll.waited}s "
-                f"(waitForBlueGreenSeconds {limit}): nothing was run, as schema changes on blue "
-                "can break its replication to green; once it is switched over or deleted, send "
-                "a manual request",
+                f"{facts.identifier} is held by Blue/Green deployment {held.deployment} (not "
+                f"switched over{status}) after {poll.waited}s (waitForBlueGreenSeconds "
+                f"{limit}): nothing was run, as schema changes on either side can break its "
+                "replication; once it is switched over or deleted, send a manual request",
             )
         poll.pause()
-        held = steps.step(f"{BLUE_GREEN.check}-{poll.waits}", lambda: holding(arn, services))
+        look = partial(holding, arn, held.deployment, services)
+        held = steps.step(f"{BLUE_GREEN.check}-{poll.waits}", look)
     again = steps.step("resolve-after-blue-green", lambda: resolve.resolve(trigger, services))
     if isinstance(again, Resolved) and again.blue_green is not None:
         return again.result(
             Status.TIMED_OUT,
-            f"{again.facts.identifier} is the blue database of Blue/Green deployment "
-            f"{again.blue_green}, begun as deployment {resolved.blue_green} ended: nothing was "
-            "run; once it is switched over or deleted, send a manual request",
+            f"{again.facts.identifier} is held by Blue/Green deployment {again.blue_green}, "
+            f"begun as deployment {resolved.blue_green} ended: nothing was run; once it is "
+            "switched over or deleted, send a manual request",
         )
     return again
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from migration_trigger.domain import jobspec
+from migration_trigger.domain import bluegreen, jobspec
 from migration_trigger.domain.jobstate import completed, is_finished
 from migration_trigger.domain.profiles import CredentialMode
 from migration_trigger.domain.queueing import (
@@ -182,7 +182,12 @@ def _cluster_refusal(error: KubernetesError, plan: jobspec.JobPlan) -> str:
 
 
 def start_job(plan: jobspec.JobPlan, job_uid: str, services: Services) -> Started | Refused:
-    """Create the ephemeral credentials Secret when the profile wants one, then un-suspend."""
+    """Create the ephemeral credentials Secret when the profile wants one, then un-suspend;
+    unless a Blue/Green deployment began to hold the database since it was resolved (hours may
+    have passed in the queue, the run window or the approval): then nothing starts."""
+    held = _held(plan, services)
+    if held is not None:
+        return held
     jobs = services.jobs_for(plan.profile)
     version = None
     try:
@@ -213,6 +218,23 @@ def start_job(plan: jobspec.JobPlan, job_uid: str, services: Services) -> Starte
         return Refused(Status.FAILED, f"could not start Job {plan.name}: {error}")
     services.log.info("started migration Job", job=plan.name)
     return Started(at=services.clock(), secret_version=version)
+
+
+def _held(plan: jobspec.JobPlan, services: Services) -> Refused | None:
+    """Why the Job must not start: a Blue/Green deployment not switched over holds its database
+    (domain/bluegreen.holding). A check applies nothing: it starts regardless."""
+    if plan.trigger.rule.checks:
+        return None
+    deployment = bluegreen.holding(services.rds.blue_green(), plan.database_arn)
+    if deployment is None:
+        return None
+    return Refused(
+        Status.FAILED,
+        f"Blue/Green deployment {deployment.identifier} ({deployment.status}) began to hold the "
+        "database while the migration waited: the Job is not started, as schema changes on "
+        "either side can break the replication; once it is switched over or deleted, send a "
+        "manual request",
+    )
 
 
 def stop(plan: jobspec.JobPlan, steps: Steps, services: Services) -> None:

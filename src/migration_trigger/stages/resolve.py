@@ -15,7 +15,7 @@ from migration_trigger.domain.decision import (
     keyed_by_database,
     route,
 )
-from migration_trigger.domain.events import MISSED_PREFIX, FindsDatabase, Trigger
+from migration_trigger.domain.events import MISSED_PREFIX, FindsDatabase, Trigger, parse_rds_arn
 from migration_trigger.domain.jobspec import JobPlan
 from migration_trigger.domain.profiles import Profile
 from migration_trigger.domain.result import Status
@@ -52,41 +52,13 @@ def resolve(trigger: Trigger, services: Services) -> Resolved | Declined:
 
 
 def _resolve(trigger: Trigger, services: Services) -> Resolved | Declined:
-    settings = services.settings
     rotated: str | None = None
     database = trigger.database
     if trigger.rule.finds_database is FindsDatabase.THROUGH_SECRET:
-        try:
-            secret = services.secrets.describe(trigger.secret_id or "")
-        except AwsError as error:
-            if error.code not in _NOT_OURS:
-                raise
-            # Secret Label Updated fires for every secret in the account; the policy lets the
-            # function describe only RDS-managed secrets and those tagged with a database.
-            return Declined(
-                Status.IGNORED,
-                f"secret {trigger.secret_id} is not a database's credentials secret this "
-                f"function may read ({error.code})",
-                trigger,
-                None,
-            )
-        version = trigger.rotation_version or secret.current_version
-        trigger = trigger._replace(
-            secret_id=secret.arn,
-            rotation_version=version,
-            dedup_key=f"rotation|{secret.arn}|{version}",
-        )
-        database = secret.database(database_tag_key=settings.DATABASE_TAG_KEY)
-        if database is None:
-            return _declined(
-                Skip(
-                    f"secret {secret.arn} belongs to no database: it has no "
-                    "aws:rds:primaryDBInstanceArn/ClusterArn or "
-                    f"{settings.DATABASE_TAG_KEY} tag"
-                ),
-                trigger,
-            )
-        rotated = secret.arn
+        found = _through_secret(trigger, services)
+        if isinstance(found, Declined):
+            return found
+        trigger, database, rotated = found
     assert database is not None, "parse_event gives every other trigger a database"
     try:
         facts = services.rds.describe(database)
@@ -96,6 +68,9 @@ def _resolve(trigger: Trigger, services: Services) -> Resolved | Declined:
         if error.code in _NOT_FOUND:
             return _declined(Skip(f"{database} no longer exists"), trigger, database)
         raise
+    elsewhere = _namesake(database, facts)
+    if elsewhere is not None:
+        return Declined(Status.REJECTED, elsewhere, trigger, database)
     trigger = keyed_by_database(trigger, facts)
     routed = _routed(trigger, facts, services)
     if isinstance(routed, Declined):
@@ -123,6 +98,57 @@ def _resolve(trigger: Trigger, services: Services) -> Resolved | Declined:
     )
 
 
+def _through_secret(trigger: Trigger, services: Services) -> tuple[Trigger, str, str] | Declined:
+    """A rotation's secret, and the database it belongs to: the trigger keyed by the secret's
+    version, the database's ARN, the secret's ARN; or why there is none."""
+    settings = services.settings
+    try:
+        secret = services.secrets.describe(trigger.secret_id or "")
+    except AwsError as error:
+        if error.code not in _NOT_OURS:
+            raise
+        # Secret Label Updated fires for every secret in the account; the policy lets the
+        # function describe only RDS-managed secrets and those tagged with a database.
+        return Declined(
+            Status.IGNORED,
+            f"secret {trigger.secret_id} is not a database's credentials secret this "
+            f"function may read ({error.code})",
+            trigger,
+            None,
+        )
+    version = trigger.rotation_version or secret.current_version
+    trigger = trigger._replace(
+        secret_id=secret.arn,
+        rotation_version=version,
+        dedup_key=f"rotation|{secret.arn}|{version}",
+    )
+    database = secret.database(database_tag_key=settings.DATABASE_TAG_KEY)
+    if database is None:
+        return _declined(
+            Skip(
+                f"secret {secret.arn} belongs to no database: it has no "
+                "aws:rds:primaryDBInstanceArn/ClusterArn or "
+                f"{settings.DATABASE_TAG_KEY} tag"
+            ),
+            trigger,
+        )
+    return trigger, database, secret.arn
+
+
+def _namesake(database: str, facts: DatabaseFacts) -> str | None:
+    """Why the database found is not the one named: RDS is asked by identifier, in the account
+    whose event or secret named it (domain/accounts.py), so an ARN of another account or region
+    (a secret in one spoke tagged with another's database) finds a namesake at most."""
+    named, found = parse_rds_arn(database), parse_rds_arn(facts.arn)
+    if named is None or found is None or named[:2] == found[:2]:
+        return None
+    return (
+        f"{database} is of account {named[1]}, region {named[0]}, but it was looked up where "
+        f"its event or secret is ({found[1]}, {found[0]}), which has {facts.arn}: a database is "
+        "never run through another account's namesake"
+    )
+
+
 def _expected(profile: Profile, facts: DatabaseFacts, services: Services) -> float | None:
     """How long the database's last successful migration ran, for a profile whose watch asks the
     ledger (watchFromLedger); None if it does not, or the ledger does not know. A ledger that
@@ -142,20 +168,22 @@ def _blue_green(
 ) -> Declined | str | None:
     """What a Blue/Green deployment makes of the trigger (domain/bluegreen.py): a creation or
     restore of a green copy is no new database (RDS copies the blue one into it and keeps it in
-    step by replication; at switchover it takes the blue one's name): ignored. A migration of
-    a blue database waits for its deployment: the deployment's identifier. A check applies
-    nothing and does not wait. None: no deployment stands in the way."""
+    step by replication; at switchover it takes the blue one's name): ignored. A migration of a
+    database on either side of a deployment not switched over waits for it: the deployment's
+    identifier. A check applies nothing and does not wait. None: no deployment stands in the
+    way."""
     if trigger.rule.checks:
         return None
-    roles = bluegreen.roles(services.rds.blue_green())
-    green = roles.green.get(facts.arn)
+    deployments = services.rds.blue_green()
+    green = bluegreen.roles(deployments).green.get(facts.arn)
     if green is not None and trigger.rule.keyed_by_database:
         reason = (
             f"{facts.identifier} is the green database of Blue/Green deployment {green}: a copy "
             "of the blue database, kept in step by replication, not a new database to migrate"
         )
         return Declined(Status.IGNORED, reason, trigger, facts.arn)
-    return roles.blue.get(facts.arn)
+    held = bluegreen.holding(deployments, facts.arn)
+    return held.identifier if held is not None else None
 
 
 def _routed(

@@ -78,10 +78,15 @@ def survey(
     *,
     progress: Callable[[str], None] | None = None,
     session: str = "migration-trigger-status",
+    unswept: list[Assessed] | None = None,
+    note: bool = False,
 ) -> list[Surveyed]:
     """Every database opted in to this deployment, in its account and each spoke (a role session
-    named `session` there), judged (domain/sweep.assess); `progress` hears what is being
-    read."""
+    named `session` there), judged (domain/sweep.assess); `progress` hears what is being read.
+    A spoke that cannot be looked at (its role not yet rolled out, its trust changed) is added to
+    `unswept` as a finding of its own, if given, and the others are surveyed; otherwise, and
+    always for the function's own account, the error is raised. Switchovers the ledger does not
+    know of count as it will; with `note` (the sweep, not `status`), they are noted in it."""
     settings = services.settings
     if services.ledger is None:
         raise ConfigurationError("the sweep needs the ledger (LEDGER_TABLE)")
@@ -90,12 +95,21 @@ def survey(
     switched: dict[str, str] = {}
     for account, there in services.surveyed(session):
         say(f"listing the databases{f' of account {account}' if account else ''} (RDS)")
-        roles = bluegreen.roles(there.rds.blue_green())
+        try:
+            roles = bluegreen.roles(there.rds.blue_green())
+            listed = there.rds.listed()
+        except MigrationTriggerError as error:
+            if unswept is None or there is services:
+                raise
+            why = f"could not be swept: {error}"
+            unswept.append(Assessed(account, f"account {account}", Finding.CANNOT_MIGRATE, why))
+            continue
         switched |= roles.switched
-        opted += _opted(there.rds.listed(), roles, settings)
+        opted += _opted(listed, roles, settings)
     say(f"reading the ledger for {len(opted)} opted-in databases (DynamoDB)")
     standings = services.ledger.standings([facts.arn for facts, _ in opted])
-    _note_switchovers([facts for facts, _ in opted], switched, standings, services.ledger)
+    noted = services.ledger if note else None
+    _note_switchovers([facts for facts, _ in opted], switched, standings, noted)
     since = services.ledger.since()
     today = utc_iso(services.clock())[:10]
     surveyed = []
@@ -138,15 +152,17 @@ def _note_switchovers(
     databases: list[DatabaseFacts],
     switched: dict[str, str],
     standings: dict[str, Standing],
-    ledger: Ledger,
+    ledger: Ledger | None,
 ) -> None:
-    """Note in the ledger (and in `standings`) each database that took its name by a switchover
-    the ledger does not know of yet, as its switchover's event does (stages/bluegreen.py): an
-    event may be lost, and a deployment deleted, after which nothing tells it was one."""
+    """Note in `standings`, and in the `ledger` if given, each database that took its name by a
+    switchover the ledger does not know of yet, as its switchover's event does
+    (stages/bluegreen.py): an event may be lost, and a deployment deleted, after which nothing
+    tells it was one."""
     for facts in databases:
         deployment = switched.get(facts.arn)
         if deployment is not None and standings[facts.arn].switched != facts.created:
-            ledger.switched(facts.arn, facts.created, deployment)
+            if ledger is not None:
+                ledger.switched(facts.arn, facts.created, deployment)
             standings[facts.arn] = standings[facts.arn]._replace(switched=facts.created)
 
 
@@ -155,7 +171,9 @@ def look_and_start(event: Sweep, services: Services, session: str = "sweep") -> 
     up."""
     if services.requests is None:
         raise ConfigurationError("the sweep needs the requests bus (REQUESTS_BUS)")
-    assessed = [s.assessed for s in survey(services, session=session)]
+    unswept: list[Assessed] = []
+    surveyed = survey(services, session=session, unswept=unswept, note=True)
+    assessed = [s.assessed for s in surveyed] + unswept
     # Migrations before checks; missed creations first: nothing at all has run for them.
     order = {Finding.MISSED: 0, Finding.FAILED: 1, Finding.IMAGE_CHANGED: 1, Finding.PENDING: 1}
     ranked = sorted(

@@ -78,8 +78,9 @@ def test_the_manual_rule_listens_on_the_requests_bus_only():
     assert str(rule["EventBusName"].value) == "RequestsBus"
     others = [name for name, spec in events.items() if "EventBusName" in spec["Properties"]]
     # The AWS events stay on the default bus; a spoke's are forwarded to the spokes bus.
-    assert sorted(others) == ["FromSpokes", "MigrationRequested"]
-    assert str(events["FromSpokes"]["Properties"]["EventBusName"].value) == "SpokesBus"
+    spokes = [name for name in others if name.startswith("FromSpokes")]
+    assert sorted(set(others) - set(spokes)) == ["MigrationRequested"]
+    assert {str(events[n]["Properties"]["EventBusName"].value) for n in spokes} == {"SpokesBus"}
 
 
 def test_a_role_of_another_account_is_refused_even_when_listed():

@@ -144,42 +144,69 @@ def test_a_spoke_forwards_no_other_secrets_label_updates(aws: str):
     assert delivered(SPOKE_A, queues, event) == []
 
 
-def test_the_hubs_spokes_rule_takes_the_listed_accounts_events_only(aws: str):
-    rule = function_events()["FromSpokes"]
+def hub_spoke_rules(*, spokes: list[str]) -> dict[str, dict[str, Any]]:
+    """template.yaml's rules on the SpokesBus, as deployed with SpokeAccounts `spokes`: name ->
+    (state, pattern)."""
     context = deployed(
         region=REGION,
         account=ACCOUNT,
-        refs={"SpokeAccounts": [SPOKE_A, SPOKE_B], "SpokesBus": "migration-trigger-dev-spokes"},
-        conditions={"HasSpokes": True},
+        refs={
+            "SpokeAccounts": spokes or [""],
+            "SpokesBus": "migration-trigger-dev-spokes",
+            "SelfManagedSecretPrefix": "",
+        },
+        conditions={"HasSpokes": bool(spokes), "HasSelfManagedSecretPrefix": False},
     )
-    pattern = resolve(rule["Pattern"], context)
-    assert resolve(rule["State"], context) == "ENABLED"
-    assert resolve(rule["EventBusName"], context) == "migration-trigger-dev-spokes"
-    event = load_event("rds-instance-created.json")
+    rules = {}
+    for name, rule in function_events().items():
+        if name.startswith("FromSpokes"):
+            assert resolve(rule["EventBusName"], context) == "migration-trigger-dev-spokes"
+            state = resolve(rule["State"], context)
+            rules[name] = {"State": state, "Pattern": resolve(rule["Pattern"], context)}
+    return rules
+
+
+@pytest.mark.parametrize("file", FORWARDED)
+def test_the_hubs_spokes_rules_take_what_a_listed_spoke_forwards_exactly_once(aws: str, file: str):
+    rules = hub_spoke_rules(spokes=[SPOKE_A, SPOKE_B])
+    assert {r["State"] for r in rules.values()} == {"ENABLED"}
+    patterns = {name: rule["Pattern"] for name, rule in rules.items()}
 
     hits = {
-        account: delivered(account, queue_rules(account, {"FromSpokes": pattern}), event)
-        for account in (SPOKE_A, SPOKE_B, OUTSIDER)
+        account: delivered(
+            account,
+            queue_rules(account, patterns),
+            in_account(load_event(file), account),
+        )
+        for account in (SPOKE_A, OUTSIDER)
     }
 
-    assert hits == {SPOKE_A: ["FromSpokes"], SPOKE_B: ["FromSpokes"], OUTSIDER: []}
+    assert len(hits[SPOKE_A]) == 1, hits
+    assert hits[OUTSIDER] == []
 
 
-def test_without_spokes_the_spokes_rule_is_off(aws: str):
-    rule = function_events()["FromSpokes"]
-    context = deployed(
-        region=REGION,
-        account=ACCOUNT,
-        refs={"SpokesBus": "migration-trigger-dev-spokes"},
-        conditions={"HasSpokes": False},
-    )
+def test_the_hubs_spokes_rules_take_nothing_else_a_spoke_may_send(aws: str):
+    """Whatever a spoke's administrator forwards besides its template's rules invokes nothing:
+    another secret's label, an RDS event the code ignores."""
+    patterns = {n: r["Pattern"] for n, r in hub_spoke_rules(spokes=[SPOKE_A]).items()}
+    queues = queue_rules(SPOKE_A, patterns)
+    label = in_account(load_event("secret-label-updated.json"), SPOKE_A)
+    label["resources"] = [f"arn:aws:secretsmanager:{REGION}:{SPOKE_A}:secret:app/token-AbCdEf"]
+    restarted = in_account(load_event("rds-instance-created.json"), SPOKE_A)
+    restarted["detail"]["EventID"] = "RDS-EVENT-0006"
 
-    assert resolve(rule["State"], context) == "DISABLED"
+    assert delivered(SPOKE_A, queues, label) == []
+    assert delivered(SPOKE_A, queues, restarted) == []
 
 
-def test_the_spokes_bus_admits_the_listed_accounts_only():
+def test_without_spokes_the_spokes_rules_are_off():
+    assert {r["State"] for r in hub_spoke_rules(spokes=[]).values()} == {"DISABLED"}
+
+
+def test_the_spokes_bus_admits_the_listed_accounts_forwarding_roles_only():
     """EventBridge lets another account put events on a bus only where the bus's policy allows
-    it (EventBridge User Guide, "Permissions for Amazon EventBridge event buses")."""
+    it (EventBridge User Guide, "Permissions for Amazon EventBridge event buses"); a spoke's
+    rule puts them as its ForwardingRole (<SpokeRoleName>-forwarding)."""
     policy = load()["Resources"]["SpokesBusAllowListed"]
     context = deployed(
         region=REGION,
@@ -189,10 +216,11 @@ def test_the_spokes_bus_admits_the_listed_accounts_only():
     )
     statement = resolve(policy["Properties"]["Statement"], context)
 
-    def decision(account: str) -> str | None:
-        role = f"arn:aws:iam::{account}:role/spoke-forwarding"
-        return resource_policy_decision([statement], "events:PutEvents", role)
+    def decision(account: str, role: str = "migration-trigger-spoke-forwarding") -> str | None:
+        principal = f"arn:aws:iam::{account}:role/{role}"
+        return resource_policy_decision([statement], "events:PutEvents", principal)
 
     assert policy["Condition"] == "HasSpokes"
     assert statement["Resource"] == HUB_BUS
     assert (decision(SPOKE_A), decision(SPOKE_B), decision(OUTSIDER)) == ("Allow", "Allow", None)
+    assert decision(SPOKE_A, "developer") is None

@@ -34,15 +34,16 @@ def test_a_manual_request_naming_orders_db_elsewhere_is_rejected_and_runs_nothin
     assert json.loads(message["Message"])["status"] == "rejected"
 
 
-def test_an_rds_event_from_another_account_runs_nothing_quietly(world: World):
-    # Given another account's creation of its own orders-db, delivered to this bus
+def test_an_rds_event_from_an_account_not_served_runs_nothing_and_is_rejected(world: World):
+    # Given another account's creation of its own orders-db, delivered to this bus (only a rule
+    # someone set up brings it here; spokes are listed: test_spokes.py)
     event = world.event("rds-instance-created.json", SourceArn=ELSEWHERE["account"])
     event["account"] = OTHER_ACCOUNT
 
     run = world.run(event)
 
-    assert run.result["status"] == "ignored"
-    assert f"the event comes from account {OTHER_ACCOUNT}, region {REGION}" in run.result["reason"]
+    assert run.result["status"] == "rejected"
+    assert f"the event comes from account {OTHER_ACCOUNT}, which is neither" in run.result["reason"]
     assert world.jobs() == []
 
 

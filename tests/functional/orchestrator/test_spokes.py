@@ -307,3 +307,47 @@ def test_a_spokes_database_is_snapshotted_in_its_own_account_where_the_spoke_all
     made = {c.action for c in calls_in(spokes, SPOKE_A)}
     assert {"rds:CreateDBSnapshot", "rds:AddTagsToResource"} <= made
     assert all(c.allowed for c in calls_in(spokes, SPOKE_A))
+
+
+def test_a_spoke_that_cannot_be_looked_at_is_reported_and_the_others_are_swept(
+    world: World, spokes: dict[str, Enforcer]
+):
+    """B's role not rolled out yet (or its trust changed): the sweep reports B, and sweeps the
+    hub and A as ever."""
+    from tests.functional.orchestrator.test_sweep import SWEEP, requests_bus_to_queue
+
+    requests_bus_to_queue()
+    admin_in(SPOKE_B, "iam").delete_role(RoleName=ROLE)
+    database_in(SPOKE_A, "billing-db")
+
+    swept = world.run(SWEEP, name="sweep")
+
+    assert swept.result["status"] == "swept", swept.result
+    (unswept,) = swept.result["cannot_names"]
+    assert unswept.startswith(f"account {SPOKE_B}: could not be swept: ")
+    assert "sts:AssumeRole" in unswept
+    assert any(n.startswith("billing-db: created") for n in swept.result["started_names"])
+
+
+def test_a_secret_in_one_spoke_naming_anothers_database_runs_nothing(
+    world: World, spokes: dict[str, Enforcer]
+):
+    """RDS is asked in the account the secret is in: B's orders-db named by a secret of A finds
+    A's namesake at most, which is never run for it."""
+    database_in(SPOKE_A)
+    in_b, _ = database_in(SPOKE_B)
+    secret = admin_in(SPOKE_A, "secretsmanager").create_secret(
+        Name="orders-creds",
+        SecretString=json.dumps({"username": "app", "password": CANARY}),
+        Tags=[{"Key": "migration-trigger:database", "Value": in_b}],
+    )
+    event = world.event("secret-label-updated.json")
+    event |= {"account": SPOKE_A, "resources": [secret["ARN"]], "id": "rotated-in-a"}
+    event["detail"] |= {"name": "orders-creds", "versionId": secret["VersionId"]}
+
+    run = world.run(event)
+
+    assert run.result["status"] == "rejected", run.result
+    assert f"{in_b} is of account {SPOKE_B}" in run.result["reason"]
+    assert world.jobs() == []
+    assert calls_in(spokes, SPOKE_B) == []
