@@ -77,13 +77,13 @@ def moto_server() -> Iterator[str]:
 def gated(enforcers: Mapping[str, Any]) -> Iterator[None]:
     """While the block runs, requests signed by a session of one of the roles `enforcers` names
     (role ARN -> local_stack.iam.Enforcer) pass that role's policy first, whichever client makes
-    them (local_stack.iam.AssumedRoleGate)."""
-    from local_stack.iam import AssumedRoleGate
+    them (local_stack.iam.assumed_role_gate)."""
+    from local_stack.iam import assumed_role_gate
 
     (server,) = SERVERS
     wsgi = server._server  # werkzeug's server looks its app up on every request
     app = wsgi.app
-    wsgi.app = AssumedRoleGate(app, enforcers)
+    wsgi.app = assumed_role_gate(app, enforcers)
     try:
         yield
     finally:

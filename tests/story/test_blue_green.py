@@ -32,6 +32,16 @@ def last(world: StoryWorld) -> dict[str, object]:
     return world.recorded.metrics[-1].to_dict()
 
 
+def deleted_at(world: StoryWorld, ask: int) -> None:
+    """The deployments are deleted before RDS answers the `ask`-th look at them."""
+
+    def delete(asks: int) -> None:
+        if asks == ask:
+            world.rds.deployments = []
+
+    world.rds.moving = delete
+
+
 def waited(world: StoryWorld) -> list[str]:
     return [s for s in world.steps_taken if s.startswith("blue-green-")]
 
@@ -54,12 +64,7 @@ def test_a_manual_request_for_a_green_database_waits_as_one_for_blue_does():
     database under the name once the deployment is deleted."""
     world = StoryWorld()
     world.rds.deployments = [Deployment(BGD, "AVAILABLE", OLD, DB_ARN)]
-
-    def delete(asks: int) -> None:
-        if asks == 3:
-            world.rds.deployments = []
-
-    world.rds.moving = delete
+    deleted_at(world, 3)
 
     ended = world.run_durably(world.event("manual-retrigger.json"))
 
@@ -136,12 +141,7 @@ def test_a_migration_of_a_blue_database_waits_for_the_switchover_then_runs_on_th
 def test_a_migration_of_a_blue_database_runs_on_blue_once_the_deployment_is_deleted():
     world = StoryWorld()
     world.rds.deployments = [AVAILABLE]
-
-    def delete(asks: int) -> None:
-        if asks == 3:
-            world.rds.deployments = []
-
-    world.rds.moving = delete
+    deleted_at(world, 3)
 
     ended = world.run_durably(world.event("manual-retrigger.json"))
 

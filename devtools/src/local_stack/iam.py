@@ -270,12 +270,13 @@ def denied_code(service: str) -> str:
 
 
 class PolicyGate:
-    """WSGI middleware in front of the moto server: requests signed with the function's key pass
-    its policy first, so a process of its own (the CLI in a shell) is held to it as in AWS."""
+    """WSGI middleware in front of the moto server: requests signed with a key `choose` knows
+    pass its enforcer's policy first, so a process of its own (the CLI in a shell), or a client
+    of its own (a role session's), is held to it as in AWS."""
 
-    def __init__(self, app: Any, enforcer: Enforcer) -> None:
+    def __init__(self, app: Any, choose: Callable[[str], Enforcer | None]) -> None:
         self.app = app
-        self.enforcer = enforcer
+        self.choose = choose
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         # Signed in the Authorization header, or presigned in the query string.
@@ -283,13 +284,14 @@ class PolicyGate:
         signer = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", "")) or _CREDENTIAL.search(
             query
         )
-        if signer is None or signer[1] != self.enforcer.access_key:
+        enforcer = self.choose(signer[1]) if signer else None
+        if signer is None or enforcer is None:
             return self.app(environ, start_response)
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         environ["wsgi.input"] = io.BytesIO(body)
         service = signer[2]
         protocol, operation, params = _operation(environ, body)
-        message = self.enforcer.decide(service, operation, params)
+        message = enforcer.decide(service, operation, params)
         if message is None:
             return self.app(environ, start_response)
         return _denial(protocol, start_response, denied_code(service), message)
@@ -298,7 +300,7 @@ class PolicyGate:
 def gate(server: Any, enforcer: Enforcer) -> None:
     """Put a PolicyGate in front of a started ThreadedMotoServer."""
     wsgi = server._server  # werkzeug's server looks its app up on every request
-    wsgi.app = PolicyGate(wsgi.app, enforcer)
+    wsgi.app = PolicyGate(wsgi.app, lambda key: enforcer if key == enforcer.access_key else None)
 
 
 _CREDENTIAL = re.compile(r"Credential=([^/&]+)/\d{8}/[^/]+/([^/]+)/aws4_request")
@@ -679,31 +681,11 @@ def trusted_by_roles_in_moto(principal_arn: str, *, org: str = "") -> Callable[[
     return trusts
 
 
-class AssumedRoleGate:
-    """WSGI middleware in front of the moto server: requests signed with a session of one of the
-    given roles (`enforcers`, by role ARN) pass that role's policy first, whichever client or
-    process made them. moto's STS remembers each session's key and role."""
-
-    def __init__(self, app: Any, enforcers: Mapping[str, Enforcer]) -> None:
-        self.app = app
-        self.enforcers = enforcers
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        query = urllib.parse.unquote(environ.get("QUERY_STRING", ""))
-        signer = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", "")) or _CREDENTIAL.search(
-            query
-        )
-        enforcer = self.enforcers.get(_assumed_role(signer[1])) if signer else None
-        if signer is None or enforcer is None:
-            return self.app(environ, start_response)
-        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        environ["wsgi.input"] = io.BytesIO(body)
-        service = signer[2]
-        protocol, operation, params = _operation(environ, body)
-        message = enforcer.decide(service, operation, params)
-        if message is None:
-            return self.app(environ, start_response)
-        return _denial(protocol, start_response, denied_code(service), message)
+def assumed_role_gate(app: Any, enforcers: Mapping[str, Enforcer]) -> PolicyGate:
+    """A PolicyGate for role sessions: requests signed with a session of one of the given roles
+    (`enforcers`, by role ARN) pass that role's policy, whichever client or process made them.
+    moto's STS remembers each session's key and role."""
+    return PolicyGate(app, lambda key: enforcers.get(_assumed_role(key)))
 
 
 def _assumed_role(access_key: str) -> str:
@@ -727,7 +709,7 @@ def spoke_enforcer(
     conditions: Mapping[str, bool],
 ) -> Enforcer:
     """spoke/template.yaml's HubRole policy in `account`, over moto's resources there (its
-    sessions are told apart by AssumedRoleGate, not by one access key)."""
+    sessions are told apart by assumed_role_gate, not by one access key)."""
     context = deployed(
         region=region, account=account, refs=refs, conditions=conditions, path=SPOKE_TEMPLATE
     )

@@ -101,8 +101,10 @@ def test_a_blue_databases_migration_waits_and_times_out_unrun_while_its_deployme
     run = world.run(world.event("manual-retrigger.json", database=blue), name="blue")
 
     assert run.status is InvocationStatus.FAILED
-    assert (run.error or "").startswith("timed_out: billing-db is the blue database of ")
-    assert f"Blue/Green deployment {deployment} (not switched over, AVAILABLE)" in (run.error or "")
+    assert (run.error or "").startswith(
+        f"timed_out: billing-db is held by Blue/Green deployment {deployment} (not switched "
+        "over, AVAILABLE)"
+    )
     (message,) = world.notifications()
     assert json.loads(message["Message"])["status"] == "timed_out"
     assert world.jobs() == []

@@ -161,31 +161,18 @@ def test_every_granted_action_is_one_the_function_calls(world: World, approver: 
 def spoke_creation(world: World) -> dict[str, object]:
     """SPOKE_A listed, with the role spoke/template.yaml creates, and a database created there:
     its creation event as the spoke's rule forwards it."""
-    from local_stack.iam import spoke_trust, trusted_by_roles_in_moto
-    from local_stack.template import SPOKE_TEMPLATE
+    from local_stack.iam import trusted_by_roles_in_moto
     from tests.fixtures import FUNCTION_ROLE
     from tests.functional.orchestrator.test_spokes import (
         ORGANIZATION,
-        ROLE,
-        SPOKE_CONDITIONS,
-        admin_in,
         created_in,
         database_in,
-        spoke_refs,
+        rolled_out,
     )
 
     world.monkeypatch.setenv("SPOKE_ACCOUNTS", SPOKE_A)
     world.iam.trusts = trusted_by_roles_in_moto(FUNCTION_ROLE, org=ORGANIZATION)
-    context = deployed(
-        region=REGION,
-        account=SPOKE_A,
-        refs=spoke_refs(),
-        conditions=SPOKE_CONDITIONS,
-        path=SPOKE_TEMPLATE,
-    )
-    admin_in(SPOKE_A, "iam").create_role(
-        RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(spoke_trust(context))
-    )
+    rolled_out(SPOKE_A)
     database, _ = database_in(SPOKE_A)
     return created_in(world, SPOKE_A, database)
 

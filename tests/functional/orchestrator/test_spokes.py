@@ -6,7 +6,7 @@ neither policies nor trust, so here:
 - the function's own calls, sts:AssumeRole included, pass template.yaml's policy, and AssumeRole
   also the role's trust policy as moto's IAM holds it (local_stack/iam.py: Enforcer.trusts);
 - every call made with a spoke role's session passes that role's policy from spoke/template.yaml,
-  whichever client makes it (local_stack/iam.py: AssumedRoleGate).
+  whichever client makes it (local_stack/iam.py: assumed_role_gate).
 The spokes' rules and the hub's bus policy: tests/functional/deployment/test_spokes.py."""
 
 from __future__ import annotations
@@ -66,6 +66,29 @@ def spoke_refs() -> dict[str, str]:
     }
 
 
+def rolled_out(account: str, **conditions: bool) -> Enforcer:
+    """spoke/template.yaml in `account`: its HubRole, with its trust policy, in moto's IAM; the
+    role's policy, to hold its sessions to."""
+    context = deployed(
+        region=REGION,
+        account=account,
+        refs=spoke_refs(),
+        conditions={**SPOKE_CONDITIONS, **conditions},
+        path=SPOKE_TEMPLATE,
+    )
+    admin_in(account, "iam").create_role(
+        RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(spoke_trust(context))
+    )
+    role = f"arn:aws:iam::{account}:role/{ROLE}"
+    return spoke_enforcer(
+        account=account,
+        region=REGION,
+        role_arn=role,
+        refs=spoke_refs(),
+        conditions={**SPOKE_CONDITIONS, **conditions},
+    )
+
+
 @pytest.fixture
 def spokes(world: World) -> Iterator[dict[str, Enforcer]]:
     """The hub deployed with SpokeAccounts A and B, each spoke with its role; the spoke roles'
@@ -73,26 +96,7 @@ def spokes(world: World) -> Iterator[dict[str, Enforcer]]:
     world.monkeypatch.setenv("SPOKE_ACCOUNTS", f"{SPOKE_A},{SPOKE_B}")
     world.deploy_with({"HasSpokes": True}, SpokeAccounts=[SPOKE_A, SPOKE_B])  # type: ignore[arg-type]
     world.iam.trusts = trusted_by_roles_in_moto(FUNCTION_ROLE, org=ORGANIZATION)
-    enforcers = {}
-    for account in (SPOKE_A, SPOKE_B):
-        context = deployed(
-            region=REGION,
-            account=account,
-            refs=spoke_refs(),
-            conditions=SPOKE_CONDITIONS,
-            path=SPOKE_TEMPLATE,
-        )
-        admin_in(account, "iam").create_role(
-            RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(spoke_trust(context))
-        )
-        role = f"arn:aws:iam::{account}:role/{ROLE}"
-        enforcers[role] = spoke_enforcer(
-            account=account,
-            region=REGION,
-            role_arn=role,
-            refs=spoke_refs(),
-            conditions=SPOKE_CONDITIONS,
-        )
+    enforcers = {f"arn:aws:iam::{a}:role/{ROLE}": rolled_out(a) for a in (SPOKE_A, SPOKE_B)}
     with gated(enforcers):
         yield enforcers
 
