@@ -132,6 +132,9 @@ class Ledger(Protocol):
     def switched(self, database: str, created: str, deployment: str) -> None:
         """Note that the database under this name took it by a Blue/Green switchover."""
 
+    def claim(self, key: str, claimant: str, *, at: float) -> str:
+        """Claim `key` for `claimant` unless another claimed it first; who holds it now."""
+
     def since(self) -> float:
         """When the ledger began (epoch seconds): what happened before, it cannot have seen."""
 

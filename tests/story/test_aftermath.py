@@ -137,3 +137,33 @@ def test_a_misconfigured_function_leaves_an_end_alone_and_does_not_fail():
 
     assert isinstance(document, dict) and document["status"] == "ignored"
     assert world.recorded.notified == []
+
+
+def test_an_end_delivered_twice_is_reported_once():
+    """EventBridge delivers at least once: each delivery is an execution of its own, and the
+    first to claim the end in the ledger reports it."""
+    world = StoryWorld()
+    world.executions.infos[ENDED] = ExecutionInfo(
+        "a", "TIMED_OUT", None, None, json.dumps(world.event())
+    )
+
+    first = world.run_durably(ended())
+    again = world.run_durably(ended())
+
+    assert first.result["status"] == "timed_out"
+    assert again.result["status"] == "ignored"
+    assert f"the end of {ENDED} is reported by " in again.result["reason"]
+    assert len(world.recorded.notified) == 1
+
+
+def test_an_end_is_reported_when_the_ledger_cannot_be_claimed_in():
+    """Twice rather than never: a ledger that cannot be written to leaves the report to each."""
+    world = StoryWorld()
+    world.executions.infos[ENDED] = ExecutionInfo(
+        "a", "TIMED_OUT", None, None, json.dumps(world.event())
+    )
+    world.ledger.unavailable = True
+
+    run = world.run_durably(ended())
+
+    assert run.result["status"] == "timed_out"

@@ -403,6 +403,7 @@ class FakeLedger:
         #: Every write asked for, the repeated ones too (the table keeps each entry once).
         self.writes: list[Entry] = []
         self.switches = {}
+        self.claims = {}
         #: DynamoDB cannot be reached: every write fails.
         self.unavailable = False
 
@@ -429,6 +430,14 @@ class FakeLedger:
 
     #: Database -> the creation time of the database that took its name by a switchover.
     switches: dict[str, str]
+
+    def claim(self, key: str, claimant: str, *, at: float) -> str:
+        if self.unavailable:
+            raise AwsError("could not connect to the endpoint URL", code="EndpointConnectionError")
+        return self.claims.setdefault(key, claimant)
+
+    #: Claimed key -> its claimant.
+    claims: dict[str, str]
 
     def _standing(self, database: str) -> Standing:
         mine = sorted((e for e in self.entries if e.database == database), key=lambda e: e.at)

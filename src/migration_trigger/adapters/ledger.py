@@ -12,6 +12,8 @@ newest of each kind. The table's layout (DynamoDB Developer Guide, "Working with
                                        the name by a Blue/Green switchover), switched_by
     <db ARN>         run#<execution>   at (N), status, trigger, job, image, digest,
                                        result (the result document, JSON), expires_at (N, TTL)
+    ended#<exec ARN> claim             claimant (the execution reporting that end), at (N),
+                                       expires_at (N, TTL)
 """
 
 from __future__ import annotations
@@ -105,6 +107,34 @@ class DynamoLedger(LazyClient):
                 },
             ),
         )
+
+    def claim(self, key: str, claimant: str, *, at: float) -> str:
+        """Claim `key` (an item `database=<key>`, `entry=claim`, kept as long as history) for
+        `claimant`, unless another claimed it first: a conditional PutItem, so of two at once
+        exactly one wins (DynamoDB Developer Guide, "Condition expressions"). The claimant, or
+        `another execution`."""
+        item = {
+            "database": {"S": key},
+            "entry": {"S": "claim"},
+            "claimant": {"S": claimant},
+            "at": _number(at),
+            "expires_at": _number(int(at) + self._history_seconds),
+        }
+
+        def put() -> str:
+            try:
+                self.client.put_item(
+                    TableName=self.table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(#db) OR claimant = :me",
+                    ExpressionAttributeNames={"#db": "database"},
+                    ExpressionAttributeValues={":me": {"S": claimant}},
+                )
+            except self.client.exceptions.ConditionalCheckFailedException:
+                return "another execution"
+            return claimant
+
+        return call(f"claim {key} in ledger {self.table}", put)
 
     def since(self) -> float:
         """When the table was created (DescribeTable's CreationDateTime), epoch seconds."""

@@ -1,6 +1,7 @@
-"""Blue/Green deployments (domain/bluegreen.py): a migration of a blue database waits, durably,
-until its deployment switched over or was deleted, then is resolved again; a switchover is noted
-in the ledger, so the database now under the name is never taken for a new one."""
+"""Blue/Green deployments (domain/bluegreen.py): a migration of a database on either side of a
+deployment waits, durably, until the deployment switched over or was deleted, then is resolved
+again; a switchover is noted in the ledger, so the database now under the name is never taken
+for a new one."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def wait_out(
     """Wait (checked every 5 minutes, at most waitForBlueGreenSeconds) until no deployment holds
     the database, then resolve `trigger` again: after a switchover the name is the green
     database's, with its own endpoint and perhaps its own secret. A timed-out result if the
-    deployment outlasts the wait: nothing ran on blue."""
+    deployment outlasts the wait: nothing ran. (The resolve may choose another profile, if the
+    tags changed meanwhile: its waits then follow that profile's keys.)"""
     profile, facts = resolved.profile, resolved.facts
     arn = facts.arn
     held = BlueGreenHold(resolved.blue_green)

@@ -68,3 +68,25 @@ def test_an_execution_that_reported_its_failed_migration_is_not_reported_again(w
     assert run.result["status"] == "ignored"
     assert "reported its migration's result itself" in run.result["reason"]
     assert world.notifications() == []
+
+
+def test_an_end_delivered_twice_is_reported_once_through_the_ledger(world: World):
+    """Each delivery of Lambda's event is an execution of its own; the first to claim the end
+    (a conditional PutItem on the ledger, under the template's policy) reports it."""
+    with DurableFunctionTestRunner(handler=crashes, region=REGION, store=world.executions) as r:
+        arn = r.run_async(
+            input=json.dumps(world.event("rds-instance-created.json")),
+            execution_timeout=60,
+            execution_name="crashed",
+        )
+        assert r.wait_for_result(arn, timeout=60).status is InvocationStatus.FAILED
+
+    first = world.run(ended(arn), name="first-delivery")
+    again = world.run(ended(arn), name="second-delivery")
+
+    assert first.result["status"] == "failed"
+    assert again.result["status"] == "ignored", again.result
+    assert "reported by another execution" in again.result["reason"]
+    assert len(world.notifications()) == 1
+    claims = [c for c in world.iam.calls if c.action == "dynamodb:PutItem"]
+    assert claims and all(c.allowed for c in claims)
