@@ -29,8 +29,8 @@ class Resolved(NamedTuple):
     #: How long the database's last successful migration ran, as the ledger knew at resolve
     #: (profiles with watchFromLedger; None otherwise, or if the ledger did not know).
     expected_seconds: float | None = None
-    #: The Blue/Green deployment whose blue side the database is, not switched over yet: the
-    #: migration waits for it (stages/bluegreen.py). None: none holds it.
+    #: The Blue/Green deployment, not switched over yet, on either side of which the database is:
+    #: the migration waits for it (stages/bluegreen.py). None: none holds it.
     blue_green: str | None = None
 
     def result(self, status: Status, reason: str, **more: Any) -> Result:

@@ -287,12 +287,14 @@ def _profiles(
 
 
 def _defaulting_blue_green(text: str, profiles: Mapping[str, Profile]) -> list[str]:
-    """The profiles that leave waitForBlueGreenSeconds to its default (the document parsed)."""
+    """The profiles that leave waitForBlueGreenSeconds to its default, absent or null (the
+    document parsed)."""
     document = json.loads(text).get("profiles", {})
     return [
         name
         for name in profiles
-        if isinstance(document.get(name), dict) and "waitForBlueGreenSeconds" not in document[name]
+        if isinstance(document.get(name), dict)
+        and document[name].get("waitForBlueGreenSeconds") is None
     ]
 
 

@@ -167,3 +167,5 @@ def test_an_end_is_reported_when_the_ledger_cannot_be_claimed_in():
     run = world.run_durably(ended())
 
     assert run.result["status"] == "timed_out"
+    (notified,) = world.recorded.notified
+    assert str(notified.status) == "timed_out"

@@ -284,3 +284,22 @@ def test_a_switchover_of_a_database_not_opted_in_or_no_longer_listed_notes_nothi
     assert untagged is not None and "is not opted in: nothing noted" in untagged["reason"]
     assert gone is not None and f"{BGD} is no longer listed: nothing noted" in gone["reason"]
     assert world.ledger.switches == {}
+
+
+def test_a_job_the_start_step_already_started_is_never_stopped_for_a_deployment():
+    """A step may run twice (it succeeded, then its checkpoint was lost): a Job already started
+    is not refused for a deployment that began since, which would delete it mid-migration."""
+    from migration_trigger.records import Started
+    from migration_trigger.stages import launch
+    from tests.helpers import sample_plan
+
+    world = StoryWorld()
+    world.run_durably(world.event("manual-retrigger.json"))
+    ((name, job),) = world.jobs.jobs.items()
+    world.rds.deployments = [AVAILABLE]
+    profile = world.services.settings.profiles["orders"]
+    plan = sample_plan(profile)._replace(name=name, database_arn=DB_ARN)
+
+    again = launch.start_job(plan, job["metadata"]["uid"], world.services)
+
+    assert isinstance(again, Started)

@@ -46,6 +46,7 @@ def wait_out(
     while held.deployment is not None:
         if poll.waited >= limit:
             status = f", {held.status}" if held.status else ""
+            # 0: set so, or all the execution timeout leaves it (settings.py: fitted).
             return resolved.result(
                 Status.TIMED_OUT,
                 f"{facts.identifier} is held by Blue/Green deployment {held.deployment} (not "

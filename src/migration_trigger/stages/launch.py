@@ -17,7 +17,7 @@ from migration_trigger.domain.queueing import (
 )
 from migration_trigger.domain.result import Status
 from migration_trigger.errors import AwsError, KubernetesError
-from migration_trigger.ports import Services
+from migration_trigger.ports import Jobs, Services
 from migration_trigger.records import (
     Launched,
     Refused,
@@ -185,10 +185,10 @@ def start_job(plan: jobspec.JobPlan, job_uid: str, services: Services) -> Starte
     """Create the ephemeral credentials Secret when the profile wants one, then un-suspend;
     unless a Blue/Green deployment began to hold the database since it was resolved (hours may
     have passed in the queue, the run window or the approval): then nothing starts."""
-    held = _held(plan, services)
+    jobs = services.jobs_for(plan.profile)
+    held = _held(plan, jobs, services)
     if held is not None:
         return held
-    jobs = services.jobs_for(plan.profile)
     version = None
     try:
         if plan.profile.credentials is CredentialMode.EPHEMERAL_SECRET:
@@ -220,10 +220,14 @@ def start_job(plan: jobspec.JobPlan, job_uid: str, services: Services) -> Starte
     return Started(at=services.clock(), secret_version=version)
 
 
-def _held(plan: jobspec.JobPlan, services: Services) -> Refused | None:
+def _held(plan: jobspec.JobPlan, jobs: Jobs, services: Services) -> Refused | None:
     """Why the Job must not start: a Blue/Green deployment not switched over holds its database
-    (domain/bluegreen.holding). A check applies nothing: it starts regardless."""
+    (domain/bluegreen.holding). A check applies nothing: it starts regardless. Nor is a Job this
+    step already started (the step ran once before its checkpoint) stopped for it."""
     if plan.trigger.rule.checks:
+        return None
+    job = jobs.get_job(plan.name)
+    if job is not None and not job.get("spec", {}).get("suspend", True):
         return None
     deployment = bluegreen.holding(services.rds.blue_green(), plan.database_arn)
     if deployment is None:

@@ -92,7 +92,11 @@ def spoke_rules(account: str) -> dict[str, dict[str, Any]]:
     context = deployed(
         region=REGION,
         account=account,
-        refs={"HubBusArn": HUB_BUS, "ForwardingRole.Arn": forwarding},
+        refs={
+            "HubBusArn": HUB_BUS,
+            "ForwardingRole.Arn": forwarding,
+            "UndeliveredToHub.Arn": f"arn:aws:sqs:{REGION}:{account}:undelivered",
+        },
         conditions={"HasSelfManagedSecretPrefix": False},
         path=SPOKE_TEMPLATE,
     )
@@ -104,6 +108,12 @@ def spoke_rules(account: str) -> dict[str, dict[str, Any]]:
         properties = resolve(spec["Properties"], context)
         (target,) = properties["Targets"]
         assert (target["Arn"], target["RoleArn"]) == (HUB_BUS, forwarding)
+        # Retried for a day, then kept in the spoke's own queue: never lost silently.
+        assert target["RetryPolicy"] == {
+            "MaximumRetryAttempts": 185,
+            "MaximumEventAgeInSeconds": 86400,
+        }
+        assert target["DeadLetterConfig"]["Arn"].endswith(":undelivered")
         rules[name] = properties["EventPattern"]
     return rules
 

@@ -103,3 +103,18 @@ def test_standings_are_read_a_hundred_at_a_time(world: World):
 
     assert len(standings) == 250
     assert [d for d, s in standings.items() if s.success is not None] == databases[:3]
+
+
+def test_a_claim_is_the_first_claimants_and_claiming_again_is_harmless(world: World):
+    """A step claiming an execution's end may run twice (its checkpoint lost): the same claimant
+    holds it still; another does not (stages/aftermath.py)."""
+    key = "ended#arn:aws:lambda:eu-west-1:123456789012:function:f:7/durable-execution/a/b"
+
+    first = ledger().claim(key, "reporter-1", at=1_790_000_000.0)
+    again = ledger().claim(key, "reporter-1", at=1_790_000_060.0)
+    other = ledger().claim(key, "reporter-2", at=1_790_000_120.0)
+
+    assert (first, again, other) == ("reporter-1", "reporter-1", "another execution")
+    (item,) = [i for i in table_items() if i["database"]["S"] == key]
+    assert (item["entry"]["S"], item["claimant"]["S"]) == ("claim", "reporter-1")
+    assert int(item["expires_at"]["N"]) == 1_790_000_060 + 90 * 86400
