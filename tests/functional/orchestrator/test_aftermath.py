@@ -30,7 +30,8 @@ def ended(execution: str, status: str = "FAILED") -> dict[str, Any]:
     return event
 
 
-def test_an_execution_that_crashed_is_reported_naming_its_database(world: World):
+def crashed(world: World) -> str:
+    """The ARN of an execution that crashed (FAILED) while migrating the world's database."""
     with DurableFunctionTestRunner(handler=crashes, region=REGION, store=world.executions) as r:
         arn = r.run_async(
             input=json.dumps(world.event("rds-instance-created.json")),
@@ -38,6 +39,11 @@ def test_an_execution_that_crashed_is_reported_naming_its_database(world: World)
             execution_name="crashed",
         )
         assert r.wait_for_result(arn, timeout=60).status is InvocationStatus.FAILED
+    return str(arn)
+
+
+def test_an_execution_that_crashed_is_reported_naming_its_database(world: World):
+    arn = crashed(world)
 
     run = world.run(ended(arn))
 
@@ -73,13 +79,7 @@ def test_an_execution_that_reported_its_failed_migration_is_not_reported_again(w
 def test_an_end_delivered_twice_is_reported_once_through_the_ledger(world: World):
     """Each delivery of Lambda's event is an execution of its own; the first to claim the end
     (a conditional PutItem on the ledger, under the template's policy) reports it."""
-    with DurableFunctionTestRunner(handler=crashes, region=REGION, store=world.executions) as r:
-        arn = r.run_async(
-            input=json.dumps(world.event("rds-instance-created.json")),
-            execution_timeout=60,
-            execution_name="crashed",
-        )
-        assert r.wait_for_result(arn, timeout=60).status is InvocationStatus.FAILED
+    arn = crashed(world)
 
     first = world.run(ended(arn), name="first-delivery")
     again = world.run(ended(arn), name="second-delivery")
