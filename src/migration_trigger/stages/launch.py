@@ -226,11 +226,11 @@ def _held(plan: jobspec.JobPlan, jobs: Jobs, services: Services) -> Refused | No
     step already started (the step ran once before its checkpoint) stopped for it."""
     if plan.trigger.rule.checks:
         return None
-    job = jobs.get_job(plan.name)
-    if job is not None and not job.get("spec", {}).get("suspend", True):
-        return None
     deployment = bluegreen.holding(services.rds.blue_green(), plan.database_arn)
     if deployment is None:
+        return None
+    job = jobs.get_job(plan.name)
+    if job is not None and not job.get("spec", {}).get("suspend", True):
         return None
     return Refused(
         Status.FAILED,
