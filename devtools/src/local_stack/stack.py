@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -267,6 +268,10 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.moto, self.aws_url = start_moto_server()
         self._started.append(self.moto.stop)
+        # moto's server keeps its state in the process: a second stack in one process (make bench)
+        # would find the first one's cluster, databases and topics.
+        reset = f"{self.aws_url}/moto-api/reset"  # the local moto server just started: http
+        urllib.request.urlopen(urllib.request.Request(reset, method="POST")).close()  # noqa: S310
         self.postgres = LocalPostgres().start()
         self._started.append(self.postgres.stop)
         self.executions = InMemoryExecutionStore()
