@@ -214,17 +214,10 @@ def outside(trigger: Trigger, home: Home) -> Ignored | Rejected | None:
     run the database of the same name here. A manual request's envelope names the account that
     sent it, which may be another one the bus admits; the database it names must still be ours.
     """
-    if trigger.source.startswith("aws.") and trigger.account and not home.serves(trigger.account):
-        return Rejected(
-            f"the event comes from account {trigger.account}, which is neither this function's "
-            f"nor one of its spoke accounts (SpokeAccounts); this function serves {home}",
-            trigger.event_id,
-        )
-    if trigger.source.startswith("aws.") and trigger.region and trigger.region != home.region:
-        return Ignored(
-            f"the event comes from region {trigger.region}; this function serves {home}",
-            trigger.event_id,
-        )
+    if trigger.source.startswith("aws."):
+        elsewhere = _envelope_elsewhere(trigger.account, trigger.region, home, trigger.event_id)
+        if elsewhere is not None:
+            return elsewhere
     for what, arn in (("database", trigger.database), ("secret", trigger.secret_id)):
         found = Home.of(arn) if arn and arn.startswith("arn:") else None
         if (
@@ -329,16 +322,23 @@ def _switched_elsewhere(switched: SwitchedOver, home: Home) -> Ignored | Rejecte
             f"of account {switched.arn_account}: an AWS service's event is about its own account",
             switched.event_id,
         )
-    if not home.serves(switched.account):
+    return _envelope_elsewhere(switched.account, switched.region, home, switched.event_id)
+
+
+def _envelope_elsewhere(
+    account: str, region: str, home: Home, event_id: str | None
+) -> Ignored | Rejected | None:
+    """Why an AWS service's event, by its envelope's account and region, is not this function's:
+    an account neither its own nor a spoke's is rejected, another region ignored (outside)."""
+    if account and not home.serves(account):
         return Rejected(
-            f"the event comes from account {switched.account}, which is neither this function's "
-            f"nor one of its spoke accounts (SpokeAccounts); this function serves {home}",
-            switched.event_id,
+            f"the event comes from account {account}, which is neither this function's nor one "
+            f"of its spoke accounts (SpokeAccounts); this function serves {home}",
+            event_id,
         )
-    if switched.region != home.region:
-        where = f"region {switched.region}"
+    if region and region != home.region:
         return Ignored(
-            f"the event comes from {where}; this function serves {home}", switched.event_id
+            f"the event comes from region {region}; this function serves {home}", event_id
         )
     return None
 
